@@ -1,0 +1,57 @@
+"""The command group, error handling shared by every verb, and verb registration.
+
+Verb modules import only click at module level; torch and friends load inside the commands so
+`edgeprune --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from edgeprune import __version__
+from edgeprune.errors import EdgepruneError
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+class EdgepruneGroup(click.Group):
+    """Turns user errors into one red line and a non-zero exit instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EdgepruneError as exc:
+            stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            stderr.print("[yellow]interrupted[/]")
+            sys.exit(130)
+
+
+@click.group(cls=EdgepruneGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgeprune")
+def main() -> None:
+    """edgeprune: fit YOLOv3-family detectors to a robot's measured latency budget.
+
+    \b
+    Typical day:
+      edgeprune train    --data robomaster.yaml --model yolov3
+      edgeprune search   --data robomaster.yaml --weights base.pt --device jetson
+      edgeprune finetune --weights runs/search/exp/best.pt --teacher base.pt
+      edgeprune export   --weights final.pt --format onnx
+    Run `edgeprune demo` for the whole chain on built-in data.
+    """
+
+
+def _register() -> None:
+    from edgeprune.cli import demo_cmd, model_cmds
+
+    for command in (model_cmds.info, model_cmds.export, demo_cmd.demo):
+        main.add_command(command)
+
+
+_register()

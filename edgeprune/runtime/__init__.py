@@ -1,0 +1,1 @@
+"""What runs on the robot: pre-processing, inference backends, decoding and NMS."""
