@@ -1,0 +1,72 @@
+"""The one sample structure every dataset format loads into.
+
+Formats (YOLO folders, Darknet lists, ABCP search files, Pascal-VOC XML, COCO json) are readers
+behind a registry; training, evaluation, calibration and `data check` see only these classes.
+Problems found while loading (missing images, bad label lines) are collected as `DataProblem`s
+with file and line, not raised, so one bad file does not stop a dataset of thousands; the
+caller decides what is fatal (`require_usable`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgeprune.errors import EdgepruneError
+
+
+class DataError(EdgepruneError):
+    """A dataset that cannot be used at all (no config, nothing usable left, ...)."""
+
+
+@dataclass(frozen=True)
+class DataProblem:
+    """One thing wrong with the data: `kind` is a stable identifier tests and tools can count."""
+
+    kind: str  # e.g. missing_image, unreadable_image, class_out_of_range, box_outside_image,
+    #            zero_area_box, wrong_column_count, duplicate_image, unknown_class
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class Sample:
+    """One image and its boxes, in absolute pixels of the original image."""
+
+    image_path: Path
+    boxes: np.ndarray  # (K, 4) float32 x1, y1, x2, y2
+    class_ids: np.ndarray  # (K,) int64, indices into the dataset's names
+    ignore_boxes: np.ndarray = field(  # (M, 4) regions where detections are neither TP nor FP
+        default_factory=lambda: np.zeros((0, 4), np.float32))
+    width: int | None = None  # original size when the format states it (VOC, COCO)
+    height: int | None = None
+
+
+@dataclass
+class DetectionDataset:
+    """Samples of one split, with class names and the problems found loading them."""
+
+    names: list[str]
+    samples: list[Sample]
+    split: str = "val"
+    source: str = ""
+    problems: list[DataProblem] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def require_usable(self) -> DetectionDataset:
+        """Raise a DataError naming the problems when no sample is left."""
+        if not self.samples:
+            shown = "; ".join(str(p) for p in self.problems[:3])
+            more = f" (and {len(self.problems) - 3} more)" if len(self.problems) > 3 else ""
+            raise DataError(f"{self.source}: no usable images in split {self.split!r}"
+                            + (f": {shown}{more}" if shown else ""))
+        return self
