@@ -1,9 +1,10 @@
 """Samples to tensors: the training Dataset/DataLoader and unlabelled letterboxed batches.
 
-(Re-exported by edgeprune.data.loader, where callers find `image_batches`.) Images are read BGR and handed on as RGB, CHW, like the Detector does; training
-samples stay uint8 until they reach the training device (four times less to copy between
-worker processes). Every random draw is keyed by (seed, epoch, index), so data loading with any
-number of workers gives the same batches.
+Also reachable as `edgeprune.data.loader.image_batches` (and TrainingSet, make_train_loader),
+the names other modules call. Images are read BGR and handed on as RGB, CHW, as the Detector
+does; training samples stay uint8 until they reach the training device (four times less to
+copy between worker processes). Every random draw is keyed by (seed, epoch, index), so data
+loading with any number of workers gives the same batches.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ from rich.progress import (
 )
 from torch import nn
 
-from edgeprune.data.dataset import DetectionDataset
 from edgeprune.data.batches import TrainingSet, make_train_loader
+from edgeprune.data.dataset import DetectionDataset
 from edgeprune.errors import EdgepruneError
 from edgeprune.eval.evaluate import Evaluator, subset
 from edgeprune.models.checkpoint import Checkpoint
