@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from edgeprune.data.config import DatasetConfig
-from edgeprune.data.dataset import DataProblem, Sample
+from edgeprune.data.dataset import DataError, DataProblem, Sample
 from edgeprune.data.formats.base import (
     BoxCollector,
     DatasetFormat,
@@ -63,9 +63,16 @@ class YoloFormat(DatasetFormat):
         width, height = size
         label = self.label_path(entry.path)
         boxes = BoxCollector(str(label), width, height, problems)
-        if label.is_file():
+        if not label.is_file():
+            return boxes.sample(entry.path)  # no label file: a background image
+        try:
             read_label_file(label, boxes, num_classes)
-        return boxes.sample(entry.path)
+        except DataError as exc:
+            problems.append(DataProblem("bad_label_file", str(label), None, str(exc)))
+            return None
+        sample = boxes.sample(entry.path)
+        sample.label_path = label
+        return sample
 
     @classmethod
     def claims(cls, config: DatasetConfig, source: Path) -> bool:
