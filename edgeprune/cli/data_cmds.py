@@ -88,3 +88,98 @@ def synth(out: str, domain: str, images: int, seed: int, size: tuple[int, int],
                  f"({images / seconds:.0f} images/s, {workers} worker"
                  f"{'s' if workers > 1 else ''})")
     stdout.print(f"dataset YAML: {result.yaml_path}")
+
+
+@data.command()
+@click.argument("data_path", metavar="DATA")
+@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="all",
+              show_default=True, help="Split to check; all = every split DATA defines.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@click.option("--headers-only", is_flag=True,
+              help="Read image headers instead of decoding images: faster, but corrupt image "
+              "data past the header goes unnoticed.")
+@click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Threads decoding images.")
+@click.option("--show", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Problems listed per kind (all of them are in --json).")
+def check(data_path: str, split: str, as_json: bool, headers_only: bool, workers: int,
+          show: int) -> None:
+    """Check dataset DATA: images, boxes per class and every problem found.
+
+    DATA is a dataset YAML (or a folder holding data.yaml) or a Darknet .data file. Reported:
+    missing and unreadable images, bad label lines (file:line: class out of range,
+    coordinates outside the image, zero-area box, wrong column count), unknown classes,
+    duplicate images and boxes, images shared between splits. Exits 1 when a checked split
+    has no usable image left.
+    """
+    import json
+    import sys
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from edgeprune.data.check import check_dataset
+
+    splits = None if split == "all" else [split]
+    columns = (TextColumn("[bold]check {task.fields[split]}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=stderr, transient=True, disable=as_json) as progress:
+        task = progress.add_task("check", split="", total=None)
+
+        def advance(name: str, done: int, total: int) -> None:
+            progress.update(task, split=name, completed=done, total=total)
+
+        report = check_dataset(data_path, splits, decode=not headers_only, workers=workers,
+                               progress=advance)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        _print_report(report, show)
+    if not report.usable:
+        sys.exit(1)
+
+
+def _print_report(report, show: int) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    checked = [s for s in report.splits if s.error is None]
+    names = ", ".join(report.names) if report.names else "?"
+    formats = ", ".join(sorted({s.format for s in checked if s.format})) or "?"
+    stdout.print(f"[bold]data check[/] {escape(report.source)}: format {formats}, "
+                 f"{len(report.names)} classes ({escape(names)})", highlight=False)
+    table = Table(title="images (empty: usable images without boxes)", title_justify="left",
+                  box=None, padding=(0, 1), header_style="bold")
+    for column in ("split", "listed", "usable", "missing", "unreadable", "empty", "boxes",
+                   "ignored", "problems"):
+        table.add_column(column, justify="left" if column == "split" else "right")
+    for s in checked:
+        table.add_row(s.split, f"{s.listed:,}", f"{s.usable:,}", f"{s.missing:,}",
+                      f"{s.unreadable:,}", f"{s.background:,}", f"{sum(s.boxes.values()):,}",
+                      f"{s.ignore_boxes:,}", f"{len(s.problems):,}")
+    if checked:
+        stdout.print(table)
+        per_class = Table(title="boxes per class", title_justify="left", box=None,
+                          padding=(0, 1), header_style="bold")
+        per_class.add_column("class")
+        for s in checked:
+            per_class.add_column(s.split, justify="right")
+        for name in report.names:
+            per_class.add_row(escape(name), *(f"{s.boxes.get(name, 0):,}" for s in checked))
+        stdout.print(per_class)
+    for s in checked:
+        for kind, count in s.problem_counts().items():
+            stdout.print(f"[yellow]{s.split}: {kind}[/] ({count:,})", highlight=False)
+            examples = [p for p in s.problems if p.kind == kind][:show]
+            for problem in examples:
+                stdout.print(f"  {escape(str(problem))}", highlight=False)
+            if count > len(examples):
+                stdout.print(f"  [dim]... and {count - len(examples):,} more (--json lists "
+                             f"all)[/]", highlight=False)
+    for s in report.splits:
+        if s.error:
+            stdout.print(f"[bold red]{s.split}: cannot be read:[/] {escape(s.error)}",
+                         highlight=False)
+        elif s.usable == 0:
+            stdout.print(f"[bold red]{s.split}: no usable images[/]", highlight=False)
+    if report.usable:
+        stdout.print("[bold green]usable[/]: every checked split has images to train or "
+                     "evaluate on")
