@@ -89,13 +89,10 @@ def _load_json(path: Path, config: DatasetConfig, split: str, names: list[str],
     data = read_coco_json(path)
     categories = _sorted_categories(data, path)
     mapper = ClassMapper(config.class_map, names, config.source)
-    by_category = {}
-    for position, category in enumerate(categories):
-        if config.names or config.class_map:
-            by_category[category["id"]] = mapper.map(str(category["name"]),
-                                                     {k: str(v) for k, v in category.items()})
-        else:
-            by_category[category["id"]] = mapper.map(names[position], {})
+    # by name: names come from `names`, or from the categories of the split's first json
+    by_category = {category["id"]: mapper.map(str(category["name"]),
+                                              {k: str(v) for k, v in category.items()})
+                   for category in categories}
     images = [image for image in data["images"] if isinstance(image, dict)]
     folder = _image_folder(path, config, split, images[0].get("file_name") if images else None)
     annotations: dict = {}

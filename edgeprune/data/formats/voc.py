@@ -74,11 +74,9 @@ class VocFormat(DatasetFormat):
     @classmethod
     def claims(cls, config: DatasetConfig, source: Path) -> bool:
         if source.is_dir():
-            if source.name in IMAGES_FOR_ANNOTATION or any(
-                    (source.parent / ANNOTATION_FOR_IMAGES[name]).is_dir()
-                    for name in ANNOTATION_FOR_IMAGES if source.name == name):
-                return True
-            return any(path.suffix.lower() == ".xml" for path in source.iterdir())
+            sibling = source.parent / ANNOTATION_FOR_IMAGES.get(source.name, "")
+            return _holds_xml(source) or (source.name in ANNOTATION_FOR_IMAGES
+                                          and sibling.is_dir() and _holds_xml(sibling))
         if source.suffix.lower() == ".xml":
             return True
         if source.is_file() and not is_image_path(source):
@@ -86,6 +84,10 @@ class VocFormat(DatasetFormat):
                 return line.lower().endswith(".xml") or (
                     len(line.split()) == 1 and "." not in Path(line).name)
         return False
+
+
+def _holds_xml(folder: Path) -> bool:
+    return any(path.suffix.lower() == ".xml" for path in folder.iterdir())
 
 
 def _entries(config: DatasetConfig, source: Path, split: str):

@@ -30,7 +30,11 @@ from edgeprune.data.synth.scene import sample_scene
 
 DOMAINS = ("sim", "real")
 OWN_ENTRIES = ("images", "labels", "data.yaml", "synth.json")
-PNG_COMPRESSION = 1  # flat renders compress well even at the fastest level
+# Flat renders compress well at the fastest level and without row filters (OpenCV >= 4.10
+# lets us turn them off), at half the encoding time of the default filters.
+PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 1] + (
+    [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
+    if hasattr(cv2, "IMWRITE_PNG_FILTER") else [])
 CHUNK = 16
 
 
@@ -72,13 +76,11 @@ def label_text(rendered: Rendered) -> str:
 def _write_one(out: Path, split: str, seed: int, index: int, size: tuple[int, int],
                domain: str) -> list[int]:
     rendered, quality = render_sample(seed, index, size, domain)
-    if quality is None:
-        ok, encoded = cv2.imencode(".png", rendered.image,
-                                   [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
-        suffix = ".png"
-    else:
-        ok, encoded = cv2.imencode(".jpg", rendered.image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        suffix = ".jpg"
+    suffix, options = (".png", PNG_OPTIONS) if quality is None else \
+        (".jpg", [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok, encoded = cv2.imencode(suffix, rendered.image, options)
+    if not ok:
+        raise DataError(f"OpenCV could not encode image {index} as {suffix}")
     stem = f"{index:06d}"
     (out / "images" / split / f"{stem}{suffix}").write_bytes(encoded.tobytes())
     (out / "labels" / split / f"{stem}.txt").write_text(label_text(rendered), encoding="utf-8")
@@ -104,7 +106,8 @@ def generate_dataset(out: str | Path, domain: str = "sim", images: int = 1000, s
     """Generate `images` RoboMaster-like images with labels under `out` (see the module doc).
 
     The last round(images * val_fraction) images form the val split. `progress(n)` is called
-    with the number of images finished so far.
+    with the number of images finished so far. With `workers > 1` the images are made in
+    spawned processes, so a script calling this needs the usual `if __name__ == "__main__":`.
     """
     if domain not in DOMAINS:
         raise DataError(f"unknown domain {domain!r} (use sim or real)")
