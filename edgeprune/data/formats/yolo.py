@@ -49,10 +49,18 @@ class YoloFormat(DatasetFormat):
         problems: list[DataProblem] = []
         for source in config.split_sources(split):
             require_source(config, split, source)
+            first = len(samples)
             for entry in image_entries(config, source):
                 sample = self._read_sample(entry, len(names), problems)
                 if sample is not None:
                     samples.append(sample)
+            found = samples[first:]
+            if found and all(sample.label_path is None for sample in found):
+                # every image a background image: far more likely labels in the wrong place
+                problems.append(DataProblem(
+                    "no_label_files", str(source), None,
+                    f"none of its {len(found)} images has a label file (looked for "
+                    f"{self.label_path(found[0].image_path)}, the {self.name} rule)"))
         return samples, problems
 
     def _read_sample(self, entry: Entry, num_classes: int,
