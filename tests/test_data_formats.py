@@ -120,7 +120,7 @@ def test_dict_data_and_list_of_sources(tmp_path):
     yolo_folder(tmp_path / "one", {"a": "0 0.5 0.5 0.5 0.5\n"})
     yolo_folder(tmp_path / "two", {"b": "1 0.5 0.5 0.5 0.5\n"})
     dataset = load_dataset({"path": str(tmp_path), "val": ["one/images/val", "two/images/val"],
-                            "names": ["a", "b"]})
+                            "names": ["a", "b"], "download": "https://example.org/never.zip"})
     assert [s.image_path.stem for s in dataset.samples] == ["a", "b"]
 
 
