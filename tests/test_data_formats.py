@@ -120,7 +120,7 @@ def test_dict_data_and_list_of_sources(tmp_path):
     yolo_folder(tmp_path / "one", {"a": "0 0.5 0.5 0.5 0.5\n"})
     yolo_folder(tmp_path / "two", {"b": "1 0.5 0.5 0.5 0.5\n"})
     dataset = load_dataset({"path": str(tmp_path), "val": ["one/images/val", "two/images/val"],
-                            "names": ["a", "b"]})
+                            "names": ["a", "b"], "download": "https://example.org/never.zip"})
     assert [s.image_path.stem for s in dataset.samples] == ["a", "b"]
 
 
@@ -164,3 +164,13 @@ def test_unreadable_image_is_a_problem_not_a_crash(tmp_path):
     assert [s.image_path.stem for s in dataset.samples] == ["good"]
     assert kinds(dataset) == ["unreadable_image"]
     assert "broken.jpg" in dataset.problems[0].path
+
+
+def test_a_split_without_any_label_file_is_reported(tmp_path):
+    root = tmp_path / "ds"
+    write_image(root / "pictures" / "a.jpg")
+    write_text(root / "pictures" / "labels" / "a.txt", "0 0.5 0.5 0.5 0.5\n")  # wrong place
+    dataset = load_dataset({"path": str(root), "val": "pictures", "names": ["a"]})
+    assert len(dataset) == 1 and dataset.samples[0].boxes.shape == (0, 4)
+    assert [p.kind for p in dataset.problems] == ["no_label_files"]
+    assert "pictures/a.txt" in dataset.problems[0].message

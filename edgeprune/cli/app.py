@@ -48,10 +48,10 @@ def main() -> None:
 
 
 def _register() -> None:
-    from edgeprune.cli import demo_cmd, eval_cmds, model_cmds, train_cmd
+    from edgeprune.cli import data_cmds, demo_cmd, eval_cmds, model_cmds, train_cmd
 
-    for command in (model_cmds.info, model_cmds.export, demo_cmd.demo, train_cmd.train,
-                    eval_cmds.val, eval_cmds.predict):
+    for command in (model_cmds.info, model_cmds.export, demo_cmd.demo, data_cmds.data,
+                    train_cmd.train, eval_cmds.val, eval_cmds.predict):
         main.add_command(command)
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from edgeprune.data.config import DatasetConfig
 from edgeprune.data.dataset import DataError
-from edgeprune.data.formats import abcp, yolo  # noqa: F401  (registers the readers)
+from edgeprune.data.formats import abcp, coco, voc, yolo  # noqa: F401  (registers the readers)
 from edgeprune.data.formats.base import FORMATS, DatasetFormat, get_format, register_format
 
 # Most specific first: a list file with boxes on its lines is ABCP before it is Darknet.
-DETECTION_ORDER = ("abcp", "darknet", "yolo")
+DETECTION_ORDER = ("coco", "voc", "abcp", "darknet", "yolo")
 
 
 def detect_format(config: DatasetConfig, split: str) -> DatasetFormat:

@@ -49,7 +49,9 @@ class AbcpFormat(DatasetFormat):
                 boxes = BoxCollector(str(source), size[0], size[1], problems)
                 for group in groups:
                     _add_group(group, boxes, number, len(names))
-                samples.append(boxes.sample(entry.path))
+                sample = boxes.sample(entry.path)
+                sample.label_path = source
+                samples.append(sample)
         return samples, problems
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -165,7 +166,7 @@ class BoxCollector:
 
     def _checked(self, x1, y1, x2, y2, line, what):
         shown = f"{x1:g},{y1:g},{x2:g},{y2:g}"
-        if not np.isfinite([x1, y1, x2, y2]).all():
+        if not all(map(math.isfinite, (x1, y1, x2, y2))):
             self.problem("bad_number", line, f"{what} {shown} is not finite")
             return None
         if x2 <= x1 or y2 <= y1:

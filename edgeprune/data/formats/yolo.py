@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from edgeprune.data.config import DatasetConfig
-from edgeprune.data.dataset import DataProblem, Sample
+from edgeprune.data.dataset import DataError, DataProblem, Sample
 from edgeprune.data.formats.base import (
     BoxCollector,
     DatasetFormat,
@@ -49,10 +49,18 @@ class YoloFormat(DatasetFormat):
         problems: list[DataProblem] = []
         for source in config.split_sources(split):
             require_source(config, split, source)
+            first = len(samples)
             for entry in image_entries(config, source):
                 sample = self._read_sample(entry, len(names), problems)
                 if sample is not None:
                     samples.append(sample)
+            found = samples[first:]
+            if found and all(sample.label_path is None for sample in found):
+                # every image a background image: far more likely labels in the wrong place
+                problems.append(DataProblem(
+                    "no_label_files", str(source), None,
+                    f"none of its {len(found)} images has a label file (looked for "
+                    f"{self.label_path(found[0].image_path)}, the {self.name} rule)"))
         return samples, problems
 
     def _read_sample(self, entry: Entry, num_classes: int,
@@ -63,9 +71,16 @@ class YoloFormat(DatasetFormat):
         width, height = size
         label = self.label_path(entry.path)
         boxes = BoxCollector(str(label), width, height, problems)
-        if label.is_file():
+        if not label.is_file():
+            return boxes.sample(entry.path)  # no label file: a background image
+        try:
             read_label_file(label, boxes, num_classes)
-        return boxes.sample(entry.path)
+        except DataError as exc:
+            problems.append(DataProblem("bad_label_file", str(label), None, str(exc)))
+            return None
+        sample = boxes.sample(entry.path)
+        sample.label_path = label
+        return sample
 
     @classmethod
     def claims(cls, config: DatasetConfig, source: Path) -> bool:
