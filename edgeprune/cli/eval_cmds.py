@@ -100,7 +100,8 @@ def val(data, weights, cfg, names_file, imgsz, backend, device, split, batch, co
         detector.names = list(dataset.names)
     from rich.progress import Progress
 
-    with Progress(console=stdout, transient=True, disable=as_json) as progress:
+    with Progress(console=stdout, transient=True,
+                  disable=as_json or not stdout.is_terminal) as progress:
         task = progress.add_task(f"val {split}", total=min(len(dataset), max_images or
                                                            len(dataset)))
         result = evaluate(detector, dataset, batch_size=batch, map_thresholds=False,
@@ -167,7 +168,8 @@ def predict(weights, cfg, names_file, imgsz, backend, device, source, out_dir, n
     seconds = 0.0
     from rich.progress import track
 
-    for path in track(paths, description="predict", console=stdout, transient=True):
+    for path in track(paths, description="predict", console=stdout, transient=True,
+                      disable=not stdout.is_terminal):
         image = read_image(path)
         began = time.perf_counter()
         found = detector(image)[0]

@@ -335,7 +335,7 @@ class Trainer:
         return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[losses]}"), TimeElapsedColumn(),
                         TimeRemainingColumn(), console=self.console, transient=True,
-                        disable=not self.show_progress)
+                        disable=not (self.show_progress and self.console.is_terminal))
 
     def _report(self, stats: EpochStats, improved: bool) -> None:
         if not self.show_progress:
