@@ -107,3 +107,22 @@ def test_predict_draws_boxes(in_tmp, trained):
     empty.mkdir()
     nothing = invoke("predict", "--weights", result.best, "--source", empty)
     assert nothing.exit_code == 1 and "no images found" in nothing.output
+
+
+def test_train_from_darknet_weights_for_other_classes(in_tmp, trained):
+    from edgeprune.export.darknet import export_darknet
+
+    files = export_darknet(load_checkpoint(trained[0].best), in_tmp / "darknet", "tiny")
+    data = in_tmp / "two"
+    write_dataset(data, train=8, val=4)
+    (data / "data.yaml").write_text((data / "data.yaml").read_text().replace(
+        "  2: blue_bar\n", ""))  # labels of class 2 become problems; 2 classes remain
+    run = invoke("train", "--data", data / "data.yaml", "--cfg", files["cfg"], "--weights",
+                 files["weights"], "--imgsz", 96, "--epochs", 1, "--batch", 4, "--workers", 0,
+                 "--no-val", "--name", "transfer")
+    assert run.exit_code == 0, run.output
+    assert "resized from 3 to 2 classes" in run.output
+    assert "tensors transferred" in run.output and "problem(s) while loading" in run.output
+    ckpt = load_checkpoint(in_tmp / "runs" / "train" / "transfer" / "best.pt")
+    assert ckpt.names == ["red_box", "green_disc"] and ckpt.model.num_classes == 2
+    assert ckpt.provenance["start_weights"] == str(files["weights"])

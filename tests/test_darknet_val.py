@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from datagen import trained_tiny_model
+from datagen import trained_model
 
 from edgeprune.cli import main
 from edgeprune.export.darknet import export_darknet
@@ -107,10 +107,14 @@ def independent_map50(cfg: Path, weights: Path, image_list: Path, names: list[st
     return float(evaluation.stats[1])  # AP at IoU 0.5, all areas, maxDets 300
 
 
-def test_darknet_model_on_darknet_lists_matches_opencv_pipeline(tmp_path, tmp_path_factory,
-                                                                monkeypatch):
-    result, _, val_set = trained_tiny_model(tmp_path_factory.mktemp("trained"))
-    files = export_darknet(load_checkpoint(result.best), tmp_path / "model", "tiny")
+@pytest.mark.parametrize("architecture", [
+    ("yolov3-tiny", 0.25, 12),  # conv, maxpool (Darknet's asymmetric padding), route, upsample
+    pytest.param(("yolov3", 0.25, 20), marks=pytest.mark.slow),  # shortcuts, three heads
+], ids=["yolov3-tiny", "yolov3"])
+def test_darknet_model_on_darknet_lists_matches_opencv_pipeline(architecture, tmp_path,
+                                                                tmp_path_factory, monkeypatch):
+    result, _, val_set = trained_model(tmp_path_factory.mktemp("trained"), *architecture)
+    files = export_darknet(load_checkpoint(result.best), tmp_path / "model", "model")
     data = darknet_list_dataset(tmp_path / "ucsd-like", val_set)
     monkeypatch.chdir(tmp_path)
     run = CliRunner().invoke(main, ["val", "--data", str(data), "--cfg", str(files["cfg"]),

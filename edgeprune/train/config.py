@@ -27,7 +27,7 @@ def default_workers() -> int:
 @dataclass
 class TrainConfig:
     data: str | None  # dataset YAML (None when datasets are handed to `train` directly)
-    model: str | None = "yolov3"  # built-in name or Darknet .cfg; None: the weights' own
+    model: str | None = None  # built-in name or Darknet .cfg; None: the start weights' own
     width: float = 1.0
     weights: str | None = None  # starting weights: checkpoint .pt or Darknet .weights
     cfg: str | None = None  # the Darknet .cfg that goes with .weights

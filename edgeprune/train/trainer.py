@@ -144,6 +144,9 @@ class Trainer:
             ckpt, state = resumed
             model = DarknetModel(ckpt.model.cfg)
             model.load_state_dict(state.model)
+            if model.num_classes != len(self.names):
+                raise EdgepruneError(f"{self.run_dir}: the run trains {model.num_classes} "
+                                     f"classes but its data now has {len(self.names)}")
             self.description = str(ckpt.provenance.get("model", "resumed model"))
         else:
             started = start_model(len(self.names), config.model, config.width, config.weights,
