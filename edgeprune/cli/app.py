@@ -48,9 +48,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from edgeprune.cli import demo_cmd, model_cmds
+    from edgeprune.cli import demo_cmd, model_cmds, prune_cmd
 
-    for command in (model_cmds.info, model_cmds.export, demo_cmd.demo):
+    for command in (model_cmds.info, model_cmds.export, prune_cmd.prune, demo_cmd.demo):
         main.add_command(command)
 
 
