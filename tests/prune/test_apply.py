@@ -7,7 +7,6 @@ import re
 
 import pytest
 import torch
-from prune_helpers import grouped_model, image, randomize
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.models import Checkpoint, DarknetModel, create, load_checkpoint, save_checkpoint
@@ -24,14 +23,17 @@ from edgeprune.prune import (
     pruned_cfg,
 )
 from edgeprune.prune.report import prune_report
+from tests.helpers import randomize_weights
+from tests.prune.helpers import grouped_model, image
 
 IMGSZ = 64
 
 
 def _model(name: str) -> DarknetModel:
     if name == "grouped":
-        return randomize(grouped_model())
-    return randomize(create(name, num_classes=3, width=0.125, imgsz=IMGSZ))
+        return randomize_weights(grouped_model(), imgsz=(64, 64))
+    return randomize_weights(create(name, num_classes=3, width=0.125, imgsz=IMGSZ),
+                             imgsz=(IMGSZ, IMGSZ))
 
 
 MODELS = ["yolov3", "yolov3-tiny", "yolov3-spp", "grouped"]

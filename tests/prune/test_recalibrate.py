@@ -6,11 +6,11 @@ import copy
 
 import pytest
 import torch
-from prune_helpers import randomize
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.models import create
 from edgeprune.prune.recalibrate import recalibrate_bn
+from tests.helpers import randomize_weights
 
 
 def _batches(count: int, size: int = 2, imgsz: int = 64, seed: int = 0):
@@ -20,7 +20,7 @@ def _batches(count: int, size: int = 2, imgsz: int = 64, seed: int = 0):
 
 @pytest.fixture
 def model():
-    return randomize(create("yolov3", num_classes=3, width=0.125, imgsz=64))
+    return randomize_weights(create("yolov3", num_classes=3, width=0.125, imgsz=64), imgsz=(64, 64))
 
 
 def test_statistics_are_the_exact_average_over_all_batches(model):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from prune_helpers import GROUPED_CFG
 
 from edgeprune.models.cfg import read_cfg
 from edgeprune.models.zoo import builtin_cfg
 from edgeprune.prune import PruneSpec, SpecError, load_spec, prune_space, save_spec
+from tests.prune.helpers import GROUPED_CFG
 
 
 @pytest.fixture(scope="module")

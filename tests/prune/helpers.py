@@ -1,4 +1,4 @@
-"""Helpers shared by the pruning tests."""
+"""Helpers shared by the pruning tests (weights: tests.helpers.randomize_weights)."""
 
 from __future__ import annotations
 
@@ -10,30 +10,12 @@ import torch
 from edgeprune.models import Checkpoint, DarknetModel
 from edgeprune.models.cfg import read_cfg
 
-GROUPED_CFG = Path(__file__).parent / "data" / "grouped_tiny.cfg"
+GROUPED_CFG = Path(__file__).parent / "grouped_tiny.cfg"
 
 
 def grouped_model() -> DarknetModel:
     """yolov4-tiny style model: a grouped route and a depthwise conv."""
     return DarknetModel(read_cfg(GROUPED_CFG)).eval()
-
-
-def randomize(model: DarknetModel, seed: int = 0) -> DarknetModel:
-    """Random BN statistics and affine terms, so a mis-sliced BN tensor changes the output,
-    and head convs scaled up so scores spread over (0, 1) instead of crowding near 0.25 (near
-    ties make NMS pick different boxes on float noise alone)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for index in model.cfg.yolo_indices:
-            model.layers[index - 1].conv.weight.mul_(8.0)
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                size = module.num_features
-                module.running_mean.copy_(torch.rand(size, generator=generator) * 0.4 - 0.2)
-                module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
-                module.weight.copy_(torch.rand(size, generator=generator) + 0.5)
-                module.bias.copy_(torch.rand(size, generator=generator) * 0.4 - 0.2)
-    return model
 
 
 def image(imgsz: int, seed: int = 0) -> torch.Tensor:

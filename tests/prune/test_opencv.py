@@ -5,12 +5,13 @@ as our ONNX export of the same model does to ONNX Runtime: same detections, boxe
 from __future__ import annotations
 
 import pytest
-from prune_helpers import grouped_model, opencv_agreement, randomize
 
 from edgeprune.export.opencv_check import opencv_has_darknet
 from edgeprune.models import create
 from edgeprune.models.cfg import ConvLayer
 from edgeprune.prune import PruneSpec, apply_spec, prune_space
+from tests.helpers import randomize_weights
+from tests.prune.helpers import grouped_model, opencv_agreement
 
 pytestmark = pytest.mark.skipif(not opencv_has_darknet(),
                                 reason="needs opencv-python-headless<5 (cv2.dnn Darknet reader)")
@@ -29,7 +30,7 @@ def _assert_agrees(model, folder):
 
 @pytest.mark.parametrize("name", ["yolov3", "yolov3-tiny", "yolov3-spp"])
 def test_pruned_and_pruned_again_agree_with_opencv(name, tmp_path):
-    base = randomize(create(name, num_classes=3, width=0.25, imgsz=IMGSZ))
+    base = randomize_weights(create(name, num_classes=3, width=0.25, imgsz=IMGSZ))
     blocks = len(prune_space(base.cfg).blocks)
     first = apply_spec(base, PruneSpec.create(drop_blocks=range(1, blocks, 3),
                                               default_ratio=0.43, round_to=1, min_channels=1))
@@ -45,7 +46,7 @@ def test_pruned_and_pruned_again_agree_with_opencv(name, tmp_path):
 
 
 def test_grouped_route_model_agrees_with_opencv(tmp_path):
-    model = apply_spec(randomize(grouped_model()),
+    model = apply_spec(randomize_weights(grouped_model()),
                        PruneSpec.uniform(0.6, round_to=1, min_channels=1))
     assert [layer.filters for layer in model.cfg.layers if isinstance(layer, ConvLayer)] == [
         5, 16, 5, 5, 16, 32, 10, 24]
