@@ -76,23 +76,27 @@ def prune(weights, cfg, names, classes, width, imgsz, spec_path, uniform, drop_b
     spec = load_spec(spec_path) if spec_path else PruneSpec(source="command line")
     overrides = {key: value for key, value in (("default_ratio", uniform),
                                                 ("round_to", round_to),
-                                                ("min_channels", min_channels)) if value}
-    spec = spec.replace(drop_blocks=spec.drop_blocks + tuple(drop_blocks), **overrides)
+                                                ("min_channels", min_channels))
+                 if value is not None}
+    if drop_blocks:
+        overrides["drop_blocks"] = spec.drop_blocks + tuple(drop_blocks)
+    if overrides and spec_path:
+        overrides["source"] = f"{spec_path} with command-line options"
+    spec = spec.replace(**overrides)
     if spec.is_empty:
         raise EdgepruneError("nothing to prune: give --spec, --uniform or --drop-blocks")
     criterion = get_importance(importance)
     base = load_model_from_options(weights, cfg, names, classes, width, imgsz)
 
-    from edgeprune.runs import new_run_dir
-
-    run = new_run_dir("prune", name, out_root)
     with stdout.status("pruning..."):
         pruned = prune_checkpoint(base, spec, criterion, base=str(weights or cfg))
     if recal_batches:
         used = _recalibrate(pruned, data, batch_size, recal_batches)
         pruned.provenance["bn_recalibration"] = {"data": str(data), "batches": used,
                                                  "batch_size": batch_size}
-    _write(run, base, pruned, spec, fmt, output)
+    from edgeprune.runs import new_run_dir
+
+    _write(new_run_dir("prune", name, out_root), base, pruned, spec, fmt, output)
 
 
 def _recalibrate(ckpt, data: str, batch_size: int, num_batches: int) -> int:

@@ -116,6 +116,14 @@ class PruneSpace:
         dropped = tuple(self.blocks[b] for b in spec.drop_blocks)
         return ResolvedSpec(spec, dropped, kept)
 
+    def normalize(self, spec: PruneSpec) -> PruneSpec:
+        """`spec` checked, with every ratio keyed by its group's key and ratios equal to the
+        default left out: specs that prune this model the same way become equal (same hash)."""
+        self.resolve(spec)
+        ratios = {self.group_of(layer).key: ratio for layer, ratio in spec.ratios
+                  if ratio != spec.default_ratio}
+        return spec.replace(ratios=tuple(ratios.items()))
+
 
 def _listing(layers: tuple[int, ...]) -> str:
     shown = ", ".join(str(i) for i in layers[:6])

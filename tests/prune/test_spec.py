@@ -49,6 +49,18 @@ def test_hash_is_stable_and_means_what_the_spec_means():
         assert changed.hash != SPEC.hash
 
 
+def test_normalize_makes_equivalent_specs_equal(space):
+    # layer 10 is in the set keyed by layer 5; layer 6's ratio is the default anyway
+    by_member = PruneSpec.create(ratios={10: 0.5, 6: 0.75, 2: 1.0}, default_ratio=0.75)
+    by_key = PruneSpec.create(ratios={5: 0.5, 2: 1.0}, default_ratio=0.75)
+    assert by_member.hash != by_key.hash
+    assert space.normalize(by_member) == space.normalize(by_key)
+    assert space.normalize(by_member).hash == space.normalize(by_key).hash
+    assert space.normalize(by_member).ratio_map == {2: 1.0, 5: 0.5}
+    with pytest.raises(SpecError, match="layer 81 cannot be pruned"):
+        space.normalize(PruneSpec.create(ratios={81: 0.5}))
+
+
 def test_kept_channels_rounding():
     spec = PruneSpec(round_to=8, min_channels=8)
     assert spec.kept_channels(256, 0.5) == 128
