@@ -34,7 +34,7 @@ def _block_list(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="Residual blocks to drop, e.g. 3,5,7 (added to the spec's; see "
               "`edgeprune info MODEL` for the numbering).")
 @click.option("--round-to", type=click.IntRange(min=1),
-              help="Round kept channels to a multiple of this [spec's, else 8; 1 for CPUs].")
+              help="Round kept channels to a multiple of this [spec's, else 8; 1 allowed].")
 @click.option("--min-channels", type=click.IntRange(min=1),
               help="Never keep fewer channels than this [spec's, else 8].")
 @click.option("--importance", default="l1", show_default=True,
