@@ -12,6 +12,9 @@ File format (YAML or JSON; JSON needs string keys for `ratios`):
     ratios: {1: 0.5, 12: 0.25} # keep ratio per conv layer (the whole coupled set follows it)
     round_to: 8                # kept channels are rounded to a multiple of this
     min_channels: 8            # and never fewer than this (nor more than the layer has)
+
+A ratio for a conv inside a dropped block is accepted and has nothing left to act on, so a
+search can sample block and channel decisions independently.
 """
 
 from __future__ import annotations
