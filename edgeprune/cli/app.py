@@ -48,9 +48,10 @@ def main() -> None:
 
 
 def _register() -> None:
-    from edgeprune.cli import data_cmds, demo_cmd, model_cmds
+    from edgeprune.cli import data_cmds, demo_cmd, model_cmds, prune_cmd
 
-    for command in (model_cmds.info, model_cmds.export, demo_cmd.demo, data_cmds.data):
+    for command in (model_cmds.info, model_cmds.export, data_cmds.data, prune_cmd.prune,
+                    demo_cmd.demo):
         main.add_command(command)
 
 
