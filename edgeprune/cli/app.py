@@ -48,9 +48,10 @@ def main() -> None:
 
 
 def _register() -> None:
-    from edgeprune.cli import demo_cmd, model_cmds
+    from edgeprune.cli import agent_cmds, demo_cmd, latency_cmds, model_cmds
 
-    for command in (model_cmds.info, model_cmds.export, demo_cmd.demo):
+    for command in (model_cmds.info, model_cmds.export, demo_cmd.demo, latency_cmds.latency,
+                    agent_cmds.agent):
         main.add_command(command)
 
 

@@ -139,9 +139,12 @@ class LatencyMeter:
         dims = [d.dim_value if d.HasField("dim_value") else None
                 for d in inputs[0].type.tensor_type.shape.dim]
         if len(dims) == 4:
-            fill = [self.batch, dims[1], *(self.imgsz or (None, None))]
-            if self.imgsz:  # an explicit size wins over the file's own
-                dims[2:] = [None, None]
+            if self.imgsz and all(dims[2:]) and tuple(dims[2:]) != tuple(self.imgsz):
+                raise EdgepruneError(
+                    f"{source}: the ONNX input is fixed at {dims[3]}x{dims[2]}, not "
+                    f"{self.imgsz[1]}x{self.imgsz[0]}; export it at that size (edgeprune "
+                    f"export --imgsz) or measure the .pt/.cfg")
+            fill = [self.batch, 3, *(self.imgsz or (None, None))]
             dims = [d if d else f for d, f in zip(dims, fill, strict=True)]
         if any(d is None for d in dims):
             raise EdgepruneError(f"{source}: input {inputs[0].name!r} has unknown dimensions; "

@@ -20,6 +20,7 @@ import numpy as np
 
 from edgeprune.errors import EdgepruneError
 
+MIN_SAMPLES = 5  # even a model slower than max_seconds / 5 gets this many timed runs
 EXACT_CI_LIMIT = 1000  # above this many samples the median CI uses the normal approximation
 
 
@@ -30,7 +31,8 @@ class Protocol:
     Warm-up lasts at least `warmup_runs` runs and at least `warmup_seconds`. Timed runs then
     go on until the half-width of the median's `ci_level` confidence interval is at most
     `target_rel_ci` of the median (checked every `check_every` runs after `min_runs`), or
-    `max_runs` runs, or `max_seconds` of timing. An attempt whose coefficient of variation is
+    `max_runs` runs, or `max_seconds` of timing (a hard cap once 5 runs are in, so a slow
+    model on a slow device cannot hold it for long). An attempt whose coefficient of variation is
     above `max_cv` is repeated, up to `max_remeasures` times; the attempt with the lowest
     spread is kept. Every `drift_every` fresh measurements the meter re-times a reference
     model and flags drift beyond `drift_tolerance` (0 turns the check off).
@@ -177,10 +179,10 @@ def _attempt(timed_call: Callable[[], float], protocol: Protocol) -> tuple[np.nd
         n = len(samples)
         if n >= protocol.max_runs:
             break
+        if clock() - start >= protocol.max_seconds and n >= MIN_SAMPLES:
+            break
         if n < protocol.min_runs:
             continue
-        if clock() - start >= protocol.max_seconds:
-            break
         if (n - protocol.min_runs) % protocol.check_every == 0 and \
                 relative_ci(np.asarray(samples), protocol.ci_level) <= protocol.target_rel_ci:
             break

@@ -1,0 +1,93 @@
+"""Fixtures for the latency tests: a fast protocol, a private cache, tiny models, an agent."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edgeprune.latency import Protocol
+
+FAST = {"warmup_runs": 3, "warmup_seconds": 0.02, "min_runs": 10, "max_runs": 200,
+        "max_seconds": 0.5, "target_rel_ci": 0.05, "max_remeasures": 1, "drift_every": 0}
+TOKEN = "test-token-1234"
+
+
+@pytest.fixture
+def fast_protocol() -> Protocol:
+    return Protocol().with_overrides(FAST)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own default cache file, never the user's."""
+    path = tmp_path / "latency.sqlite"
+    monkeypatch.setenv("EDGEPRUNE_LATENCY_CACHE", str(path))
+    monkeypatch.delenv("EDGEPRUNE_AGENT_TOKEN", raising=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx() -> bytes:
+    """yolov3-tiny at width 0.25, 3 classes, exported at 64x64."""
+    from edgeprune.export.onnx import onnx_bytes
+    from edgeprune.models import create
+
+    return onnx_bytes(create("yolov3-tiny", num_classes=3, width=0.25, imgsz=64), (64, 64))
+
+
+class AgentProcess:
+    """`edgeprune agent serve` in its own process, ended by its pid."""
+
+    def __init__(self, *args: str, env: dict | None = None) -> None:
+        command = [sys.executable, "-c", "from edgeprune.cli import main; main()", "agent",
+                   "serve", "--port", "0", "--threads", "1", *args]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True,
+                                        env={**os.environ, **(env or {})})
+        line = self._first_line(timeout=60)
+        match = re.search(r"listening on (http://\S+)", line)
+        if not match:
+            self.stop()
+            raise RuntimeError(f"agent did not start: {line!r} {self.process.stderr.read()}")
+        self.url = match.group(1)
+
+    def _first_line(self, timeout: float) -> str:
+        import selectors
+
+        selector = selectors.DefaultSelector()
+        selector.register(self.process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            return ""
+        return self.process.stdout.readline()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.process.stdout.close()
+        self.process.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def agent():
+    """An agent with a 3 MiB upload limit and no cache (every request really measures)."""
+    process = AgentProcess("--token", TOKEN, "--no-cache", "--max-upload-mb", "3",
+                           "--busy-wait", "30")
+    time.sleep(0)  # started: the first line was read
+    yield process
+    process.stop()
