@@ -32,11 +32,8 @@ def agent() -> None:
               show_default=True, help="Largest model accepted (413 above).")
 @click.option("--busy-wait", type=click.FloatRange(min=0), default=60, show_default=True,
               help="Seconds a request waits for the device before a 503 busy answer.")
-@click.option("--cache", "cache_path", type=click.Path(dir_okay=False),
-              help="Agent-side latency cache (default: the user's cache file).")
-@click.option("--no-cache", is_flag=True, help="Measure every request afresh.")
 def serve(backend, host, port, token, threads, workspace_mb, timing_cache, max_upload_mb,
-          busy_wait, cache_path, no_cache) -> None:
+          busy_wait) -> None:
     """Serve GET /info and POST /measure (see README 'Latency' for the API).
 
     \b
@@ -59,16 +56,11 @@ def serve(backend, host, port, token, threads, workspace_mb, timing_cache, max_u
         options.update({k: v for k, v in (("workspace_mb", workspace_mb),
                                           ("timing_cache", timing_cache)) if v is not None})
     measurer = create_backend(backend, **options)
-    cache = None
-    if not no_cache:
-        from edgeprune.latency.cache import LatencyCache
-
-        cache = LatencyCache(cache_path)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         server = DeviceAgent(measurer, token, host, port,
                              max_upload_bytes=int(max_upload_mb * 2**20),
-                             busy_wait_s=busy_wait, cache=cache)
+                             busy_wait_s=busy_wait)
     except OSError as exc:
         raise EdgepruneError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     if not is_loopback(host):

@@ -15,7 +15,8 @@ over the limit, 503 busy (another measurement held the device longer than the wa
 `Retry-After` says when to try again), 500 the device failed.
 
 Uploads are streamed into a private temporary folder, removed after each request and when
-the agent stops. The token is compared in constant time.
+the agent stops. The token is compared in constant time. The agent keeps no latency cache:
+clients cache (keyed by this device's identity), and a drift check must really measure.
 """
 
 from __future__ import annotations
@@ -68,8 +69,7 @@ class DeviceAgent:
     def __init__(self, backend: Backend, token: str, host: str = "127.0.0.1",
                  port: int = 8650, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
                  busy_wait_s: float = 60.0, max_waiting: int = 8,
-                 request_timeout_s: float = 60.0, protocol: Protocol | None = None,
-                 cache=None) -> None:
+                 request_timeout_s: float = 60.0, protocol: Protocol | None = None) -> None:
         if not token:
             raise EdgepruneError("the agent needs a token (--token or EDGEPRUNE_AGENT_TOKEN): "
                                  "it runs any model it is sent on this device")
@@ -78,7 +78,6 @@ class DeviceAgent:
         self.max_upload_bytes = max_upload_bytes
         self.busy_wait_s = busy_wait_s
         self.protocol = protocol or Protocol()
-        self.cache = cache
         self.device_lock = threading.Lock()
         self.waiting = threading.BoundedSemaphore(max_waiting)
         self.request_timeout_s = request_timeout_s
@@ -130,24 +129,9 @@ class DeviceAgent:
         finally:
             self.waiting.release()
         try:
-            return self._measure_locked(model_bytes, shape, precision, protocol).to_json()
+            return self.backend.measure(model_bytes, shape, precision, protocol).to_json()
         finally:
             self.device_lock.release()
-
-    def _measure_locked(self, model_bytes, shape, precision, protocol):
-        if self.cache is None:
-            return self.backend.measure(model_bytes, shape, precision, protocol)
-        from edgeprune.latency.archhash import onnx_arch_hash
-        from edgeprune.latency.cache import CacheKey
-
-        key = CacheKey(onnx_arch_hash(model_bytes), shape, precision,
-                       self.backend.cache_backend_key(), self.backend.identity().key())
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
-        result = self.backend.measure(model_bytes, shape, precision, protocol)
-        self.cache.put(key, result)
-        return result
 
     def parse_query(self, query: dict[str, str]) -> tuple[tuple[int, ...], str, Protocol]:
         values = dict(query)

@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -54,8 +53,11 @@ class AgentProcess:
         line = self._first_line(timeout=60)
         match = re.search(r"listening on (http://\S+)", line)
         if not match:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+            error = self.process.stderr.read()
             self.stop()
-            raise RuntimeError(f"agent did not start: {line!r} {self.process.stderr.read()}")
+            raise RuntimeError(f"agent did not start: {line!r} {error}")
         self.url = match.group(1)
 
     def _first_line(self, timeout: float) -> str:
@@ -85,9 +87,8 @@ class AgentProcess:
 
 @pytest.fixture(scope="module")
 def agent():
-    """An agent with a 3 MiB upload limit and no cache (every request really measures)."""
-    process = AgentProcess("--token", TOKEN, "--no-cache", "--max-upload-mb", "3",
+    """An agent with a 3 MiB upload limit."""
+    process = AgentProcess("--token", TOKEN, "--max-upload-mb", "3",
                            "--busy-wait", "30")
-    time.sleep(0)  # started: the first line was read
     yield process
     process.stop()

@@ -125,7 +125,7 @@ def test_uploads_are_deleted_after_each_request(agent, tiny_onnx):
 
 
 def test_busy_device_answers_503_and_stop_removes_the_temp_folder(tiny_onnx):
-    busy = AgentProcess("--token", TOKEN, "--no-cache", "--busy-wait", "0.2")
+    busy = AgentProcess("--token", TOKEN, "--busy-wait", "0.2")
     try:
         long_run = {**FAST, "max_seconds": 3, "min_runs": 10**6, "max_runs": 10**6}
         client = AgentClient(busy.url, TOKEN, timeout_s=60)
@@ -146,7 +146,7 @@ def test_busy_device_answers_503_and_stop_removes_the_temp_folder(tiny_onnx):
 
 
 def test_a_killed_agent_gives_a_clear_error_not_a_hang(tiny_onnx):
-    doomed = AgentProcess("--token", TOKEN, "--no-cache")
+    doomed = AgentProcess("--token", TOKEN)
     outcome: dict = {}
     long_run = {**FAST, "max_seconds": 30, "min_runs": 10**6, "max_runs": 10**6}
 
