@@ -45,7 +45,7 @@ class Protocol:
     max_seconds: float = 20.0
     check_every: int = 10
     ci_level: float = 0.95
-    target_rel_ci: float = 0.01
+    target_rel_ci: float = 0.02
     max_cv: float = 0.15
     max_remeasures: int = 2
     drift_every: int = 25
