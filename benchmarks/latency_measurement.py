@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import secrets
 import signal
@@ -25,14 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True, check=False,
-                              timeout=5).stdout.strip()
-    except OSError:
-        return "load: " + " ".join(f"{v:.2f}" for v in os.getloadavg())
+from machine_info import machine_line, uptime
 
 
 def cv(values) -> float:
@@ -69,7 +61,6 @@ def main() -> None:
 
     from edgeprune.export.onnx import onnx_bytes
     from edgeprune.latency import LatencyCache, LatencyMeter, Protocol, create_backend
-    from edgeprune.latency.device import cpu_name
     from edgeprune.models import create
     from edgeprune.models.counting import count_gflops
 
@@ -128,8 +119,7 @@ def main() -> None:
     lines = [
         "# Latency measurement benchmark", "",
         f"Command: `{command}`  ",
-        f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs, {platform.machine()}, "
-        f"Python {platform.python_version()}, {cold.backend_version}  ",
+        f"Machine: {machine_line()}  ",
         f"Load before: `{load_before}`  ",
         f"Load after: `{load_after}`  ",
         f"Model: {args.model} width {args.width}, {args.classes} classes, "

@@ -42,6 +42,7 @@ def serve(backend, host, port, token, threads, workspace_mb, timing_cache, max_u
     """
     import logging
     import signal
+    import sys
 
     from edgeprune.latency.agent import DeviceAgent, is_loopback
     from edgeprune.latency.backends import create_backend
@@ -66,17 +67,19 @@ def serve(backend, host, port, token, threads, workspace_mb, timing_cache, max_u
     if not is_loopback(host):
         stderr.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach this "
                      f"machine and has the token can run models on it")
-    # SIGTERM (systemd, docker stop, a test ending us) stops the agent like Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     click.echo(f"edgeprune agent: {measurer.name} on {measurer.identity().describe()}, "
-               f"listening on {server.address}", err=False)
-    import sys
-
+               f"listening on {server.address}")
     sys.stdout.flush()
     try:
         server.serve()
     except KeyboardInterrupt:
         stderr.print("agent stopped")
+
+
+def _stop_like_ctrl_c(signum, frame) -> None:
+    """SIGTERM (systemd, docker stop, a test ending us) stops the agent as Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 @agent.command()

@@ -156,12 +156,16 @@ def result_table(title: str, result, budget_ms: float | None):
               help="Channel fractions measured for every layer.")
 @click.option("--variants", type=click.IntRange(min=0), default=4, show_default=True,
               help="Random width variants measured whole to check the predictor.")
+@click.option("--round-to", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Channel counts in the table and the variants are multiples of this, as "
+              "pruners round them for hardware efficiency.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_root", default="runs", show_default=True,
               help="Results go to OUT/latency-lut/NAME.")
 @click.option("--name", default="exp", show_default=True)
 def lut(weights, cfg, names, classes, width, imgsz, device, precision, threads, token,
-        cache_path, no_cache, protocol_items, grid, variants, seed, out_root, name) -> None:
+        cache_path, no_cache, protocol_items, grid, variants, round_to, seed, out_root,
+        name) -> None:
     """Per-layer latency table over a grid of widths, and a predictor checked against
     whole-model measurements of pruned variants (NetAdapt style).
 
@@ -182,7 +186,8 @@ def lut(weights, cfg, names, classes, width, imgsz, device, precision, threads, 
         raise EdgepruneError(f"--grid {grid!r}: fractions must be in (0, 1]")
     ckpt = load_model_from_options(weights, cfg, names, classes, width, imgsz)
     meter = open_meter(device, precision, threads, token, cache_path, no_cache,
-                       protocol_items)
+                       protocol_items, imgsz)
+    input_hw = meter.imgsz or ckpt.imgsz  # --imgsz, else the profile's, else the model's
     run = new_run_dir("latency-lut", name, out_root)
     try:
         with Progress(console=stderr, transient=True) as progress:
@@ -193,8 +198,9 @@ def lut(weights, cfg, names, classes, width, imgsz, device, precision, threads, 
                     tasks[stage] = progress.add_task(stage, total=total)
                 progress.update(tasks[stage], completed=done)
 
-            result = build_predictor(ckpt.model.cfg, meter, ckpt.imgsz, grid=fractions,
-                                     variants=variants, seed=seed, progress=report)
+            result = build_predictor(ckpt.model.cfg, meter, input_hw, grid=fractions,
+                                     variants=variants, seed=seed, round_to=round_to,
+                                     progress=report)
     finally:
         meter.close()
     result.predictor.save(run / "lut.json")

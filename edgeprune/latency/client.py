@@ -54,7 +54,15 @@ class AgentClient:
         self.backoff_s = backoff_s
 
     def info(self) -> dict:
-        return json.loads(self._request("GET", "/info"))
+        payload = self._request("GET", "/info")
+        try:
+            info = json.loads(payload)
+        except ValueError:
+            info = None
+        if not isinstance(info, dict) or not {"backend", "version", "device"} <= set(info):
+            raise EdgepruneError(f"{self.url} does not answer like an edgeprune agent "
+                                 f"(GET /info gave {payload[:80]!r})")
+        return info
 
     def measure(self, model_bytes: bytes, input_shape: tuple[int, ...], precision: str,
                 protocol: Protocol | None = None) -> LatencyResult:

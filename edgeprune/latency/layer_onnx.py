@@ -69,3 +69,9 @@ def upsample_onnx(channels: int, stride: int, input_hw: tuple[int, int]) -> byte
                                      "scales")
     resize = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="nearest")
     return _model([resize], [scales], (1, channels, *input_hw), "edgeprune-lut-upsample")
+
+
+def identity_onnx() -> bytes:
+    """A model that does nothing: its latency is the runtime's fixed cost per run."""
+    return _model([helper.make_node("Identity", ["x"], ["y"])], [], (1, 1, 8, 8),
+                  "edgeprune-lut-identity")

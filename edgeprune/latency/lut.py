@@ -24,12 +24,19 @@ import numpy as np
 
 from edgeprune.atomic import atomic_write_text
 from edgeprune.errors import EdgepruneError
-from edgeprune.latency.layer_onnx import conv_onnx, maxpool_onnx, upsample_onnx
+from edgeprune.latency.layer_onnx import (
+    conv_onnx,
+    identity_onnx,
+    maxpool_onnx,
+    upsample_onnx,
+)
+from edgeprune.latency.variants import scaled_channels
 from edgeprune.models.cfg import ConvLayer, DarknetCfg, MaxpoolLayer, UpsampleLayer
 from edgeprune.models.shapes import infer_shapes, input_channels
 
 LUT_FORMAT = "edgeprune-latency-lut"
 DEFAULT_GRID = (0.25, 0.5, 0.75, 1.0)
+DEFAULT_ROUND_TO = 8
 
 
 @dataclass(frozen=True)
@@ -74,18 +81,18 @@ def layer_queries(cfg: DarknetCfg, imgsz: tuple[int, int]) -> list[tuple[int, La
     return queries
 
 
-def grid_queries(cfg: DarknetCfg, imgsz: tuple[int, int],
-                 grid: Sequence[float]) -> list[LayerQuery]:
+def grid_queries(cfg: DarknetCfg, imgsz: tuple[int, int], grid: Sequence[float],
+                 round_to: int = 1) -> list[LayerQuery]:
     """Every distinct layer the table measures: each modelled layer at each grid fraction of
     its input and output channels (the image channels and the heads' outputs stay fixed)."""
     fixed_outputs = {i - 1 for i in cfg.yolo_indices}
     seen: dict[LayerQuery, None] = {}
     for index, query in layer_queries(cfg, imgsz):
         ins = ([query.in_channels] if index == 0 else
-               sorted({_scaled(query.in_channels, g) for g in grid}))
+               sorted({scaled_channels(query.in_channels, g, round_to) for g in grid}))
         if query.kind == "conv":
             outs = ([query.out_channels] if index in fixed_outputs else
-                    sorted({_scaled(query.out_channels, g) for g in grid}))
+                    sorted({scaled_channels(query.out_channels, g, round_to) for g in grid}))
             groups = query.geometry[2]
             for c_in in ins:
                 for c_out in outs:
@@ -95,10 +102,6 @@ def grid_queries(cfg: DarknetCfg, imgsz: tuple[int, int],
             for c_in in ins:
                 seen[LayerQuery(query.kind, query.geometry, c_in, c_in)] = None
     return list(seen)
-
-
-def _scaled(channels: int, fraction: float) -> int:
-    return max(1, int(round(channels * fraction)))
 
 
 def query_onnx(query: LayerQuery) -> bytes:
@@ -126,10 +129,12 @@ class LatencyPredictor:
     @classmethod
     def from_measurements(cls, measured: list[tuple[LayerQuery, float]],
                           imgsz: tuple[int, int], meta: dict | None = None) -> LatencyPredictor:
-        entries: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        points: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
         for query, ms in measured:
-            entries[query.group()].append((query.size_measure, ms))
-        return cls({k: sorted(v) for k, v in entries.items()}, imgsz, meta=meta or {})
+            points[query.group()][query.size_measure].append(ms)
+        entries = {group: sorted((x, float(np.mean(v))) for x, v in by_size.items())
+                   for group, by_size in points.items()}
+        return cls(entries, imgsz, meta=meta or {})
 
     def layer_ms(self, query: LayerQuery) -> float:
         points = self.entries.get(query.group())
@@ -190,17 +195,22 @@ class LatencyPredictor:
 
 
 def build_table(cfg: DarknetCfg, imgsz: tuple[int, int], measure: Callable[[bytes], float],
-                grid: Sequence[float] = DEFAULT_GRID,
+                grid: Sequence[float] = DEFAULT_GRID, round_to: int = 1,
                 progress: Callable[[int, int], None] | None = None,
                 meta: dict | None = None) -> LatencyPredictor:
-    """Measure every grid layer of `cfg` with `measure(onnx_bytes) -> median ms`."""
-    queries = grid_queries(cfg, imgsz, grid)
+    """Measure every grid layer of `cfg` with `measure(onnx_bytes) -> median ms`.
+
+    The runtime's fixed cost per run (timed on a model that does nothing) is taken off each
+    entry: a whole model pays it once, not once per layer."""
+    queries = grid_queries(cfg, imgsz, grid, round_to)
+    per_run_ms = measure(identity_onnx())
     measured = []
     for done, query in enumerate(queries, start=1):
-        measured.append((query, measure(query_onnx(query))))
+        measured.append((query, max(0.0, measure(query_onnx(query)) - per_run_ms)))
         if progress:
             progress(done, len(queries))
-    return LatencyPredictor.from_measurements(measured, imgsz, meta)
+    return LatencyPredictor.from_measurements(measured, imgsz,
+                                              {**(meta or {}), "per_run_ms": per_run_ms})
 
 
 # Single layers take microseconds to milliseconds; this protocol keeps a table of hundreds of
@@ -235,9 +245,11 @@ class LutReport:
 
 def build_predictor(cfg: DarknetCfg, meter, imgsz: tuple[int, int],
                     grid: Sequence[float] = DEFAULT_GRID, variants: int = 4, seed: int = 0,
+                    round_to: int = DEFAULT_ROUND_TO,
                     progress: Callable[[str, int, int], None] | None = None) -> LutReport:
     """Measure the table of `cfg` on `meter`'s device, fit the whole-model line on uniform
-    width variants (one per grid fraction), and check it on `variants` random variants."""
+    width variants (one per grid fraction), and check it on `variants` random variants.
+    Channel counts, in the table and the variants, are multiples of `round_to`."""
     from edgeprune.latency.meter import LatencyMeter
     from edgeprune.latency.variants import random_variants, uniform_variant
 
@@ -251,9 +263,9 @@ def build_predictor(cfg: DarknetCfg, meter, imgsz: tuple[int, int],
 
     backend_info = {"backend": meter.backend.cache_backend_key(),
                     "device": meter.backend.identity().describe(), "precision": meter.precision,
-                    "grid": list(grid), "base": cfg.source}
+                    "grid": list(grid), "round_to": round_to, "base": cfg.source}
     predictor = build_table(cfg, imgsz, lambda data: layer_meter.measure(data).median_ms,
-                            grid, layer_progress, meta=backend_info)
+                            grid, round_to, layer_progress, meta=backend_info)
     shape = (1, cfg.net.channels, *imgsz)
 
     def measure_models(models: list[tuple[str, DarknetCfg]], stage: str) -> list[tuple]:
@@ -264,11 +276,12 @@ def build_predictor(cfg: DarknetCfg, meter, imgsz: tuple[int, int],
                 progress(stage, done, len(models))
         return measured
 
-    calibration = measure_models([(f"width {g:g}", uniform_variant(cfg, g)) for g in grid],
-                                 "calibration")
+    calibration = measure_models([(f"width {g:g}", uniform_variant(cfg, g, round_to))
+                                  for g in grid], "calibration")
     predictor.fit([(c, ms) for _, c, ms in calibration])
     checks = measure_models([(f"random {i}", v) for i, v in
-                             enumerate(random_variants(cfg, variants, seed))], "validation")
+                             enumerate(random_variants(cfg, variants, seed,
+                                                       round_to=round_to))], "validation")
 
     def rows(measured) -> list[dict]:
         out = []

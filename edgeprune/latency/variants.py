@@ -18,8 +18,14 @@ from edgeprune.models.cfg import ConvLayer, DarknetCfg, validate_cfg
 from edgeprune.models.graph import consumers
 
 
-def _scaled(filters: int, fraction: float) -> int:
-    return max(1, int(round(filters * fraction)))
+def scaled_channels(channels: int, fraction: float, round_to: int = 1) -> int:
+    """`channels` x `fraction`, rounded to a multiple of `round_to` (as pruners do for
+    hardware efficiency: CPU and GPU kernels work in channel blocks of 4, 8 or 16), never
+    above `channels` and never below one block."""
+    if round_to > 1 and channels >= round_to:
+        rounded = int(round(channels * fraction / round_to)) * round_to
+        return min(channels, max(round_to, rounded))
+    return max(1, int(round(channels * fraction)))
 
 
 def head_convs(cfg: DarknetCfg) -> set[int]:
@@ -45,22 +51,25 @@ def with_filters(cfg: DarknetCfg, filters: dict[int, int], tag: str) -> DarknetC
     return variant
 
 
-def uniform_variant(cfg: DarknetCfg, fraction: float) -> DarknetCfg:
+def uniform_variant(cfg: DarknetCfg, fraction: float, round_to: int = 1) -> DarknetCfg:
     fixed = head_convs(cfg)
-    filters = {i: _scaled(layer.filters, fraction) for i, layer in enumerate(cfg.layers)
+    filters = {i: scaled_channels(layer.filters, fraction, round_to)
+               for i, layer in enumerate(cfg.layers)
                if isinstance(layer, ConvLayer) and i not in fixed}
     return with_filters(cfg, filters, f"width {fraction:g}")
 
 
 def random_variants(cfg: DarknetCfg, count: int, seed: int = 0,
-                    keep_range: Sequence[float] = (0.25, 1.0)) -> list[DarknetCfg]:
+                    keep_range: Sequence[float] = (0.25, 1.0),
+                    round_to: int = 1) -> list[DarknetCfg]:
     """`count` variants: a random uniform width, then a random keep ratio per free conv."""
     rng = np.random.default_rng(seed)
     variants = []
     free = free_convs(cfg)
     for number in range(count):
-        base = uniform_variant(cfg, float(rng.uniform(*keep_range)))
-        filters = {i: _scaled(base.layers[i].filters, float(rng.uniform(*keep_range)))
+        base = uniform_variant(cfg, float(rng.uniform(*keep_range)), round_to)
+        filters = {i: scaled_channels(base.layers[i].filters, float(rng.uniform(*keep_range)),
+                                      round_to)
                    for i in free}
         variants.append(with_filters(base, filters, f"random {number}"))
     return variants

@@ -174,6 +174,13 @@ def test_a_killed_agent_gives_a_clear_error_not_a_hang(tiny_onnx):
     assert outcome["seconds"] < 20
 
 
+def test_loopback_detection_drives_the_exposure_warning():
+    from edgeprune.latency.agent import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("") and not is_loopback("10.1.2.3")
+
+
 def test_the_agent_refuses_to_start_without_a_token():
     result = CliRunner().invoke(main, ["agent", "serve", "--port", "0"],
                                 env={"EDGEPRUNE_AGENT_TOKEN": ""})

@@ -91,3 +91,11 @@ def test_tensorrt_builds_times_and_reuses_its_timing_cache(tiny_onnx, fast_proto
     assert timing_cache.stat().st_size > 0
     again = backend.measure(tiny_onnx, (1, 3, 64, 64), precision, fast_protocol)
     assert again.engine_build_s is None  # the engine stayed in memory
+
+
+def test_tensorrt_module_imports_without_tensorrt_and_reads_the_onnx_input(tiny_onnx):
+    from edgeprune.latency.backends.tensorrt import onnx_input_name
+
+    assert onnx_input_name(tiny_onnx) == "images"
+    with pytest.raises(EdgepruneError, match="not a loadable ONNX model"):
+        onnx_input_name(b"junk")
