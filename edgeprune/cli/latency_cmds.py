@@ -106,9 +106,8 @@ def measure(model, classes, width, imgsz, batch, device, precision, threads, tok
         else:
             weights, cfg = (None, model) if model.lower().endswith(".cfg") else (model, None)
             target = load_model_from_options(weights, cfg, None, classes, width, None)
-        if not as_json:
-            stderr.print(f"[dim]measuring {model} with {meter.describe()}...[/]")
-        result = meter.measure(target, use_cache=not no_cache)
+        with stderr.status(f"latency of {model} with {meter.describe()}..."):
+            result = meter.measure(target, use_cache=not no_cache)
     finally:
         meter.close()
     if as_json:

@@ -154,7 +154,7 @@ class AgentHandler(BaseHTTPRequestHandler):
     agent: DeviceAgent
     server_version = "edgeprune-agent"
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base's signature)
+    def log_message(self, format: str, *args) -> None:
         log.info("%s %s", self.address_string(), format % args)
 
     def send_json(self, status: int, payload: dict, headers: dict | None = None) -> None:
@@ -177,7 +177,7 @@ class AgentHandler(BaseHTTPRequestHandler):
                   {"WWW-Authenticate": "Bearer"})
         return False
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         path = urllib.parse.urlsplit(self.path).path
         if not self.check_token():
             return
@@ -186,7 +186,7 @@ class AgentHandler(BaseHTTPRequestHandler):
         else:
             self.fail(404, f"no such endpoint {path} (GET /info, POST /measure)")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         parts = urllib.parse.urlsplit(self.path)
         if not self.check_token():
             self._drain()

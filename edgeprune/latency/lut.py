@@ -120,7 +120,7 @@ def query_onnx(query: LayerQuery) -> bytes:
 class LatencyPredictor:
     """Per-layer table plus the whole-model correction line `ms = slope * sum + intercept`."""
 
-    entries: dict[str, list[tuple[float, float]]]  # group -> [(size measure, ms)]
+    entries: dict[str, list[tuple[int, int, float]]]  # group -> [(in, out, ms)]
     imgsz: tuple[int, int]
     slope: float = 1.0
     intercept: float = 0.0
@@ -129,27 +129,44 @@ class LatencyPredictor:
     @classmethod
     def from_measurements(cls, measured: list[tuple[LayerQuery, float]],
                           imgsz: tuple[int, int], meta: dict | None = None) -> LatencyPredictor:
-        points: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+        entries: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
         for query, ms in measured:
-            points[query.group()][query.size_measure].append(ms)
-        entries = {group: sorted((x, float(np.mean(v))) for x, v in by_size.items())
-                   for group, by_size in points.items()}
-        return cls(entries, imgsz, meta=meta or {})
+            entries[query.group()].append((query.in_channels, query.out_channels, ms))
+        return cls({k: sorted(v) for k, v in entries.items()}, imgsz, meta=meta or {})
 
     def layer_ms(self, query: LayerQuery) -> float:
+        """A layer's latency: its own entry when measured; for convs off the grid, a per-
+        geometry least-squares model ms ~ MACs + in + out + 1 (compute, input reads, output
+        writes, fixed cost); otherwise interpolation over the size measure."""
         points = self.entries.get(query.group())
         if not points:
             raise EdgepruneError(f"the latency table has no {query.kind} layer of geometry "
                                  f"{list(query.geometry)}; it was built for input "
                                  f"{self.imgsz[1]}x{self.imgsz[0]} and other layer shapes")
-        xs = np.array([p[0] for p in points])
-        ys = np.array([p[1] for p in points])
+        for c_in, c_out, ms in points:
+            if (c_in, c_out) == (query.in_channels, query.out_channels):
+                return ms
+        if query.kind == "conv" and len({p[0] for p in points}) > 1 \
+                and len({p[1] for p in points}) > 1 and len(points) >= 4:
+            features = np.array([_conv_features(query, c_in, c_out) for c_in, c_out, _ in points])
+            weights, *_ = np.linalg.lstsq(features, np.array([p[2] for p in points]), rcond=None)
+            estimate = _conv_features(query, query.in_channels, query.out_channels) @ weights
+            return max(0.0, float(estimate))
+        return self._interpolate(query, points)
+
+    @staticmethod
+    def _interpolate(query: LayerQuery, points: list[tuple[int, int, float]]) -> float:
+        by_size: dict[float, list[float]] = defaultdict(list)
+        for c_in, c_out, ms in points:
+            size = LayerQuery(query.kind, query.geometry, c_in, c_out).size_measure
+            by_size[size].append(ms)
+        xs = np.array(sorted(by_size))
+        ys = np.array([np.mean(by_size[x]) for x in xs])
         x = query.size_measure
         if len(xs) == 1:
             return float(ys[0] * x / xs[0]) if xs[0] > 0 else float(ys[0])
         if x > xs[-1]:  # extend the last segment's slope beyond the table
-            slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]) if xs[-1] > xs[-2] else 0.0
-            return float(ys[-1] + slope * (x - xs[-1]))
+            return float(ys[-1] + (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]) * (x - xs[-1]))
         return float(np.interp(x, xs, ys))
 
     def layer_sum_ms(self, cfg: DarknetCfg) -> float:
@@ -187,11 +204,17 @@ class LatencyPredictor:
         if not isinstance(data, dict) or data.get("format") != LUT_FORMAT:
             raise EdgepruneError(f"{path}: not an edgeprune latency table")
         try:
-            return cls({k: [tuple(p) for p in v] for k, v in data["entries"].items()},
+            return cls({k: [(int(p[0]), int(p[1]), float(p[2])) for p in v]
+                        for k, v in data["entries"].items()},
                        tuple(data["imgsz"]), float(data["slope"]), float(data["intercept"]),
                        dict(data.get("meta", {})))
         except (KeyError, TypeError, ValueError) as exc:
             raise EdgepruneError(f"{path}: malformed latency table ({exc})") from None
+
+
+def _conv_features(query: LayerQuery, c_in: int, c_out: int) -> np.ndarray:
+    kernel, _, groups = query.geometry[:3]
+    return np.array([c_in / groups * c_out * kernel * kernel, c_in, c_out, 1.0])
 
 
 def build_table(cfg: DarknetCfg, imgsz: tuple[int, int], measure: Callable[[bytes], float],
