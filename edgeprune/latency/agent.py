@@ -81,12 +81,12 @@ class DeviceAgent:
         self.device_lock = threading.Lock()
         self.waiting = threading.BoundedSemaphore(max_waiting)
         self.request_timeout_s = request_timeout_s
-        remove_stale_temp_dirs()
-        self.temp_dir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
         handler = type("Handler", (AgentHandler,), {"agent": self,
                                                      "timeout": request_timeout_s})
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True
+        remove_stale_temp_dirs()
+        self.temp_dir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
 
     @property
     def address(self) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import FAST, TOKEN, AgentProcess
+from latency_support import FAST, TOKEN, AgentProcess
 
 from edgeprune.cli import main
 from edgeprune.errors import EdgepruneError
@@ -195,3 +195,16 @@ def test_a_client_without_token_or_agent_fails_fast():
     with pytest.raises(EdgepruneError, match="unreachable"):
         AgentClient("http://127.0.0.1:9", "t", retries=1, backoff_s=0.05).info()
     assert time.monotonic() - started < 5
+
+
+def test_a_port_in_use_is_a_clear_error():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["agent", "serve", "--port", str(port), "--token",
+                                           "t"])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
