@@ -16,8 +16,8 @@ def agent() -> None:
 
 
 @agent.command()
-@click.option("--backend", default="ort-cpu", show_default=True,
-              help="Backend measuring here: ort-cpu, ort-cuda or tensorrt.")
+@click.option("--backend", type=click.Choice(["ort-cpu", "ort-cuda", "tensorrt"]),
+              default="ort-cpu", show_default=True, help="Backend measuring here.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; anything but loopback exposes the agent to the network.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8650, show_default=True,
