@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 
 FAST = {"warmup_runs": 3, "warmup_seconds": 0.02, "min_runs": 10, "max_runs": 200,
         "max_seconds": 0.5, "target_rel_ci": 0.05, "max_remeasures": 1, "drift_every": 0}
@@ -19,15 +20,17 @@ class AgentProcess:
     def __init__(self, *args: str, env: dict | None = None) -> None:
         command = [sys.executable, "-c", "from edgeprune.cli import main; main()", "agent",
                    "serve", "--port", "0", "--threads", "1", *args]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True,
-                                        env={**os.environ, **(env or {})})
+        # The request log goes to a file: a pipe nobody reads would fill and block the agent.
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop())
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log,
+                                        text=True, env={**os.environ, **(env or {})})
         line = self._first_line(timeout=60)
         match = re.search(r"listening on (http://\S+)", line)
         if not match:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
-            error = self.process.stderr.read()
+            self.log.seek(0)
+            error = self.log.read()
             self.stop()
             raise RuntimeError(f"agent did not start: {line!r} {error}")
         self.url = match.group(1)
@@ -54,4 +57,4 @@ class AgentProcess:
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
         self.process.stdout.close()
-        self.process.stderr.close()
+        self.log.close()

@@ -46,13 +46,13 @@ def test_latency_table_of_onnx_cfg_and_checkpoint(tmp_path):
 def test_latency_errors_are_one_line(tmp_path):
     (tmp_path / "bad.onnx").write_bytes(b"junk")
     out = _run(["latency", str(tmp_path / "bad.onnx"), *FAST_ARGS])
-    assert out.exit_code == 1 and "not a loadable ONNX model" in out.stderr
+    assert out.exit_code == 1 and "not a loadable ONNX model" in out.output
     out = _run(["latency", "yolov3-tiny", "--device", "no-such-robot"])
-    assert out.exit_code == 1 and "no device profile 'no-such-robot'" in out.stderr
+    assert out.exit_code == 1 and "no device profile 'no-such-robot'" in out.output
     out = _run(["latency", "yolov3-tiny", "--protocol", "max_runs"])
-    assert out.exit_code == 1 and "expected FIELD=VALUE" in out.stderr
+    assert out.exit_code == 1 and "expected FIELD=VALUE" in out.output
     out = _run(["latency", "yolov3-tiny", "--precision", "fp16", *FAST_ARGS])
-    assert out.exit_code == 1 and "not fp16" in out.stderr
+    assert out.exit_code == 1 and "not fp16" in out.output
 
 
 def test_lut_command_writes_the_table_and_report(tmp_path):
@@ -65,4 +65,4 @@ def test_lut_command_writes_the_table_and_report(tmp_path):
     assert len(report["validation"]) == 1 and (run / "lut.json").is_file()
     assert "predictor error on 1 variants" in out.stdout
     bad = _run(["latency", "lut", "--weights", "yolov3-tiny", "--grid", "0,2"])
-    assert bad.exit_code == 1 and "fractions must be in (0, 1]" in bad.stderr
+    assert bad.exit_code == 1 and "fractions must be in (0, 1]" in bad.output
