@@ -48,10 +48,17 @@ def main() -> None:
 
 
 def _register() -> None:
-    from edgeprune.cli import data_cmds, demo_cmd, model_cmds, prune_cmd
+    from edgeprune.cli import (
+        agent_cmds,
+        data_cmds,
+        demo_cmd,
+        latency_cmds,
+        model_cmds,
+        prune_cmd,
+    )
 
     for command in (model_cmds.info, model_cmds.export, data_cmds.data, prune_cmd.prune,
-                    demo_cmd.demo):
+                    latency_cmds.latency, agent_cmds.agent, demo_cmd.demo):
         main.add_command(command)
 
 
