@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from data_helpers import write_image, write_text, write_yaml
+from tests.data_helpers import write_image, write_text, write_yaml
 
 from edgeprune.data import DataError, dataset_names, load_dataset
 from edgeprune.data.config import read_config
