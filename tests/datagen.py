@@ -71,3 +71,21 @@ def write_dataset(root: Path, train: int = 48, val: int = 16, seed: int = 0,
               "names": {i: n for i, n in enumerate(CLASSES)}}
     (root / "data.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return root / "data.yaml", train_set, val_set
+
+
+_TRAINED: dict[str, tuple] = {}
+
+
+def trained_tiny_model(root: Path):
+    """A yolov3-tiny (width 0.25, 96 px) trained briefly on a generated dataset, once per test
+    process: returns (TrainResult, data.yaml, val DetectionDataset)."""
+    if "run" not in _TRAINED:
+        from edgeprune.train import TrainConfig, train
+
+        data_yaml, train_set, val_set = write_dataset(root / "shapes", train=96, val=24)
+        config = TrainConfig(data=str(data_yaml), model="yolov3-tiny", width=0.25, imgsz=96,
+                             epochs=12, batch=8, workers=0, lr=0.005)
+        result = train(config, root / "run", train_data=train_set, val_data=val_set,
+                       show_progress=False)
+        _TRAINED["run"] = (result, data_yaml, val_set)
+    return _TRAINED["run"]

@@ -52,13 +52,16 @@ def _register() -> None:
         agent_cmds,
         data_cmds,
         demo_cmd,
+        eval_cmds,
         latency_cmds,
         model_cmds,
         prune_cmd,
+        train_cmd,
     )
 
-    for command in (model_cmds.info, model_cmds.export, data_cmds.data, prune_cmd.prune,
-                    latency_cmds.latency, agent_cmds.agent, demo_cmd.demo):
+    for command in (model_cmds.info, model_cmds.export, data_cmds.data, train_cmd.train,
+                    eval_cmds.val, eval_cmds.predict, prune_cmd.prune, latency_cmds.latency,
+                    agent_cmds.agent, demo_cmd.demo):
         main.add_command(command)
 
 

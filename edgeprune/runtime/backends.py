@@ -172,7 +172,7 @@ class OnnxRuntimeBackend(InferenceBackend):
             raise EdgepruneError(f"{label}: expected one NCHW image input, got "
                                  f"{[(i.name, i.shape) for i in inputs]}")
         out_shape = outputs[0].shape
-        if len(out_shape) != 3 or not isinstance(out_shape[2], int) or out_shape[2] < 6:
+        if len(out_shape) != 3:
             raise EdgepruneError(f"{label}: output {outputs[0].name} {out_shape} is not "
                                  f"(batch, boxes, 5 + classes) detection rows")
         self._input_name = inputs[0].name
@@ -186,9 +186,24 @@ class OnnxRuntimeBackend(InferenceBackend):
             self.imgsz = tuple(int(v) for v in json.loads(metadata[META_IMGSZ]))
         if META_NAMES in metadata:
             self.names = list(json.loads(metadata[META_NAMES]))
-        self.num_classes = out_shape[2] - 5
+        self.num_classes = self._row_length(out_shape[2], label) - 5
         used = self.session.get_providers()[0]
         self.device = "cuda" if used == "CUDAExecutionProvider" else "cpu"
+
+    def _row_length(self, declared, label: str) -> int:
+        """Values per output row: from the graph when static, else from one dry run (the
+        exporter leaves the concatenated dimension symbolic)."""
+        length = declared
+        if not isinstance(length, int):
+            if self.imgsz is None:
+                raise EdgepruneError(f"{label}: neither the output rows nor the input size are "
+                                     f"stated; export it with a fixed input size")
+            probe = np.zeros((self._fixed_batch or 1, 3, *self.imgsz), self._input_dtype)
+            length = self._run(probe).shape[-1]
+        if length < 6:
+            raise EdgepruneError(f"{label}: output rows of {length} values are not detection "
+                                 f"rows (cx, cy, w, h, objectness, classes...)")
+        return length
 
     @staticmethod
     def _providers(device: str | None, available: list[str]) -> list[str]:

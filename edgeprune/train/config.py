@@ -16,6 +16,7 @@ from edgeprune.train.augment import AugmentConfig
 from edgeprune.train.loss import LossConfig
 
 OPTIMIZERS = ("sgd", "adam")
+DEFAULT_LR = {"sgd": 0.01, "adam": 0.002}
 
 
 def default_workers() -> int:
@@ -34,8 +35,8 @@ class TrainConfig:
     epochs: int = 30
     batch: int = 16
     workers: int = field(default_factory=default_workers)
-    optimizer: str = "sgd"
-    lr: float = 0.01
+    optimizer: str = "adam"
+    lr: float | None = None  # None: DEFAULT_LR of the optimizer
     weight_decay: float = 5e-4
     warmup_epochs: float = 1.0
     final_lr_fraction: float = 0.01
@@ -54,6 +55,8 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise EdgepruneError(f"unknown optimizer {self.optimizer!r} "
                                  f"(known: {', '.join(OPTIMIZERS)})")
+        if self.lr is None:
+            self.lr = DEFAULT_LR[self.optimizer]
         if self.lr <= 0:
             raise EdgepruneError(f"learning rate must be positive, got {self.lr}")
         return self

@@ -4,16 +4,17 @@ Assignment. Darknet makes a box the responsibility of the one anchor, over all h
 shape (w, h, both centred) has the highest IoU with the box, in the grid cell holding the box
 centre. ultralytics' YOLOv3 also makes every other anchor whose shape IoU exceeds a threshold
 (`iou_t` = 0.2) responsible. We do both: the best anchor always, plus any anchor above
-`anchor_iou_threshold` (0 disables the extras, which is Darknet's rule exactly). More positives
-per box make small datasets and short trainings converge noticeably faster.
+`anchor_iou_threshold` (1.0 disables the extras, which is Darknet's rule exactly): more
+positives per box, more gradient per image, which is what short trainings need.
 
 Box regression uses the model's own Darknet parameterisation (centre = sigmoid offset in the
 cell, size = exp(t) x anchor) so the trained weights mean the same in Darknet and OpenCV, with
 a CIoU loss on the decoded box instead of Darknet's MSE on t (a better-behaved gradient).
 Objectness is BCE against the predicted box's IoU with its target on responsible cells and 0
 elsewhere, weighted per stride (small-object heads more, as ultralytics balances them); classes
-are independent logistic BCE, as in Darknet. Loss gains follow ultralytics' defaults, scaled
-for head count, class count and input size, and the total is multiplied by the batch size.
+are independent logistic BCE, as in Darknet. Box and class terms are averaged over all
+positives; loss gains follow ultralytics' defaults, scaled for head count and class count
+(see LossConfig for input size), and the total is multiplied by the batch size.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ class LossConfig:
     obj: float = 1.0
     cls: float = 0.5
     anchor_iou_threshold: float = 0.2
+    # ultralytics multiplies the objectness gain by (imgsz / 640)^2, which keeps the gradient
+    # per positive cell equal across input sizes; measured here it slows small-input training
+    # (README "Training and evaluation"), so by default the gain is not scaled.
+    obj_scaled_by_imgsz: bool = False
     label_smoothing: float = 0.0
 
 
@@ -112,9 +117,9 @@ class YoloLoss(nn.Module):
                                       else (targets.new_zeros(0).long(),) * 2)
         anchor_head = torch.tensor(self.anchor_head, device=device)[anchor_index]
         anchor_slot = torch.tensor(self.anchor_slot, device=device)[anchor_index]
-        box_loss = torch.zeros((), device=device)
+        box_sum = torch.zeros((), device=device)
+        cls_sum = torch.zeros((), device=device)
         obj_loss = torch.zeros((), device=device)
-        cls_loss = torch.zeros((), device=device)
         bce = nn.functional.binary_cross_entropy_with_logits
         for head, raw in enumerate(outputs):
             raw = raw.float()
@@ -137,19 +142,26 @@ class YoloLoss(nn.Module):
                 predicted_wh = torch.exp(picked[:, 2:4].clamp(max=MAX_LOG_SIZE)) * anchor_cells
                 ciou = box_ciou(torch.cat([predicted_xy, predicted_wh], 1),
                                 torch.cat([centre - cell, chosen[:, 4:6] / stride], 1))
-                box_loss = box_loss + (1 - ciou).mean()
+                box_sum = box_sum + (1 - ciou).sum()
                 objectness_target[images, slots, cell[:, 1], cell[:, 0]] = (
                     ciou.detach().clamp(min=0).to(objectness_target.dtype))
                 if self.num_classes > 1:
                     class_target = torch.full_like(picked[:, 5:], config.label_smoothing / 2)
                     class_target[torch.arange(len(chosen), device=device),
                                  chosen[:, 1].long()] = 1 - config.label_smoothing / 2
-                    cls_loss = cls_loss + bce(picked[:, 5:], class_target)
+                    cls_sum = cls_sum + bce(picked[:, 5:], class_target,
+                                            reduction="sum") / self.num_classes
             balance = OBJ_BALANCE.get(int(round(float(stride[0]))), 1.0)
             obj_loss = obj_loss + balance * bce(raw[..., 4], objectness_target)
-        heads = len(outputs)
-        box_loss = box_loss * config.box * 3 / heads
-        cls_loss = cls_loss * config.cls * self.num_classes / 80 * 3 / heads
-        obj_loss = obj_loss * config.obj * (imgsz[0] * imgsz[1] / 640 ** 2) * 3 / heads
+        # Box and class terms are means over all positives of all heads (a head without
+        # positives in a batch must not change the scale); x3 keeps ultralytics' gains, tuned
+        # for a sum of three per-head means, meaning the same here.
+        positives = max(len(target_index), 1)
+        box_loss = box_sum / positives * config.box * 3
+        cls_loss = cls_sum / positives * config.cls * self.num_classes / 80 * 3
+        if config.obj_scaled_by_imgsz:
+            obj_loss = obj_loss * (imgsz[0] * imgsz[1] / 640 ** 2)
+        obj_loss = obj_loss * config.obj * 3 / len(outputs)
         total = (box_loss + obj_loss + cls_loss) * batch
-        return LossParts(total, float(box_loss), float(obj_loss), float(cls_loss))
+        return LossParts(total, float(box_loss.detach()), float(obj_loss.detach()),
+                     float(cls_loss.detach()))

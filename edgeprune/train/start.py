@@ -73,12 +73,14 @@ def _architecture(model: str, width: float, num_classes: int) -> tuple[DarknetCf
 
 def start_model(num_classes: int, model: str | None = None, width: float = 1.0,
                 weights: str | Path | None = None, cfg: str | Path | None = None,
-                checkpoint: Checkpoint | None = None) -> StartModel:
+                checkpoint: Checkpoint | None = None,
+                imgsz: tuple[int, int] | None = None) -> StartModel:
     """Build the network to train for `num_classes` classes.
 
     `model`: built-in name or .cfg (architecture). `weights`: starting weights, a checkpoint
     (.pt) or Darknet .weights (with `cfg`). `checkpoint`: starting weights already in memory.
-    At least one of `model`, `weights`, `checkpoint` is needed.
+    At least one of `model`, `weights`, `checkpoint` is needed. `imgsz` (h, w) becomes the
+    cfg's [net] size, so the model states the size it was trained at.
     """
     start: Checkpoint | None = checkpoint
     if start is None and weights is not None:
@@ -98,6 +100,9 @@ def start_model(num_classes: int, model: str | None = None, width: float = 1.0,
         note = (f"{description}: [yolo] layers resized from {architecture.num_classes} to "
                 f"{num_classes} classes (the dataset's)")
         architecture = with_num_classes(architecture, num_classes)
+    if imgsz is not None:
+        architecture = architecture.replace(net=dataclasses.replace(
+            architecture.net, height=imgsz[0], width=imgsz[1]))
     built = DarknetModel(architecture)
     transferred = None
     if start is not None:
