@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from latency_support import FAST, TOKEN, AgentProcess
 
 from edgeprune.latency import Protocol
+from tests.latency.latency_support import FAST, TOKEN, AgentProcess
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from latency_support import FAST, TOKEN, AgentProcess
 
 from edgeprune.cli import main
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency import ModelRejected, Protocol, create_backend
 from edgeprune.latency.client import AgentClient
+from tests.latency.latency_support import FAST, TOKEN, AgentProcess
 
 
 def _raw(url: str, method: str, path: str, body: bytes | None = None,
