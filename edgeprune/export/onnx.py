@@ -100,10 +100,12 @@ def compare_with_torch(model: DarknetModel, model_bytes: bytes, imgsz: tuple[int
 def export_onnx(model: DarknetModel, path: str | Path | None, imgsz: tuple[int, int],
                 names: list[str] | None = None, *, batch: int = 1, dynamic_batch: bool = True,
                 opset: int = DEFAULT_OPSET, check: bool = True,
-                tolerance: float = 1e-4) -> OnnxExport:
+                tolerance: float = 1e-3) -> OnnxExport:
     """Export, verify against torch with ONNX Runtime, then write atomically (if `path`).
 
-    The check fails when any output differs by more than `tolerance` x max(1, |value|).
+    The check fails when any output differs by more than `tolerance` x max(1, |value|): float32
+    kernels of two runtimes differ by ~1e-5 relative through a hundred layers, while a wrong
+    operator differs by whole units.
     """
     data = onnx_bytes(model, imgsz, names, batch=batch, dynamic_batch=dynamic_batch, opset=opset)
     diff = None

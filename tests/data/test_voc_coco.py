@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from data_helpers import write_image, write_text, write_yaml
 
 from edgeprune.data import DataError, dataset_names, load_dataset
 from edgeprune.data.config import read_config
 from edgeprune.data.formats import detect_format
+from tests.data_helpers import write_image, write_text, write_yaml
 
 
 def voc_object(name: str, box: tuple, **fields) -> str:

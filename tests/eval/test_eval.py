@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datagen import trained_tiny_model
 
 from edgeprune.data.dataset import DetectionDataset, Sample
 from edgeprune.errors import EdgepruneError
 from edgeprune.eval import Evaluator, evaluate, subset
 from edgeprune.runtime.detector import Detector
 from edgeprune.runtime.postprocess import Detections
+from tests.datagen import trained_tiny_model
 
 NAMES = ["armor", "robot"]
 

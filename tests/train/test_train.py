@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from datagen import trained_tiny_model, write_dataset
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.export.darknet import export_darknet
@@ -19,6 +18,7 @@ from edgeprune.train.loss import LossConfig, YoloLoss
 from edgeprune.train.run_files import read_results
 from edgeprune.train.schedule import Schedule
 from edgeprune.train.start import start_model
+from tests.datagen import trained_tiny_model, write_dataset
 
 # ------------------------------------------------------------------------------- the loss
 

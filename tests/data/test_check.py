@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from data_helpers import write_image, write_text, write_yaml
 
 from edgeprune.cli import main
 from edgeprune.data.check import check_dataset
+from tests.data_helpers import write_image, write_text, write_yaml
 
 
 @pytest.fixture

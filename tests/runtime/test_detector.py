@@ -5,7 +5,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from datagen import trained_tiny_model
 
 from edgeprune.data.images import read_image
 from edgeprune.errors import EdgepruneError
@@ -14,6 +13,7 @@ from edgeprune.export.opencv_check import compare_detections
 from edgeprune.models import load_checkpoint
 from edgeprune.runtime.backends import BACKENDS, InferenceBackend, register_backend
 from edgeprune.runtime.detector import Detector
+from tests.datagen import trained_tiny_model
 
 
 @pytest.fixture(scope="module")

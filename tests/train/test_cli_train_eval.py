@@ -7,11 +7,11 @@ import json
 import cv2
 import pytest
 from click.testing import CliRunner
-from datagen import trained_tiny_model, write_dataset
 
 from edgeprune.cli import main
 from edgeprune.export.onnx import export_onnx
 from edgeprune.models import load_checkpoint
+from tests.datagen import trained_tiny_model, write_dataset
 
 
 @pytest.fixture

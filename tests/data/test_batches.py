@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from datagen import write_dataset
 
 from edgeprune.data.batches import TrainingSet, make_train_loader
 from edgeprune.data.images import read_image
@@ -14,6 +13,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.models import create
 from edgeprune.runtime.detector import Detector
 from edgeprune.train.augment import AugmentConfig
+from tests.datagen import write_dataset
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from data_helpers import write_image, write_text, write_yaml, yolo_folder
 
 from edgeprune.data import DataError, dataset_names, load_dataset
+from tests.data_helpers import write_image, write_text, write_yaml, yolo_folder
 
 
 def kinds(dataset) -> list[str]:

@@ -1,0 +1,5 @@
+"""`python -m edgeprune` runs the CLI."""
+
+from edgeprune.cli import main
+
+main()
