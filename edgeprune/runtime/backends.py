@@ -238,7 +238,3 @@ class OnnxRuntimeBackend(InferenceBackend):
         return np.asarray(self.session.run(None, {self._input_name: batch})[0],
                           dtype=np.float32)
 
-
-def backend_names() -> list[str]:
-    return list(BACKENDS)
-

@@ -12,7 +12,7 @@ from edgeprune.data.loader import image_batches
 from edgeprune.errors import EdgepruneError
 from edgeprune.models import create
 from edgeprune.runtime.detector import Detector
-from edgeprune.train.augment import AugmentConfig
+from edgeprune.train.augment import NO_AUGMENT, AugmentConfig
 from tests.datagen import write_dataset
 
 
@@ -76,3 +76,18 @@ def test_training_loader_with_workers_gives_the_same_batches(shapes):
     # 128x96 -> 64x64: scale 0.5, 8 px bars top and bottom; targets are class, cx, cy, w, h
     np.testing.assert_allclose(targets[:, 2].numpy(), (boxes[:, 1] + boxes[:, 3]) / 4 + 8,
                                atol=1e-4)
+
+
+def test_augmentation_at_zero_strength_is_the_detector_letterbox(shapes):
+    _, train_set, _ = shapes
+    # 128x96 images: to 64x64 the scale is exactly 0.5, so the pixels are identical; to 96x64
+    # it is 2/3 and cv2.resize rounds the width to 85 px, a third of a pixel off the exact
+    # scale the warp uses: the same picture up to resampling at the right edge
+    for size, tolerance in (((64, 64), 0.0), ((64, 96), 1.0)):
+        warped = TrainingSet(train_set, size, NO_AUGMENT)
+        letterboxed = TrainingSet(train_set, size, None)
+        for index in range(3):
+            image_a, targets_a, _ = warped[index]
+            image_b, targets_b, _ = letterboxed[index]
+            assert (image_a.float() - image_b.float()).abs().mean() <= tolerance
+            torch.testing.assert_close(targets_a, targets_b)
