@@ -71,8 +71,8 @@ def main() -> None:
                         help="Folder for the generated data and the run.")
     parser.add_argument("--images", type=int, default=2000, help="Generated images per domain "
                         "(80%% train, 20%% val).")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="Default: edgeprune train's own default.")
+    parser.add_argument("--epochs", type=int, default=6,
+                        help="The documented command's (README, Training and evaluation).")
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" /

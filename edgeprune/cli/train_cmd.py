@@ -11,9 +11,10 @@ from edgeprune.cli.app import stdout
 
 @click.command()
 @click.option("--data", help="Dataset YAML (path/train/val/names; YOLO, Darknet, ABCP, VOC, "
-              "COCO layouts).")
+              "COCO layouts) or a Darknet .data file.")
 @click.option("--model", default=None, help="Architecture: yolov3, yolov3-tiny, yolov3-spp or "
-              "a Darknet .cfg. Default: yolov3, or the --weights' own when they are a .pt.")
+              "a Darknet .cfg. Default: that of the starting weights (a .pt's own, or "
+              "--cfg); yolov3 when neither is given.")
 @click.option("--width", type=click.FloatRange(0, 4, min_open=True), default=1.0,
               show_default=True, help="Width multiplier of a built-in --model.")
 @click.option("--weights", "-w", help="Starting weights: an edgeprune checkpoint (.pt) or "
