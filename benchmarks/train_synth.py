@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shlex
 import subprocess
 import sys
@@ -27,17 +28,25 @@ TARGET_MAP50 = 0.6
 TARGET_MINUTES = 20.0
 
 
-def run(command: list[str], log: Path | None = None) -> tuple[str, float]:
-    """Run `command`, return (stdout, seconds); stop the benchmark if it fails."""
+def run(command: list[str], log: Path | None = None) -> tuple[str, float, float]:
+    """Run `command`; return (stdout, wall seconds, CPU seconds of it and its children).
+    Stops the benchmark if it fails."""
     began = time.perf_counter()
+    cpu_before = _children_cpu()
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     seconds = time.perf_counter() - began
+    cpu = _children_cpu() - cpu_before
     if log is not None:
         log.write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         sys.exit(f"failed ({done.returncode}): {shlex.join(command)}\n{done.stdout}\n"
                  f"{done.stderr}")
-    return done.stdout, seconds
+    return done.stdout, seconds, cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def shown(command: list[str]) -> str:
@@ -103,7 +112,7 @@ def main() -> None:
         import shutil
 
         shutil.rmtree(run_dir)
-    _, train_seconds = run(train, work / "train.log")
+    _, train_seconds, train_cpu = run(train, work / "train.log")
     commands.append(shown(train))
     load_after_train = load()
 
@@ -111,15 +120,16 @@ def main() -> None:
     for domain in ("sim", "real"):
         command = [*EDGEPRUNE, "val", "--data", str(data[domain]), "--weights",
                    str(run_dir / "best.pt"), "--json", "--name", f"bench-{domain}"]
-        output, _ = run(command)
+        output, _, _ = run(command)
         commands.append(shown(command))
         results[domain] = json.loads(output)
     history = (run_dir / "results.csv").read_text().strip().splitlines()
-    write_report(args, machine(), commands, train_seconds, results, history,
+    write_report(args, machine(), commands, (train_seconds, train_cpu), results, history,
                  (load_start, load_after_train, load()))
 
 
-def write_report(args, info, commands, train_seconds, results, history, loads) -> None:
+def write_report(args, info, commands, train_time, results, history, loads) -> None:
+    train_seconds, train_cpu = train_time
     sim, real = results["sim"]["map50"], results["real"]["map50"]
     minutes = train_seconds / 60
     met = sim >= TARGET_MAP50 and minutes < TARGET_MINUTES
@@ -154,6 +164,8 @@ def write_report(args, info, commands, train_seconds, results, history, loads) -
         "|---|---|",
         f"| training wall time (`edgeprune train`, validation every epoch included) | "
         f"{minutes:.1f} min |",
+        f"| CPU time of the training process and its data workers | {train_cpu / 60:.1f} min "
+        f"({train_cpu / train_seconds:.2f} cores busy on average) |",
         f"| mAP@0.5, sim val ({results['sim']['images']} images) | {sim:.4f} |",
         f"| mAP@0.5:0.95, sim val | {results['sim']['map50_95']:.4f} |",
         f"| mAP@0.5, real val (same scenes through the camera model) | {real:.4f} |",
