@@ -84,6 +84,9 @@ def main() -> None:
                         help="The documented command's (README, Training and evaluation).")
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="Passed to edgeprune train (for a machine shared with busy "
+                        "processes; leave it out on a quiet one).")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" /
                         "train_synth.md")
     args = parser.parse_args()
@@ -108,6 +111,8 @@ def main() -> None:
         train += ["--epochs", str(args.epochs)]
     if args.batch:
         train += ["--batch", str(args.batch)]
+    if args.threads:
+        train += ["--threads", str(args.threads)]
     if run_dir.exists():
         import shutil
 

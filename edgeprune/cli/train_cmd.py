@@ -32,6 +32,9 @@ from edgeprune.cli.app import stdout
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Peak learning rate. Default: 0.002 with adam, 0.01 with sgd.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N. Default: cuda if present.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for torch. Default: one per core. On a CPU shared with other "
+              "busy processes, 1 can be several times faster (threads wait on each other).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--val-images", type=click.IntRange(min=1), default=None,
               help="Validate each epoch on a fixed random subset of this many images.")
@@ -44,7 +47,7 @@ from edgeprune.cli.app import stdout
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or runs/train/NAME) "
               "from its last.pt, with the settings it was started with.")
 def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optimizer, lr,
-          device, seed, val_images, no_val, out_dir, name, resume) -> None:
+          device, threads, seed, val_images, no_val, out_dir, name, resume) -> None:
     """Train a detector: YOLOv3 loss, augmentation, warm-up + cosine LR, EMA, mAP each epoch.
 
     Writes last.pt (resumable) and best.pt (highest validation fitness) into the run folder
@@ -72,7 +75,8 @@ def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optim
         config = TrainConfig(data=data, model=model, width=width, weights=weights, cfg=cfg,
                              imgsz=imgsz, epochs=epochs, batch=batch, optimizer=optimizer,
                              lr=lr,
-                             device=device, seed=seed, val_images=val_images)
+                             device=device, threads=threads, seed=seed,
+                             val_images=val_images)
         if workers is not None:
             config.workers = workers
         config.check()

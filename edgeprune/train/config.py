@@ -41,6 +41,7 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     final_lr_fraction: float = 0.01
     device: str | None = None  # None: cuda when available, else cpu
+    threads: int | None = None  # torch intra-op threads on the CPU; None: torch's default
     amp: bool = True  # mixed precision, on CUDA only
     seed: int = 0
     val_images: int | None = None  # validate on a fixed subset of this many images

@@ -220,6 +220,15 @@ class Trainer:
     # ------------------------------------------------------------------------ the loop
 
     def run(self) -> TrainResult:
+        threads = torch.get_num_threads()  # a process-wide setting: put it back afterwards
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        try:
+            return self._run()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _run(self) -> TrainResult:
         began = time.perf_counter()
         write_config(self.run_dir, self.config.to_dict())
         for note in self.notes:

@@ -6,6 +6,7 @@ import json
 
 import cv2
 import pytest
+import torch
 from click.testing import CliRunner
 
 from edgeprune.cli import main
@@ -32,7 +33,8 @@ def invoke(*args):
 def test_train_then_resume_from_the_command_line(in_tmp):
     data, _, _ = write_dataset(in_tmp / "data", train=16, val=8)
     common = ["--data", data, "--model", "yolov3-tiny", "--width", "0.125", "--imgsz", 64,
-              "--batch", 8, "--workers", 1]
+              "--batch", 8, "--workers", 1, "--threads", 1]
+    threads_before = torch.get_num_threads()
     run = invoke("train", *common, "--epochs", 1, "--name", "tiny")
     assert run.exit_code == 0, run.output
     folder = in_tmp / "runs" / "train" / "tiny"
@@ -40,6 +42,8 @@ def test_train_then_resume_from_the_command_line(in_tmp):
                                                                      folder.iterdir()}
     assert "mAP@0.5" in run.output and "best.pt" in run.output
     assert load_checkpoint(folder / "last.pt").provenance["epochs"] == 1
+    assert "threads: 1" in (folder / "config.yaml").read_text()
+    assert torch.get_num_threads() == threads_before  # the process-wide setting is restored
     again = invoke("train", "--name", "tiny", "--resume")
     assert again.exit_code == 1 and "already trained all 1 epochs" in again.output
     taken = invoke("train", *common, "--epochs", 1, "--out", folder)
