@@ -36,18 +36,18 @@ DEFAULT_CACHE = Path.home() / ".cache" / "edgeprune" / "demo"
 class DemoSettings:
     """Sizes chosen so a cold run takes under 20 minutes on a 2-core CPU (README "Demo")."""
 
-    images: int = 600  # generated images per domain (80% train, 20% val)
+    images: int = 1000  # generated images per domain (80% train, 20% val)
     image_size: tuple[int, int] = (640, 480)  # generated image width, height
     imgsz: int = 256  # network input
     width: float = 0.25  # yolov3 width multiplier
-    epochs: int = 16
+    epochs: int = 6
     batch: int = 16
     target_speedup: float = 2.0
     agent: str = "abcp"
     budget: int = 24
     recal_batches: int = 10
     val_images: int = 60  # the search's fixed validation subset
-    finetune_epochs: int = 4
+    finetune_epochs: int = 3
     distill_weight: float = 1.0
     seed: int = 0
     workers: int | None = None  # data-loading processes; None: the trainer's default
