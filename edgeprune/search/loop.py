@@ -242,7 +242,7 @@ class Search:
         return CandidateRecord(
             step=step, spec=spec.to_dict(), spec_hash=spec.hash, arch_hash=result.arch_hash,
             accuracy=result.accuracy, latency_ms=result.latency_ms,
-            latency={**result.latency.to_json(), "from_cache": result.latency.from_cache},
+            latency=result.latency.to_json(),
             gflops=result.gflops, params=result.params,
             reward=reward(result.accuracy, result.latency_ms, target, config),
             flops_reward=reward(result.accuracy, flops_ms, target, config),
