@@ -110,10 +110,6 @@ class Search:
         base = load_model(settings.weights)
         train_data = load_dataset(settings.data, "train").require_usable()
         val_data = load_dataset(settings.data, "val").require_usable()
-        if len(train_data.names) != len(base.names):
-            raise EdgepruneError(f"{settings.weights}: the model has {len(base.names)} classes "
-                                 f"({', '.join(base.names)}); {settings.data} has "
-                                 f"{len(train_data.names)} ({', '.join(train_data.names)})")
         cache = settings.latency_cache or self.run_dir / LATENCY_CACHE
         self.meter = resolve_device(settings.device, token=self.token, cache=cache,
                                     protocol=settings.protocol, precision=settings.precision,
