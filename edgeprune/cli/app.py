@@ -53,15 +53,18 @@ def _register() -> None:
         data_cmds,
         demo_cmd,
         eval_cmds,
+        finetune_cmd,
         latency_cmds,
         model_cmds,
         prune_cmd,
+        search_cmd,
         train_cmd,
     )
 
     for command in (model_cmds.info, model_cmds.export, data_cmds.data, train_cmd.train,
                     eval_cmds.val, eval_cmds.predict, prune_cmd.prune, latency_cmds.latency,
-                    agent_cmds.agent, demo_cmd.demo):
+                    agent_cmds.agent, search_cmd.search, finetune_cmd.finetune,
+                    demo_cmd.demo):
         main.add_command(command)
 
 
