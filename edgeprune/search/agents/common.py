@@ -1,0 +1,106 @@
+"""What the learning agents (`abcp`, `flops`, `purl`, `rlpruner`, `gcn`) have in common:
+declared options, the decision table and cost model, and where their first proposals start.
+
+Start: every agent begins near the uniform keep ratio whose FLOPs fit the target
+(base GFLOPs x target / base latency, blocks counted at their initial drop probability),
+the calibrated form of "keep ratio ~ sqrt(target / base latency)": with a few dozen
+candidates there is no budget for first finding the right order of magnitude.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.search.agents.actions import DecisionTable
+from edgeprune.search.agents.base import AgentContext, Evaluation, SearchAgent
+from edgeprune.search.agents.costs import CostModel
+from edgeprune.search.agents.features import decision_features
+
+
+@dataclass(frozen=True)
+class Option:
+    """An agent setting that `AgentContext.options` may override (typed by its default)."""
+
+    default: float | int | bool
+    help: str
+    low: float | None = None
+    high: float | None = None
+
+
+def read_options(agent: str, declared: dict[str, Option], given: dict) -> dict:
+    """`given` checked against `declared`: unknown names, wrong types and out-of-range values
+    get an error that names the agent and lists what it accepts."""
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        known = ", ".join(sorted(declared)) or "none"
+        raise EdgepruneError(f"agent {agent!r} has no option {unknown[0]!r} (options: {known})")
+    values = {}
+    for name, spec in declared.items():
+        value = given.get(name, spec.default)
+        kind = type(spec.default)
+        try:
+            if kind is bool and isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                value = value.lower() in ("true", "1", "yes")
+            elif kind is int and (isinstance(value, bool) or float(value) != int(float(value))):
+                raise ValueError(value)
+            value = kind(float(value)) if kind in (int, float) else kind(value)
+        except (TypeError, ValueError):
+            raise EdgepruneError(f"agent {agent!r}: option {name}={given.get(name)!r} is not "
+                                 f"a {kind.__name__}") from None
+        if (spec.low is not None and value < spec.low) or \
+                (spec.high is not None and value > spec.high):
+            raise EdgepruneError(f"agent {agent!r}: option {name}={value} is outside "
+                                 f"[{spec.low}, {spec.high}]")
+        values[name] = value
+    return values
+
+
+def init_parameters(module: torch.nn.Module, generator: torch.Generator,
+                    gain: float = 1.0) -> None:
+    """Seeded initialization (torch's own draws from the global generator, which a resumed
+    run cannot reproduce): weights uniform in +-gain/sqrt(fan_in), biases zero."""
+    with torch.no_grad():
+        for parameter in module.parameters():
+            if parameter.dim() >= 2:
+                bound = gain / parameter.shape[1] ** 0.5
+                parameter.uniform_(-bound, bound, generator=generator)
+            else:
+                parameter.zero_()
+
+
+class PolicyAgent(SearchAgent):
+    """Base of the learning agents: options, decision table, cost model, features."""
+
+    OPTIONS: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, context: AgentContext) -> None:
+        super().__init__(context)
+        self.options = read_options(self.name, self.OPTIONS, context.options)
+        self.table = DecisionTable(context)
+        self.costs = CostModel(context.space)
+        self.features = torch.from_numpy(decision_features(self.table, self.costs))
+        self.cost_fraction = min(1.0, context.target_ms / context.base_latency_ms)
+
+    def start_ratio(self, drop_probability: float = 0.0) -> float:
+        """The uniform keep ratio whose expected FLOPs fit the target (see module doc)."""
+        presence = np.full(len(self.context.space.blocks), 1.0 - drop_probability)
+        rules = self.context.spec()
+        return self.costs.uniform_ratio_for(self.costs.base_gflops * self.cost_fraction,
+                                            rules, self.context.ratio_range, presence)
+
+    def reward_of(self, evaluation: Evaluation) -> float:
+        return evaluation.reward_for(self.reward_metric)
+
+    def cost_ms(self, evaluation: Evaluation) -> float:
+        """The candidate's cost as this agent's reward sees it: measured latency, or FLOPs in
+        base-latency units for a FLOPs-reward agent."""
+        if self.reward_metric == "flops":
+            return self.context.base_latency_ms * evaluation.gflops / self.context.base_gflops
+        return evaluation.latency_ms
