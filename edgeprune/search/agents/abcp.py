@@ -27,6 +27,7 @@ from edgeprune.search.agents.policy import (
     bounded_std,
     decisions_log_prob,
     drop_logit,
+    one_thread,
     ratio_logit,
     ratio_mean,
 )
@@ -116,11 +117,13 @@ class ABCPAgent(PolicyAgent):
 
     # -------------------------------------------------------------------------- ask / tell
 
+    @one_thread
     def propose(self, step: int) -> PruneSpec:
         with torch.no_grad():
             drop, ratios, _, _ = self._unroll(None)
         return self.table.to_spec(drop, ratios)
 
+    @one_thread
     def observe(self, evaluation: Evaluation) -> None:
         advantage = self.baseline.advantage(self.reward_of(evaluation))
         if advantage == 0.0:  # the first reward, or no spread yet: nothing to learn from
@@ -134,6 +137,7 @@ class ABCPAgent(PolicyAgent):
         loss.backward()
         self.optimizer.step()
 
+    @one_thread
     def best_guess(self) -> PruneSpec:
         with torch.no_grad():
             drop, ratios, _, _ = self._unroll(None, mode="mode")

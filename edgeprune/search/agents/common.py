@@ -21,6 +21,8 @@ from edgeprune.search.agents.base import AgentContext, Evaluation, SearchAgent
 from edgeprune.search.agents.costs import CostModel
 from edgeprune.search.agents.features import decision_features
 
+_KIND_WORDS = {bool: "true or false", int: "a whole number", float: "a number"}
+
 
 @dataclass(frozen=True)
 class Option:
@@ -52,8 +54,8 @@ def read_options(agent: str, declared: dict[str, Option], given: dict) -> dict:
                 raise ValueError(value)
             value = kind(float(value)) if kind in (int, float) else kind(value)
         except (TypeError, ValueError):
-            raise EdgepruneError(f"agent {agent!r}: option {name}={given.get(name)!r} is not "
-                                 f"a {kind.__name__}") from None
+            raise EdgepruneError(f"agent {agent!r}: option {name}={given.get(name)!r}: "
+                                 f"expected {_KIND_WORDS[kind]}") from None
         if (spec.low is not None and value < spec.low) or \
                 (spec.high is not None and value > spec.high):
             raise EdgepruneError(f"agent {agent!r}: option {name}={value} is outside "

@@ -15,8 +15,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from edgeprune.models.cfg import ConvLayer
-from edgeprune.models.shapes import infer_shapes
 from edgeprune.models.graph import INPUT_SET
+from edgeprune.models.shapes import infer_shapes
 from edgeprune.prune.space import PruneSpace
 from edgeprune.prune.spec import PruneSpec
 

@@ -30,6 +30,7 @@ from edgeprune.search.agents.policy import (
     decisions_log_prob,
     drop_logit,
     normalized,
+    one_thread,
     ppo_objective,
     ratio_logit,
     ratio_mean,
@@ -94,6 +95,7 @@ class GraphPruningAgent(PolicyAgent):
         return drop + self.drop_bias, ratio_mean(ratio + self.ratio_bias, self.table.lo,
                                                  self.table.hi)
 
+    @one_thread
     def propose(self, step: int) -> PruneSpec:
         with torch.no_grad():
             logits, means = self._heads()
@@ -101,6 +103,7 @@ class GraphPruningAgent(PolicyAgent):
                                             bounded_std(self.log_std), self.torch_generator)
         return self.table.to_spec(drop, ratios)
 
+    @one_thread
     def observe(self, evaluation: Evaluation) -> None:
         drop, ratios = self.table.from_spec(evaluation.spec)
         with torch.no_grad():  # under the policy that proposed it (no update since)
@@ -130,6 +133,7 @@ class GraphPruningAgent(PolicyAgent):
             loss.backward()
             self.optimizer.step()
 
+    @one_thread
     def best_guess(self) -> PruneSpec:
         with torch.no_grad():
             logits, means = self._heads()

@@ -12,15 +12,37 @@ Action distribution, per decision point (see actions.py):
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from edgeprune.search.agents.actions import DecisionTable
 
+F = TypeVar("F", bound=Callable)
 STD_LIMITS = (0.02, 0.5)
 _FAR = 10.0  # ratios live in (0, 1]; 10 is beyond any bin, at any allowed std
+
+
+def one_thread(method: F) -> F:
+    """Run with one torch thread: the policies' tensors are tiny, and handing each small op to
+    a thread pool costs more than the op (10x slower on a busy 2-core machine). The caller's
+    thread count is restored afterwards."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        threads = torch.get_num_threads()
+        if threads == 1:
+            return method(*args, **kwargs)
+        torch.set_num_threads(1)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def ratio_mean(z: torch.Tensor, lo: float, hi: float) -> torch.Tensor:

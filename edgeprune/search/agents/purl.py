@@ -41,6 +41,7 @@ from edgeprune.search.agents.policy import (
     bounded_std,
     decisions_log_prob,
     drop_logit,
+    one_thread,
     ratio_logit,
     ratio_mean,
     sample_decisions,
@@ -129,6 +130,7 @@ class PuRLAgent(PolicyAgent):
         return np.array([stage / len(self.stages), np.log(episode.cost_ms / ctx.target_ms),
                          accuracy, self.decided_share[stage]], dtype=np.float32)
 
+    @one_thread
     def propose(self, step: int) -> PruneSpec:
         episode = self.episode
         if episode is None or episode.proposed == len(self.stages):
@@ -148,6 +150,7 @@ class PuRLAgent(PolicyAgent):
         self.pending[step] = (episode, stage)
         return self.table.to_spec(episode.drop, episode.ratios)
 
+    @one_thread
     def observe(self, evaluation: Evaluation) -> None:
         if evaluation.step not in self.pending:  # not proposed by this agent: nothing to learn
             return

@@ -24,7 +24,7 @@ from edgeprune.prune.spec import PruneSpec
 from edgeprune.search.agents.base import AgentContext, Evaluation, register_agent
 from edgeprune.search.agents.common import Option, PolicyAgent
 from edgeprune.search.agents.costs import LatencyFit
-from edgeprune.search.agents.policy import normalized, ppo_objective
+from edgeprune.search.agents.policy import normalized, one_thread, ppo_objective
 
 
 @register_agent
@@ -80,6 +80,7 @@ class RLPrunerAgent(PolicyAgent):
     def _spec(self, logits: np.ndarray) -> PruneSpec:
         return self.table.to_spec(np.zeros(len(self.table), dtype=bool), self._ratios(logits))
 
+    @one_thread
     def propose(self, step: int) -> PruneSpec:
         theta = self.theta.detach().double().numpy()
         if self.proposed_in_round == 0:
@@ -91,6 +92,7 @@ class RLPrunerAgent(PolicyAgent):
         self.pending[step] = logits
         return self._spec(logits)
 
+    @one_thread
     def observe(self, evaluation: Evaluation) -> None:
         self.fit.add(evaluation.gflops, self.cost_ms(evaluation))
         logits = self.pending.pop(evaluation.step, None)
@@ -119,5 +121,6 @@ class RLPrunerAgent(PolicyAgent):
             (-objective).backward()
             self.optimizer.step()
 
+    @one_thread
     def best_guess(self) -> PruneSpec:
         return self._spec(self.theta.detach().double().numpy())
