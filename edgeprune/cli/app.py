@@ -53,6 +53,7 @@ def _register() -> None:
         data_cmds,
         demo_cmd,
         eval_cmds,
+        finetune_cmd,
         latency_cmds,
         model_cmds,
         prune_cmd,
@@ -62,7 +63,8 @@ def _register() -> None:
 
     for command in (model_cmds.info, model_cmds.export, data_cmds.data, train_cmd.train,
                     eval_cmds.val, eval_cmds.predict, prune_cmd.prune, latency_cmds.latency,
-                    agent_cmds.agent, search_cmd.search, demo_cmd.demo):
+                    agent_cmds.agent, search_cmd.search, finetune_cmd.finetune,
+                    demo_cmd.demo):
         main.add_command(command)
 
 
