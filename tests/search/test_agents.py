@@ -155,3 +155,26 @@ def test_rlpruner_scales_its_distribution_to_the_fitted_latency():
     later = agent.propose(6)
     # (10 - 6) / 14 of the base FLOPs now meets the target
     assert agent.costs.spec_gflops(later) == pytest.approx(4 / 14 * base, rel=0.25)
+
+
+@pytest.mark.parametrize("name", ["abcp", "purl", "gcn"])
+def test_centre_follows_the_measured_latency(name):
+    """With learning off (lr 0), only the centre moves: a device with a fixed overhead
+    (latency = 6 + 14 x FLOPs share, 20 ms at the base) needs more pruning than FLOPs
+    suggest, and the proposals follow; the `flops` agent, whose cost is FLOPs, does not."""
+    def mean_kept(agent_name: str, steps: int = 8) -> tuple[float, float]:
+        agent = create_agent(agent_name, context(options={"lr": 0.0}))
+        kept = []
+        for step in range(steps):
+            spec = agent.propose(step)
+            kept.append(kept_fraction(agent.context, spec))
+            share = agent.costs.spec_gflops(spec) / agent.costs.base_gflops
+            agent.observe(evaluation(spec, step, reward=0.5, latency_ms=6 + 14 * share,
+                                     gflops=share * agent.context.base_gflops))
+        return float(np.mean(kept[:2])), float(np.mean(kept[-3:]))
+
+    first, last = mean_kept(name)
+    assert last < first - 0.05
+    if name == "abcp":
+        first, last = mean_kept("flops")
+        assert last == pytest.approx(first, abs=0.05)

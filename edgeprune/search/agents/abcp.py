@@ -9,8 +9,10 @@ REINFORCE on the candidate's reward with an exponential-moving-average baseline 
 scaled by the spread of rewards seen) and an entropy bonus that keeps it exploring.
 
 Sized for a few dozen episodes: the drop probabilities start at `drop_init` and the ratio
-means at the uniform ratio that fits the target (common.py), with near-zero output weights,
-so the first candidates are sensible and every update moves them from there.
+means at the centre, the uniform ratio predicted to meet the target (common.py), with
+near-zero output weights, so the first candidates are sensible and every update moves them
+from there. The centre is refitted to the measured latencies after every evaluation; the
+controller's outputs are offsets from it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from edgeprune.search.agents.policy import (
     ratio_mean,
 )
 
-ACTION_INPUTS = 3  # previous action: dropped block, ratio offset from the start, skipped group
+ACTION_INPUTS = 3  # previous action: dropped block, ratio offset from the centre, skipped group
 
 
 class Controller(nn.Module):
@@ -65,12 +67,15 @@ class ABCPAgent(PolicyAgent):
             for head in (self.controller.drop_head, self.controller.ratio_head):
                 head.weight.mul_(0.1)
         self.log_std = nn.Parameter(torch.tensor(float(np.log(opts["ratio_std"]))))
-        self.start = self.start_ratio(opts["drop_init"])
         self.drop_bias = drop_logit(opts["drop_init"])
-        self.ratio_bias = ratio_logit(self.start, *context.ratio_range)
+        self._recentre()
         self.optimizer = torch.optim.Adam([*self.controller.parameters(), self.log_std],
                                           lr=opts["lr"])
         self.baseline = RewardBaseline(opts["baseline_decay"])
+
+    def _recentre(self) -> None:
+        self.centre = self.centre_ratio(self.options["drop_init"])
+        self.ratio_bias = ratio_logit(self.centre, *self.context.ratio_range)
 
     # --------------------------------------------------------------------------- controller
 
@@ -112,7 +117,7 @@ class ABCPAgent(PolicyAgent):
                     ratios[p] = table.snap(p, float(means[p].detach() + std.detach() * noise))
                 else:
                     ratios[p] = table.snap(p, float(means[p].detach()))
-                previous = torch.tensor([0.0, float(ratios[p]) - self.start, 0.0])
+                previous = torch.tensor([0.0, float(ratios[p]) - self.centre, 0.0])
         return drop, ratios, torch.stack(logits), torch.stack(means)
 
     # -------------------------------------------------------------------------- ask / tell
@@ -125,6 +130,11 @@ class ABCPAgent(PolicyAgent):
 
     @one_thread
     def observe(self, evaluation: Evaluation) -> None:
+        self._learn(evaluation)
+        self.calibrate(evaluation)
+        self._recentre()
+
+    def _learn(self, evaluation: Evaluation) -> None:
         advantage = self.baseline.advantage(self.reward_of(evaluation))
         if advantage == 0.0:  # the first reward, or no spread yet: nothing to learn from
             return

@@ -1,10 +1,18 @@
 """What the learning agents (`abcp`, `flops`, `purl`, `rlpruner`, `gcn`) have in common:
 declared options, the decision table and cost model, and where their first proposals start.
 
-Start: every agent begins near the uniform keep ratio whose FLOPs fit the target
-(base GFLOPs x target / base latency, blocks counted at their initial drop probability),
-the calibrated form of "keep ratio ~ sqrt(target / base latency)": with a few dozen
-candidates there is no budget for first finding the right order of magnitude.
+Centre: the policies sample around the uniform keep ratio whose cost is predicted to meet
+the target (blocks counted at their initial drop probability), the calibrated form of
+"keep ratio ~ sqrt(target / base latency)": with a few dozen candidates there is no budget for
+first finding the right order of magnitude. The prediction is a line, latency = a + b x
+GFLOPs, fitted to every latency the run has measured (costs.LatencyFit); before the first
+measurement latency is taken as proportional to FLOPs. Measured latency is NOT proportional to
+FLOPs (on ONNX Runtime CPU a yolov3 at half the FLOPs runs at about two thirds of the
+latency), so a centre fixed from FLOPs would keep every proposal over the target; refitted
+after every evaluation (a function of the observations, so replay rebuilds it), the centre
+follows the device, and the learned part of the policy only has to learn where to prune
+more or less than the centre. For the `flops` agent the cost is FLOPs, so the line stays
+proportional: it sees exactly what its reward sees.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import torch
 from edgeprune.errors import EdgepruneError
 from edgeprune.search.agents.actions import DecisionTable
 from edgeprune.search.agents.base import AgentContext, Evaluation, SearchAgent
-from edgeprune.search.agents.costs import CostModel
+from edgeprune.search.agents.costs import CostModel, LatencyFit
 from edgeprune.search.agents.features import decision_features
 
 _KIND_WORDS = {bool: "true or false", int: "a whole number", float: "a number"}
@@ -88,14 +96,23 @@ class PolicyAgent(SearchAgent):
         self.table = DecisionTable(context)
         self.costs = CostModel(context.space)
         self.features = torch.from_numpy(decision_features(self.table, self.costs))
-        self.cost_fraction = min(1.0, context.target_ms / context.base_latency_ms)
+        self.fit = LatencyFit(context.base_gflops, context.base_latency_ms)
 
-    def start_ratio(self, drop_probability: float = 0.0) -> float:
-        """The uniform keep ratio whose expected FLOPs fit the target (see module doc)."""
+    def target_gflops(self) -> float:
+        """The GFLOPs (in the cost model's units) the latency fit says meet the target."""
+        ctx = self.context
+        fraction = min(1.0, self.fit.gflops_for(ctx.target_ms) / ctx.base_gflops)
+        return self.costs.base_gflops * fraction
+
+    def centre_ratio(self, drop_probability: float = 0.0) -> float:
+        """The uniform keep ratio whose expected cost meets the target (see module doc)."""
         presence = np.full(len(self.context.space.blocks), 1.0 - drop_probability)
-        rules = self.context.spec()
-        return self.costs.uniform_ratio_for(self.costs.base_gflops * self.cost_fraction,
-                                            rules, self.context.ratio_range, presence)
+        return self.costs.uniform_ratio_for(self.target_gflops(), self.context.spec(),
+                                            self.context.ratio_range, presence)
+
+    def calibrate(self, evaluation: Evaluation) -> None:
+        """Take a measured cost into the latency fit."""
+        self.fit.add(evaluation.gflops, self.cost_ms(evaluation))
 
     def reward_of(self, evaluation: Evaluation) -> float:
         return evaluation.reward_for(self.reward_metric)

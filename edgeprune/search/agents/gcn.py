@@ -11,8 +11,8 @@ small head turns it into a block drop logit or a keep-ratio mean (distribution i
 
 Training: PPO. A round of `samples_per_update` candidates is sampled from the current
 policy; then `epochs` Adam steps on the clipped surrogate with round-normalized rewards as
-advantages, plus an entropy bonus. Starts like `abcp` (drop_init, ratio at the target's
-uniform ratio) with a near-zero head.
+advantages, plus an entropy bonus. Starts like `abcp` (drop_init, ratio means at the
+centre refitted to the measured latencies, common.py) with a near-zero head.
 """
 
 from __future__ import annotations
@@ -85,10 +85,14 @@ class GraphPruningAgent(PolicyAgent):
             self.policy.head[-1].weight.mul_(0.1)
         self.log_std = nn.Parameter(torch.tensor(float(np.log(opts["ratio_std"]))))
         self.drop_bias = drop_logit(opts["drop_init"])
-        self.ratio_bias = ratio_logit(self.start_ratio(opts["drop_init"]), *context.ratio_range)
+        self._recentre()
         self.optimizer = torch.optim.Adam([*self.policy.parameters(), self.log_std],
                                           lr=opts["lr"])
         self.batch: list[tuple[np.ndarray, np.ndarray, float, float]] = []
+
+    def _recentre(self) -> None:
+        self.ratio_bias = ratio_logit(self.centre_ratio(self.options["drop_init"]),
+                                      *self.context.ratio_range)
 
     def _heads(self) -> tuple[torch.Tensor, torch.Tensor]:
         drop, ratio = self.policy(self.nodes, self.adjacency, self.members, self.kinds)
@@ -113,6 +117,8 @@ class GraphPruningAgent(PolicyAgent):
         self.batch.append((drop, ratios, float(old), self.reward_of(evaluation)))
         if len(self.batch) >= self.options["samples_per_update"]:
             self._update()
+        self.calibrate(evaluation)
+        self._recentre()
 
     def _update(self) -> None:
         batch, self.batch = self.batch, []

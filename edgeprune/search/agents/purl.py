@@ -105,12 +105,16 @@ class PuRLAgent(PolicyAgent):
             self.policy[-1].weight.mul_(0.1)
         self.log_std = nn.Parameter(torch.tensor(float(np.log(opts["ratio_std"]))))
         self.drop_bias = drop_logit(opts["drop_init"])
-        self.ratio_bias = ratio_logit(self.start_ratio(opts["drop_init"]), *context.ratio_range)
+        self._recentre()
         self.optimizer = torch.optim.Adam([*self.policy.parameters(), self.log_std],
                                           lr=opts["lr"])
         self.baselines = [RewardBaseline(opts["baseline_decay"]) for _ in self.stages]
         self.episode: Episode | None = None
         self.pending: dict[int, tuple[Episode, int]] = {}  # step -> (episode, stage)
+
+    def _recentre(self) -> None:
+        self.ratio_bias = ratio_logit(self.centre_ratio(self.options["drop_init"]),
+                                      *self.context.ratio_range)
 
     def _heads(self, state: np.ndarray, positions: np.ndarray):
         """Block logits and ratio means over all decisions (only `positions` computed)."""
@@ -163,6 +167,8 @@ class PuRLAgent(PolicyAgent):
             episode.accuracy = evaluation.accuracy
         if len(episode.rewards) == len(self.stages):
             self._learn(episode)
+        self.calibrate(evaluation)
+        self._recentre()
 
     def _learn(self, episode: Episode) -> None:
         rewards = [episode.rewards[k] for k in range(len(self.stages))]

@@ -23,7 +23,6 @@ import torch
 from edgeprune.prune.spec import PruneSpec
 from edgeprune.search.agents.base import AgentContext, Evaluation, register_agent
 from edgeprune.search.agents.common import Option, PolicyAgent
-from edgeprune.search.agents.costs import LatencyFit
 from edgeprune.search.agents.policy import normalized, one_thread, ppo_objective
 
 
@@ -45,7 +44,6 @@ class RLPrunerAgent(PolicyAgent):
         self.positions = self.table.channel_positions
         self.theta = torch.zeros(len(self.positions), requires_grad=True)
         self.optimizer = torch.optim.Adam([self.theta], lr=self.options["lr"])
-        self.fit = LatencyFit(context.base_gflops, context.base_latency_ms)
         self.proposed_in_round = 0
         self.pending: dict[int, np.ndarray] = {}  # step -> the logits its spec came from
         self.batch: list[tuple[np.ndarray, float]] = []
@@ -55,8 +53,7 @@ class RLPrunerAgent(PolicyAgent):
         lo, hi = self.table.lo, self.table.hi
         share = np.exp(logits - logits.max())
         share = share / share.sum() * len(share)  # 1 everywhere for the uniform distribution
-        target_gflops = self.fit.gflops_for(self.context.target_ms) \
-            * self.costs.base_gflops / self.context.base_gflops
+        target_gflops = self.target_gflops()
 
         def keep(amount: float) -> np.ndarray:
             ratios = np.ones(len(self.table))
@@ -94,7 +91,7 @@ class RLPrunerAgent(PolicyAgent):
 
     @one_thread
     def observe(self, evaluation: Evaluation) -> None:
-        self.fit.add(evaluation.gflops, self.cost_ms(evaluation))
+        self.calibrate(evaluation)
         logits = self.pending.pop(evaluation.step, None)
         if logits is None:  # not proposed by this agent: it still calibrated the fit
             return
