@@ -262,6 +262,9 @@ def write_report(args, commands, searches, finetunes, scores, latency, config, l
             f"{search['measured']} measured) | {finetunes[agent]['seconds'] / 60:.1f} |")
     verdicts = _verdicts(result)
     base_score = scores["base"]
+    from edgeprune.models import load_checkpoint
+
+    trained = load_checkpoint(args.base or args.work / "base" / "best.pt").provenance
     lines = [
         "# Search agents vs baselines at equal budget",
         "",
@@ -281,6 +284,9 @@ def write_report(args, commands, searches, finetunes, scores, latency, config, l
         f"- base: `{args.base or args.work / 'base' / 'best.pt'}`, yolov3 width 0.25, "
         f"{args.imgsz} px; mAP@0.5 {base_score['map50']:.4f} on the whole sim val split "
         f"({base_score['images']} images)",
+        f"- base provenance: `edgeprune train` {trained.get('epochs')} of "
+        f"{trained.get('epochs_planned')} planned epochs on `{trained.get('data')}`, saved "
+        f"{trained.get('saved')}",
         f"- target: {args.speedup:g}x speedup over the base on ort-cpu, 1 thread "
         f"(the searches measured the base at {baseline['latency']['median_ms']:.2f} ms, "
         f"target {baseline['target_ms']:.2f} ms); reward `{config['reward']['kind']}` "
