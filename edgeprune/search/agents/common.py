@@ -7,12 +7,12 @@ the target (blocks counted at their initial drop probability), the calibrated fo
 first finding the right order of magnitude. The prediction is a line, latency = a + b x
 GFLOPs, fitted to every latency the run has measured (costs.LatencyFit); before the first
 measurement latency is taken as proportional to FLOPs. Measured latency is NOT proportional to
-FLOPs (on ONNX Runtime CPU a yolov3 at half the FLOPs runs at about two thirds of the
-latency), so a centre fixed from FLOPs would keep every proposal over the target; refitted
-after every evaluation (a function of the observations, so replay rebuilds it), the centre
-follows the device, and the learned part of the policy only has to learn where to prune
-more or less than the centre. For the `flops` agent the cost is FLOPs, so the line stays
-proportional: it sees exactly what its reward sees.
+FLOPs (on ONNX Runtime CPU, yolov3 at a quarter of its FLOPs runs at 40% of its latency,
+benchmarks/prune_speedup.md), so a centre fixed from FLOPs would keep every proposal over
+the target; refitted after every evaluation (a function of the observations, so replay
+rebuilds it), the centre follows the device, and the learned part of the policy only has to
+learn where to prune more or less than the centre. For the `flops` agent the cost is FLOPs,
+so the line stays proportional: it sees exactly what its reward sees.
 """
 
 from __future__ import annotations
