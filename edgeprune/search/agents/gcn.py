@@ -88,21 +88,22 @@ class GraphPruningAgent(PolicyAgent):
         self._recentre()
         self.optimizer = torch.optim.Adam([*self.policy.parameters(), self.log_std],
                                           lr=opts["lr"])
-        self.batch: list[tuple[np.ndarray, np.ndarray, float, float]] = []
+        # (drop, ratios, ratio_bias it was proposed under, old log-probability, reward)
+        self.batch: list[tuple[np.ndarray, np.ndarray, float, float, float]] = []
 
     def _recentre(self) -> None:
         self.ratio_bias = ratio_logit(self.centre_ratio(self.options["drop_init"]),
                                       *self.context.ratio_range)
 
-    def _heads(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _heads(self, ratio_bias: float) -> tuple[torch.Tensor, torch.Tensor]:
         drop, ratio = self.policy(self.nodes, self.adjacency, self.members, self.kinds)
-        return drop + self.drop_bias, ratio_mean(ratio + self.ratio_bias, self.table.lo,
+        return drop + self.drop_bias, ratio_mean(ratio + ratio_bias, self.table.lo,
                                                  self.table.hi)
 
     @one_thread
     def propose(self, step: int) -> PruneSpec:
         with torch.no_grad():
-            logits, means = self._heads()
+            logits, means = self._heads(self.ratio_bias)
             drop, ratios = sample_decisions(self.table, logits, means,
                                             bounded_std(self.log_std), self.torch_generator)
         return self.table.to_spec(drop, ratios)
@@ -111,10 +112,11 @@ class GraphPruningAgent(PolicyAgent):
     def observe(self, evaluation: Evaluation) -> None:
         drop, ratios = self.table.from_spec(evaluation.spec)
         with torch.no_grad():  # under the policy that proposed it (no update since)
-            logits, means = self._heads()
+            logits, means = self._heads(self.ratio_bias)
             old, _ = decisions_log_prob(self.table, logits, means, bounded_std(self.log_std),
                                         drop, ratios)
-        self.batch.append((drop, ratios, float(old), self.reward_of(evaluation)))
+        self.batch.append((drop, ratios, self.ratio_bias, float(old),
+                           self.reward_of(evaluation)))
         if len(self.batch) >= self.options["samples_per_update"]:
             self._update()
         self.calibrate(evaluation)
@@ -125,12 +127,14 @@ class GraphPruningAgent(PolicyAgent):
         advantages = torch.tensor(normalized([r for *_, r in batch]), dtype=torch.float32)
         if not advantages.any():
             return
-        old = torch.tensor([o for _, _, o, _ in batch])
+        old = torch.tensor([o for *_, o, _ in batch])
         for _ in range(self.options["epochs"]):
-            logits, means = self._heads()
+            # each candidate under the centre it was proposed with, so the probability ratio
+            # measures what learning changed, not how the centre moved
             std = bounded_std(self.log_std)
-            pairs = [decisions_log_prob(self.table, logits, means, std, drop, ratios)
-                     for drop, ratios, _, _ in batch]
+            heads = {bias: self._heads(bias) for bias in {b for _, _, b, _, _ in batch}}
+            pairs = [decisions_log_prob(self.table, *heads[bias], std, drop, ratios)
+                     for drop, ratios, bias, _, _ in batch]
             log_prob = torch.stack([lp for lp, _ in pairs])
             entropy = torch.stack([h for _, h in pairs]).mean()
             objective = ppo_objective(log_prob, old, advantages, self.options["clip"])
@@ -142,7 +146,7 @@ class GraphPruningAgent(PolicyAgent):
     @one_thread
     def best_guess(self) -> PruneSpec:
         with torch.no_grad():
-            logits, means = self._heads()
+            logits, means = self._heads(self.ratio_bias)
         snap = self.table.snap
         ratios = np.array([snap(p, float(means[p])) if not self.table.is_block[p] else 1.0
                            for p in range(len(self.table))])

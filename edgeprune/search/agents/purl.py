@@ -59,6 +59,7 @@ class Episode:
     accuracy: float = 0.0
     latest: int = -1  # stage index of the latest observation
     states: dict[int, np.ndarray] = field(default_factory=dict)  # stage -> state it was decided in
+    centres: dict[int, float] = field(default_factory=dict)  # stage -> ratio_bias it used
     actions: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     rewards: dict[int, float] = field(default_factory=dict)
 
@@ -116,7 +117,7 @@ class PuRLAgent(PolicyAgent):
         self.ratio_bias = ratio_logit(self.centre_ratio(self.options["drop_init"]),
                                       *self.context.ratio_range)
 
-    def _heads(self, state: np.ndarray, positions: np.ndarray):
+    def _heads(self, state: np.ndarray, positions: np.ndarray, ratio_bias: float):
         """Block logits and ratio means over all decisions (only `positions` computed)."""
         rows = torch.cat([self.features[positions],
                           torch.from_numpy(state).float().expand(len(positions), -1)], dim=1)
@@ -125,7 +126,7 @@ class PuRLAgent(PolicyAgent):
                                                         out[:, 0] + self.drop_bias)
         means = torch.full((len(self.table),), self.table.hi).index_put(
             (torch.from_numpy(positions),),
-            ratio_mean(out[:, 1] + self.ratio_bias, self.table.lo, self.table.hi))
+            ratio_mean(out[:, 1] + ratio_bias, self.table.lo, self.table.hi))
         return logits, means
 
     def _state(self, episode: Episode, stage: int) -> np.ndarray:
@@ -145,11 +146,12 @@ class PuRLAgent(PolicyAgent):
         state = self._state(episode, stage)
         positions = self.stages[stage]
         with torch.no_grad():
-            logits, means = self._heads(state, positions)
+            logits, means = self._heads(state, positions, self.ratio_bias)
             episode.drop, episode.ratios = sample_decisions(
                 self.table, logits, means, bounded_std(self.log_std), self.torch_generator,
                 positions, episode.drop, episode.ratios)
         episode.states[stage] = state
+        episode.centres[stage] = self.ratio_bias
         episode.proposed += 1
         self.pending[step] = (episode, stage)
         return self.table.to_spec(episode.drop, episode.ratios)
@@ -181,7 +183,9 @@ class PuRLAgent(PolicyAgent):
         loss = torch.zeros(())
         for stage, advantage in enumerate(advantages):
             drop, ratios = episode.actions[stage]
-            logits, means = self._heads(episode.states[stage], self.stages[stage])
+            # under the centre the stage was sampled with: only the learned part is trained
+            logits, means = self._heads(episode.states[stage], self.stages[stage],
+                                        episode.centres[stage])
             log_prob, entropy = decisions_log_prob(self.table, logits, means, std, drop, ratios,
                                                    self.stages[stage])
             loss = loss - advantage * log_prob - self.options["entropy"] * entropy
