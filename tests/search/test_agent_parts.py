@@ -212,3 +212,21 @@ def test_options_are_checked():
         read_options("x", declared, {"lr": 2})
     with pytest.raises(EdgepruneError, match="agent 'gcn' has no option 'spread'"):
         create_agent("gcn", context(options={"spread": 0.2}))
+
+
+def test_agents_compute_on_one_thread_and_restore_the_callers_threads():
+    from edgeprune.search.agents.policy import one_thread
+
+    seen = []
+
+    @one_thread
+    def work():
+        seen.append(torch.get_num_threads())
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        work()
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
