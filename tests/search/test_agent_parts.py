@@ -82,6 +82,12 @@ def test_latency_fit():
     assert fit.gflops_for(fit.predict(1.2)) == pytest.approx(1.2)
     fit.add(1.0, float("nan"))  # a failed measurement is not a point
     assert len(fit.points) == 5
+    for gflops in (0.7, 1.2):  # a busy machine's wild readings do not bend the line
+        fit.add(gflops, 2 * (4.0 + 3.0 * gflops))
+    assert fit.coefficients() == pytest.approx((4.0, 3.0), abs=0.2)
+    flat = LatencyFit(base_gflops=2.0, base_latency_ms=10.0)
+    flat.add(1.0, 12.0)  # slower when smaller: no usable line, proportional
+    assert flat.coefficients() == pytest.approx((0.0, 5.0))
 
 
 @pytest.mark.parametrize("width, round_to, min_channels, ratio_range", [

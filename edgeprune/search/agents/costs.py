@@ -104,11 +104,15 @@ class CostModel:
 
 
 class LatencyFit:
-    """Measured latency as a + b x GFLOPs, fitted by least squares to the run's measurements.
+    """Measured latency as a + b x GFLOPs, fitted to the run's measurements.
 
     Latency is not proportional to FLOPs (fixed per-run and per-layer overheads, memory-bound
-    layers), but over one model family on one device a line is a fair local guide. With only
-    the base point it falls back to proportional (a = 0).
+    layers), but over one model family on one device a line is a fair local guide. The fit is
+    Theil-Sen (slope: the median of the slopes between all pairs of points; intercept: the
+    median residual), which ignores up to ~29% of wild points: a device shared with other
+    work (a busy CPU, a throttling Jetson) now and then reports a latency twice too high, and
+    least squares would bend the whole line towards it. With only the base point (or no
+    usable line) it falls back to proportional (a = 0).
     """
 
     def __init__(self, base_gflops: float, base_latency_ms: float) -> None:
@@ -122,12 +126,15 @@ class LatencyFit:
     def coefficients(self) -> tuple[float, float]:
         g, t = np.array(self.points).T
         proportional = (0.0, self.base_latency_ms / self.base_gflops)
-        if np.ptp(g) < 1e-6 * self.base_gflops:
+        i, j = np.triu_indices(len(g), k=1)
+        apart = np.abs(g[j] - g[i]) > 1e-6 * self.base_gflops
+        if not apart.any():
             return proportional
-        slope, intercept = np.polyfit(g, t, 1)
+        slope = float(np.median((t[j] - t[i])[apart] / (g[j] - g[i])[apart]))
+        intercept = float(np.median(t - slope * g))
         if slope <= 0 or intercept < 0:  # noise or too few points: not a usable line
             return proportional
-        return float(intercept), float(slope)
+        return intercept, slope
 
     def predict(self, gflops: float) -> float:
         a, b = self.coefficients()
