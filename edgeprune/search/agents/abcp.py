@@ -51,7 +51,7 @@ class ABCPAgent(PolicyAgent):
     name = "abcp"
     OPTIONS = {
         "hidden": Option(64, "LSTM hidden size", 4, 1024),
-        "lr": Option(0.02, "Adam learning rate of the controller", 0.0, 1.0),
+        "lr": Option(0.01, "Adam learning rate of the controller", 0.0, 1.0),
         "baseline_decay": Option(0.8, "decay of the moving-average reward baseline", 0.0, 1.0),
         "entropy": Option(0.01, "weight of the entropy bonus", 0.0, 10.0),
         "drop_init": Option(0.1, "initial drop probability of every residual block", 0.0, 1.0),
