@@ -1,1 +1,13 @@
-"""RL pruning search with measured latency in the reward (DESIGN.md, "Search")."""
+"""RL pruning search with measured latency in the reward (DESIGN.md, "Search").
+
+    loop.py         Search: propose, evaluate, record, learn; start / resume; results
+    environment.py  SearchEnvironment: spec -> accuracy proxy, measured latency, GFLOPs, params
+    proxy.py        accuracy proxies (bn-recal, finetune), a registry
+    reward.py       RewardConfig, reward() (soft / hard), the FLOPs variant
+    target.py       Target (latency or speedup), reachability check
+    settings.py     SearchSettings: the run's config.yaml
+    records.py      candidates.jsonl (append, fsync, torn-line tolerant)
+    results.py      Pareto front, best candidate
+    report.py       report.md and its plots
+    agents/         SearchAgent contract and registry; baselines (uniform, random)
+"""

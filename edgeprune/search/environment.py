@@ -55,8 +55,9 @@ class SearchEnvironment:
                  importance: str = "l1", seed: int = 0) -> None:
         if len(train_data.names) != len(base.names):
             raise EdgepruneError(f"the base model has {len(base.names)} classes "
-                                 f"({', '.join(base.names)}), the dataset "
-                                 f"{train_data.source} has {len(train_data.names)}")
+                                 f"({', '.join(base.names)}); the dataset {train_data.source} "
+                                 f"has {len(train_data.names)} "
+                                 f"({', '.join(train_data.names)})")
         self.base = base
         self.meter = meter
         self.imgsz = imgsz

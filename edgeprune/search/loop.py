@@ -110,10 +110,6 @@ class Search:
         base = load_model(settings.weights)
         train_data = load_dataset(settings.data, "train").require_usable()
         val_data = load_dataset(settings.data, "val").require_usable()
-        if len(train_data.names) != len(base.names):
-            raise EdgepruneError(f"{settings.weights}: the model has {len(base.names)} classes "
-                                 f"({', '.join(base.names)}); {settings.data} has "
-                                 f"{len(train_data.names)} ({', '.join(train_data.names)})")
         cache = settings.latency_cache or self.run_dir / LATENCY_CACHE
         self.meter = resolve_device(settings.device, token=self.token, cache=cache,
                                     protocol=settings.protocol, precision=settings.precision,
@@ -242,7 +238,7 @@ class Search:
         return CandidateRecord(
             step=step, spec=spec.to_dict(), spec_hash=spec.hash, arch_hash=result.arch_hash,
             accuracy=result.accuracy, latency_ms=result.latency_ms,
-            latency={**result.latency.to_json(), "from_cache": result.latency.from_cache},
+            latency=result.latency.to_json(),
             gflops=result.gflops, params=result.params,
             reward=reward(result.accuracy, result.latency_ms, target, config),
             flops_reward=reward(result.accuracy, flops_ms, target, config),

@@ -37,8 +37,16 @@ class FinetuneResult:
 
 def finetune_config(weights: str | Path, data: str, epochs: int, imgsz: int | None = None,
                     **overrides) -> TrainConfig:
-    """The TrainConfig of a fine-tuning run of checkpoint `weights` (architecture its own)."""
+    """The TrainConfig of a fine-tuning run of checkpoint `weights` (architecture its own);
+    the data must have the model's class count (a pruned model is tuned, not re-headed)."""
+    from edgeprune.data import dataset_names
+
     student = load_checkpoint(weights)
+    names = dataset_names(data)
+    if len(names) != len(student.names):
+        raise EdgepruneError(f"{weights} detects {len(student.names)} classes "
+                             f"({', '.join(student.names)}); {data} has {len(names)}: "
+                             f"fine-tune on the data the model was pruned for")
     if imgsz is None:
         height, width = student.imgsz
         if height != width:

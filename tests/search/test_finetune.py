@@ -84,4 +84,8 @@ def test_finetune_cli_reports_before_and_after(search_setup, tmp_path):
                                        str(teacher), "--data", str(search_setup.data),
                                        "--out", str(tmp_path)])
     assert result.exit_code == 1 and "different yolo heads" in result.output
+    result = CliRunner().invoke(main, ["finetune", "--weights", str(teacher), "--no-teacher",
+                                       "--data", str(search_setup.data), "--out",
+                                       str(tmp_path)])
+    assert result.exit_code == 1 and "detects 3 classes" in result.output
     assert not (tmp_path / "finetune" / "exp").exists()

@@ -199,6 +199,15 @@ def test_missing_inputs_and_bad_resumes(search_setup, tmp_path):
     result = runner.invoke(main, ["search", "--weights", str(search_setup.weights),
                                   "--target-speedup", "2"])
     assert result.exit_code == 1 and "--data is required" in result.output
+    from edgeprune.models import Checkpoint, create, save_checkpoint
+
+    other = save_checkpoint(Checkpoint(create("yolov3", num_classes=3, width=0.125),
+                                       ["a", "b", "c"], (64, 64)), tmp_path / "three.pt")
+    result = runner.invoke(main, ["search", "--data", str(search_setup.data), "--weights",
+                                  str(other), "--target-speedup", "2", "--agent", "random",
+                                  "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 1 and "the base model has 3 classes" in result.output
+    assert not any((tmp_path / "runs" / "search").iterdir())
     result = runner.invoke(main, ["search", "--resume", str(tmp_path)])
     assert result.exit_code == 1 and "not a search run folder" in result.output
     result = runner.invoke(main, ["search", "--resume", str(tmp_path), "--budget", "9"])
