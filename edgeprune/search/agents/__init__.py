@@ -1,3 +1,10 @@
 """Search agents; importing this package registers the built-in ones (see base.py)."""
 
-from edgeprune.search.agents import baselines  # noqa: F401  registers uniform, random
+from edgeprune.search.agents import (  # noqa: F401  (registers them)
+    abcp,
+    baselines,
+    flops,
+    gcn,
+    purl,
+    rlpruner,
+)

@@ -1,0 +1,154 @@
+"""`abcp`: ABCP's LSTM controller (Automatic Block-wise and Channel-wise Pruning).
+
+One episode is one candidate. The controller walks the decision points in network order; at
+each it reads the point's features and its own previous action, and outputs either a drop
+probability (residual block, Bernoulli) or the mean of a keep ratio (channel group, Gaussian
+clipped to the ratio range, one learned spread). Block and channel choices are sampled
+jointly in one sequence, so a later layer's ratio can depend on earlier drops. Training is
+REINFORCE on the candidate's reward with an exponential-moving-average baseline (advantages
+scaled by the spread of rewards seen) and an entropy bonus that keeps it exploring.
+
+Sized for a few dozen episodes: the drop probabilities start at `drop_init` and the ratio
+means at the centre, the uniform ratio predicted to meet the target (common.py), with
+near-zero output weights, so the first candidates are sensible and every update moves them
+from there. The centre is refitted to the measured latencies after every evaluation; the
+controller's outputs are offsets from it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgeprune.prune.spec import PruneSpec
+from edgeprune.search.agents.base import AgentContext, Evaluation, register_agent
+from edgeprune.search.agents.common import Option, PolicyAgent, init_parameters
+from edgeprune.search.agents.policy import (
+    RewardBaseline,
+    bounded_std,
+    decisions_log_prob,
+    drop_logit,
+    one_thread,
+    ratio_logit,
+    ratio_mean,
+)
+
+ACTION_INPUTS = 3  # previous action: dropped block, ratio offset from the centre, skipped group
+
+
+class Controller(nn.Module):
+    def __init__(self, features: int, hidden: int) -> None:
+        super().__init__()
+        self.embed = nn.Linear(features + ACTION_INPUTS, hidden)
+        self.cell = nn.LSTMCell(hidden, hidden)
+        self.drop_head = nn.Linear(hidden, 1)
+        self.ratio_head = nn.Linear(hidden, 1)
+
+
+@register_agent
+class ABCPAgent(PolicyAgent):
+    name = "abcp"
+    OPTIONS = {
+        "hidden": Option(64, "LSTM hidden size", 4, 1024),
+        "lr": Option(0.01, "Adam learning rate of the controller", 0.0, 1.0),
+        "baseline_decay": Option(0.8, "decay of the moving-average reward baseline", 0.0, 1.0),
+        "entropy": Option(0.01, "weight of the entropy bonus", 0.0, 10.0),
+        "drop_init": Option(0.1, "initial drop probability of every residual block", 0.0, 1.0),
+        "ratio_std": Option(0.1, "initial spread (std) of the keep ratios", 0.02, 0.5),
+    }
+
+    def __init__(self, context: AgentContext) -> None:
+        super().__init__(context)
+        opts = self.options
+        self.controller = Controller(self.features.shape[1], opts["hidden"])
+        init_parameters(self.controller, self.torch_generator)
+        with torch.no_grad():  # outputs start at the prior, then learn
+            for head in (self.controller.drop_head, self.controller.ratio_head):
+                head.weight.mul_(0.1)
+        self.log_std = nn.Parameter(torch.tensor(float(np.log(opts["ratio_std"]))))
+        self.drop_bias = drop_logit(opts["drop_init"])
+        self._recentre()
+        self.optimizer = torch.optim.Adam([*self.controller.parameters(), self.log_std],
+                                          lr=opts["lr"])
+        self.baseline = RewardBaseline(opts["baseline_decay"])
+
+    def _recentre(self) -> None:
+        self.centre = self.centre_ratio(self.options["drop_init"])
+        self.ratio_bias = ratio_logit(self.centre, *self.context.ratio_range)
+
+    # --------------------------------------------------------------------------- controller
+
+    def _unroll(self, actions: tuple[np.ndarray, np.ndarray] | None, mode: str = "sample"):
+        """Walk the decisions. `actions` given: teacher-forced (for the log-probability of an
+        evaluated spec); else choose by `mode`: "sample" or "mode" (most likely action).
+        Returns (drop, ratios, logits, means) with logits/means as tensors over decisions."""
+        table, net = self.table, self.controller
+        lo, hi = table.lo, table.hi
+        std = bounded_std(self.log_std)
+        drop = np.zeros(len(table), dtype=bool)
+        ratios = np.ones(len(table))
+        logits, means = [torch.zeros(())] * len(table), [torch.zeros(())] * len(table)
+        hidden = cell = torch.zeros(1, net.cell.hidden_size)
+        previous = torch.zeros(ACTION_INPUTS)
+        for p in range(len(table)):
+            owner = table.owner[p]
+            if not table.is_block[p] and owner >= 0 and drop[owner]:
+                previous = torch.tensor([0.0, 0.0, 1.0])  # removed with its block: no choice
+                continue
+            step_in = torch.tanh(net.embed(torch.cat([self.features[p], previous])))
+            hidden, cell = net.cell(step_in[None], (hidden, cell))
+            if table.is_block[p]:
+                logits[p] = net.drop_head(hidden)[0, 0] + self.drop_bias
+                if actions is not None:
+                    drop[p] = actions[0][p]
+                elif mode == "sample":
+                    draw = torch.rand((), generator=self.torch_generator)
+                    drop[p] = bool(draw < torch.sigmoid(logits[p].detach()))
+                else:
+                    drop[p] = bool(logits[p] > 0)
+                previous = torch.tensor([float(drop[p]), 0.0, 0.0])
+            else:
+                means[p] = ratio_mean(net.ratio_head(hidden)[0, 0] + self.ratio_bias, lo, hi)
+                if actions is not None:
+                    ratios[p] = actions[1][p]
+                elif mode == "sample":
+                    noise = torch.randn((), generator=self.torch_generator)
+                    ratios[p] = table.snap(p, float(means[p].detach() + std.detach() * noise))
+                else:
+                    ratios[p] = table.snap(p, float(means[p].detach()))
+                previous = torch.tensor([0.0, float(ratios[p]) - self.centre, 0.0])
+        return drop, ratios, torch.stack(logits), torch.stack(means)
+
+    # -------------------------------------------------------------------------- ask / tell
+
+    @one_thread
+    def propose(self, step: int) -> PruneSpec:
+        with torch.no_grad():
+            drop, ratios, _, _ = self._unroll(None)
+        return self.table.to_spec(drop, ratios)
+
+    @one_thread
+    def observe(self, evaluation: Evaluation) -> None:
+        self._learn(evaluation)
+        self.calibrate(evaluation)
+        self._recentre()
+
+    def _learn(self, evaluation: Evaluation) -> None:
+        advantage = self.baseline.advantage(self.reward_of(evaluation))
+        if advantage == 0.0:  # the first reward, or no spread yet: nothing to learn from
+            return
+        actions = self.table.from_spec(evaluation.spec)
+        drop, ratios, logits, means = self._unroll(actions)
+        log_prob, entropy = decisions_log_prob(self.table, logits, means,
+                                               bounded_std(self.log_std), drop, ratios)
+        loss = -(advantage * log_prob + self.options["entropy"] * entropy)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+
+    @one_thread
+    def best_guess(self) -> PruneSpec:
+        with torch.no_grad():
+            drop, ratios, _, _ = self._unroll(None, mode="mode")
+        return self.table.to_spec(drop, ratios)

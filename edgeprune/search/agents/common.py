@@ -1,0 +1,125 @@
+"""What the learning agents (`abcp`, `flops`, `purl`, `rlpruner`, `gcn`) have in common:
+declared options, the decision table and cost model, and where their first proposals start.
+
+Centre: the policies sample around the uniform keep ratio whose cost is predicted to meet
+the target (blocks counted at their initial drop probability), the calibrated form of
+"keep ratio ~ sqrt(target / base latency)": with a few dozen candidates there is no budget for
+first finding the right order of magnitude. The prediction is a line, latency = a + b x
+GFLOPs, fitted to every latency the run has measured (costs.LatencyFit); before the first
+measurement latency is taken as proportional to FLOPs. Measured latency is NOT proportional to
+FLOPs (on ONNX Runtime CPU, yolov3 at a quarter of its FLOPs runs at 40% of its latency,
+benchmarks/prune_speedup.md), so a centre fixed from FLOPs would keep every proposal over
+the target; refitted after every evaluation (a function of the observations, so replay
+rebuilds it), the centre follows the device, and the learned part of the policy only has to
+learn where to prune more or less than the centre. For the `flops` agent the cost is FLOPs,
+so the line stays proportional: it sees exactly what its reward sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.search.agents.actions import DecisionTable
+from edgeprune.search.agents.base import AgentContext, Evaluation, SearchAgent
+from edgeprune.search.agents.costs import CostModel, LatencyFit
+from edgeprune.search.agents.features import decision_features
+
+_KIND_WORDS = {bool: "true or false", int: "a whole number", float: "a number"}
+
+
+@dataclass(frozen=True)
+class Option:
+    """An agent setting that `AgentContext.options` may override (typed by its default)."""
+
+    default: float | int | bool
+    help: str
+    low: float | None = None
+    high: float | None = None
+
+
+def read_options(agent: str, declared: dict[str, Option], given: dict) -> dict:
+    """`given` checked against `declared`: unknown names, wrong types and out-of-range values
+    get an error that names the agent and lists what it accepts."""
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        known = ", ".join(sorted(declared)) or "none"
+        raise EdgepruneError(f"agent {agent!r} has no option {unknown[0]!r} (options: {known})")
+    values = {}
+    for name, spec in declared.items():
+        value = given.get(name, spec.default)
+        kind = type(spec.default)
+        try:
+            if kind is bool and isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                value = value.lower() in ("true", "1", "yes")
+            elif kind is int and (isinstance(value, bool) or float(value) != int(float(value))):
+                raise ValueError(value)
+            value = kind(float(value)) if kind in (int, float) else kind(value)
+        except (TypeError, ValueError):
+            raise EdgepruneError(f"agent {agent!r}: option {name}={given.get(name)!r}: "
+                                 f"expected {_KIND_WORDS[kind]}") from None
+        if (spec.low is not None and value < spec.low) or \
+                (spec.high is not None and value > spec.high):
+            raise EdgepruneError(f"agent {agent!r}: option {name}={value} is outside "
+                                 f"[{spec.low}, {spec.high}]")
+        values[name] = value
+    return values
+
+
+def init_parameters(module: torch.nn.Module, generator: torch.Generator,
+                    gain: float = 1.0) -> None:
+    """Seeded initialization (torch's own draws from the global generator, which a resumed
+    run cannot reproduce): weights uniform in +-gain/sqrt(fan_in), biases zero."""
+    with torch.no_grad():
+        for parameter in module.parameters():
+            if parameter.dim() >= 2:
+                bound = gain / parameter.shape[1] ** 0.5
+                parameter.uniform_(-bound, bound, generator=generator)
+            else:
+                parameter.zero_()
+
+
+class PolicyAgent(SearchAgent):
+    """Base of the learning agents: options, decision table, cost model, features."""
+
+    OPTIONS: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, context: AgentContext) -> None:
+        super().__init__(context)
+        self.options = read_options(self.name, self.OPTIONS, context.options)
+        self.table = DecisionTable(context)
+        self.costs = CostModel(context.space)
+        self.features = torch.from_numpy(decision_features(self.table, self.costs))
+        self.fit = LatencyFit(context.base_gflops, context.base_latency_ms)
+
+    def target_gflops(self) -> float:
+        """The GFLOPs (in the cost model's units) the latency fit says meet the target."""
+        ctx = self.context
+        fraction = min(1.0, self.fit.gflops_for(ctx.target_ms) / ctx.base_gflops)
+        return self.costs.base_gflops * fraction
+
+    def centre_ratio(self, drop_probability: float = 0.0) -> float:
+        """The uniform keep ratio whose expected cost meets the target (see module doc)."""
+        presence = np.full(len(self.context.space.blocks), 1.0 - drop_probability)
+        return self.costs.uniform_ratio_for(self.target_gflops(), self.context.spec(),
+                                            self.context.ratio_range, presence)
+
+    def calibrate(self, evaluation: Evaluation) -> None:
+        """Take a measured cost into the latency fit."""
+        self.fit.add(evaluation.gflops, self.cost_ms(evaluation))
+
+    def reward_of(self, evaluation: Evaluation) -> float:
+        return evaluation.reward_for(self.reward_metric)
+
+    def cost_ms(self, evaluation: Evaluation) -> float:
+        """The candidate's cost as this agent's reward sees it: measured latency, or FLOPs in
+        base-latency units for a FLOPs-reward agent."""
+        if self.reward_metric == "flops":
+            return self.context.base_latency_ms * evaluation.gflops / self.context.base_gflops
+        return evaluation.latency_ms
