@@ -127,7 +127,9 @@ def run_sim2real(models: Sequence[str | Path | ModelSource] | Mapping[str, str |
                              f"in the same order")
     splits = {name: _split(name, full, batch_size, max_images, seed)
               for name, full in (("sim", sim_full), ("real", real_full))}
-    notes: list[str] = []
+    notes = [f"{full.source}: {len(full.problems)} problem(s) in split {split!r} were "
+             f"skipped (`edgeprune data check` lists them)"
+             for full in (sim_full, real_full) if full.problems]
     loaded = [_load_model(source, sim_full, backend, imgsz, device, notes) for source in sources]
     _refuse_duplicates(loaded)
     settings = _settings(splits, split, seed, max_images)
