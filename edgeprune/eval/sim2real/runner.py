@@ -76,7 +76,7 @@ def model_sources(models: Sequence[str | Path | ModelSource] | Mapping[str, str 
     return [ModelSource(label, m.weights, m.cfg) for m, label in zip(given, unique, strict=True)]
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: one entry per model given
 class _Model:
     source: ModelSource
     detector: Detector
@@ -140,26 +140,7 @@ def run_sim2real(models: Sequence[str | Path | ModelSource] | Mapping[str, str |
             for condition in conditions}
     runner = _Runner(splits, store, seed, batch_size, progress,
                      total=sum(len(splits[c.domain]) * len(ms) for c, ms in todo.items()))
-    sim_bytes = sum(3 * (s.width or 0) * (s.height or 0) for s in splits["sim"].dataset.samples)
-    in_memory = sim_bytes <= cache_mb * 2 ** 20
-    if in_memory:
-        reading = (f"memory: the {len(splits['sim'])} sim images were decoded once "
-                   f"({sim_bytes / 2 ** 20:.0f} MB) and kept for the run; each condition's "
-                   f"corrupted images were made once and given to every model")
-        runner.run_pass(splits["real"], {REAL: todo[REAL]}, runner.read)
-        cache: dict[int, np.ndarray] = {}
-        for condition in conditions[1:]:
-            runner.run_pass(splits["sim"], {condition: todo[condition]},
-                            lambda split, position: runner.read_cached(split, position, cache))
-    else:
-        reading = (f"streamed: the decoded sim split ({sim_bytes / 2 ** 20:.0f} MB) is over the "
-                   f"{cache_mb:.0f} MB cache budget, so each image was read once per model and "
-                   f"every corruption and severity applied to it before the next")
-        for model in loaded:
-            runner.run_pass(splits["real"], {REAL: [model] if model in todo[REAL] else []},
-                            runner.read)
-            runner.run_pass(splits["sim"], {c: [model] for c in conditions[1:]
-                                             if model in todo[c]}, runner.read)
+    reading = runner.run_all(conditions, todo, loaded, cache_mb)
 
     result = Sim2RealResult(
         out=Path(out), models=[_robustness(m, store, corruption_names, severity_list)
@@ -188,6 +169,28 @@ class _Runner:
         self.progress = progress
         self.total = total
         self.computed = 0
+
+    def run_all(self, conditions: list[Condition], todo: dict[Condition, list[_Model]],
+                models: list[_Model], cache_mb: float) -> str:
+        """Every (model, condition) in `todo`; returns how images were read (for the report)."""
+        sim, real = self.splits["sim"], self.splits["real"]
+        sim_bytes = sum(3 * (s.width or 0) * (s.height or 0) for s in sim.dataset.samples)
+        sim_conditions = conditions[1:]  # clean sim first, then the suite
+        if sim_bytes <= cache_mb * 2 ** 20:
+            self.run_pass(real, {REAL: todo[REAL]}, self.read)
+            cache: dict[int, np.ndarray] = {}
+            for condition in sim_conditions:
+                self.run_pass(sim, {condition: todo[condition]},
+                              lambda split, position: self.read_cached(split, position, cache))
+            return (f"memory: the {len(sim)} sim images were decoded once "
+                    f"({sim_bytes / 2 ** 20:.0f} MB) and kept for the run; each condition's "
+                    f"corrupted images were made once and given to every model")
+        for model in models:
+            self.run_pass(real, {REAL: [model] if model in todo[REAL] else []}, self.read)
+            self.run_pass(sim, {c: [model] for c in sim_conditions if model in todo[c]}, self.read)
+        return (f"streamed: the decoded sim split ({sim_bytes / 2 ** 20:.0f} MB) is over the "
+                f"{cache_mb:.0f} MB cache budget, so each image was read once per model and "
+                f"every corruption and severity applied to it before the next")
 
     @staticmethod
     def read(split: _Split, position: int) -> np.ndarray:
