@@ -191,6 +191,20 @@ def test_streaming_gives_the_same_numbers_as_the_memory_cache(models, evaluated,
                 earlier["corruptions"][name]["severities"]["3"]["map50"]
 
 
+def test_subset_without_corruptions_reports_the_gap_only(models, tmp_path):
+    result = run_sim2real({"base": models.base}, models.sim, models.real, "none", "1",
+                          out=tmp_path / "gap", max_images=8)
+    assert result.datasets["sim"]["images"] == result.datasets["real"]["images"] == 8
+    assert result.settings["max_images"] == 8 and result.corruptions == []
+    base = result.model("base")
+    assert base.suite_mean() is None and base.corruptions == {}
+    assert base.describe().startswith(f"mAP@0.5 sim {base.sim.map50:.3f}")
+    assert {p.name for p in (tmp_path / "gap").iterdir()} >= {"report.md", "results.json",
+                                                               "sim_vs_real.png"}
+    assert not (tmp_path / "gap" / "severity.png").exists()
+    assert "## Camera corruptions" not in (tmp_path / "gap" / "report.md").read_text()
+
+
 @pytest.fixture(scope="module")
 def other_data(models, tmp_path_factory):
     root = tmp_path_factory.mktemp("other")

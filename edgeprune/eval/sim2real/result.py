@@ -21,6 +21,10 @@ def ratio(part: float | None, whole: float | None) -> float | None:
     return part / whole
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -95,6 +99,15 @@ class ModelRobustness:
         kept = {name: self.corruption_mean(name, metric) for name in self.corruptions}
         kept = {name: value for name, value in kept.items() if value is not None}
         return min(kept, key=kept.__getitem__) if kept else None
+
+    def describe(self) -> str:
+        """One line for a summary: sim and real mAP@0.5, what real and the suite keep."""
+        line = (f"mAP@0.5 sim {self.sim.map50:.3f}, real {self.real.map50:.3f} "
+                f"(real/sim {_percent(self.real_retention())})")
+        if self.corruptions:
+            line += (f"; corrupted sim keeps {_percent(self.suite_retention())} "
+                     f"(weakest: {self.weakest_corruption() or '-'})")
+        return line
 
     def to_json(self) -> dict:
         summary = {}
