@@ -218,8 +218,10 @@ def other_data(models, tmp_path_factory):
 
 @pytest.mark.parametrize("case", ["unknown corruption", "severity", "class names",
                                   "missing weights", "missing data", "class count",
-                                  "other settings"])
-def test_bad_input_is_a_clear_error(models, evaluated, other_data, tmp_path, case):
+                                  "other settings", "cfg count", "nothing to resume"])
+def test_bad_input_is_a_clear_error(models, evaluated, other_data, tmp_path, monkeypatch,
+                                    case):
+    monkeypatch.chdir(tmp_path)
     common = ["--weights", models.base, "--sim", models.sim, "--real", models.real,
               "--corruptions", "jpeg", "--severities", "1", "--out", tmp_path / "run"]
 
@@ -239,6 +241,10 @@ def test_bad_input_is_a_clear_error(models, evaluated, other_data, tmp_path, cas
         "class count": ([*replaced("--sim", other_data["three"]), "--real",
                          other_data["three"]], "the model has 5 classes"),
         "other settings": ([*replaced("--out", evaluated[0]), "--seed", 1], "other settings"),
+        "cfg count": (replaced("--weights", "yolov3.weights"), "1 Darknet .weights among "
+                                                               "--weights but 0 --cfg"),
+        "nothing to resume": ([*common[:-2], "--name", "gone", "--resume"],
+                              "runs/eval/gone: no run to resume"),
     }[case]
     run = invoke("eval", "sim2real", *args)
     assert run.exit_code == 1, run.output
