@@ -20,6 +20,8 @@ from edgeprune.eval.sim2real import (
     parse_severities,
     run_sim2real,
 )
+from edgeprune.export.onnx import export_onnx
+from edgeprune.models import load_checkpoint
 from tests.datagen import write_dataset
 from tests.eval.sim2real_support import one_torch_thread, synth_models
 
@@ -192,11 +194,16 @@ def test_streaming_gives_the_same_numbers_as_the_memory_cache(models, evaluated,
 
 
 def test_subset_without_corruptions_reports_the_gap_only(models, tmp_path):
-    result = run_sim2real({"base": models.base}, models.sim, models.real, "none", "1",
-                          out=tmp_path / "gap", max_images=8)
+    ckpt = load_checkpoint(models.base)
+    export_onnx(ckpt.model, tmp_path / "base.onnx", ckpt.imgsz, ckpt.names)
+    result = run_sim2real({"base": models.base, "onnx": tmp_path / "base.onnx"}, models.sim,
+                          models.real, "none", "1", out=tmp_path / "gap", max_images=8)
     assert result.datasets["sim"]["images"] == result.datasets["real"]["images"] == 8
     assert result.settings["max_images"] == 8 and result.corruptions == []
-    base = result.model("base")
+    base, onnx = result.model("base"), result.model("onnx")
+    assert "onnxruntime" in onnx.backend and (onnx.params, onnx.gflops) == (base.params,
+                                                                            base.gflops)
+    assert onnx.real.map50 == pytest.approx(base.real.map50, abs=1e-3)
     assert base.suite_mean() is None and base.corruptions == {}
     assert base.describe().startswith(f"mAP@0.5 sim {base.sim.map50:.3f}")
     assert {p.name for p in (tmp_path / "gap").iterdir()} >= {"report.md", "results.json",
