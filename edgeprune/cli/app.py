@@ -53,16 +53,19 @@ def _register() -> None:
         data_cmds,
         demo_cmd,
         eval_cmds,
+        finetune_cmd,
         latency_cmds,
         model_cmds,
         prune_cmd,
+        search_cmd,
         sim2real_cmd,
         train_cmd,
     )
 
     for command in (model_cmds.info, model_cmds.export, data_cmds.data, train_cmd.train,
-                    eval_cmds.val, eval_cmds.predict, sim2real_cmd.eval_group, prune_cmd.prune,
-                    latency_cmds.latency, agent_cmds.agent, demo_cmd.demo):
+                    eval_cmds.val, eval_cmds.predict, prune_cmd.prune, latency_cmds.latency,
+                    agent_cmds.agent, search_cmd.search, finetune_cmd.finetune,
+                    sim2real_cmd.eval_group, demo_cmd.demo):
         main.add_command(command)
 
 

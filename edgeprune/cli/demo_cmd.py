@@ -5,73 +5,82 @@ from __future__ import annotations
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.demo.pipeline import DemoSettings  # no torch: plain settings
 
-ROBOMASTER_CLASSES = ["red_armor", "red_robot", "blue_robot", "dead_robot", "blue_armor"]
+DEFAULTS = DemoSettings()
 
 
 @click.command()
 @click.option("--out", "out_root", default="runs", show_default=True,
               help="Root folder; the run goes to OUT/demo/NAME.")
 @click.option("--name", default="exp", show_default=True, help="Run name.")
-@click.option("--imgsz", type=click.IntRange(min=32), default=320, show_default=True)
-@click.option("--width", type=click.FloatRange(0, 4, min_open=True), default=0.25,
-              show_default=True, help="Width multiplier of the demo yolov3.")
-def demo(out_root: str, name: str, imgsz: int, width: float) -> None:
-    """Build a small yolov3, export it (checkpoint, ONNX, Darknet), check every export.
+@click.option("--cache", "cache_dir", envvar="EDGEPRUNE_DEMO_CACHE", show_envvar=True,
+              type=click.Path(file_okay=False),
+              help="Where generated data and the trained base are kept between demos. "
+              "Default: ~/.cache/edgeprune/demo.")
+@click.option("--no-cache", is_flag=True, help="Generate and train everything in the run "
+              "folder; read and write no cache.")
+@click.option("--images", type=click.IntRange(min=8), default=DEFAULTS.images,
+              show_default=True, help="Generated images per domain (80% train, 20% val).")
+@click.option("--imgsz", type=click.IntRange(min=32), default=DEFAULTS.imgsz,
+              show_default=True, help="Network input size.")
+@click.option("--width", type=click.FloatRange(0, 4, min_open=True),
+              default=DEFAULTS.width, show_default=True,
+              help="yolov3 width multiplier.")
+@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs,
+              show_default=True, help="Base model training epochs.")
+@click.option("--batch", type=click.IntRange(min=1), default=DEFAULTS.batch, show_default=True)
+@click.option("--target-speedup", type=click.FloatRange(min=1, min_open=True),
+              default=DEFAULTS.target_speedup, show_default=True,
+              help="Latency target of the search, relative to the base on this CPU.")
+@click.option("--agent", default=DEFAULTS.agent, show_default=True,
+              help="Search agent (the random baseline when this one is not installed).")
+@click.option("--budget", type=click.IntRange(min=1), default=DEFAULTS.budget,
+              show_default=True, help="Search candidates.")
+@click.option("--val-images", type=click.IntRange(min=1),
+              default=DEFAULTS.val_images, show_default=True,
+              help="Validation images the search's accuracy proxy uses.")
+@click.option("--recal-batches", type=click.IntRange(min=1),
+              default=DEFAULTS.recal_batches, show_default=True)
+@click.option("--finetune-epochs", type=click.IntRange(min=1),
+              default=DEFAULTS.finetune_epochs, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Data-loading processes. Default: CPU cores - 1.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, batch,
+         target_speedup, agent, budget, val_images, recal_batches, finetune_epochs, workers,
+         seed) -> None:
+    """Run the whole chain on generated RoboMaster-like data, on this machine alone.
 
-    The ONNX file is checked against torch with ONNX Runtime, and the Darknet files against
-    OpenCV's independent Darknet reader on the same image.
+    \b
+    1. generate a sim and a real dataset (edgeprune data synth; same scenes, real adds a
+       camera model)
+    2. train a small yolov3 on sim (cached: a second demo reuses it)
+    3. search a pruned model 2x faster on this CPU (ONNX Runtime latency in the reward)
+    4. fine-tune it with distillation from the base
+    5. evaluate base, pruned and fine-tuned on sim and real; export the final ONNX
+
+    Writes OUT/demo/NAME/report.md and prints a summary table. The defaults take under 20
+    minutes on a 2-core CPU from a cold cache.
     """
-    import numpy as np
-    from rich.table import Table
+    from pathlib import Path
 
-    from edgeprune.export.darknet import export_darknet
-    from edgeprune.export.onnx import export_onnx
-    from edgeprune.export.opencv_check import (
-        compare_detections,
-        opencv_darknet_detections,
-        opencv_has_darknet,
-    )
-    from edgeprune.models import Checkpoint, create, load_checkpoint, save_checkpoint
-    from edgeprune.models.summary import summarize_cfg
+    from edgeprune.demo.pipeline import DEFAULT_CACHE, run_demo
+    from edgeprune.demo.report import summary_table
     from edgeprune.runs import new_run_dir
-    from edgeprune.runtime.postprocess import decode_rows
 
+    settings = DemoSettings(images=images, imgsz=imgsz, width=width, epochs=epochs,
+                            batch=batch, target_speedup=target_speedup, agent=agent,
+                            budget=budget, val_images=val_images, recal_batches=recal_batches,
+                            finetune_epochs=finetune_epochs, seed=seed, workers=workers)
+    cache = None if no_cache else Path(cache_dir) if cache_dir else DEFAULT_CACHE
     run = new_run_dir("demo", name, out_root)
-    model = create("yolov3", num_classes=len(ROBOMASTER_CLASSES), width=width, imgsz=imgsz)
-    ckpt = Checkpoint(model, ROBOMASTER_CLASSES, (imgsz, imgsz), {"builtin": "yolov3",
-                                                                  "width": width})
-    save_checkpoint(ckpt, run / "model.pt")
-    reloaded = load_checkpoint(run / "model.pt")
-    onnx_result = export_onnx(reloaded.model, run / "model.onnx", (imgsz, imgsz),
-                              ROBOMASTER_CLASSES)
-    darknet = export_darknet(reloaded, run / "darknet", "model")
-
-    table = Table(title=f"edgeprune demo: {run}", show_header=False, title_justify="left")
-    summary = summarize_cfg(model.cfg, (imgsz, imgsz), "yolov3")
-    table.add_row("model", f"yolov3 width {width}, {len(ROBOMASTER_CLASSES)} classes, "
-                  f"{imgsz}x{imgsz}")
-    table.add_row("parameters", f"{summary.params:,}")
-    table.add_row("GFLOPs", f"{summary.gflops:.3f}")
-    table.add_row("residual blocks", str(len(summary.residual_blocks)))
-    table.add_row("checkpoint", str(run / "model.pt"))
-    table.add_row("onnx", f"{onnx_result.path} (ORT vs torch max abs diff "
-                  f"{onnx_result.max_abs_diff:.1e})")
-    table.add_row("darknet", f"{darknet['cfg']}, {darknet['weights']}")
-    if opencv_has_darknet():
-        import onnxruntime as ort
-
-        image = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
-        session = ort.InferenceSession(str(onnx_result.path), providers=["CPUExecutionProvider"])
-        ours = decode_rows(session.run(None, {"images": image})[0][0], conf_threshold=0.3)
-        theirs = opencv_darknet_detections(darknet["cfg"], darknet["weights"], image,
-                                           conf_threshold=0.3)
-        agreement = compare_detections(ours, theirs)
-        verdict = "agree" if agreement.agrees() else "DISAGREE"
-        table.add_row("OpenCV Darknet reader", f"{verdict}: {agreement.count_a} vs "
-                      f"{agreement.count_b} detections, max box diff "
-                      f"{agreement.max_box_diff:.2g}px, max score diff "
-                      f"{agreement.max_score_diff:.2g}")
-    else:
-        table.add_row("OpenCV Darknet reader", "not available (opencv-python-headless>=5)")
-    stdout.print(table)
+    stdout.print(f"edgeprune demo into [bold]{run}[/]"
+                 + (f" (cache {cache})" if cache else ""), highlight=False)
+    result = run_demo(settings, run, cache, stdout)
+    stdout.print(summary_table(result))
+    total = sum(result.timer.seconds.values())
+    stdout.print(f"{total / 60:.1f} min in all ("
+                 + ", ".join(f"{step} {seconds / 60:.1f}"
+                             for step, seconds in result.timer.seconds.items())
+                 + f"); report: {result.report}", highlight=False)

@@ -97,6 +97,12 @@ class SearchAgent(ABC):
     def observe(self, evaluation: Evaluation) -> None:
         """Learn from the evaluation of the spec proposed at `evaluation.step`."""
 
+    def finished(self) -> bool:
+        """True when the agent has nothing left to try (e.g. `uniform` once its bisection has
+        converged): the loop then stops before the budget is spent. Asked before every
+        proposal, after the evaluations so far were observed."""
+        return False
+
     def best_guess(self) -> PruneSpec | None:
         """The agent's own pick when asked (e.g. the policy's mode); the loop reports the best
         evaluated candidate regardless. None: no opinion beyond what was evaluated."""

@@ -1,0 +1,107 @@
+"""`edgeprune finetune`: fine-tune a pruned model with distillation from its base model."""
+
+from __future__ import annotations
+
+import click
+
+from edgeprune.cli.app import stdout
+
+
+@click.command()
+@click.option("--weights", "-w", required=True,
+              help="The pruned checkpoint, e.g. runs/search/exp/best.pt.")
+@click.option("--teacher", help="The base model it was pruned from (.pt). Default: the base "
+              "recorded in --weights' provenance, when that file exists.")
+@click.option("--no-teacher", is_flag=True, help="Plain fine-tuning, no distillation.")
+@click.option("--data", help="Dataset YAML. Default: the data the search used (provenance).")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--distill-weight", type=click.FloatRange(min=0), default=1.0,
+              show_default=True, help="Weight of the distillation term (0: none).")
+@click.option("--imgsz", type=click.IntRange(min=32), default=None,
+              help="Square training input size. Default: the checkpoint's.")
+@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Peak Adam learning rate. Default: 0.001.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Data-loading processes. Default: CPU cores - 1 (at most 8).")
+@click.option("--device", default=None, help="cpu, cuda or cuda:N. Default: cuda if present.")
+@click.option("--val-images", type=click.IntRange(min=1), default=None,
+              help="Validate on a fixed random subset of this many images.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_root", default="runs", show_default=True,
+              help="Root of run folders; the run goes to OUT/finetune/NAME.")
+@click.option("--name", default="exp", show_default=True, help="Run name.")
+def finetune(weights, teacher, no_teacher, data, epochs, distill_weight, imgsz, batch, lr,
+             workers, device, val_images, seed, out_root, name) -> None:
+    """Fine-tune a pruned model; the base model teaches it through its raw head outputs.
+
+    \b
+    edgeprune finetune --weights runs/search/exp/best.pt --teacher base.pt --epochs 10
+    edgeprune finetune --weights pruned.pt --data robomaster.yaml --no-teacher
+
+    The loss is the YOLOv3 training loss plus --distill-weight x (objectness KL on every cell,
+    class KL and box regression where the teacher is confident), on the same augmented
+    batches. Prints mAP before and after (and the teacher's) on the validation split; writes
+    best.pt and last.pt to runs/finetune/NAME.
+    """
+    from pathlib import Path
+
+    from edgeprune.errors import EdgepruneError
+    from edgeprune.models import load_checkpoint
+    from edgeprune.runs import new_run_dir
+    from edgeprune.train.finetune import finetune as run_finetune
+    from edgeprune.train.finetune import finetune_config
+
+    student = load_checkpoint(weights)
+    search = student.provenance.get("search") or {}
+    pruned_from = student.provenance.get("pruned_from") or {}
+    data = data or search.get("data")
+    if not data:
+        raise EdgepruneError(f"--data is required ({weights} does not record the data it was "
+                             f"searched on)")
+    if no_teacher:
+        teacher = None
+    elif teacher is None:
+        recorded = pruned_from.get("base")
+        if recorded and str(recorded).endswith(".pt") and Path(recorded).is_file():
+            teacher = recorded
+        else:
+            raise EdgepruneError(f"give --teacher (the base model {weights} was pruned from)"
+                                 f" or --no-teacher")
+    if teacher is not None:
+        from edgeprune.train.distill import check_same_heads
+
+        check_same_heads(load_checkpoint(teacher).model, student.model, str(teacher),
+                         str(weights))
+    overrides = {"batch": batch, "device": device, "seed": seed, "val_images": val_images}
+    if lr is not None:
+        overrides["lr"] = lr
+    if workers is not None:
+        overrides["workers"] = workers
+    config = finetune_config(weights, data, epochs, imgsz, **overrides)
+    run_dir = new_run_dir("finetune", name, out_root)
+    stdout.print(f"fine-tuning into [bold]{run_dir}[/]"
+                 + (f" with distillation from {teacher}" if teacher else ""), highlight=False)
+    result = run_finetune(config, run_dir, teacher, distill_weight, console=stdout)
+    print_summary(result)
+
+
+def print_summary(result) -> None:
+    from rich.table import Table
+
+    train = result.train
+    table = Table(title=f"finetune: {train.run_dir}", title_justify="left")
+    for column in ("", "mAP@0.5", "mAP@0.5:0.95"):
+        table.add_column(column, justify="left" if not column else "right")
+    rows = (("teacher", result.teacher), ("before fine-tuning", result.before),
+            ("after (best.pt)", result.after))
+    for label, evaluation in rows:
+        if evaluation is not None:
+            table.add_row(label, f"{evaluation.map50:.4f}", f"{evaluation.map50_95:.4f}")
+    stdout.print(table)
+    distill = (f"distillation weight {result.distill_weight:g} from {result.teacher_path}"
+               if result.teacher_path else "no distillation")
+    stdout.print(f"{train.history[-1].epoch} epochs in {train.seconds / 60:.1f} min, "
+                 f"{distill}; best epoch {train.best_epoch}", highlight=False)
+    stdout.print(f"wrote {train.best}", highlight=False)
+    stdout.print(f"wrote {train.last}", highlight=False)

@@ -1,0 +1,218 @@
+"""`edgeprune search`: RL pruning search with measured latency in the reward."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+from edgeprune.cli.app import stdout
+
+RESUME_KEEPS = {"resume", "token"}  # the only options that mean something with --resume
+
+
+def _key_values(items: tuple[str, ...], option: str) -> dict:
+    import yaml
+
+    from edgeprune.errors import EdgepruneError
+
+    values = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise EdgepruneError(f"{option} {item!r}: expected KEY=VALUE")
+        try:
+            values[key.strip()] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            values[key.strip()] = text
+    return values
+
+
+@click.command()
+@click.option("--data", help="Dataset YAML: the train split feeds the accuracy proxy, a fixed "
+              "subset of val scores it.")
+@click.option("--weights", "-w", help="Base model checkpoint (.pt), e.g. from edgeprune train.")
+@click.option("--device", "-d", default="cpu", show_default=True,
+              help="Where latency is measured: a profile name (robots/NAME.yaml), a profile "
+              ".yaml, or a device agent http://HOST:PORT.")
+@click.option("--target-latency", help="Latency target on the device, e.g. 8ms (a bare number "
+              "is milliseconds).")
+@click.option("--target-speedup", type=float, help="Target as a speedup over the base model's "
+              "latency measured on the same device, e.g. 3.")
+@click.option("--agent", default="abcp", show_default=True,
+              help="Search agent: abcp, purl, rlpruner, gcn, or the baselines flops, uniform, "
+              "random.")
+@click.option("--agent-option", "agent_items", multiple=True, metavar="KEY=VALUE",
+              help="Agent-specific setting (repeatable), e.g. --agent-option spread=0.2.")
+@click.option("--budget", type=click.IntRange(min=1), default=40, show_default=True,
+              help="Candidates to evaluate.")
+@click.option("--reward", "reward_kind", type=click.Choice(["soft", "hard"]), default="soft",
+              show_default=True, help="soft: accuracy x (latency/target)^w (MnasNet); hard: "
+              "accuracy within the target, a negative penalty beyond it (README 'Search').")
+@click.option("--reward-alpha", type=float, default=0.0, show_default=True,
+              help="soft reward exponent within the target.")
+@click.option("--reward-beta", type=click.FloatRange(max=0), default=-0.5, show_default=True,
+              help="soft reward exponent over the target.")
+@click.option("--proxy", type=click.Choice(["bn-recal", "finetune"]), default="bn-recal",
+              show_default=True, help="Accuracy proxy: BN recalibration, or a few training "
+              "steps then BN recalibration.")
+@click.option("--recal-batches", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Training batches for BN recalibration (K).")
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Images per recalibration / fine-tuning batch.")
+@click.option("--finetune-steps", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Training steps per candidate with --proxy finetune.")
+@click.option("--val-images", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Fixed validation subset the proxy's mAP@0.5 is measured on.")
+@click.option("--imgsz", help="Input size N or WIDTHxHEIGHT. Default: the device profile's, "
+              "else the checkpoint's.")
+@click.option("--round-to", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Kept channels are a multiple of this.")
+@click.option("--min-channels", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--min-ratio", type=click.FloatRange(0, 1, min_open=True), default=0.125,
+              show_default=True, help="Lowest keep ratio an agent may choose.")
+@click.option("--importance", default="l1", show_default=True,
+              help="Channel importance criterion: l1, l2, bn_scale, random.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
+              help="Measured precision. Default: the profile's.")
+@click.option("--threads", type=click.IntRange(min=0),
+              help="ort-cpu intra-op threads (0: one per CPU). Default: the profile's.")
+@click.option("--protocol", "protocol_items", multiple=True, metavar="FIELD=VALUE",
+              help="Override a latency protocol field (repeatable; README 'Latency').")
+@click.option("--latency-cache", type=click.Path(dir_okay=False),
+              help="Latency cache file. Default: latency.sqlite in the run folder.")
+@click.option("--token", envvar="EDGEPRUNE_AGENT_TOKEN", show_envvar=True,
+              help="Token of a device agent (never written to the run folder).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_root", default="runs", show_default=True,
+              help="Root of run folders; the search goes to OUT/search/NAME.")
+@click.option("--name", default="exp", show_default=True, help="Run name.")
+@click.option("--resume", type=click.Path(file_okay=False),
+              help="Continue the search in this run folder (settings from its config.yaml).")
+@click.pass_context
+def search(ctx: click.Context, data, weights, device, target_latency, target_speedup, agent,
+           agent_items, budget, reward_kind, reward_alpha, reward_beta, proxy, recal_batches,
+           batch, finetune_steps, val_images, imgsz, round_to, min_channels, min_ratio,
+           importance, precision, threads, protocol_items, latency_cache, token, seed,
+           out_root, name, resume) -> None:
+    """Search a pruned network that meets a latency target measured on --device.
+
+    \b
+    edgeprune search --data robomaster.yaml --weights base.pt --target-speedup 3
+    edgeprune search --data d.yaml --weights base.pt --device jetson-nano --target-latency 40ms
+    edgeprune search --data d.yaml --weights base.pt --device http://10.0.0.7:8650 \\
+        --token $T --target-latency 8ms --agent abcp --budget 200
+    edgeprune search --resume runs/search/exp
+
+    The agent proposes pruning specs (blocks to drop, channels to keep per layer); each is
+    scored by the accuracy proxy and its latency measured on the device (cached, so no
+    network is measured twice). Every candidate is appended to candidates.jsonl as it is
+    evaluated; a killed search continues with --resume without repeating any. The run folder
+    ends with pareto.csv, best.yaml (the spec), best.pt (pruned, BN recalibrated) and
+    report.md with plots.
+    """
+    from edgeprune.errors import EdgepruneError
+    from edgeprune.search.loop import Search
+
+    if resume:
+        given = sorted(p.name for p in ctx.command.params
+                       if p.name not in RESUME_KEEPS
+                       and ctx.get_parameter_source(p.name) not in (ParameterSource.DEFAULT,
+                                                                    None))
+        if given:
+            raise EdgepruneError(f"--resume takes its settings from {resume}/config.yaml; "
+                                 f"drop --{given[0].replace('_', '-')} (only --token may be "
+                                 f"given again)")
+        runner = Search.resume(resume, token=token, console=stdout)
+    else:
+        settings = _settings(data, weights, device, target_latency, target_speedup, agent,
+                             agent_items, budget, reward_kind, reward_alpha, reward_beta, proxy,
+                             recal_batches, batch, finetune_steps, val_images, imgsz, round_to,
+                             min_channels, min_ratio, importance, precision, threads,
+                             protocol_items, latency_cache, seed)
+        from edgeprune.runs import new_run_dir
+
+        run_dir = new_run_dir("search", name, out_root)
+        stdout.print(f"searching into [bold]{run_dir}[/]", highlight=False)
+        runner = Search.start(settings, run_dir, token=token, console=stdout)
+    outcome = runner.run()
+    print_summary(outcome)
+
+
+def _settings(data, weights, device, target_latency, target_speedup, agent, agent_items,
+              budget, reward_kind, reward_alpha, reward_beta, proxy, recal_batches, batch,
+              finetune_steps, val_images, imgsz, round_to, min_channels, min_ratio, importance,
+              precision, threads, protocol_items, latency_cache, seed):
+    from edgeprune.cli.latency_cmds import parse_protocol_items
+    from edgeprune.errors import EdgepruneError
+    from edgeprune.latency.protocol import Protocol
+    from edgeprune.models.loading import parse_imgsz
+    from edgeprune.prune.importance import get_importance
+    from edgeprune.search.agents.base import agent_names
+    from edgeprune.search.proxy import ProxySettings
+    from edgeprune.search.reward import RewardConfig
+    from edgeprune.search.settings import SearchSettings
+    from edgeprune.search.target import Target, parse_latency_ms
+
+    if not data:
+        raise EdgepruneError("--data is required (a dataset YAML; its train split feeds the "
+                             "accuracy proxy, its val split scores it)")
+    if not weights:
+        raise EdgepruneError("--weights is required (the base model checkpoint, .pt)")
+    for path, what in ((data, "--data"), (weights, "--weights")):
+        if not Path(path).exists():
+            raise EdgepruneError(f"{path}: {what} not found")
+    if agent not in agent_names():
+        raise EdgepruneError(f"unknown search agent {agent!r} (agents: "
+                             f"{', '.join(agent_names())})")
+    if target_latency is not None and target_speedup is not None:
+        raise EdgepruneError("give --target-latency or --target-speedup, not both")
+    target = Target(latency_ms=parse_latency_ms(target_latency)
+                    if target_latency is not None else None, speedup=target_speedup)
+    protocol = parse_protocol_items(protocol_items)
+    Protocol().with_overrides(protocol, "--protocol")  # bad fields fail before any work
+    get_importance(importance)
+    return SearchSettings(
+        weights=str(Path(weights).resolve()), data=str(Path(data).resolve()), target=target,
+        device=device, precision=precision, threads=threads, protocol=protocol,
+        latency_cache=str(Path(latency_cache).resolve()) if latency_cache else None,
+        agent=agent, agent_options=_key_values(agent_items, "--agent-option"), budget=budget,
+        reward=RewardConfig(kind=reward_kind, alpha=reward_alpha, beta=reward_beta),
+        proxy=proxy, proxy_settings=ProxySettings(recal_batches=recal_batches,
+                                                  batch_size=batch,
+                                                  finetune_steps=finetune_steps, seed=seed),
+        val_images=val_images, imgsz=parse_imgsz(imgsz) if imgsz else None,
+        round_to=round_to, min_channels=min_channels, min_ratio=min_ratio,
+        importance=importance, seed=seed)
+
+
+def print_summary(outcome) -> None:
+    from rich.table import Table
+
+    baseline, best = outcome.baseline, outcome.best
+    table = Table(title=f"search: {outcome.run_dir}", title_justify="left")
+    for column in ("", "base", "best", "change"):
+        table.add_column(column, justify="left" if not column else "right")
+    if best is not None:
+        table.add_row("measured latency (ms)", f"{baseline.latency_ms:.3f}",
+                      f"{best.latency_ms:.3f}",
+                      f"{baseline.latency_ms / best.latency_ms:.2f}x faster")
+        table.add_row("target (ms)", "", f"{baseline.target_ms:.3f}",
+                      "met" if best.feasible else "[red]NOT met[/]")
+        table.add_row("accuracy proxy (mAP@0.5)", f"{baseline.accuracy:.4f}",
+                      f"{best.accuracy:.4f}", f"{best.accuracy - baseline.accuracy:+.4f}")
+        table.add_row("GFLOPs", f"{baseline.gflops:.3f}", f"{best.gflops:.3f}",
+                      f"{best.gflops / baseline.gflops:.3f}x")
+        table.add_row("parameters", f"{baseline.params:,}", f"{best.params:,}",
+                      f"{best.params / baseline.params:.3f}x")
+        table.add_row("best step / reward", "", f"{best.step} / {best.reward:.4f}", "")
+    stdout.print(table)
+    records = outcome.records
+    stdout.print(f"{len(records)} candidates ({outcome.replayed} from earlier sessions), "
+                 f"{outcome.evaluated} evaluated and {outcome.measured} latencies measured "
+                 f"in this session, {outcome.seconds / 60:.1f} min; agent "
+                 f"{outcome.settings.agent}"
+                 + (" finished early" if outcome.finished_early else ""), highlight=False)
+    for path in outcome.files.values():
+        stdout.print(f"wrote {path}", highlight=False)

@@ -1,0 +1,128 @@
+"""The demo's report.md and its summary table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from edgeprune.atomic import atomic_write_text
+from edgeprune.demo.pipeline import DemoResult, ModelEvaluation
+
+
+def _rows(result: DemoResult) -> list[list[str]]:
+    base = result.evaluations[0]
+    rows = []
+    for evaluation in result.evaluations:
+        sim, real = evaluation.results["sim"], evaluation.results["real"]
+        rows.append([
+            evaluation.name, f"{evaluation.latency_ms:.2f}",
+            f"{base.latency_ms / evaluation.latency_ms:.2f}x", f"{evaluation.gflops:.3f}",
+            f"{evaluation.params / 1e6:.3f}", f"{sim.map50:.4f}", f"{sim.map50_95:.4f}",
+            f"{real.map50:.4f}", f"{real.map50_95:.4f}", f"{sim.map50 - real.map50:+.4f}"])
+    return rows
+
+
+COLUMNS = ("model", "latency (ms)", "speedup", "GFLOPs", "params (M)", "sim mAP@0.5",
+           "sim mAP@0.5:0.95", "real mAP@0.5", "real mAP@0.5:0.95", "sim-real gap @0.5")
+
+
+SHORT_COLUMNS = ("model", "ms", "speedup", "GFLOPs", "sim .5", "real .5", "sim .5:.95",
+                 "real .5:.95")
+
+
+def summary_table(result: DemoResult):
+    """The results in a terminal's width: latency, speedup, GFLOPs, mAP@0.5 and mAP@0.5:0.95
+    on sim and real."""
+    from rich.table import Table
+
+    table = Table(title=f"edgeprune demo: {result.run}", title_justify="left")
+    for column in SHORT_COLUMNS:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in _rows(result):
+        table.add_row(row[0], row[1], row[2], row[3], row[5], row[7], row[6],
+                      row[8])
+    table.caption = "mAP on the val split of each domain; latency on this CPU (ort-cpu)"
+    return table
+
+
+def _relative(path: Path, run: Path) -> str:
+    try:
+        return os.path.relpath(path, run)
+    except ValueError:
+        return str(path)
+
+
+def write_report(result: DemoResult) -> Path:
+    settings, run, search = result.settings, result.run, result.search
+    baseline, best = search.baseline, search.best
+    tuned = result.finetune
+    final: ModelEvaluation = result.evaluations[-1]
+    lines = [
+        f"# edgeprune demo {run.name}",
+        "",
+        f"Written {dt.datetime.now().isoformat(timespec='seconds')}. The whole chain on "
+        f"generated RoboMaster-like data: a `sim` domain (clean renders) to train on and a "
+        f"`real` domain (the same scenes through a camera model: blur, noise, exposure, "
+        f"JPEG) to see how the models carry over; latency measured with ONNX Runtime on this "
+        f"CPU (`--device cpu`).",
+        "",
+        "## Results",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+        *["| " + " | ".join(row) + " |" for row in _rows(result)],
+        "",
+        "`pruned` is the search's best candidate (BN recalibrated), `fine-tuned` the same "
+        "network after fine-tuning with distillation. "
+        f"Latency is the median measured by the search on {_device(baseline.latency)}; the "
+        f"fine-tuned model has the pruned architecture, so the same measurement. mAP on the "
+        f"val split of each domain ({final.results['sim'].images} images), with the "
+        f"Detector that runs on the robot.",
+        "",
+        "## Steps",
+        "",
+        f"1. **Data**: `edgeprune data synth`, {settings.images} images per domain at "
+        f"{settings.image_size[0]}x{settings.image_size[1]}, seed {settings.seed}"
+        + (" (reused from the cache)" if result.data.reused else "") + f": "
+        f"`{result.data.sim}`, `{result.data.real}`.",
+        f"2. **Base model**: yolov3 width {settings.width:g} at {settings.imgsz} px, "
+        f"{settings.epochs} epochs, batch {settings.batch} on sim"
+        + (" (reused from the cache)" if result.base.reused else "")
+        + (f"; sim val mAP@0.5 {result.base.map50:.4f} in training"
+           if result.base.map50 is not None else "")
+        + f"; {result.base.seconds / 60:.1f} min of training: `{result.base.weights}`.",
+        f"3. **Search**: agent `{search.settings.agent}`, {len(search.records)} candidates "
+        f"(budget {settings.budget}), target {settings.target_speedup:g}x faster = "
+        f"{baseline.target_ms:.2f} ms; best candidate {best.latency_ms:.2f} ms "
+        f"({'meets' if best.feasible else 'MISSES'} the target), accuracy proxy "
+        f"{best.accuracy:.4f} vs the base's {baseline.accuracy:.4f}. Details: "
+        f"[search/report.md]({_relative(search.files['report'], run)}).",
+        f"4. **Fine-tuning**: {settings.finetune_epochs} epochs with distillation (weight "
+        f"{tuned.distill_weight:g}) from the base; sim val mAP@0.5 "
+        + (f"{tuned.before.map50:.4f} before, {tuned.after.map50:.4f} after"
+           if tuned.before and tuned.after else "not measured")
+        + f": `{_relative(tuned.train.best, run)}`.",
+        f"5. **Export**: `{_relative(result.onnx, run)}` (checked against torch with ONNX "
+        f"Runtime); on a Jetson: `edgeprune export --weights "
+        f"{_relative(tuned.train.best, run)} --format engine --half`.",
+        "",
+        "## Time",
+        "",
+        "| step | minutes |",
+        "|---|---|",
+        *[f"| {name} | {seconds / 60:.1f} |" for name, seconds in result.timer.seconds.items()],
+        f"| total | {sum(result.timer.seconds.values()) / 60:.1f} |",
+        "",
+    ]
+    path = run / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path
+
+
+def _device(latency: dict) -> str:
+    device = latency.get("device") or {}
+    threads = device.get("threads")
+    return (f"{latency.get('backend', '')} ({latency.get('backend_version', '')}), "
+            f"{device.get('name', 'this CPU')}"
+            + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""))

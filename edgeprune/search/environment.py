@@ -1,0 +1,123 @@
+"""The search environment: a PruneSpec in; accuracy proxy, measured latency, GFLOPs and
+parameters out.
+
+It owns the base checkpoint, the latency meter of the target device, the accuracy proxy with
+its fixed training batches, and an evaluator on a fixed validation subset (images decoded once
+and kept). Latency is measured on the pruned cfg alone (a measurement never needs weights), so
+the meter's cache answers for any architecture measured before, by this search or another.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from edgeprune.data.dataset import DetectionDataset
+from edgeprune.errors import EdgepruneError
+from edgeprune.eval.evaluate import Evaluator, subset
+from edgeprune.latency.archhash import cfg_arch_hash
+from edgeprune.latency.meter import LatencyMeter
+from edgeprune.latency.result import LatencyResult
+from edgeprune.models.cfg import DarknetCfg
+from edgeprune.models.checkpoint import Checkpoint
+from edgeprune.models.counting import count_gflops, count_params
+from edgeprune.models.darknet import DarknetModel
+from edgeprune.prune.apply import apply_spec, pruned_cfg
+from edgeprune.prune.importance import get_importance
+from edgeprune.prune.space import prune_space
+from edgeprune.prune.spec import PruneSpec
+from edgeprune.runtime.backends import TorchBackend
+from edgeprune.runtime.detector import Detector
+from edgeprune.search.proxy import ProxySettings, create_proxy
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """What the environment measured for one spec."""
+
+    accuracy: float  # mAP@0.5 on the fixed validation subset, after the proxy
+    latency: LatencyResult
+    gflops: float
+    params: int
+    arch_hash: str
+    accuracy_seconds: float  # 0 when the accuracy was already known
+    latency_seconds: float
+
+    @property
+    def latency_ms(self) -> float:
+        return self.latency.median_ms
+
+
+class SearchEnvironment:
+    def __init__(self, base: Checkpoint, meter: LatencyMeter, train_data: DetectionDataset,
+                 val_data: DetectionDataset, *, imgsz: tuple[int, int], proxy: str = "bn-recal",
+                 proxy_settings: ProxySettings | None = None, val_images: int | None = 100,
+                 importance: str = "l1", seed: int = 0) -> None:
+        if len(train_data.names) != len(base.names):
+            raise EdgepruneError(f"the base model has {len(base.names)} classes "
+                                 f"({', '.join(base.names)}), the dataset "
+                                 f"{train_data.source} has {len(train_data.names)}")
+        self.base = base
+        self.meter = meter
+        self.imgsz = imgsz
+        self.space = prune_space(base.model.cfg)
+        self.importance = get_importance(importance)
+        self.proxy = create_proxy(proxy, proxy_settings or ProxySettings(seed=seed),
+                                  train_data.require_usable(), imgsz)
+        val_data = val_data.require_usable()
+        self.val_data = subset(val_data, val_images, seed) if val_images else val_data
+        self.evaluator = Evaluator(self.val_data, batch_size=8, cache_images=True)
+        self.input_shape = (meter.batch, base.model.input_channels, *imgsz)
+        self.base.model.eval()
+
+    # ---------------------------------------------------------------------------- architecture
+
+    def pruned_cfg(self, spec: PruneSpec) -> DarknetCfg:
+        return pruned_cfg(self.base.model.cfg, spec)
+
+    def arch_hash(self, spec: PruneSpec) -> str:
+        """Equal for specs that give the same network (e.g. ratios inside dropped blocks)."""
+        return cfg_arch_hash(self.pruned_cfg(spec))
+
+    def fastest_spec(self, min_ratio: float, round_to: int, min_channels: int) -> PruneSpec:
+        """The most-pruned network the search may produce: every block dropped, every channel
+        set at the lowest keep ratio."""
+        return PruneSpec.create(drop_blocks=[b.index for b in self.space.blocks],
+                                default_ratio=min_ratio, round_to=round_to,
+                                min_channels=min_channels)
+
+    # ---------------------------------------------------------------------------- measuring
+
+    def measure_latency(self, spec: PruneSpec) -> LatencyResult:
+        return self.meter.measure(self.pruned_cfg(spec), self.input_shape)
+
+    def score(self, model: DarknetModel) -> float:
+        """mAP@0.5 of `model` on the fixed validation subset."""
+        detector = Detector(TorchBackend(model), imgsz=self.imgsz, names=list(self.base.names))
+        return float(self.evaluator(detector).map50)
+
+    def base_accuracy(self) -> float:
+        return self.score(self.base.model)
+
+    def pruned_model(self, spec: PruneSpec) -> DarknetModel:
+        """`spec` applied to the base and repaired by the accuracy proxy, in eval mode."""
+        model = apply_spec(self.base.model, spec, self.importance).eval()
+        self.proxy.prepare(model)
+        return model.eval()
+
+    def evaluate(self, spec: PruneSpec, known_accuracy: float | None = None) -> CandidateResult:
+        """Latency first (cheap when cached, and kept in the cache if the process dies during
+        the accuracy proxy), then the accuracy unless it is already known."""
+        cfg = self.pruned_cfg(spec)
+        began = time.perf_counter()
+        latency = self.meter.measure(cfg, self.input_shape)
+        latency_seconds = time.perf_counter() - began
+        accuracy, accuracy_seconds = known_accuracy, 0.0
+        if accuracy is None:
+            began = time.perf_counter()
+            accuracy = self.score(self.pruned_model(spec))
+            accuracy_seconds = time.perf_counter() - began
+        return CandidateResult(accuracy=accuracy, latency=latency,
+                               gflops=count_gflops(cfg, self.imgsz), params=count_params(cfg),
+                               arch_hash=cfg_arch_hash(cfg), accuracy_seconds=accuracy_seconds,
+                               latency_seconds=latency_seconds)

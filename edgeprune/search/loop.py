@@ -1,0 +1,360 @@
+"""The search loop: agent proposes, environment evaluates, the log records, the agent learns.
+
+    search = Search.start(settings, run_dir)        # or Search.resume(run_dir)
+    outcome = search.run()
+
+A fresh search measures the base model and the most-pruned allowed network first and refuses
+a target outside that range. A resumed one reads config.yaml (settings and the base's
+measurements) and candidates.jsonl, replays every recorded evaluation into a fresh agent with
+the same seed (checking that it proposes exactly what was recorded), and carries on from the
+first step not recorded: nothing recorded is evaluated or measured again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.latency.meter import LatencyMeter, resolve_device
+from edgeprune.models.checkpoint import Checkpoint, save_checkpoint
+from edgeprune.models.counting import count_gflops, count_params
+from edgeprune.prune.spec import PruneSpec
+from edgeprune.search.agents.base import AgentContext, SearchAgent, create_agent
+from edgeprune.search.environment import CandidateResult, SearchEnvironment
+from edgeprune.search.records import CandidateLog, CandidateRecord, utc_now
+from edgeprune.search.results import (
+    best_record,
+    pareto_front,
+    write_best_spec,
+    write_pareto_csv,
+)
+from edgeprune.search.reward import flops_cost_ms, meets_target, reward
+from edgeprune.search.settings import Baseline, SearchSettings
+from edgeprune.search.target import check_reachable
+
+LATENCY_CACHE = "latency.sqlite"
+
+
+@dataclass
+class SearchOutcome:
+    run_dir: Path
+    settings: SearchSettings
+    records: list[CandidateRecord]
+    best: CandidateRecord | None
+    pareto: list[CandidateRecord]
+    session: int
+    replayed: int  # candidates recorded before this session
+    evaluated: int  # accuracy evaluations this session
+    measured: int  # fresh latency measurements this session (cache misses)
+    seconds: float
+    finished_early: bool  # the agent had nothing left to try before the budget
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def baseline(self) -> Baseline:
+        assert self.settings.baseline is not None
+        return self.settings.baseline
+
+
+class Search:
+    def __init__(self, run_dir: Path, settings: SearchSettings, *, token: str | None = None,
+                 console: Console | None = None, show_progress: bool = True,
+                 fresh: bool = False) -> None:
+        self.run_dir = Path(run_dir)
+        self.settings = settings
+        self.token = token
+        self.console = console or Console(stderr=True)
+        self.show_progress = show_progress
+        self.fresh = fresh
+        self.log = CandidateLog(self.run_dir)
+        self.env: SearchEnvironment | None = None
+        self.meter: LatencyMeter | None = None
+
+    @classmethod
+    def start(cls, settings: SearchSettings, run_dir: Path, **options) -> Search:
+        run_dir = Path(run_dir)
+        if (run_dir / "config.yaml").exists():
+            raise EdgepruneError(f"{run_dir} already holds a search; continue it with "
+                                 f"--resume {run_dir}")
+        settings.save(run_dir)
+        return cls(run_dir, settings, fresh=True, **options)
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, **options) -> Search:
+        run_dir = Path(run_dir)
+        return cls(run_dir, SearchSettings.load(run_dir), **options)
+
+    # ---------------------------------------------------------------------------- setting up
+
+    def prepare(self) -> SearchEnvironment:
+        """Load the base and the data, open the meter, measure the base (unless recorded)."""
+        try:
+            return self._prepare()
+        except BaseException:
+            self.close()
+            if self.fresh:
+                self._remove_unused_run_dir()
+            raise
+
+    def _prepare(self) -> SearchEnvironment:
+        from edgeprune.data import load_dataset
+        from edgeprune.models.loading import load_model
+
+        settings = self.settings
+        base = load_model(settings.weights)
+        train_data = load_dataset(settings.data, "train").require_usable()
+        val_data = load_dataset(settings.data, "val").require_usable()
+        if len(train_data.names) != len(base.names):
+            raise EdgepruneError(f"{settings.weights}: the model has {len(base.names)} classes "
+                                 f"({', '.join(base.names)}); {settings.data} has "
+                                 f"{len(train_data.names)} ({', '.join(train_data.names)})")
+        cache = settings.latency_cache or self.run_dir / LATENCY_CACHE
+        self.meter = resolve_device(settings.device, token=self.token, cache=cache,
+                                    protocol=settings.protocol, precision=settings.precision,
+                                    threads=settings.threads)
+        if settings.imgsz is None:
+            imgsz = self.meter.imgsz or base.imgsz
+            self.settings = settings = settings.replace(imgsz=tuple(imgsz))
+            settings.save(self.run_dir)
+        self.env = SearchEnvironment(
+            base, self.meter, train_data, val_data, imgsz=settings.imgsz, proxy=settings.proxy,
+            proxy_settings=settings.proxy_settings, val_images=settings.val_images,
+            importance=settings.importance, seed=settings.seed)
+        if settings.baseline is None:
+            self.settings = settings = settings.replace(baseline=self._measure_baseline())
+            settings.save(self.run_dir)
+        return self.env
+
+    def _measure_baseline(self) -> Baseline:
+        env, settings = self.env, self.settings
+        device = self.meter.describe()
+        with self._status(f"measuring the base model on {device}..."):
+            base_latency = env.meter.measure(env.base.model.cfg, env.input_shape)
+        fastest = env.fastest_spec(settings.min_ratio, settings.round_to, settings.min_channels)
+        with self._status("measuring the most-pruned allowed network..."):
+            fastest_latency = env.measure_latency(fastest)
+        target_ms = settings.target.resolve_ms(base_latency.median_ms)
+        check_reachable(target_ms, base_latency.median_ms, fastest_latency.median_ms, device,
+                        f"every block dropped, every keep ratio {settings.min_ratio:g}")
+        with self._status(f"scoring the base model on {len(env.val_data)} validation "
+                          f"images..."):
+            accuracy = env.base_accuracy()
+        cfg = env.base.model.cfg
+        return Baseline(latency=base_latency.to_json(), accuracy=accuracy,
+                        gflops=count_gflops(cfg, settings.imgsz), params=count_params(cfg),
+                        fastest_latency=fastest_latency.to_json(), target_ms=target_ms)
+
+    def _remove_unused_run_dir(self) -> None:
+        """A fresh run that failed before its first candidate leaves nothing behind."""
+        if self.log.read():
+            return
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def context(self) -> AgentContext:
+        env, settings, baseline = self.env, self.settings, self.settings.baseline
+        return AgentContext(space=env.space, budget=settings.budget,
+                            target_ms=baseline.target_ms, base_latency_ms=baseline.latency_ms,
+                            base_accuracy=baseline.accuracy, base_gflops=baseline.gflops,
+                            seed=settings.seed, round_to=settings.round_to,
+                            min_channels=settings.min_channels,
+                            ratio_range=(settings.min_ratio, 1.0),
+                            options=dict(settings.agent_options))
+
+    # ---------------------------------------------------------------------------- the loop
+
+    def run(self) -> SearchOutcome:
+        began = time.perf_counter()
+        env = self.env or self.prepare()
+        try:
+            agent = create_agent(self.settings.agent, self.context())
+            self.log.open_for_append()
+            records = self.log.read()
+            session = max((r.session for r in records), default=-1) + 1
+            self._replay(agent, records)
+            replayed = len(records)
+            evaluated = measured = 0
+            finished_early = False
+            with self._progress(len(records)) as progress:
+                while len(records) < self.settings.budget:
+                    if agent.finished():
+                        finished_early = True
+                        break
+                    record = self._step(agent, env, records, session)
+                    records.append(record)
+                    evaluated += record.repeat_of is None
+                    measured += not record.from_cache
+                    progress.update(records)
+            outcome = SearchOutcome(self.run_dir, self.settings, records,
+                                    best_record(records), pareto_front(records), session,
+                                    replayed, evaluated, measured,
+                                    time.perf_counter() - began, finished_early)
+            self._finish(outcome)
+            return outcome
+        finally:
+            self.close()
+
+    def _normalized(self, agent: SearchAgent, step: int) -> PruneSpec:
+        spec = agent.propose(step)
+        if not isinstance(spec, PruneSpec):
+            raise EdgepruneError(f"agent {self.settings.agent!r} proposed "
+                                 f"{type(spec).__name__} at step {step}, not a PruneSpec")
+        settings = self.settings
+        spec = spec.replace(round_to=settings.round_to, min_channels=settings.min_channels,
+                            source=f"agent {settings.agent} step {step}")
+        return self.env.space.normalize(spec)
+
+    def _replay(self, agent: SearchAgent, records: list[CandidateRecord]) -> None:
+        for record in records:
+            spec = self._normalized(agent, record.step)
+            if spec.hash != record.spec_hash:
+                raise EdgepruneError(
+                    f"{self.log.path}: replaying step {record.step}, agent "
+                    f"{self.settings.agent!r} proposed a different spec than the one recorded "
+                    f"(was the agent changed, or is it not deterministic?); the run cannot be "
+                    f"resumed faithfully")
+            agent.observe(record.evaluation())
+
+    def _step(self, agent: SearchAgent, env: SearchEnvironment,
+              records: list[CandidateRecord], session: int) -> CandidateRecord:
+        began = time.perf_counter()
+        step = len(records)
+        spec = self._normalized(agent, step)
+        arch_hash = env.arch_hash(spec)
+        earlier = next((r for r in records if r.arch_hash == arch_hash), None)
+        result = env.evaluate(spec, earlier.accuracy if earlier else None)
+        record = self._record(step, spec, result, session, earlier,
+                              time.perf_counter() - began)
+        self.log.append(record)
+        agent.observe(record.evaluation())
+        return record
+
+    def _record(self, step: int, spec: PruneSpec, result: CandidateResult, session: int,
+                earlier: CandidateRecord | None, seconds: float) -> CandidateRecord:
+        baseline, config = self.settings.baseline, self.settings.reward
+        target = baseline.target_ms
+        flops_ms = flops_cost_ms(result.gflops, baseline.gflops, baseline.latency_ms)
+        return CandidateRecord(
+            step=step, spec=spec.to_dict(), spec_hash=spec.hash, arch_hash=result.arch_hash,
+            accuracy=result.accuracy, latency_ms=result.latency_ms,
+            latency={**result.latency.to_json(), "from_cache": result.latency.from_cache},
+            gflops=result.gflops, params=result.params,
+            reward=reward(result.accuracy, result.latency_ms, target, config),
+            flops_reward=reward(result.accuracy, flops_ms, target, config),
+            feasible=meets_target(result.latency_ms, target, config),
+            agent=self.settings.agent, session=session,
+            repeat_of=earlier.step if earlier else None,
+            accuracy_seconds=result.accuracy_seconds, latency_seconds=result.latency_seconds,
+            wall_seconds=seconds, time=utc_now())
+
+    # ---------------------------------------------------------------------------- results
+
+    def _finish(self, outcome: SearchOutcome) -> None:
+        from edgeprune.search.report import write_report
+
+        run = self.run_dir
+        write_pareto_csv(run / "pareto.csv", outcome.pareto)
+        outcome.files["pareto"] = run / "pareto.csv"
+        if outcome.best is not None:
+            write_best_spec(run / "best.yaml", outcome.best, outcome.baseline.target_ms, run)
+            outcome.files["best_spec"] = run / "best.yaml"
+            with self._status("applying the best spec (pruning, BN recalibration)..."):
+                outcome.files["best_model"] = save_checkpoint(self.best_checkpoint(outcome),
+                                                              run / "best.pt")
+        with self._status("writing the report..."):
+            outcome.files["report"] = write_report(outcome, self.env.space)
+
+    def best_checkpoint(self, outcome: SearchOutcome) -> Checkpoint:
+        best, base = outcome.best, self.env.base
+        spec = best.prune_spec
+        provenance = {
+            "pruned_from": {"base": self.settings.weights, "provenance": base.provenance},
+            "spec": spec.to_dict(), "spec_hash": best.spec_hash,
+            "importance": self.settings.importance,
+            "search": {"run": str(self.run_dir), "step": best.step, "agent": best.agent,
+                       "accuracy_proxy": self.settings.proxy, "map50_proxy": best.accuracy,
+                       "latency_ms": best.latency_ms, "target_ms": outcome.baseline.target_ms,
+                       "device": self.settings.device, "data": self.settings.data},
+            "bn_recalibration": {"data": self.settings.data,
+                                 "batches": self.settings.proxy_settings.recal_batches,
+                                 "batch_size": self.settings.proxy_settings.batch_size},
+        }
+        return Checkpoint(self.env.pruned_model(spec), list(base.names), base.imgsz,
+                          provenance)
+
+    # ---------------------------------------------------------------------------- plumbing
+
+    def close(self) -> None:
+        if self.meter is not None:
+            self.meter.close()
+            self.meter = None
+
+    def _status(self, text: str):
+        if not self.show_progress:
+            return contextlib.nullcontext()
+        return self.console.status(text)
+
+    def _progress(self, done: int) -> SearchProgress:
+        return SearchProgress(self, done)
+
+
+class SearchProgress:
+    """The progress bar (step, best reward, best latency, candidates measured) and one line
+    per candidate, printed above the bar (or alone when the output is not a terminal)."""
+
+    def __init__(self, search: Search, done: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.search = search
+        self.console = search.console
+        self.target = search.settings.baseline.target_ms
+        self.measured = 0
+        self.progress = Progress(
+            TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[best]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=self.console, transient=True,
+            disable=not (search.show_progress and self.console.is_terminal))
+        self.task = self.progress.add_task("search", total=search.settings.budget,
+                                           completed=done, best="")
+        if done and search.show_progress:
+            self.console.print(f"resuming {search.run_dir}: {done} candidate(s) recorded, "
+                               f"replayed into a fresh {search.settings.agent} agent",
+                               highlight=False)
+
+    def __enter__(self) -> SearchProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def update(self, records: list[CandidateRecord]) -> None:
+        record = records[-1]
+        self.measured += not record.from_cache
+        best = best_record(records)
+        improved = best is record and record.repeat_of is None
+        fields = (f"best reward {best.reward:.4f} at {best.latency_ms:.2f} ms, "
+                  f"{self.measured} measured")
+        self.progress.update(self.task, completed=len(records), best=fields)
+        if not self.search.show_progress:
+            return
+        source = (f"repeat of step {record.repeat_of}" if record.repeat_of is not None
+                  else "cached" if record.from_cache else "measured")
+        mark = "[green]meets target[/]" if record.feasible else "[yellow]over target[/]"
+        self.console.print(
+            f"step {record.step + 1}/{self.search.settings.budget}  "
+            f"{record.latency_ms:8.3f} ms ({source})  mAP@0.5 {record.accuracy:.4f}  "
+            f"reward {record.reward:+.4f}  {mark}" + ("  [bold green]best[/]" if improved
+                                                      else ""), highlight=False)

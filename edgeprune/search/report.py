@@ -1,0 +1,224 @@
+"""report.md of a search, with its plots: reward over steps; accuracy against measured latency
+with the Pareto front; the best candidate's kept channels per layer and dropped blocks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from edgeprune.atomic import atomic_write_bytes, atomic_write_text
+from edgeprune.prune.space import PruneSpace
+from edgeprune.search.records import CandidateRecord
+from edgeprune.search.results import distinct
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path: Path) -> Path:
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    _figure().close(figure)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def plot_rewards(records: list[CandidateRecord], path: Path) -> Path:
+    plt = _figure()
+    figure, axis = plt.subplots(figsize=(7, 3.6))
+    steps = [r.step for r in records]
+    colours = ["tab:green" if r.feasible else "tab:orange" for r in records]
+    axis.scatter(steps, [r.reward for r in records], c=colours, s=18, zorder=3)
+    running, best = [], float("-inf")
+    for record in records:
+        best = max(best, record.reward)
+        running.append(best)
+    axis.step(steps, running, where="post", color="tab:blue", label="best so far")
+    axis.scatter([], [], c="tab:green", s=18, label="meets target")
+    axis.scatter([], [], c="tab:orange", s=18, label="over target")
+    axis.set_xlabel("step")
+    axis.set_ylabel("reward")
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower right", fontsize=8)
+    return _save(figure, path)
+
+
+def plot_pareto(records: list[CandidateRecord], front: list[CandidateRecord],
+                target_ms: float, base_ms: float, base_accuracy: float, path: Path) -> Path:
+    plt = _figure()
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    points = distinct(records)
+    axis.scatter([r.latency_ms for r in points], [r.accuracy for r in points], s=16,
+                 color="tab:gray", alpha=0.7, label="candidates")
+    axis.plot([r.latency_ms for r in front], [r.accuracy for r in front], "o-",
+              color="tab:blue", ms=5, label="Pareto front")
+    axis.scatter([base_ms], [base_accuracy], marker="*", s=120, color="black", label="base",
+                 zorder=4)
+    axis.axvline(target_ms, color="tab:red", ls="--", lw=1, label="target")
+    axis.set_xlabel("measured latency (ms, median)")
+    axis.set_ylabel("accuracy proxy (mAP@0.5)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def kept_fractions(space: PruneSpace, record: CandidateRecord
+                   ) -> list[tuple[int, float, bool]]:
+    """(group key, kept channels / width, inside a dropped block) for every channel group."""
+    resolved = space.resolve(record.prune_spec)
+    dropped = {block.index for block in resolved.dropped}
+    return [(group.key, resolved.kept[group.set_id] / group.width, group.block in dropped)
+            for group in space.groups]
+
+
+def plot_best(space: PruneSpace, record: CandidateRecord, path: Path) -> Path:
+    plt = _figure()
+    figure, (groups_axis, blocks_axis) = plt.subplots(
+        2, 1, figsize=(9, 4.8), gridspec_kw={"height_ratios": [3, 1]})
+    fractions = kept_fractions(space, record)
+    positions = range(len(fractions))
+    groups_axis.bar(positions, [0 if gone else f for _, f, gone in fractions],
+                    color=["tab:blue"] * len(fractions))
+    gone = [i for i, (_, _, g) in enumerate(fractions) if g]
+    groups_axis.bar(gone, [1] * len(gone), color="none", edgecolor="tab:red", hatch="//",
+                    label="in a dropped block")
+    labels = [str(key) for key, _, _ in fractions]
+    groups_axis.set_xticks(list(positions), labels, rotation=90, fontsize=6)
+    groups_axis.set_ylim(0, 1.05)
+    groups_axis.set_ylabel("channels kept")
+    groups_axis.set_xlabel("channel group (first conv layer)")
+    if gone:
+        groups_axis.legend(fontsize=8, loc="lower right")
+    dropped = set(record.prune_spec.drop_blocks)
+    blocks = [b.index for b in space.blocks]
+    blocks_axis.bar(blocks, [1] * len(blocks),
+                    color=["tab:red" if b in dropped else "tab:green" for b in blocks])
+    blocks_axis.set_yticks([])
+    blocks_axis.set_xticks(blocks, [str(b) for b in blocks], fontsize=7)
+    blocks_axis.set_xlabel("residual block (green kept, red dropped)")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def _fmt_spec(space: PruneSpace, record: CandidateRecord) -> str:
+    spec = record.prune_spec
+    blocks = ", ".join(str(b) for b in spec.drop_blocks) or "none"
+    fractions = [f for _, f, gone in kept_fractions(space, record) if not gone]
+    mean = sum(fractions) / len(fractions) if fractions else 1.0
+    return (f"dropped blocks: {blocks} (of {len(space.blocks)}); mean kept channels "
+            f"{mean:.2f}")
+
+
+def write_report(outcome, space: PruneSpace) -> Path:
+    """Write report.md and its plots into the run folder; returns the report's path."""
+    run, settings, baseline = outcome.run_dir, outcome.settings, outcome.baseline
+    records, best, front = outcome.records, outcome.best, outcome.pareto
+    plots = []
+    if records:
+        plots.append(("Reward over steps", plot_rewards(records, run / "reward.png")))
+        plots.append(("Accuracy proxy against measured latency",
+                      plot_pareto(records, front, baseline.target_ms, baseline.latency_ms,
+                                  baseline.accuracy, run / "pareto.png")))
+    if best is not None:
+        plots.append(("Best candidate: channels kept per group, blocks dropped",
+                      plot_best(space, best, run / "best_spec.png")))
+    measured = sum(not r.from_cache for r in records)
+    evaluated = sum(r.repeat_of is None for r in records)
+    sessions = len({r.session for r in records})
+    height, width = settings.imgsz
+    lines = [
+        f"# Search {run.name}",
+        "",
+        f"Written {dt.datetime.now().isoformat(timespec='seconds')} by edgeprune search.",
+        "",
+        "## Settings",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| base | `{settings.weights}` |",
+        f"| data | `{settings.data}` ({settings.val_images or 'all'} validation images) |",
+        f"| device | `{settings.device}`: {baseline.latency.get('backend', '')} on "
+        f"{_device_text(baseline.latency)} |",
+        f"| input | {width}x{height}, {baseline.latency.get('precision', '')} |",
+        f"| target | {settings.target.describe()} = **{baseline.target_ms:.3f} ms** |",
+        f"| agent | `{settings.agent}` {settings.agent_options or ''}, seed {settings.seed} |",
+        f"| budget | {settings.budget} candidates |",
+        f"| reward | {settings.reward.describe()} |",
+        f"| accuracy proxy | `{settings.proxy}`: {settings.proxy_settings.recal_batches} BN "
+        f"recalibration batches of {settings.proxy_settings.batch_size}"
+        + (f", {settings.proxy_settings.finetune_steps} training steps first"
+           if settings.proxy == "finetune" else "") + " |",
+        f"| pruning | keep ratios {settings.min_ratio:g}..1, channels rounded to "
+        f"{settings.round_to}, at least {settings.min_channels}; `{settings.importance}` "
+        f"importance |",
+        "",
+        "## Result",
+        "",
+        "| | base | best | ratio |",
+        "|---|---|---|---|",
+    ]
+    if best is not None:
+        lines += [
+            f"| measured latency (ms) | {baseline.latency_ms:.3f} | {best.latency_ms:.3f} | "
+            f"{baseline.latency_ms / best.latency_ms:.2f}x faster |",
+            f"| accuracy proxy (mAP@0.5) | {baseline.accuracy:.4f} | {best.accuracy:.4f} | "
+            f"{best.accuracy - baseline.accuracy:+.4f} |",
+            f"| GFLOPs | {baseline.gflops:.3f} | {best.gflops:.3f} | "
+            f"{best.gflops / baseline.gflops:.3f} |",
+            f"| parameters | {baseline.params:,} | {best.params:,} | "
+            f"{best.params / baseline.params:.3f} |",
+            "",
+            f"Best: step {best.step}, reward {best.reward:.4f}, "
+            + ("meets the target" if best.feasible else
+               "**no candidate met the target**; this is the highest reward") + "; "
+            + _fmt_spec(space, best) + ". Spec: `best.yaml`; model (pruned, BN recalibrated): "
+            "`best.pt`. The accuracy proxy is measured before fine-tuning "
+            "(`edgeprune finetune`).",
+        ]
+    else:
+        lines.append("| (no candidate evaluated) | | | |")
+    lines += [
+        "",
+        "## Search",
+        "",
+        f"- {len(records)} candidates ({evaluated} networks evaluated, "
+        f"{len(records) - evaluated} repeats of an evaluated network); {measured} fresh "
+        f"latency measurements, {len(records) - measured} answered by the latency cache",
+        f"- {sum(r.feasible for r in records)} meet the target; the most-pruned allowed "
+        f"network measures {baseline.fastest_ms:.3f} ms",
+        f"- {sessions} session(s); time in candidates "
+        f"{sum(r.wall_seconds for r in records) / 60:.1f} min (latency "
+        f"{sum(r.latency_seconds for r in records) / 60:.1f} min, accuracy proxy "
+        f"{sum(r.accuracy_seconds for r in records) / 60:.1f} min)",
+    ]
+    if outcome.finished_early:
+        lines.append(f"- the agent finished after {len(records)} of {settings.budget} "
+                     f"candidates (nothing left to try)")
+    lines += ["", "## Pareto front (accuracy proxy against measured latency)", "",
+              "| step | latency (ms) | mAP@0.5 | reward | meets target | GFLOPs |",
+              "|---|---|---|---|---|---|"]
+    lines += [f"| {r.step} | {r.latency_ms:.3f} | {r.accuracy:.4f} | {r.reward:.4f} | "
+              f"{'yes' if r.feasible else 'no'} | {r.gflops:.3f} |" for r in front]
+    for title, path in plots:
+        lines += ["", f"## {title}", "", f"![{title}]({path.name})"]
+    lines += ["", "Every candidate: `candidates.jsonl`; the front: `pareto.csv`; settings: "
+              "`config.yaml`; latency cache: `latency.sqlite` (unless `--latency-cache`).", ""]
+    path = run / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path
+
+
+def _device_text(latency: dict) -> str:
+    device = latency.get("device") or {}
+    parts = [device.get("board") or device.get("name") or "unknown device"]
+    if device.get("threads"):
+        parts.append(f"{device['threads']} thread(s)")
+    return ", ".join(parts)

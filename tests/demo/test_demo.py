@@ -1,0 +1,71 @@
+"""`edgeprune demo`: the whole chain at toy sizes (fast), and at its real sizes (slow)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from edgeprune.cli import main
+from edgeprune.models import load_checkpoint
+from edgeprune.search.records import CandidateLog
+
+TOY = ["--images", "16", "--imgsz", "64", "--width", "0.125", "--epochs", "1", "--batch", "4",
+       "--budget", "3", "--val-images", "4", "--recal-batches", "2", "--finetune-epochs", "1",
+       "--workers", "0", "--agent", "random"]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEPRUNE_LATENCY_CACHE", str(tmp_path / "latency.sqlite"))
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread (and on a shared machine, much faster)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_toy_demo_runs_every_step_and_reuses_its_cache(tmp_path, one_thread):
+    cache = tmp_path / "cache"
+    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--cache", str(cache),
+                                       *TOY])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "demo" / "exp"
+    for name in ("report.md", "final.onnx", "search/report.md", "search/best.pt",
+                 "finetune/best.pt", "train/best.pt"):
+        assert (run / name).is_file(), name
+    assert len(CandidateLog(run / "search").read()) == 3
+    final = load_checkpoint(run / "finetune" / "best.pt")
+    assert final.provenance["finetune"]["teacher"].endswith("base.pt")
+    assert final.model.cfg.layers == load_checkpoint(run / "search" / "best.pt").model.cfg.layers
+    report = (run / "report.md").read_text()
+    for text in ("| base |", "| pruned |", "| fine-tuned |", "## Time", "search/report.md"):
+        assert text in report
+    assert "edgeprune demo:" in result.output and "min in all" in result.output
+    bases = list(cache.glob("base-*/base.pt"))
+    assert len(bases) == 1 and len(list(cache.glob("data-*/*/data.yaml"))) == 2
+
+    again = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--cache", str(cache),
+                                      *TOY, "--budget", "1"])
+    assert again.exit_code == 0, again.output
+    assert "training the base model" not in again.output
+    assert "(reused from the cache)" in (tmp_path / "demo" / "exp2" / "report.md").read_text()
+    assert list(cache.glob("base-*/base.pt")) == bases
+
+
+@pytest.mark.slow
+def test_full_demo_from_a_cold_cache_under_20_minutes(tmp_path):
+    began = time.monotonic()
+    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--no-cache"])
+    minutes = (time.monotonic() - began) / 60
+    assert result.exit_code == 0, result.output
+    assert minutes < 20, f"the demo took {minutes:.1f} min"
+    report = (tmp_path / "demo" / "exp" / "report.md").read_text()
+    assert "| fine-tuned |" in report

@@ -1,0 +1,87 @@
+"""Distillation loss and `edgeprune finetune` on a tiny pruned model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from edgeprune.cli import main
+from edgeprune.errors import EdgepruneError
+from edgeprune.models import create, load_checkpoint, save_checkpoint
+from edgeprune.prune import PruneSpec, prune_checkpoint
+from edgeprune.train.distill import Distillation, bernoulli_kl, check_same_heads
+from tests.helpers import randomize_weights
+
+
+def test_bernoulli_kl_is_zero_only_for_equal_distributions():
+    logits = torch.tensor([-3.0, 0.0, 2.5])
+    assert torch.allclose(bernoulli_kl(logits, logits), torch.zeros(3), atol=1e-6)
+    assert (bernoulli_kl(logits + 1, logits) > 0).all()
+    p, q = torch.sigmoid(torch.tensor(0.5)), torch.sigmoid(torch.tensor(-1.0))
+    expected = p * torch.log(p / q) + (1 - p) * torch.log((1 - p) / (1 - q))
+    assert bernoulli_kl(torch.tensor(-1.0), torch.tensor(0.5)) == pytest.approx(float(expected))
+
+
+def test_distillation_teaches_the_student_and_leaves_the_teacher_alone():
+    teacher = randomize_weights(create("yolov3", num_classes=3, width=0.125, imgsz=64), seed=1)
+    images = torch.rand(2, 3, 64, 64)
+    distill = Distillation(teacher, weight=2.0, confident=0.3)
+    state = {k: v.clone() for k, v in teacher.state_dict().items()}
+
+    same = distill(images, distill.teacher_outputs(images), torch.zeros(0, 6))
+    assert float(same) == pytest.approx(0.0, abs=1e-5)
+
+    student_model = randomize_weights(create("yolov3", num_classes=3, width=0.125, imgsz=64),
+                                      seed=2).train()
+    outputs = student_model(images)
+    loss = distill(images, outputs, torch.zeros(0, 6))
+    assert float(loss.detach()) > 0
+    loss.backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student_model.parameters())
+    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in state.items())  # no BN drift
+    with pytest.raises(EdgepruneError, match="must be >= 0"):
+        Distillation(teacher, weight=-1)
+
+
+def test_a_teacher_with_other_heads_is_refused():
+    five = create("yolov3", num_classes=5, width=0.125)
+    three = create("yolov3", num_classes=3, width=0.125)
+    check_same_heads(three, create("yolov3", num_classes=3, width=0.25))
+    with pytest.raises(EdgepruneError, match="different yolo heads"):
+        check_same_heads(five, three, "base.pt", "pruned.pt")
+
+
+def test_finetune_cli_reports_before_and_after(search_setup, tmp_path):
+    base = load_checkpoint(search_setup.weights)
+    pruned = prune_checkpoint(base, PruneSpec.create(drop_blocks=[1, 4], default_ratio=0.5),
+                              base=str(search_setup.weights))
+    weights = save_checkpoint(pruned, tmp_path / "pruned.pt")
+    result = CliRunner().invoke(main, [  # the teacher: the base recorded in the provenance
+        "finetune", "--weights", str(weights), "--data", str(search_setup.data), "--epochs",
+        "1", "--batch", "4", "--workers", "0", "--out", str(tmp_path), "--name", "ft"])
+    assert result.exit_code == 0, result.output
+    for row in ("teacher", "before fine-tuning", "after (best.pt)"):
+        assert row in result.output
+    run = tmp_path / "finetune" / "ft"
+    tuned = load_checkpoint(run / "best.pt")
+    assert (run / "last.pt").is_file() and tuned.model.cfg.layers == pruned.model.cfg.layers
+    recorded = tuned.provenance["finetune"]
+    assert recorded["teacher"] == str(search_setup.weights) and recorded["distill_weight"] == 1.0
+    assert recorded["student_provenance"]["spec_hash"] == pruned.provenance["spec_hash"]
+
+    assert f"with distillation from {search_setup.weights}" in result.output
+
+    result = CliRunner().invoke(main, ["finetune", "--weights", str(weights), "--epochs", "1"])
+    assert result.exit_code == 1 and "--data is required" in result.output
+    other = save_checkpoint(load_checkpoint(weights), tmp_path / "other.pt")
+    wrong = create("yolov3", num_classes=3, width=0.125, imgsz=64)
+    from edgeprune.models import Checkpoint
+
+    teacher = save_checkpoint(Checkpoint(wrong, ["a", "b", "c"], (64, 64)), tmp_path / "t.pt")
+    result = CliRunner().invoke(main, ["finetune", "--weights", str(other), "--teacher",
+                                       str(teacher), "--data", str(search_setup.data),
+                                       "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "different yolo heads" in result.output
+    assert not (tmp_path / "finetune" / "exp").exists()

@@ -1,0 +1,208 @@
+"""`edgeprune search` end to end on a tiny model: run folder, resume after SIGKILL, a device
+agent over loopback, and the errors a user can cause."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from edgeprune.cli import main
+from edgeprune.models import load_checkpoint
+from edgeprune.prune import load_spec
+from edgeprune.search.records import CandidateLog
+from tests.latency.latency_support import TOKEN, AgentProcess
+
+SEARCH_CLI = [sys.executable, "-c", "from edgeprune.cli import main; main()"]
+
+
+def invoke(args: list[str]):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def records(run: Path):
+    return CandidateLog(run).read()
+
+
+def test_search_writes_a_complete_run_folder(search_setup, tmp_path):
+    result = invoke(search_setup.args("--target-speedup", "1.5", "--out", str(tmp_path),
+                                      "--name", "full", budget=3))
+    run = tmp_path / "search" / "full"
+    for name in ("config.yaml", "candidates.jsonl", "latency.sqlite", "pareto.csv",
+                 "best.yaml", "best.pt", "report.md", "reward.png", "pareto.png",
+                 "best_spec.png"):
+        assert (run / name).is_file(), name
+    lines = records(run)
+    assert [r.step for r in lines] == [0, 1, 2]
+    first = lines[0]
+    assert first.agent == "random" and first.session == 0 and first.latency["runs"] >= 5
+    assert first.latency["backend"] == "ort-cpu" and first.gflops > 0 and first.params > 0
+    assert 0 <= first.accuracy <= 1
+
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    baseline = config["baseline"]
+    assert baseline["target_ms"] == pytest.approx(baseline["latency"]["median_ms"] / 1.5)
+    assert baseline["accuracy"] > 0.3  # the base scores well on its own labels
+    assert "token" not in (run / "config.yaml").read_text()
+
+    best = load_spec(run / "best.yaml")
+    best_record = next(r for r in lines if r.spec_hash == best.hash)
+    ckpt = load_checkpoint(run / "best.pt")
+    assert ckpt.provenance["spec_hash"] == best.hash
+    assert ckpt.provenance["search"]["run"] == str(run)
+    assert ckpt.provenance["search"]["step"] == best_record.step
+    assert ckpt.names == load_checkpoint(search_setup.weights).names
+    report = (run / "report.md").read_text()
+    assert "## Pareto front" in report and "![Reward over steps](reward.png)" in report
+    assert "search: " in result.output and "wrote " in result.output
+
+
+def test_sigkilled_search_resumes_to_the_uninterrupted_result(search_setup, tmp_path):
+    """A killed run loses nothing and repeats nothing: with the same seed (and the same
+    latency cache, since measured latency is noisy) it ends exactly where an uninterrupted run
+    ends. The uniform agent decides from what it observed, so a faulty replay would show."""
+    cache = tmp_path / "reference.sqlite"
+    common = ("--target-speedup", "1.5", "--out", str(tmp_path))
+    invoke(search_setup.args(*common, "--name", "whole", "--latency-cache", str(cache),
+                             agent="uniform", budget=4))
+    whole = records(tmp_path / "search" / "whole")
+    assert len(whole) == 4
+
+    shared = tmp_path / "copy.sqlite"
+    shutil.copy(cache, shared)
+    run = tmp_path / "search" / "killed"
+    process = subprocess.Popen(
+        [*SEARCH_CLI, *search_setup.args(*common, "--name", "killed", "--latency-cache",
+                                         str(shared), agent="uniform", budget=4)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if len(records(run)) >= 1:
+                break
+            time.sleep(0.02)
+        os.kill(process.pid, signal.SIGKILL)  # in the middle of the next candidate
+    finally:
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    before = records(run)
+    assert 1 <= len(before) < 4
+    log_bytes = (run / "candidates.jsonl").read_bytes()
+    with (run / "candidates.jsonl").open("ab") as handle:  # and a write torn by the kill
+        handle.write(b'{"step": %d, "spec": {"drop_bl' % len(before))
+
+    result = invoke(["search", "--resume", str(run)])
+    after = records(run)
+    assert (run / "candidates.jsonl").read_bytes().startswith(log_bytes)
+    assert [r.step for r in after] == [0, 1, 2, 3]
+    assert [r.session for r in after] == [0] * len(before) + [1] * (4 - len(before))
+    assert f"{4 - len(before)} evaluated" in result.output
+    assert after[: len(before)] == before
+    for ours, reference in zip(after, whole, strict=True):
+        assert ours.spec_hash == reference.spec_hash
+        assert ours.accuracy == pytest.approx(reference.accuracy, abs=1e-9)
+        assert ours.latency_ms == reference.latency_ms
+        assert ours.reward == pytest.approx(reference.reward, abs=1e-9)
+        assert ours.feasible == reference.feasible
+    assert load_spec(run / "best.yaml") == load_spec(tmp_path / "search" / "whole" / "best.yaml")
+
+
+def test_resume_does_not_measure_again_what_a_killed_candidate_measured(search_setup, tmp_path):
+    invoke(search_setup.args("--target-speedup", "1.5", "--out", str(tmp_path), "--name",
+                             "partial", budget=3))
+    run = tmp_path / "search" / "partial"
+    first = records(run)
+    assert not any(r.from_cache for r in first)
+    # As if killed during step 1's accuracy proxy, after its latency was measured and cached;
+    # and again during step 2's.
+    lines = (run / "candidates.jsonl").read_bytes().splitlines(keepends=True)
+    (run / "candidates.jsonl").write_bytes(lines[0])
+    for name in ("best.pt", "best.yaml", "pareto.csv", "report.md"):
+        (run / name).unlink()
+    config_before = (run / "config.yaml").read_text()
+
+    result = invoke(["search", "--resume", str(run)])
+    again = records(run)
+    assert [r.session for r in again] == [0, 1, 1]
+    assert again[0] == first[0]
+    assert all(r.from_cache for r in again[1:])  # measured before the "kill": not again
+    assert [r.spec_hash for r in again] == [r.spec_hash for r in first]
+    assert "2 evaluated and 0 latencies measured" in result.output
+    assert (run / "config.yaml").read_text() == config_before  # the base was not re-measured
+    assert (run / "best.pt").is_file() and (run / "report.md").is_file()
+
+
+def test_search_through_a_device_agent(search_setup, tmp_path):
+    agent = AgentProcess("--token", TOKEN)
+    try:
+        result = invoke(search_setup.args("--device", agent.url, "--token", TOKEN,
+                                          "--target-speedup", "1.5", "--out", str(tmp_path),
+                                          "--name", "remote", budget=2))
+        agent.log.seek(0)
+        requests = agent.log.read()
+    finally:
+        agent.stop()
+    run = tmp_path / "search" / "remote"
+    found = records(run)
+    assert len(found) == 2 and found[0].latency["backend"] == "ort-cpu"
+    assert found[0].latency["device"]["threads"] == 1  # the agent's --threads 1
+    # base, most-pruned network, two candidates (one more if the drift check runs)
+    assert requests.count("POST /measure") >= 2 + sum(not r.from_cache for r in found)
+    config = (run / "config.yaml").read_text()
+    assert agent.url in config and TOKEN not in config
+    assert "search: " in result.output
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--agent", "simulated-annealing", "--target-speedup", "2"],
+     "unknown search agent 'simulated-annealing'"),
+    (["--target-speedup", "1"], "must be above 1"),
+    (["--target-latency", "soon"], "expected a time such as 8ms"),
+    (["--target-latency", "5ms", "--target-speedup", "2"], "not both"),
+    ([], "give one target"),
+    (["--target-speedup", "2", "--protocol", "max_runs=-3"], "max_runs"),
+])
+def test_bad_arguments_are_clear_errors(search_setup, tmp_path, extra, message):
+    result = CliRunner().invoke(main, [*search_setup.args("--out", str(tmp_path)), *extra])
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "search").exists() or not any((tmp_path / "search").iterdir())
+
+
+def test_impossible_targets_say_what_is_reachable_and_leave_no_run(search_setup, tmp_path):
+    for target, message in ((["--target-latency", "0.0001ms"], "cannot be reached"),
+                            (["--target-latency", "10s"], "already met by the base"),
+                            (["--target-speedup", "1000"], "at most")):
+        result = CliRunner().invoke(main, search_setup.args(*target, "--out", str(tmp_path)))
+        assert result.exit_code == 1, result.output
+        assert message in result.output and "networks this search can produce" in result.output
+    assert not any((tmp_path / "search").iterdir())
+
+
+def test_missing_inputs_and_bad_resumes(search_setup, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["search", "--data", str(tmp_path / "none.yaml"), "--weights",
+                                  str(search_setup.weights), "--target-speedup", "2",
+                                  "--agent", "random"])
+    assert result.exit_code == 1 and "none.yaml: --data not found" in result.output
+    result = runner.invoke(main, ["search", "--weights", str(search_setup.weights),
+                                  "--target-speedup", "2"])
+    assert result.exit_code == 1 and "--data is required" in result.output
+    result = runner.invoke(main, ["search", "--resume", str(tmp_path)])
+    assert result.exit_code == 1 and "not a search run folder" in result.output
+    result = runner.invoke(main, ["search", "--resume", str(tmp_path), "--budget", "9"])
+    assert result.exit_code == 1 and "drop --budget" in result.output
+    (tmp_path / "config.yaml").write_text(json.dumps({"weights": "x", "colour": "red"}))
+    result = runner.invoke(main, ["search", "--resume", str(tmp_path)])
+    assert result.exit_code == 1 and "unknown key 'colour'" in result.output
