@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from edgeprune.cli import main
 from edgeprune.data.corruptions import CorruptionError, list_corruptions
+from edgeprune.errors import EdgepruneError
 from edgeprune.eval.sim2real import (
     Condition,
     condition_image,
@@ -20,6 +21,7 @@ from edgeprune.eval.sim2real import (
     parse_severities,
     run_sim2real,
 )
+from edgeprune.eval.sim2real.runner import model_sources
 from edgeprune.export.onnx import export_onnx
 from edgeprune.models import load_checkpoint
 from tests.datagen import write_dataset
@@ -70,6 +72,15 @@ def test_parse_corruptions_and_severities():
                          ("", "expected")):
         with pytest.raises(CorruptionError, match=message):
             parse_severities(bad)
+
+
+def test_model_labels_are_file_stems_made_unique():
+    labels = [m.label for m in model_sources(["runs/a/best.pt", "runs/b/best.pt", "p.onnx",
+                                              "x/p.onnx", "y/p.onnx", "y/p.onnx"])]
+    assert labels == ["a/best", "b/best", "p", "x/p", "y/p#1", "y/p#2"]
+    assert [m.label for m in model_sources({"base": "best.pt"})] == ["base"]
+    with pytest.raises(EdgepruneError, match="no model given"):
+        model_sources([])
 
 
 def test_corrupted_image_depends_only_on_seed_image_corruption_and_severity():

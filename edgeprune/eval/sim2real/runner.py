@@ -62,15 +62,16 @@ def model_sources(models: Sequence[str | Path | ModelSource] | Mapping[str, str 
                   ) -> list[ModelSource]:
     """Labelled model sources; labels default to the file stem, made unique with the parent
     folder (runs/train/a/best.pt and runs/train/b/best.pt become a/best and b/best)."""
+    if not models:
+        raise EdgepruneError("no model given: pass at least one --weights")
     if isinstance(models, Mapping):
         return [ModelSource(str(label), Path(path)) for label, path in models.items()]
     given = [m if isinstance(m, ModelSource) else ModelSource("", Path(m)) for m in models]
-    if not given:
-        raise EdgepruneError("no model given: pass at least one --weights")
     labels = [m.label or m.weights.stem for m in given]
     clashing = {label for label in labels if labels.count(label) > 1}
-    labels = [f"{m.weights.parent.name}/{label}" if label in clashing and not m.label
-              else label for m, label in zip(given, labels, strict=True)]
+    labels = [f"{m.weights.parent.name}/{label}"
+              if label in clashing and not m.label and m.weights.parent.name else label
+              for m, label in zip(given, labels, strict=True)]
     unique = [label if labels.count(label) == 1 else f"{label}#{labels[:i].count(label) + 1}"
               for i, label in enumerate(labels)]
     return [ModelSource(label, m.weights, m.cfg) for m, label in zip(given, unique, strict=True)]
