@@ -267,9 +267,10 @@ def _image_list_hash(dataset: DetectionDataset) -> str:
 
 def _settings(splits: dict[str, _Split], split: str, seed: int,
               max_images: int | None) -> dict:
-    """What must not change between a run and its resumption."""
+    """What must not change between a run and its resumption (the images by their resolved
+    paths, not the YAML's path as typed, so a run resumes from another folder)."""
     return {
-        **{name: {"source": s.dataset.source, "split": split, "images": len(s),
+        **{name: {"split": split, "images": len(s),
                   "image_list_sha256": _image_list_hash(s.dataset), "names": s.dataset.names}
            for name, s in splits.items()},
         "seed": seed, "max_images": max_images, "conf_threshold": MAP_CONF_THRESHOLD,
