@@ -58,13 +58,14 @@ def _register() -> None:
         model_cmds,
         prune_cmd,
         search_cmd,
+        sim2real_cmd,
         train_cmd,
     )
 
     for command in (model_cmds.info, model_cmds.export, data_cmds.data, train_cmd.train,
                     eval_cmds.val, eval_cmds.predict, prune_cmd.prune, latency_cmds.latency,
                     agent_cmds.agent, search_cmd.search, finetune_cmd.finetune,
-                    demo_cmd.demo):
+                    sim2real_cmd.eval_group, demo_cmd.demo):
         main.add_command(command)
 
 

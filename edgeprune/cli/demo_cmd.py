@@ -59,6 +59,8 @@ def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, batc
     3. search a pruned model 2x faster on this CPU (ONNX Runtime latency in the reward)
     4. fine-tune it with distillation from the base
     5. evaluate base, pruned and fine-tuned on sim and real; export the final ONNX
+    6. sim-to-real robustness of the base and the fine-tuned model (edgeprune eval
+       sim2real on a subset of corruptions and val images)
 
     Writes OUT/demo/NAME/report.md and prints a summary table. The defaults take under 20
     minutes on a 2-core CPU from a cold cache.
@@ -66,7 +68,7 @@ def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, batc
     from pathlib import Path
 
     from edgeprune.demo.pipeline import DEFAULT_CACHE, run_demo
-    from edgeprune.demo.report import summary_table
+    from edgeprune.demo.report import robustness_table, summary_table
     from edgeprune.runs import new_run_dir
 
     settings = DemoSettings(images=images, imgsz=imgsz, width=width, epochs=epochs,
@@ -79,6 +81,7 @@ def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, batc
                  + (f" (cache {cache})" if cache else ""), highlight=False)
     result = run_demo(settings, run, cache, stdout)
     stdout.print(summary_table(result))
+    stdout.print(robustness_table(result))
     total = sum(result.timer.seconds.values())
     stdout.print(f"{total / 60:.1f} min in all ("
                  + ", ".join(f"{step} {seconds / 60:.1f}"

@@ -6,9 +6,10 @@
     tuned = finetune_pruned(settings, search, base, data, run)
     evaluations = evaluate_models(settings, {...}, data)
     export_final(tuned, run)
+    robustness = sim_to_real(settings, base, tuned, data, run)   # base vs fine-tuned
 
 Each step is a plain function of the settings and the previous steps' results, so steps can
-be added (issue 8 adds a sim-to-real evaluation) without touching the others. The generated
+be added without touching the others. The generated
 data and the trained base are cached under `cache_dir`, keyed by every setting they depend on,
 so a second demo skips them.
 """
@@ -51,6 +52,11 @@ class DemoSettings:
     distill_weight: float = 1.0
     seed: int = 0
     workers: int | None = None  # data-loading processes; None: the trainer's default
+    # sim-to-real robustness of the base and the fine-tuned model: a few corruptions on a
+    # val subset keep it to about a minute (`edgeprune eval sim2real` runs the whole suite)
+    sim2real_corruptions: str = "gaussian_noise,motion_blur,low_light"
+    sim2real_severities: str = "1,3,5"
+    sim2real_images: int = 60
 
     def key(self, *names: str) -> str:
         """A short hash of the named settings (and the edgeprune version)."""
@@ -240,6 +246,26 @@ def evaluate_models(models: list[tuple[str, Path, float, float, int]], data: Dem
     return evaluations
 
 
+def sim_to_real(settings: DemoSettings, base: BaseModel, tuned, data: DemoData, run: Path,
+                console: Console):
+    """The base and the fine-tuned model side by side on sim, real and corrupted sim
+    (`edgeprune eval sim2real` with the demo's subset of corruptions, severities and images)."""
+    from edgeprune.eval.sim2real import run_sim2real
+
+    done = 0
+    with console.status("sim-to-real robustness...") as status:
+        def progress(images: int, total: int, what: str) -> None:
+            nonlocal done
+            done += images
+            status.update(f"sim-to-real robustness: {what} ({done}/{total} images)")
+
+        return run_sim2real({"base": base.weights, "fine-tuned": tuned.train.best}, data.sim,
+                            data.real, settings.sim2real_corruptions,
+                            settings.sim2real_severities, out=run / "sim2real",
+                            max_images=settings.sim2real_images, seed=settings.seed,
+                            backend="torch", device="cpu", progress=progress)
+
+
 def export_final(weights: Path, run: Path) -> Path:
     """The fine-tuned model as ONNX (checked against torch with ONNX Runtime): what goes on
     the robot next (`edgeprune export --format engine` on a Jetson)."""
@@ -263,6 +289,7 @@ class DemoResult:
     evaluations: list[ModelEvaluation]
     onnx: Path
     timer: StageTimer
+    sim2real: object = None  # Sim2RealResult: base vs fine-tuned
     report: Path | None = None
 
 
@@ -296,7 +323,12 @@ def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
         data, console)
     onnx = export_final(tuned.train.best, run)
     timer.record("evaluation and export", began)
-    result = DemoResult(settings, run, data, base, search, tuned, evaluations, onnx, timer)
+
+    began = time.perf_counter()
+    robustness = sim_to_real(settings, base, tuned, data, run, console)
+    timer.record("sim-to-real robustness", began)
+    result = DemoResult(settings, run, data, base, search, tuned, evaluations, onnx, timer,
+                        robustness)
 
     from edgeprune.demo.report import write_report
 

@@ -46,6 +46,53 @@ def summary_table(result: DemoResult):
     return table
 
 
+ROBUSTNESS_COLUMNS = ("model", "sim mAP@0.5", "real mAP@0.5", "real/sim",
+                      "corrupted mAP@0.5", "kept", "weakest corruption")
+
+
+def _robustness_rows(result: DemoResult) -> list[list[str]]:
+    from edgeprune.eval.sim2real.report import number, percent
+
+    return [[m.label, number(m.sim.map50), number(m.real.map50), percent(m.real_retention()),
+             number(m.suite_mean()), percent(m.suite_retention()),
+             m.weakest_corruption() or "-"] for m in result.sim2real.models]
+
+
+def robustness_table(result: DemoResult):
+    """Base vs fine-tuned: what each keeps on real images and under camera corruptions."""
+    from rich.table import Table
+
+    table = Table(title="sim-to-real robustness", title_justify="left")
+    for column in ROBUSTNESS_COLUMNS:
+        table.add_column(column, justify="left" if column in ("model", "weakest corruption")
+                         else "right")
+    for row in _robustness_rows(result):
+        table.add_row(*row)
+    table.caption = (f"{result.sim2real.datasets['sim']['images']} val images per domain; "
+                     f"kept = corrupted / clean sim mAP")
+    return table
+
+
+def _robustness_section(result: DemoResult) -> list[str]:
+    robustness = result.sim2real
+    return [
+        "## Sim-to-real robustness",
+        "",
+        f"The base and the fine-tuned model side by side (`edgeprune eval sim2real`) on "
+        f"{robustness.datasets['sim']['images']} val images of each domain, and on the sim "
+        f"images through {', '.join(robustness.corruptions)} at severities "
+        f"{', '.join(map(str, robustness.severities))}. real/sim is the share of the sim "
+        f"mAP@0.5 kept on real images; kept is the mean corrupted mAP@0.5 over the clean one "
+        f"(rPC). Full report with plots: "
+        f"[sim2real/report.md]({_relative(robustness.files['report'], result.run)}).",
+        "",
+        "| " + " | ".join(ROBUSTNESS_COLUMNS) + " |",
+        "|" + "---|" * len(ROBUSTNESS_COLUMNS),
+        *["| " + " | ".join(row) + " |" for row in _robustness_rows(result)],
+        "",
+    ]
+
+
 def _relative(path: Path, run: Path) -> str:
     try:
         return os.path.relpath(path, run)
@@ -80,6 +127,7 @@ def write_report(result: DemoResult) -> Path:
         f"val split of each domain ({final.results['sim'].images} images), with the "
         f"Detector that runs on the robot.",
         "",
+        *(_robustness_section(result) if result.sim2real is not None else []),
         "## Steps",
         "",
         f"1. **Data**: `edgeprune data synth`, {settings.images} images per domain at "
@@ -106,6 +154,10 @@ def write_report(result: DemoResult) -> Path:
         f"5. **Export**: `{_relative(result.onnx, run)}` (checked against torch with ONNX "
         f"Runtime); on a Jetson: `edgeprune export --weights "
         f"{_relative(tuned.train.best, run)} --format engine --half`.",
+        *([f"6. **Sim-to-real robustness**: `edgeprune eval sim2real` of the base and the "
+           f"fine-tuned model: [sim2real/report.md]"
+           f"({_relative(result.sim2real.files['report'], run)})."]
+          if result.sim2real is not None else []),
         "",
         "## Time",
         "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -39,15 +40,21 @@ def test_toy_demo_runs_every_step_and_reuses_its_cache(tmp_path, one_thread):
     assert result.exit_code == 0, result.output
     run = tmp_path / "demo" / "exp"
     for name in ("report.md", "final.onnx", "search/report.md", "search/best.pt",
-                 "finetune/best.pt", "train/best.pt"):
+                 "finetune/best.pt", "train/best.pt", "sim2real/report.md",
+                 "sim2real/results.json", "sim2real/severity.png"):
         assert (run / name).is_file(), name
     assert len(CandidateLog(run / "search").read()) == 3
     final = load_checkpoint(run / "finetune" / "best.pt")
     assert final.provenance["finetune"]["teacher"].endswith("base.pt")
     assert final.model.cfg.layers == load_checkpoint(run / "search" / "best.pt").model.cfg.layers
     report = (run / "report.md").read_text()
-    for text in ("| base |", "| pruned |", "| fine-tuned |", "## Time", "search/report.md"):
+    for text in ("| base |", "| pruned |", "| fine-tuned |", "## Time", "search/report.md",
+                 "## Sim-to-real robustness", "[sim2real/report.md](sim2real/report.md)"):
         assert text in report
+    robustness = json.loads((run / "sim2real" / "results.json").read_text())
+    assert [m["label"] for m in robustness["models"]] == ["base", "fine-tuned"]
+    assert robustness["corruptions"] == ["gaussian_noise", "motion_blur", "low_light"]
+    assert "sim-to-real robustness" in result.output
     assert "edgeprune demo:" in result.output and "min in all" in result.output
     bases = list(cache.glob("base-*/base.pt"))
     assert len(bases) == 1 and len(list(cache.glob("data-*/*/data.yaml"))) == 2
