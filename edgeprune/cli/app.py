@@ -48,9 +48,20 @@ def main() -> None:
 
 
 def _register() -> None:
-    from edgeprune.cli import demo_cmd, model_cmds
+    from edgeprune.cli import (
+        agent_cmds,
+        data_cmds,
+        demo_cmd,
+        eval_cmds,
+        latency_cmds,
+        model_cmds,
+        prune_cmd,
+        train_cmd,
+    )
 
-    for command in (model_cmds.info, model_cmds.export, demo_cmd.demo):
+    for command in (model_cmds.info, model_cmds.export, data_cmds.data, train_cmd.train,
+                    eval_cmds.val, eval_cmds.predict, prune_cmd.prune, latency_cmds.latency,
+                    agent_cmds.agent, demo_cmd.demo):
         main.add_command(command)
 
 

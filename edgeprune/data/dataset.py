@@ -45,8 +45,9 @@ class Sample:
     class_ids: np.ndarray  # (K,) int64, indices into the dataset's names
     ignore_boxes: np.ndarray = field(  # (M, 4) regions where detections are neither TP nor FP
         default_factory=lambda: np.zeros((0, 4), np.float32))
-    width: int | None = None  # original size when the format states it (VOC, COCO)
-    height: int | None = None
+    width: int | None = None  # original size (load_dataset always sets it: from the format or
+    height: int | None = None  # the image header)
+    label_path: Path | None = None  # the label file the boxes came from, for messages
 
 
 @dataclass

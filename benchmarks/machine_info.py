@@ -1,0 +1,25 @@
+"""What a benchmark result file records about the machine it ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+
+
+def uptime() -> str:
+    """`uptime`'s line (the load averages show how shared the machine was)."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=False,
+                              timeout=5).stdout.strip()
+    except OSError:
+        return "load: " + " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def machine_line() -> str:
+    import onnxruntime
+
+    from edgeprune.latency.device import cpu_name
+
+    return (f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.machine()}, Python "
+            f"{platform.python_version()}, onnxruntime {onnxruntime.__version__}")

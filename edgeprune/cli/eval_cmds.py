@@ -1,0 +1,197 @@
+"""`edgeprune val` (mAP on a dataset split) and `edgeprune predict` (draw detections)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from edgeprune.cli.app import stdout
+
+
+def detector_options(func):
+    """--weights/--cfg/--names/--imgsz/--backend/--device: what every Detector verb takes."""
+    options = [
+        click.option("--weights", "-w", required=True, help="Checkpoint (.pt), ONNX (.onnx) or "
+                     "Darknet .weights (with --cfg)."),
+        click.option("--cfg", type=click.Path(dir_okay=False),
+                     help="Darknet .cfg that goes with .weights."),
+        click.option("--names", "names_file", type=click.Path(dir_okay=False),
+                     help="Class names file, one a line (Darknet models carry none)."),
+        click.option("--imgsz", help="Input size: N or WIDTHxHEIGHT (multiples of 32). "
+                     "Default: the model's own."),
+        click.option("--backend", default="auto", show_default=True,
+                     help="Inference backend: auto, torch, onnxruntime."),
+        click.option("--device", default=None, help="cpu or cuda. Default: cuda if present."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def build_detector(weights, cfg, names_file, imgsz, backend, device, **thresholds):
+    from edgeprune.models.loading import read_names
+    from edgeprune.runtime.detector import Detector
+
+    names = read_names(names_file) if names_file else None
+    return Detector(weights, backend=backend, imgsz=imgsz, names=names, device=device, cfg=cfg,
+                    **thresholds)
+
+
+def class_table(result, title: str):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in ("class", "images", "instances", "mAP@0.5", "mAP@0.5:0.95", "recall@0.5"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+
+    def fmt(value):
+        return "-" if value is None else f"{value:.4f}"
+
+    table.add_row("all", str(result.images), str(result.instances), fmt(result.map50),
+                  fmt(result.map50_95), "", style="bold")
+    for ap in result.classes:
+        table.add_row(ap.name, str(ap.images), str(ap.instances), fmt(ap.ap50),
+                      fmt(ap.ap50_95), fmt(ap.recall50))
+    return table
+
+
+@click.command()
+@click.option("--data", required=True, help="Dataset YAML.")
+@detector_options
+@click.option("--split", default="val", show_default=True,
+              type=click.Choice(["train", "val", "test"]))
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--conf", type=click.FloatRange(0, 1), default=0.001, show_default=True,
+              help="Confidence threshold (low for mAP).")
+@click.option("--iou", type=click.FloatRange(0, 1), default=0.6, show_default=True,
+              help="NMS IoU threshold.")
+@click.option("--max-images", type=click.IntRange(min=1), default=None,
+              help="Evaluate a fixed random subset of this many images.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--name", default="exp", show_default=True,
+              help="results.json goes to runs/val/NAME.")
+def val(data, weights, cfg, names_file, imgsz, backend, device, split, batch, conf, iou,
+        max_images, as_json, name) -> None:
+    """mAP@0.5 and mAP@0.5:0.95 (COCO, pycocotools) of a model on a dataset split.
+
+    Runs the same Detector as `predict` and the robot: letterbox, inference, class-aware NMS,
+    boxes in original image coordinates. Ignore regions (VOC `ignore`) are neither misses nor
+    false positives.
+
+    \b
+    edgeprune val --data robomaster.yaml --weights runs/train/exp/best.pt
+    edgeprune val --data ucsd.yaml --cfg yolov3.cfg --weights yolov3.weights --json
+    edgeprune val --data robomaster.yaml --weights model.onnx --split test
+    """
+    from edgeprune.data import load_dataset
+    from edgeprune.errors import EdgepruneError
+    from edgeprune.eval.evaluate import evaluate
+    from edgeprune.runs import new_run_dir
+
+    dataset = load_dataset(data, split).require_usable()
+    detector = build_detector(weights, cfg, names_file, imgsz, backend, device,
+                              conf_threshold=conf, iou_threshold=iou, multi_label=True)
+    if len(detector.names) != len(dataset.names):
+        raise EdgepruneError(f"{weights}: the model has {len(detector.names)} classes, "
+                             f"{data} has {len(dataset.names)}")
+    if names_file is None:
+        detector.names = list(dataset.names)
+    from rich.progress import Progress
+
+    with Progress(console=stdout, transient=True,
+                  disable=as_json or not stdout.is_terminal) as progress:
+        task = progress.add_task(f"val {split}", total=min(len(dataset), max_images or
+                                                           len(dataset)))
+        result = evaluate(detector, dataset, batch_size=batch, map_thresholds=False,
+                          max_images=max_images, on_batch=lambda n: progress.advance(task, n))
+    report = {"data": str(data), "split": split, "weights": str(weights),
+              "problems": len(dataset.problems), **result.to_json()}
+    run = new_run_dir("val", name)
+    from edgeprune.atomic import atomic_write_text
+
+    atomic_write_text(run / "results.json", json.dumps(report, indent=2))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    stdout.print(class_table(result, f"val: {weights} on {data} ({split})"))
+    stdout.print(f"{result.images_per_second:.1f} images/s in the detector "
+                 f"({detector.backend.describe()}, {detector.imgsz[1]}x{detector.imgsz[0]}, "
+                 f"batch {batch}); {result.seconds:.1f} s in all; results: "
+                 f"{run / 'results.json'}", highlight=False)
+    if dataset.problems:
+        stdout.print(f"[yellow]{len(dataset.problems)} problem(s) in the {split} split were "
+                     f"skipped; `edgeprune data check {data}` lists them[/]")
+
+
+@click.command()
+@detector_options
+@click.option("--source", required=True, type=click.Path(exists=True),
+              help="An image file or a folder of images.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Folder for the drawn images. Default: runs/predict/NAME.")
+@click.option("--name", default="exp", show_default=True)
+@click.option("--conf", type=click.FloatRange(0, 1), default=0.25, show_default=True)
+@click.option("--iou", type=click.FloatRange(0, 1), default=0.45, show_default=True)
+@click.option("--max-det", type=click.IntRange(min=1), default=300, show_default=True)
+def predict(weights, cfg, names_file, imgsz, backend, device, source, out_dir, name, conf, iou,
+            max_det) -> None:
+    """Detect objects in images and save copies with boxes, class names and scores drawn.
+
+    Also writes predictions.json: per image, boxes (x1, y1, x2, y2 pixels), scores, classes.
+
+    \b
+    edgeprune predict --weights best.pt --source photos/ --out runs/predict/photos
+    """
+    import time
+
+    import cv2
+    from rich.table import Table
+
+    from edgeprune.atomic import atomic_write_bytes, atomic_write_text
+    from edgeprune.data.images import is_image_path, read_image
+    from edgeprune.errors import EdgepruneError
+    from edgeprune.runs import new_run_dir
+    from edgeprune.runtime.draw import draw_detections
+
+    source = Path(source)
+    paths = ([source] if source.is_file()
+             else sorted(p for p in source.iterdir() if p.is_file() and is_image_path(p)))
+    if not paths:
+        raise EdgepruneError(f"{source}: no images found")
+    detector = build_detector(weights, cfg, names_file, imgsz, backend, device,
+                              conf_threshold=conf, iou_threshold=iou, max_detections=max_det)
+    out = Path(out_dir) if out_dir else new_run_dir("predict", name)
+    out.mkdir(parents=True, exist_ok=True)
+    records, counts = [], [0] * len(detector.names)
+    seconds = 0.0
+    from rich.progress import track
+
+    for path in track(paths, description="predict", console=stdout, transient=True,
+                      disable=not stdout.is_terminal):
+        image = read_image(path)
+        began = time.perf_counter()
+        found = detector(image)[0]
+        seconds += time.perf_counter() - began
+        suffix = path.suffix if path.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp") \
+            else ".jpg"
+        ok, encoded = cv2.imencode(suffix, draw_detections(image, found, detector.names))
+        if not ok:
+            raise EdgepruneError(f"{path}: could not encode the drawn image")
+        atomic_write_bytes(out / f"{path.stem}{suffix}", encoded.tobytes())
+        for class_id in found.class_ids:
+            counts[class_id] += 1
+        records.append({"image": str(path), "boxes": found.boxes.round(2).tolist(),
+                        "scores": found.scores.round(4).tolist(),
+                        "classes": [detector.names[c] for c in found.class_ids]})
+    atomic_write_text(out / "predictions.json", json.dumps(records, indent=1))
+    table = Table(title=f"predict: {out}", show_header=False, title_justify="left")
+    table.add_row("images", str(len(paths)))
+    table.add_row("detections", ", ".join(f"{n} {c}" for n, c in zip(detector.names, counts,
+                                                                     strict=True) if c)
+                  or "none")
+    table.add_row("speed", f"{len(paths) / seconds:.1f} images/s ({detector.backend.describe()}"
+                  f", {detector.imgsz[1]}x{detector.imgsz[0]})" if seconds else "-")
+    table.add_row("output", f"{out} (drawn images, predictions.json)")
+    stdout.print(table)

@@ -1,0 +1,110 @@
+"""`edgeprune train`: train a YOLOv3-family detector on a dataset YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgeprune.cli.app import stdout
+
+
+@click.command()
+@click.option("--data", help="Dataset YAML (path/train/val/names; YOLO, Darknet, ABCP, VOC, "
+              "COCO layouts).")
+@click.option("--model", default=None, help="Architecture: yolov3, yolov3-tiny, yolov3-spp or "
+              "a Darknet .cfg. Default: yolov3, or the --weights' own when they are a .pt.")
+@click.option("--width", type=click.FloatRange(0, 4, min_open=True), default=1.0,
+              show_default=True, help="Width multiplier of a built-in --model.")
+@click.option("--weights", "-w", help="Starting weights: an edgeprune checkpoint (.pt) or "
+              "Darknet .weights (with --cfg). Tensors whose shapes fit are transferred.")
+@click.option("--cfg", type=click.Path(dir_okay=False), help="Darknet .cfg of --weights.")
+@click.option("--imgsz", type=click.IntRange(min=32), default=416, show_default=True,
+              help="Square training input size (a multiple of 32).")
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Data-loading processes. Default: CPU cores - 1 (at most 8).")
+@click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="adam",
+              show_default=True, help="adam converges faster on short CPU runs; sgd is the "
+              "classic YOLO choice for long GPU runs (use --lr 0.01 with it).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Peak learning rate. Default: 0.002 with adam, 0.01 with sgd.")
+@click.option("--device", default=None, help="cpu, cuda or cuda:N. Default: cuda if present.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--val-images", type=click.IntRange(min=1), default=None,
+              help="Validate each epoch on a fixed random subset of this many images.")
+@click.option("--no-val", is_flag=True, help="Skip validation (best.pt is then the last "
+              "epoch).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Run folder. Default: runs/train/NAME.")
+@click.option("--name", default="exp", show_default=True,
+              help="Run name under runs/train (a new exp2, exp3... if taken).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (or runs/train/NAME) "
+              "from its last.pt, with the settings it was started with.")
+def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optimizer, lr,
+          device, seed, val_images, no_val, out_dir, name, resume) -> None:
+    """Train a detector: YOLOv3 loss, augmentation, warm-up + cosine LR, EMA, mAP each epoch.
+
+    Writes last.pt (resumable) and best.pt (highest validation fitness) into the run folder
+    every epoch, with results.csv and config.yaml.
+
+    \b
+    edgeprune train --data robomaster.yaml --model yolov3 --width 0.25 --imgsz 320 --epochs 30
+    edgeprune train --data robomaster.yaml --cfg yolov3.cfg --weights yolov3.weights
+    edgeprune train --name exp --resume
+    """
+    from edgeprune.errors import EdgepruneError
+    from edgeprune.runs import new_run_dir
+    from edgeprune.train import TrainConfig
+    from edgeprune.train.trainer import train as run_training
+
+    if resume:
+        run_dir = Path(out_dir) if out_dir else Path("runs") / "train" / name
+        result = run_training(None, run_dir, resume=True, validate=not no_val,
+                              console=stdout)
+    else:
+        if not data:
+            raise EdgepruneError("--data is required (a dataset YAML)")
+        if model is None and not weights and not cfg:
+            model = "yolov3"
+        config = TrainConfig(data=data, model=model, width=width, weights=weights, cfg=cfg,
+                             imgsz=imgsz, epochs=epochs, batch=batch, optimizer=optimizer,
+                             lr=lr,
+                             device=device, seed=seed, val_images=val_images)
+        if workers is not None:
+            config.workers = workers
+        config.check()
+        if out_dir:
+            run_dir = Path(out_dir)
+            if (run_dir / "last.pt").exists():
+                raise EdgepruneError(f"{run_dir} already holds a run; add --resume to "
+                                     f"continue it or choose another --out")
+            run_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            run_dir = new_run_dir("train", name)
+        stdout.print(f"training into [bold]{run_dir}[/]", highlight=False)
+        result = run_training(config, run_dir, validate=not no_val, console=stdout)
+    _summary(result)
+
+
+def _summary(result) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"train: {result.run_dir}", show_header=False, title_justify="left")
+    table.add_row("model", result.description)
+    last = result.history[-1]
+    table.add_row("epochs", str(last.epoch))
+    table.add_row("wall time", f"{result.seconds / 60:.1f} min (this session)")
+    best = result.best_stats
+    if best is not None and best.map50 is not None:
+        table.add_row("best epoch", f"{best.epoch}: mAP@0.5 {best.map50:.4f}, "
+                      f"mAP@0.5:0.95 {best.map50_95:.4f}")
+    table.add_row("final losses", f"box {last.box:.4f}, obj {last.obj:.4f}, cls {last.cls:.4f}")
+    table.add_row("best.pt", str(result.best))
+    table.add_row("last.pt", str(result.last))
+    stdout.print(table)
+    if result.final_eval is not None:
+        from edgeprune.cli.eval_cmds import class_table
+
+        stdout.print(class_table(result.final_eval, "best.pt on val"))

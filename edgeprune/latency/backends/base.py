@@ -1,0 +1,136 @@
+"""The backend interface and its registry: a backend turns (ONNX bytes, input shape, precision,
+protocol) into a LatencyResult on the device it owns.
+
+Backends are chosen by name (`ort-cpu`, `ort-cuda`, `tensorrt`, `remote`); each module that
+defines one registers it with `@register_backend`, and runtime libraries (onnxruntime,
+tensorrt, cuda-python) are imported only when a backend is used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import ClassVar
+
+import numpy as np
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.latency.protocol import Protocol, Timing
+from edgeprune.latency.result import DeviceIdentity, LatencyResult, check_precision
+
+
+class ModelRejected(EdgepruneError):
+    """The model itself cannot be measured: not ONNX, an unsupported op, a wrong input shape.
+    (The agent answers 400 for these and 500 for failures of the device.)"""
+
+
+class Backend(ABC):
+    """Measures ONNX models on one device. Subclasses set `name` and `precisions`."""
+
+    name: ClassVar[str]
+    precisions: ClassVar[tuple[str, ...]]
+    description: ClassVar[str] = ""
+    identity_ttl_s: ClassVar[float] = 5.0
+
+    @abstractmethod
+    def version(self) -> str:
+        """The runtime's name and version, e.g. 'onnxruntime 1.20.1'."""
+
+    @abstractmethod
+    def _detect_identity(self) -> DeviceIdentity:
+        """Read the device's identity (files, driver queries)."""
+
+    def identity(self) -> DeviceIdentity:
+        """The device this backend measures on, re-read at most every few seconds so a cache
+        hit stays fast while a power-mode change still shows within one measurement."""
+        now = time.monotonic()
+        cached = getattr(self, "_identity_cache", None)
+        if cached is None or now - cached[0] > self.identity_ttl_s:
+            cached = (now, self._detect_identity())
+            self._identity_cache = cached
+        return cached[1]
+
+    @abstractmethod
+    def _measure(self, model_bytes: bytes, input_shape: tuple[int, ...], precision: str,
+                 protocol: Protocol) -> LatencyResult:
+        """Measure a model whose precision has already been checked."""
+
+    def measured_by(self) -> str:
+        """The backend that produces the numbers (the agent's, for `remote`)."""
+        return self.name
+
+    def cache_backend_key(self) -> str:
+        return f"{self.measured_by()} {self.version()}"
+
+    def measure(self, model_bytes: bytes, input_shape: tuple[int, ...], precision: str = "fp32",
+                protocol: Protocol | None = None) -> LatencyResult:
+        """Latency of the ONNX model `model_bytes` fed one input of `input_shape`."""
+        check_precision(precision)
+        if precision not in self.precisions:
+            raise EdgepruneError(f"backend {self.name} measures {', '.join(self.precisions)}, "
+                                 f"not {precision}")
+        if not input_shape or any(int(d) < 1 for d in input_shape):
+            raise ModelRejected(f"input shape {input_shape}: every dimension must be >= 1")
+        return self._measure(model_bytes, tuple(int(d) for d in input_shape), precision,
+                             protocol or Protocol())
+
+    def info(self) -> dict:
+        return {"backend": self.measured_by(), "version": self.version(),
+                "precisions": list(self.precisions),
+                "device": dataclasses.asdict(self.identity())}
+
+    def close(self) -> None:  # noqa: B027 (most backends hold nothing between measurements)
+        """Release device resources (sessions, engines, CUDA memory)."""
+
+    def result(self, timing: Timing, input_shape: tuple[int, ...], precision: str,
+               started: float, engine_build_s: float | None = None) -> LatencyResult:
+        """A LatencyResult from this backend's timing of one model."""
+        return LatencyResult(**timing.stats(), input_shape=input_shape, precision=precision,
+                             backend=self.name, backend_version=self.version(),
+                             device=self.identity(), engine_build_s=engine_build_s,
+                             measured_at=utc_now(), total_s=time.perf_counter() - started)
+
+
+BACKENDS: dict[str, type[Backend]] = {}
+
+
+def register_backend(cls: type[Backend]) -> type[Backend]:
+    BACKENDS[cls.name] = cls
+    return cls
+
+
+def create_backend(name: str, **options) -> Backend:
+    """The backend registered as `name`, built with its options (threads, workspace_mb ...)."""
+    import edgeprune.latency.backends  # noqa: F401  (registers the built-in backends)
+
+    if name not in BACKENDS:
+        raise EdgepruneError(f"unknown latency backend {name!r} (known: {', '.join(BACKENDS)})")
+    cls = BACKENDS[name]
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise EdgepruneError(f"latency backend {name}: bad options {sorted(options)} "
+                             f"({exc})") from None
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def random_input(shape: tuple[int, ...], dtype: np.dtype, seed: int = 0) -> np.ndarray:
+    """An image-like input in [0, 1]; latency does not depend on values, so any seed does."""
+    return np.random.default_rng(seed).random(shape, dtype=np.float32).astype(dtype)
+
+
+def timer(call: Callable[[], object]) -> Callable[[], float]:
+    """Wraps a blocking call into the protocol's `timed_call` (seconds by perf_counter)."""
+
+    def timed() -> float:
+        start = time.perf_counter()
+        call()
+        return time.perf_counter() - start
+
+    return timed

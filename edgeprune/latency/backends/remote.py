@@ -1,0 +1,58 @@
+"""`remote`: measure on a device agent over HTTP (see agent.py for the API).
+
+The results are the agent's backend's own (e.g. `tensorrt` on a Jetson) and carry the agent's
+device identity, so they share cache rows with measurements taken on that device directly.
+"""
+
+from __future__ import annotations
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.latency.backends.base import Backend, register_backend
+from edgeprune.latency.client import AgentClient
+from edgeprune.latency.protocol import Protocol
+from edgeprune.latency.result import PRECISIONS, DeviceIdentity, LatencyResult
+
+
+@register_backend
+class RemoteBackend(Backend):
+    """An agent at `url`; `expect_backend` makes sure it measures the way a profile says."""
+
+    name = "remote"
+    precisions = PRECISIONS  # the agent answers 400 for those its backend lacks
+    description = "a device agent (edgeprune agent serve) over HTTP"
+    identity_ttl_s = 60.0  # asking costs a round trip; cache hits must stay fast
+
+    def __init__(self, url: str, token: str | None = None, timeout_s: float = 900.0,
+                 retries: int = 3, expect_backend: str | None = None) -> None:
+        self.client = AgentClient(url, token, timeout_s=timeout_s, retries=retries)
+        self.expect_backend = expect_backend
+        self._info: dict | None = None
+
+    def agent_info(self, refresh: bool = False) -> dict:
+        if self._info is None or refresh:
+            info = self.client.info()
+            if self.expect_backend and info.get("backend") != self.expect_backend:
+                raise EdgepruneError(f"the agent at {self.client.url} measures with "
+                                     f"{info.get('backend')}, but {self.expect_backend} was "
+                                     f"asked for; restart it with --backend "
+                                     f"{self.expect_backend}")
+            self._info = info
+        return self._info
+
+    def measured_by(self) -> str:
+        return str(self.agent_info()["backend"])
+
+    def version(self) -> str:
+        return str(self.agent_info()["version"])
+
+    def _detect_identity(self) -> DeviceIdentity:
+        return DeviceIdentity.from_json(self.agent_info(refresh=True)["device"])
+
+    def _measure(self, model_bytes: bytes, input_shape: tuple[int, ...], precision: str,
+                 protocol: Protocol) -> LatencyResult:
+        limit = self.agent_info().get("max_upload_bytes")
+        if limit and len(model_bytes) > limit:
+            raise EdgepruneError(f"the model is {len(model_bytes) / 2**20:.1f} MiB; the agent "
+                                 f"at {self.client.url} accepts at most {limit / 2**20:.1f} "
+                                 f"MiB (agent serve --max-upload-mb)")
+        return self.client.measure(model_bytes, input_shape, precision, protocol)

@@ -1,0 +1,184 @@
+"""Device profiles (robots/*.yaml): which backend measures, where, at what precision and input
+size, and the latency budget a model must meet there.
+
+`--device` accepts a profile name (robots/NAME.yaml), a path to a profile file, or an agent
+address (http://HOST:PORT). Unknown keys and wrong types are errors naming the file and line,
+because a misspelt `latency_budget_ms` silently ignored would make a search optimize for the
+wrong target.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.latency.result import check_precision
+from edgeprune.models.loading import parse_imgsz
+
+PROFILES_ENV = "EDGEPRUNE_ROBOTS"
+REPO_ROBOTS = Path(__file__).resolve().parents[2] / "robots"
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """One device's measuring setup. See robots/README.md for every field."""
+
+    name: str
+    description: str = ""
+    backend: str = "ort-cpu"
+    agent: str | None = None  # http://HOST:PORT: measure there with `backend`
+    precision: str = "fp32"
+    imgsz: tuple[int, int] | None = None  # (height, width); None: the model's own
+    batch: int = 1
+    latency_budget_ms: float | None = None
+    threads: int | None = None  # ort-cpu intra-op threads; 0 or None: one per CPU
+    workspace_mb: int | None = None  # tensorrt builder workspace
+    timing_cache: str | None = None  # tensorrt timing cache file
+    camera: tuple[int, int] | None = None  # (width, height) of the robot's camera
+    protocol: dict = field(default_factory=dict)  # overrides of Protocol's defaults
+    source: str = "<built-in>"
+
+    def backend_options(self) -> dict:
+        """Options for the local backend (the agent applies its own when `agent` is set)."""
+        if self.backend == "ort-cpu":
+            return {"threads": self.threads}
+        if self.backend == "tensorrt":
+            options = {}
+            if self.workspace_mb is not None:
+                options["workspace_mb"] = self.workspace_mb
+            if self.timing_cache is not None:
+                options["timing_cache"] = self.timing_cache
+            return options
+        return {}
+
+
+_TYPES = {"name": str, "description": str, "backend": str, "agent": str, "precision": str,
+          "batch": int, "latency_budget_ms": (int, float), "threads": int,
+          "workspace_mb": int, "timing_cache": str, "protocol": dict}
+
+
+def profile_search_path() -> list[Path]:
+    """Where profile names are looked up: ./robots, $EDGEPRUNE_ROBOTS, the repository's
+    robots/ folder."""
+    paths = [Path.cwd() / "robots"]
+    if os.environ.get(PROFILES_ENV):
+        paths.append(Path(os.environ[PROFILES_ENV]))
+    paths.append(REPO_ROBOTS)
+    return list(dict.fromkeys(p.resolve() for p in paths))
+
+
+def find_profile(name: str) -> Path:
+    for folder in profile_search_path():
+        candidate = folder / f"{name}.yaml"
+        if candidate.is_file():
+            return candidate
+    searched = ", ".join(str(p) for p in profile_search_path())
+    available = sorted({p.stem for folder in profile_search_path() if folder.is_dir()
+                        for p in folder.glob("*.yaml")})
+    raise EdgepruneError(f"no device profile {name!r} (looked in {searched}; available: "
+                         f"{', '.join(available) or 'none'}); --device also takes a .yaml "
+                         f"path or http://HOST:PORT")
+
+
+def load_profile(path: str | Path) -> DeviceProfile:
+    """Read and check a profile file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise EdgepruneError(f"{path}: cannot read the device profile ({exc.strerror})") \
+            from None
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise EdgepruneError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") \
+            from None
+    if not isinstance(data, dict):
+        raise EdgepruneError(f"{path}: a device profile is a mapping of fields (see "
+                             f"robots/README.md)")
+    lines = {key.value: key.start_mark.line + 1 for key, _ in node.value}
+    return profile_from_dict(data, str(path), lines)
+
+
+def profile_from_dict(data: dict, source: str, lines: dict | None = None) -> DeviceProfile:
+    lines = lines or {}
+    known = {f.name for f in fields(DeviceProfile)} - {"source"}
+
+    def where(key: str) -> str:
+        return f"{source}:{lines[key]}" if key in lines else source
+
+    for key in data:
+        if key not in known:
+            raise EdgepruneError(f"{where(key)}: unknown field {key!r} (known: "
+                                 f"{', '.join(sorted(known))})")
+    values: dict = {}
+    for key, value in data.items():
+        if value is None:
+            continue
+        try:
+            values[key] = _convert(key, value)
+        except (EdgepruneError, TypeError, ValueError) as exc:
+            raise EdgepruneError(f"{where(key)}: {key}: {exc}") from None
+    values.setdefault("name", Path(source).stem)
+    try:
+        from edgeprune.latency.protocol import Protocol
+
+        Protocol().with_overrides(values.get("protocol"), "protocol")
+    except EdgepruneError as exc:
+        raise EdgepruneError(f"{where('protocol')}: {exc}") from None
+    return DeviceProfile(**values, source=source)
+
+
+def _convert(key: str, value):
+    if key == "imgsz":
+        return parse_imgsz(value)
+    if key == "camera":
+        if not (isinstance(value, list) and len(value) == 2 and
+                all(isinstance(v, int) and v > 0 for v in value)):
+            raise ValueError(f"expected [width, height] in pixels, got {value!r}")
+        return (value[0], value[1])
+    expected = _TYPES[key]
+    if isinstance(value, bool) or not isinstance(value, expected):
+        names = (" or ".join(t.__name__ for t in expected) if isinstance(expected, tuple)
+                 else expected.__name__)
+        raise ValueError(f"expected {names}, got {value!r}")
+    if key == "precision":
+        check_precision(value)
+    if key == "backend":
+        from edgeprune.latency.backends import BACKENDS
+
+        if value not in BACKENDS:
+            raise ValueError(f"unknown backend {value!r} (known: {', '.join(BACKENDS)})")
+    if key == "agent":
+        from edgeprune.latency.client import normalize_url
+
+        return normalize_url(value)
+    if key in ("batch", "workspace_mb") and value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+    if key in ("threads",) and value < 0:
+        raise ValueError(f"must be >= 0, got {value}")
+    if key == "latency_budget_ms":
+        if value <= 0:
+            raise ValueError(f"must be positive, got {value}")
+        return float(value)
+    return value
+
+
+def resolve_profile(spec: str | None) -> DeviceProfile:
+    """A profile from a name, a .yaml path, or an agent address (a profile of its own)."""
+    spec = spec or "cpu"
+    if spec.startswith(("http://", "https://")):
+        from edgeprune.latency.client import normalize_url
+
+        return DeviceProfile(name=spec, backend="remote", agent=normalize_url(spec),
+                             source="--device")
+    if spec.endswith((".yaml", ".yml")) or os.sep in spec:
+        return load_profile(spec)
+    return load_profile(find_profile(spec))

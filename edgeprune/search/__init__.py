@@ -1,0 +1,1 @@
+"""RL pruning search with measured latency in the reward (DESIGN.md, "Search")."""

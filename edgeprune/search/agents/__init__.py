@@ -1,0 +1,1 @@
+"""Search agents; importing this package registers the built-in ones (see base.py)."""

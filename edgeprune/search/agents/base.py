@@ -1,0 +1,126 @@
+"""The contract between the search loop and its agents, and the registry that names them.
+
+An agent proposes one PruneSpec at a time and is told how it scored (ask/tell). The loop owns
+everything else: evaluating, caching, logging, resuming. Because an agent sees nothing but its
+`AgentContext`, its own seeded generators and the evaluations it is told, replaying the recorded
+evaluations of a killed run into a fresh agent with the same seed rebuilds its exact state:
+that is how `edgeprune search --resume` continues without re-evaluating anything. So agents
+must be deterministic given (context, seed, the sequence of observations): draw randomness
+only from `self.rng` / `self.torch_generator`, never from global state.
+
+Terms:
+- step: the index of a proposal in the run (0, 1, 2, ...); every proposal is one candidate
+  evaluation and counts against the budget.
+- episode: an agent's own grouping of steps (an ABCP episode is one step; a PuRL episode
+  decides layer after layer and so spans several steps, each with its own reward).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import numpy as np
+import torch
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.prune.space import PruneSpace
+from edgeprune.prune.spec import PruneSpec
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the environment measured for one proposed spec.
+
+    `reward` is the run's reward (accuracy traded against MEASURED latency, see reward.py);
+    `flops_reward` is the same formula with latency replaced by FLOPs scaled to the base
+    model's latency (cost = base_latency_ms x gflops / base_gflops): what the `flops` baseline
+    learns from. Agents read `reward` unless their `reward_metric` is "flops".
+    """
+
+    spec: PruneSpec
+    step: int
+    accuracy: float  # the accuracy proxy (mAP@0.5 on the fixed validation subset)
+    latency_ms: float  # measured median on the target device
+    gflops: float
+    params: int
+    reward: float
+    flops_reward: float
+    feasible: bool  # meets the target (hard budget) or within the soft penalty's tolerance
+
+    def reward_for(self, metric: Literal["latency", "flops"]) -> float:
+        return self.flops_reward if metric == "flops" else self.reward
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """Everything an agent may know about the problem."""
+
+    space: PruneSpace  # decisions (blocks, channel groups) of the base model, network order
+    budget: int  # candidate evaluations the run may spend, this agent's proposals included
+    target_ms: float  # latency target on the device
+    base_latency_ms: float
+    base_accuracy: float
+    base_gflops: float
+    seed: int = 0
+    round_to: int = 8
+    min_channels: int = 8
+    ratio_range: tuple[float, float] = (0.125, 1.0)  # keep ratios an agent may choose
+    options: dict = field(default_factory=dict)  # agent-specific settings from the CLI/config
+
+    def spec(self, drop_blocks=(), ratios: dict[int, float] | None = None,
+             default_ratio: float = 1.0) -> PruneSpec:
+        """A spec with this run's rounding rules, normalized to canonical group keys."""
+        spec = PruneSpec.create(drop_blocks=drop_blocks, ratios=ratios,
+                                default_ratio=default_ratio, round_to=self.round_to,
+                                min_channels=self.min_channels)
+        return self.space.normalize(spec)
+
+
+class SearchAgent(ABC):
+    """Base class of every agent: ask (`propose`), tell (`observe`)."""
+
+    name: ClassVar[str]
+    reward_metric: ClassVar[Literal["latency", "flops"]] = "latency"
+
+    def __init__(self, context: AgentContext) -> None:
+        self.context = context
+        self.rng = np.random.default_rng(context.seed)
+        self.torch_generator = torch.Generator().manual_seed(context.seed)
+
+    @abstractmethod
+    def propose(self, step: int) -> PruneSpec:
+        """The next spec to evaluate."""
+
+    @abstractmethod
+    def observe(self, evaluation: Evaluation) -> None:
+        """Learn from the evaluation of the spec proposed at `evaluation.step`."""
+
+    def best_guess(self) -> PruneSpec | None:
+        """The agent's own pick when asked (e.g. the policy's mode); the loop reports the best
+        evaluated candidate regardless. None: no opinion beyond what was evaluated."""
+        return None
+
+
+AGENTS: dict[str, type[SearchAgent]] = {}
+
+
+def register_agent(cls: type[SearchAgent]) -> type[SearchAgent]:
+    AGENTS[cls.name] = cls
+    return cls
+
+
+def create_agent(name: str, context: AgentContext) -> SearchAgent:
+    from edgeprune.search import agents as _  # noqa: F401  registers the built-in agents
+
+    if name not in AGENTS:
+        raise EdgepruneError(f"unknown search agent {name!r} (agents: {', '.join(sorted(AGENTS))})")
+    return AGENTS[name](context)
+
+
+def agent_names() -> list[str]:
+    from edgeprune.search import agents as _  # noqa: F401
+
+    return sorted(AGENTS)
+

@@ -1,0 +1,42 @@
+"""Fixtures for the latency tests: a fast protocol, a private cache, tiny models, an agent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgeprune.latency import Protocol
+from tests.latency.latency_support import FAST, TOKEN, AgentProcess
+
+
+@pytest.fixture
+def fast_protocol() -> Protocol:
+    return Protocol().with_overrides(FAST)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own default cache file, never the user's."""
+    path = tmp_path / "latency.sqlite"
+    monkeypatch.setenv("EDGEPRUNE_LATENCY_CACHE", str(path))
+    monkeypatch.delenv("EDGEPRUNE_AGENT_TOKEN", raising=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx() -> bytes:
+    """yolov3-tiny at width 0.25, 3 classes, exported at 64x64."""
+    from edgeprune.export.onnx import onnx_bytes
+    from edgeprune.models import create
+
+    return onnx_bytes(create("yolov3-tiny", num_classes=3, width=0.25, imgsz=64), (64, 64))
+
+
+@pytest.fixture(scope="module")
+def agent():
+    """An agent with a 3 MiB upload limit."""
+    process = AgentProcess("--token", TOKEN, "--max-upload-mb", "3",
+                           "--busy-wait", "30")
+    yield process
+    process.stop()

@@ -1,0 +1,60 @@
+"""Shared by the latency tests: the fast protocol, the test token, an agent subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+
+FAST = {"warmup_runs": 3, "warmup_seconds": 0.02, "min_runs": 10, "max_runs": 200,
+        "max_seconds": 0.5, "target_rel_ci": 0.05, "max_remeasures": 1, "drift_every": 0}
+TOKEN = "test-token-1234"
+
+
+class AgentProcess:
+    """`edgeprune agent serve` in its own process, ended by its pid."""
+
+    def __init__(self, *args: str, env: dict | None = None) -> None:
+        command = [sys.executable, "-c", "from edgeprune.cli import main; main()", "agent",
+                   "serve", "--port", "0", "--threads", "1", *args]
+        # The request log goes to a file: a pipe nobody reads would fill and block the agent.
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop())
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log,
+                                        text=True, env={**os.environ, **(env or {})})
+        line = self._first_line(timeout=60)
+        match = re.search(r"listening on (http://\S+)", line)
+        if not match:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+            self.log.seek(0)
+            error = self.log.read()
+            self.stop()
+            raise RuntimeError(f"agent did not start: {line!r} {error}")
+        self.url = match.group(1)
+
+    def _first_line(self, timeout: float) -> str:
+        import selectors
+
+        selector = selectors.DefaultSelector()
+        selector.register(self.process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            return ""
+        return self.process.stdout.readline()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.process.stdout.close()
+        self.log.close()
