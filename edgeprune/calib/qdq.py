@@ -12,6 +12,9 @@ from __future__ import annotations
 from edgeprune.calib.calibset import CalibSet
 
 QDQ_BATCH = 1
+# Convolutions carry the int8 speed-up; the box decoding after them (exp, anchors, grid) and
+# the -inf padding of stride-1 max pools stay in floating point.
+QUANTIZED_OPS = ["Conv"]
 
 
 def quantize_with_calib_set(onnx_model: bytes, calib: CalibSet,
@@ -23,4 +26,4 @@ def quantize_with_calib_set(onnx_model: bytes, calib: CalibSet,
     size = calib.input_size(imgsz)
     return quantize_int8(onnx_model, onnx_input_name(onnx_model), (QDQ_BATCH, 3, *size),
                          symmetric=True, calibration=calib.batches(size, QDQ_BATCH),
-                         entropy=True)
+                         entropy=True, op_types=QUANTIZED_OPS)

@@ -88,8 +88,10 @@ def _list_robots() -> None:
     from edgeprune.latency.profiles import profile_search_path
 
     table = Table(title="robot profiles (edgeprune deploy --robot NAME)", title_justify="left")
-    for column in ("name", "device", "description", "file"):
-        table.add_column(column)
+    table.add_column("name", no_wrap=True)
+    table.add_column("device", no_wrap=True)
+    table.add_column("description")
+    table.add_column("file", overflow="fold")
     seen = set()
     for folder in profile_search_path():
         for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:

@@ -52,7 +52,7 @@ def incompatibility(sidecar: dict, tensorrt_version: str, gpu_name: str,
     gpu = sidecar.get("gpu") or {}
     problems = []
     if built_trt != tensorrt_version:
-        problems.append(f"TensorRT {built_trt} (this machine has {tensorrt_version})")
+        problems.append(f"TensorRT {built_trt} (this machine has TensorRT {tensorrt_version})")
     same_gpu = gpu.get("name") == gpu_name and (
         compute_capability is None or gpu.get("compute_capability") in (None,
                                                                         compute_capability))

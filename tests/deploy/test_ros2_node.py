@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from edgeprune.data.images import read_image
 from edgeprune.export.onnx import export_onnx
 from edgeprune.models import create
+from edgeprune.runtime.detector import Detector
 from tests.helpers import randomize_weights
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,6 +95,17 @@ def test_detections_arrive_with_the_input_stamp_and_survive_bad_messages(
         assert detection["score"] >= 0.3
         bbox = detection["bbox"]
         assert 0 <= bbox["center_x"] <= 320 and 0 <= bbox["center_y"] <= 240
+    # what the node publishes is the Detector's output on the same pixels (1001 came as rgb8;
+    # 3000 is image 0 again, after the malformed message)
+    detector = Detector(tiny_onnx, conf_threshold=0.3, max_detections=100)
+    for sec, index in (("1000", 0), ("1001", 1), ("3000", 0)):
+        expected = detector(read_image(local[index]))[0]
+        got = responses[sec]["detections"]
+        assert [d["class_name"] for d in got] == [detector.names[c] for c in expected.class_ids]
+        assert [d["score"] for d in got] == pytest.approx(expected.scores.tolist(), abs=1e-5)
+        centres = [v for d in got for v in (d["bbox"]["center_x"], d["bbox"]["center_y"])]
+        assert centres == pytest.approx(((expected.boxes[:, :2] + expected.boxes[:, 2:]) / 2)
+                                        .ravel().tolist(), abs=1e-3)
     assert "2000" not in responses  # the malformed image was skipped ...
     assert "skipping image" in node_log  # ... with a warning, and the node kept serving
     assert "vision_msgs is not installed" in node_log

@@ -24,9 +24,10 @@ CALIBRATION_IMAGES = 2
 
 def quantize_int8(model_bytes: bytes, input_name: str, input_shape: tuple[int, ...],
                   symmetric: bool = False, calibration: Iterable[np.ndarray] | None = None,
-                  entropy: bool = False) -> bytes:
+                  entropy: bool = False, op_types: list[str] | None = None) -> bytes:
     """Static QDQ int8 quantization of `model_bytes`, calibrated on random inputs or on the
-    `calibration` batches (real images: calib/), by min-max or, with `entropy`, by entropy."""
+    `calibration` batches (real images: calib/), by min-max or, with `entropy`, by entropy;
+    `op_types` limits which operators are quantized (default: all that can be)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -60,6 +61,7 @@ def quantize_int8(model_bytes: bytes, input_name: str, input_shape: tuple[int, .
                                 activation_type=(QuantType.QInt8 if symmetric
                                                  else QuantType.QUInt8),
                                 weight_type=QuantType.QInt8, extra_options=options,
+                                op_types_to_quantize=op_types,
                                 calibrate_method=(CalibrationMethod.Entropy if entropy
                                                   else CalibrationMethod.MinMax))
         except Exception as exc:  # the quantizer raises whatever its passes raise
