@@ -94,3 +94,29 @@ def boxes_to_json_payload(boxes: list[Box2D], stamp_sec: int, stamp_nanosec: int
                         "bbox": {"center_x": b.center_x, "center_y": b.center_y,
                                  "size_x": b.size_x, "size_y": b.size_y}} for b in boxes],
     }
+
+
+def fill_detection_array(array, boxes: list[Box2D], detection_type, hypothesis_type,
+                         header=None):
+    """Append `boxes` to a vision_msgs Detection2DArray `array`. Works with the layout of
+    vision_msgs 4 (ROS 2 Humble and later: bbox.center.position, hypothesis.class_id as a
+    string) and the older one (ROS 1 Noetic, ROS 2 Foxy: bbox.center.x, integer id)."""
+    for box in boxes:
+        detection = detection_type()
+        if header is not None:
+            detection.header = header
+        center = detection.bbox.center
+        point = center.position if hasattr(center, "position") else center
+        point.x, point.y = box.center_x, box.center_y
+        detection.bbox.size_x = box.size_x
+        detection.bbox.size_y = box.size_y
+        hypothesis = hypothesis_type()
+        target = hypothesis.hypothesis if hasattr(hypothesis, "hypothesis") else hypothesis
+        if hasattr(target, "class_id"):
+            target.class_id = str(box.class_id)  # index into the model's class names
+        else:
+            target.id = box.class_id
+        target.score = box.score
+        detection.results.append(hypothesis)
+        array.detections.append(detection)
+    return array
