@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from edgeprune.data.images import read_image
+from edgeprune.deploy import deployment_files, load_robot
 from edgeprune.export.onnx import export_onnx
 from edgeprune.models import create
 from edgeprune.runtime.detector import Detector
@@ -65,11 +66,15 @@ def test_detections_arrive_with_the_input_stamp_and_survive_bad_messages(
         local.append(tmp_path / image.name)
         shutil.copy(image, local[-1])
     env = ros_env()
+    # the node runs from the params file `edgeprune deploy` writes for a robot profile
+    robot = tmp_path / "test-robot.yaml"
+    robot.write_text(f"device: cpu\nmodel: {tiny_onnx}\ncamera_topic: /test/image\n"
+                     f"conf_threshold: 0.3\nqos_reliability: reliable\nimgsz: 128\n")
+    params = tmp_path / "test-robot.params.yaml"
+    params.write_text(deployment_files(load_robot(robot))[params.name])
     node = subprocess.Popen(
         [str(ROS_PYTHON), "-m", "edgeprune_ros.detector_node", "--ros-args",
-         "-p", f"model_path:={tiny_onnx}", "-p", "input_topic:=/test/image",
-         "-p", "fallback_topic:=/test/detections_json", "-p", "qos_reliability:=reliable",
-         "-p", "conf_threshold:=0.3"],
+         "--params-file", str(params), "-p", "fallback_topic:=/test/detections_json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         probe = subprocess.run(

@@ -2,11 +2,15 @@
 
     ros2 launch edgeprune_ros detector.launch.py engine:=final.engine
     ros2 launch edgeprune_ros detector.launch.py model:=final.onnx input_topic:=/camera/image_raw
+    ros2 launch edgeprune_ros detector.launch.py params_file:=/opt/edgeprune/models/r.params.yaml
+
+`engine` wins over `model`; with neither, model_path comes from the params file (what
+`edgeprune deploy --robot NAME` writes).
 """
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition, UnlessCondition
+from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -17,13 +21,16 @@ def generate_launch_description() -> LaunchDescription:
     model = LaunchConfiguration("model")
     params_file = LaunchConfiguration("params_file")
     has_engine = PythonExpression(["'", engine, "' != ''"])
+    has_model_only = PythonExpression(["'", engine, "' == '' and '", model, "' != ''"])
+    from_params = PythonExpression(["'", engine, "' == '' and '", model, "' == ''"])
     common = {"input_topic": LaunchConfiguration("input_topic"),
               "publish_overlay": LaunchConfiguration("publish_overlay")}
 
-    def node(model_path, condition):
+    def node(condition, model_path=None):
+        overrides = dict(common, **({"model_path": model_path} if model_path else {}))
         return Node(package="edgeprune_ros", executable="detector_node",
-                    name="edgeprune_detector", output="screen", condition=condition,
-                    parameters=[params_file, {"model_path": model_path, **common}])
+                    name="edgeprune_detector", output="screen", condition=IfCondition(condition),
+                    parameters=[params_file, overrides])
 
     return LaunchDescription([
         DeclareLaunchArgument("engine", default_value="",
@@ -36,6 +43,7 @@ def generate_launch_description() -> LaunchDescription:
             "params_file",
             default_value=PathJoinSubstitution([FindPackageShare("edgeprune_ros"), "config",
                                                 "detector.params.yaml"])),
-        node(engine, IfCondition(has_engine)),
-        node(model, UnlessCondition(has_engine)),
+        node(has_engine, engine),
+        node(has_model_only, model),
+        node(from_params),
     ])
