@@ -3,8 +3,9 @@ that name the file and line."""
 
 from __future__ import annotations
 
-import ast
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,15 +18,17 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.latency.profiles import resolve_profile
 
 REPO = Path(__file__).resolve().parents[2]
-NODE = REPO / "deploy" / "ros2" / "edgeprune_ros" / "edgeprune_ros" / "detector_node.py"
+NODE_PACKAGE = REPO / "deploy" / "ros2" / "edgeprune_ros"
 
 
 def node_parameter_names() -> set[str]:
-    """The node's declared parameters, read from its source (rclpy is not in this venv)."""
-    for statement in ast.parse(NODE.read_text()).body:
-        if isinstance(statement, ast.Assign) and statement.targets[0].id == "PARAMETERS":
-            return {key.value for key in statement.value.keys}
-    raise AssertionError("PARAMETERS not found in the node")
+    """The node's declared parameters (params.py imports no ROS library)."""
+    sys.path.insert(0, str(NODE_PACKAGE))
+    try:
+        from edgeprune_ros.params import PARAMETERS
+    finally:
+        sys.path.remove(str(NODE_PACKAGE))
+    return set(PARAMETERS)
 
 
 def test_shipped_robot_profiles_load_and_agree_with_their_devices():
@@ -102,3 +105,15 @@ def test_bad_robot_profiles_name_the_file_and_line(tmp_path, text, message):
 def test_a_device_profile_is_not_a_robot(tmp_path):
     with pytest.raises(EdgepruneError, match="jetson-nano.yaml: not a robot profile"):
         load_robot("jetson-nano")
+
+
+def test_container_entrypoint_reads_what_deploy_passes():
+    from edgeprune.deploy.files import container_environment
+
+    entrypoint = REPO / "deploy" / "jetson" / "entrypoint.sh"
+    checked = subprocess.run(["bash", "-n", str(entrypoint)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    text = entrypoint.read_text()
+    for variable in container_environment(load_robot("robomaster-sentry-int8")):
+        assert f"${{{variable}" in text, variable
+    assert "--skip-if-current" in text and "exec ros2 run edgeprune_ros detector_node" in text
