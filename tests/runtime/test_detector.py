@@ -156,8 +156,8 @@ def test_bad_inputs_are_clear_errors(tmp_path, tiny_yolov3):
         Detector(broken)
     with pytest.raises(EdgepruneError, match="missing.onnx: file not found"):
         Detector(tmp_path / "missing.onnx")
-    with pytest.raises(EdgepruneError, match="model.engine: no inference backend"):
-        Detector(tmp_path / "model.engine")
+    with pytest.raises(EdgepruneError, match="model.tflite: no inference backend"):
+        Detector(tmp_path / "model.tflite")
     with pytest.raises(EdgepruneError, match="unknown inference backend 'tensorflow'"):
         Detector(tiny_yolov3, backend="tensorflow")
     with pytest.raises(EdgepruneError, match="2 class names for a model with 3"):
