@@ -4,12 +4,13 @@
         --camera 640x480 --rate 30 --seconds 10 --out benchmarks/results/ros_node_throughput.md]
 
 For each input size the node runs in .venv-ros (`make ros-venv`) on an ONNX export of yolov3,
-with the camera QoS of a robot (best effort, depth 1: frames the node cannot keep up with are
-dropped, never queued). ros_node_probe.py measures publish-to-detections latency one frame at a
-time, then publishes at --rate like a camera and counts detections per second. The same model
-and frames then go through the Detector alone in this process (node stopped), so the node's
-cost over the Detector (message conversion, DDS transport over loopback, JSON) shows as the
-difference. The model is the one of detector_overhead.py (trained-like output statistics).
+with keep-last-1 QoS as on a robot (frames the node cannot keep up with are replaced by newer
+ones, never queued) and reliable delivery (see ros_node_probe.py). ros_node_probe.py measures
+publish-to-detections latency one frame at a time, then publishes at --rate like a camera and
+counts detections per second. The same model and frames then go through the Detector alone in
+this process (node stopped), so the node's cost over the Detector (message conversion, DDS
+transport over loopback, JSON) shows as the difference. The model is the one of
+detector_overhead.py (trained-like output statistics).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def run_node(model: Path, images: list[Path], args, env: dict) -> dict:
     node = subprocess.Popen(
         [str(ROS_PYTHON), "-m", "edgeprune_ros.detector_node", "--ros-args",
          "-p", f"model_path:={model}", "-p", "input_topic:=/bench/image",
-         "-p", "fallback_topic:=/bench/detections_json", "-p", "log_period_s:=0"],
+         "-p", "fallback_topic:=/bench/detections_json", "-p", "log_period_s:=0",
+         "-p", "qos_reliability:=reliable"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         probe = subprocess.run(
@@ -113,7 +115,7 @@ def main() -> None:
         f"Load after: `{uptime()}`  ",
         f"Model: yolov3 width {args.width}, 5 classes (trained-like output statistics), ONNX "
         f"Runtime CPU, default threads; camera frames {args.camera} bgr8 (UCSD sample "
-        f"resized); node QoS best effort, depth 1; JSON fallback topic (no vision_msgs)", "",
+        f"resized); QoS reliable, keep last 1; JSON fallback topic (no vision_msgs)", "",
         "| input | publish -> detections, median (ms) | p90 (ms) | frames timed | "
         f"Detector alone, median (ms) | node cost over the Detector (ms) | "
         f"images/s through the node (camera at "
