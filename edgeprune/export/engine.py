@@ -218,10 +218,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def engine_suffix_ok(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in ENGINE_SUFFIXES
-
-
 def require_engine_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():

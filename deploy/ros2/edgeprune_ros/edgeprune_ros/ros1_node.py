@@ -1,9 +1,9 @@
 """ROS 1 (rospy) adapter: the same parameters, topics and pipeline as the ROS 2 node.
 
 Parameters are private (`~model_path`, `~conf_threshold` ...); `qos_*` have no ROS 1 meaning
-except `qos_depth`, the subscriber's queue size. Run: `rosrun edgeprune_ros
-detector_node_ros1 _model_path:=final.onnx _input_topic:=/camera/image_raw` or, installed with
-pip, `detector_node_ros1 _model_path:=...`.
+except `qos_depth`, the subscriber's queue size. Run, with this package installed by pip
+(`pip install deploy/ros2/edgeprune_ros`): `detector_node_ros1 _model_path:=final.onnx
+_input_topic:=/camera/image_raw`, or `python3 -m edgeprune_ros.ros1_node ...`.
 """
 
 from __future__ import annotations
