@@ -42,7 +42,8 @@ def main() -> None:
       edgeprune train    --data robomaster.yaml --model yolov3
       edgeprune search   --data robomaster.yaml --weights base.pt --device jetson
       edgeprune finetune --weights runs/search/exp/best.pt --teacher base.pt
-      edgeprune export   --weights final.pt --format onnx
+      edgeprune export   --weights final.pt --format engine --half     # on the robot
+      edgeprune deploy   --robot robomaster-infantry
     Run `edgeprune demo` for the whole chain on built-in data.
     """
 
@@ -50,8 +51,10 @@ def main() -> None:
 def _register() -> None:
     from edgeprune.cli import (
         agent_cmds,
+        calib_cmds,
         data_cmds,
         demo_cmd,
+        deploy_cmd,
         eval_cmds,
         finetune_cmd,
         latency_cmds,
@@ -65,7 +68,8 @@ def _register() -> None:
     for command in (model_cmds.info, model_cmds.export, data_cmds.data, train_cmd.train,
                     eval_cmds.val, eval_cmds.predict, prune_cmd.prune, latency_cmds.latency,
                     agent_cmds.agent, search_cmd.search, finetune_cmd.finetune,
-                    sim2real_cmd.eval_group, demo_cmd.demo):
+                    sim2real_cmd.eval_group, calib_cmds.calib, deploy_cmd.deploy,
+                    demo_cmd.demo):
         main.add_command(command)
 
 

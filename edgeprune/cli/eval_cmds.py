@@ -22,7 +22,8 @@ def detector_options(func):
         click.option("--imgsz", help="Input size: N or WIDTHxHEIGHT (multiples of 32). "
                      "Default: the model's own."),
         click.option("--backend", default="auto", show_default=True,
-                     help="Inference backend: auto, torch, onnxruntime."),
+                     help="Inference backend: auto (from the file: .pt/.weights torch, .onnx "
+                     "onnxruntime, .engine tensorrt), torch, onnxruntime, tensorrt."),
         click.option("--device", default=None, help="cpu or cuda. Default: cuda if present."),
     ]
     for option in reversed(options):

@@ -103,6 +103,10 @@ def load_profile(path: str | Path) -> DeviceProfile:
     if not isinstance(data, dict):
         raise EdgepruneError(f"{path}: a device profile is a mapping of fields (see "
                              f"robots/README.md)")
+    if "device" in data:  # a robot profile: its device's setup with the robot's size and budget
+        from edgeprune.deploy.robot import load_robot
+
+        return load_robot(path).as_device_profile()
     lines = {key.value: key.start_mark.line + 1 for key, _ in node.value}
     return profile_from_dict(data, str(path), lines)
 

@@ -4,8 +4,9 @@ A backend turns a preprocessed batch (B, 3, H, W) float32 RGB in [0, 1] into the
 rows (B, N, 5 + C) (the ONNX output contract, export/onnx.py); everything before and after is
 the Detector's job, so every engine runs exactly the same pre- and post-processing. `torch` runs
 checkpoints, Darknet files and in-memory models (the search scores candidates without
-exporting); `onnxruntime` runs .onnx files on the CPU or, with onnxruntime-gpu, CUDA. Another
-engine (TensorRT) plugs in with `@register_backend` and an `accepts` rule for its files.
+exporting); `onnxruntime` runs .onnx files on the CPU or, with onnxruntime-gpu, CUDA;
+`tensorrt` (tensorrt_backend.py) runs engines. Another engine plugs in with `@register_backend`
+and an `accepts` rule for its files.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def create_backend(source, backend: str = "auto", **options) -> InferenceBackend
         shown = source if isinstance(source, (str, Path)) else type(source).__name__
         raise EdgepruneError(f"{shown}: no inference backend for this model (known: "
                              f"{', '.join(BACKENDS)}; .pt/.cfg/.weights run on torch, "
-                             f".onnx on onnxruntime)")
+                             f".onnx on onnxruntime, .engine on tensorrt)")
     if backend not in BACKENDS:
         raise EdgepruneError(f"unknown inference backend {backend!r} "
                              f"(known: {', '.join(BACKENDS)})")
@@ -238,3 +239,6 @@ class OnnxRuntimeBackend(InferenceBackend):
         return np.asarray(self.session.run(None, {self._input_name: batch})[0],
                           dtype=np.float32)
 
+
+# Registered last: it imports this module's registry (TensorRT itself loads only when used).
+from edgeprune.runtime import tensorrt_backend  # noqa: E402, F401

@@ -105,16 +105,7 @@ class Detector:
     def preprocess(self, images: np.ndarray | list[np.ndarray]
                    ) -> tuple[np.ndarray, list[LetterboxInfo]]:
         """Letterboxed (B, 3, H, W) float32 RGB [0, 1] batch and where each image sits in it."""
-        images = as_image_list(images)
-        batch = np.empty((len(images), 3, *self.imgsz), dtype=np.float32)
-        infos = []
-        for index, image in enumerate(images):
-            boxed, scale, pad = letterbox(image, self.imgsz)
-            # BGR -> RGB and HWC -> CHW in one strided copy, then scale to [0, 1].
-            np.multiply(boxed[..., ::-1].transpose(2, 0, 1), 1 / 255.0, out=batch[index],
-                        casting="unsafe")
-            infos.append(LetterboxInfo(scale, pad, image.shape[:2]))
-        return batch, infos
+        return prepare_batch(images, self.imgsz)
 
     def postprocess(self, rows: np.ndarray, infos: list[LetterboxInfo]) -> list[Detections]:
         """Threshold, NMS and map back each image's rows (N, 5 + C)."""
@@ -135,6 +126,22 @@ class Detector:
                                             info.original_hw)
             results.append(found)
         return results
+
+
+def prepare_batch(images: np.ndarray | list[np.ndarray], imgsz: tuple[int, int]
+                  ) -> tuple[np.ndarray, list[LetterboxInfo]]:
+    """The Detector's pre-processing, also used by INT8 calibration: letterbox each BGR image
+    to `imgsz` (height, width) with grey 114, BGR -> RGB, scale to [0, 1], NCHW float32."""
+    images = as_image_list(images)
+    batch = np.empty((len(images), 3, *imgsz), dtype=np.float32)
+    infos = []
+    for index, image in enumerate(images):
+        boxed, scale, pad = letterbox(image, imgsz)
+        # BGR -> RGB and HWC -> CHW in one strided copy, then scale to [0, 1].
+        np.multiply(boxed[..., ::-1].transpose(2, 0, 1), 1 / 255.0, out=batch[index],
+                    casting="unsafe")
+        infos.append(LetterboxInfo(scale, pad, image.shape[:2]))
+    return batch, infos
 
 
 def as_image_list(images: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:

@@ -1,11 +1,10 @@
 """`tensorrt`: build an engine from ONNX with TensorRT's Python API and time it with CUDA events.
 
-Written against TensorRT's documented API (8.6 and later: name-based I/O tensors,
-`execute_async_v3`, memory-pool limits, timing caches); TensorRT and cuda-python
-(`cuda-bindings`, the installable alternative to pycuda) are imported only when this backend is
-created. The timing cache file is reused across builds, which cuts a search's engine builds
-from minutes to seconds once common layer shapes have been timed. The last few engines stay in
-memory, so the drift reference model is not rebuilt at every check.
+Engine building is shared with `edgeprune export --format engine` (export/tensorrt.py: one
+builder, one timing cache file reused across builds, which cuts a search's engine builds from
+minutes to seconds once common layer shapes have been timed). TensorRT and cuda-python are
+imported only when this backend is created. The last few engines stay in memory, so the drift
+reference model is not rebuilt at every check.
 """
 
 from __future__ import annotations
@@ -17,69 +16,30 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.atomic import atomic_write_bytes
 from edgeprune.errors import EdgepruneError
+from edgeprune.export.tensorrt import (
+    EngineBuilder,
+    NetworkRejected,
+    ProfileShapes,
+    cuda_call,
+    gpu_info,
+    import_cudart,
+    onnx_input_name,
+)
 from edgeprune.latency.backends.base import (
     Backend,
     ModelRejected,
     random_input,
     register_backend,
 )
-from edgeprune.latency.backends.transforms import convert_fp16, quantize_int8
+from edgeprune.latency.backends.transforms import quantize_int8
 from edgeprune.latency.device import gpu_identity
 from edgeprune.latency.protocol import Protocol, run_protocol
 from edgeprune.latency.result import DeviceIdentity, LatencyResult
 
-INSTALL_HINT = ("the tensorrt backend needs TensorRT's Python package (JetPack ships it; on x86 "
-                "`pip install tensorrt`) and cuda-python (`pip install cuda-bindings`)")
 KEPT_ENGINES = 2
 
-
-def import_tensorrt():
-    try:
-        import tensorrt
-    except ImportError as exc:
-        raise EdgepruneError(f"{INSTALL_HINT}: {exc}") from None
-    return tensorrt
-
-
-def import_cudart():
-    try:
-        from cuda.bindings import runtime as cudart
-    except ImportError:
-        try:
-            from cuda import cudart  # cuda-python before the cuda-bindings split
-        except ImportError as exc:
-            raise EdgepruneError(f"{INSTALL_HINT}: {exc}") from None
-    return cudart
-
-
-def cuda_call(cudart, result, what: str):
-    """cuda-python returns (error, *values); raise on error, return the values."""
-    error, *values = result if isinstance(result, tuple) else (result,)
-    if error != cudart.cudaError_t.cudaSuccess:
-        raise EdgepruneError(f"CUDA {what} failed: {error}")
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else tuple(values)
-
-
-def default_timing_cache() -> Path:
-    from edgeprune.latency.cache import default_cache_path
-
-    return default_cache_path().parent / "tensorrt-timing.cache"
-
-
-def onnx_input_name(model_bytes: bytes) -> str:
-    from edgeprune.latency.archhash import load_onnx
-
-    graph = load_onnx(model_bytes).graph
-    initializers = {t.name for t in graph.initializer}
-    inputs = [v.name for v in graph.input if v.name not in initializers]
-    if len(inputs) != 1:
-        raise ModelRejected(f"the model has {len(inputs)} inputs; latency is measured for "
-                            f"single-input models")
-    return inputs[0]
+__all__ = ["TensorRTBackend", "onnx_input_name"]
 
 
 @register_backend
@@ -92,74 +52,36 @@ class TensorRTBackend(Backend):
 
     def __init__(self, workspace_mb: int = 1024, timing_cache: str | Path | None = None,
                  device_id: int = 0) -> None:
-        self.trt = import_tensorrt()
+        self.builder = EngineBuilder(workspace_mb, timing_cache)
+        self.trt = self.builder.trt
         self.cudart = import_cudart()
         self.workspace_mb = workspace_mb
-        self.timing_cache = Path(timing_cache) if timing_cache else default_timing_cache()
+        self.timing_cache = self.builder.timing_cache
         self.device_id = device_id
         cuda_call(self.cudart, self.cudart.cudaSetDevice(device_id), "cudaSetDevice")
-        self.logger = self.trt.Logger(self.trt.Logger.WARNING)
+        self.logger = self.builder.logger
         self._engines: OrderedDict[str, object] = OrderedDict()
 
     def version(self) -> str:
         return f"tensorrt {self.trt.__version__}"
 
     def _detect_identity(self) -> DeviceIdentity:
-        props = cuda_call(self.cudart, self.cudart.cudaGetDeviceProperties(self.device_id),
-                          "cudaGetDeviceProperties")
-        name = props.name
-        name = name.decode(errors="replace") if isinstance(name, bytes) else str(name)
-        return gpu_identity(name.rstrip("\x00"))
-
-    # ------------------------------------------------------------------------------ build
-
-    def _weakly_typed(self) -> bool:
-        """TensorRT before strong typing took precision as builder flags."""
-        return hasattr(self.trt.BuilderFlag, "FP16")
+        return gpu_identity(gpu_info(self.cudart, self.device_id).name)
 
     def build_engine(self, model_bytes: bytes, input_shape: tuple[int, ...],
                      precision: str) -> bytes:
-        """A serialized engine for `model_bytes` at `input_shape`; updates the timing cache."""
-        trt = self.trt
-        input_name = onnx_input_name(model_bytes)
-        weak = self._weakly_typed()
-        if precision == "int8":
-            model_bytes = quantize_int8(model_bytes, input_name, input_shape, symmetric=True)
-        elif precision == "fp16" and not weak:
-            model_bytes = convert_fp16(model_bytes)
-        builder = trt.Builder(self.logger)
-        network = builder.create_network(self._network_flags(weak))
-        parser = trt.OnnxParser(network, self.logger)
-        if not parser.parse(model_bytes):
-            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-            raise ModelRejected(f"TensorRT's ONNX parser rejects the model: {errors}")
-        config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, self.workspace_mb << 20)
-        if weak and precision in ("fp16", "int8"):
-            config.set_flag(trt.BuilderFlag.FP16)  # int8 falls back to fp16, as deployed
-        if weak and precision == "int8":
-            config.set_flag(trt.BuilderFlag.INT8)
-        profile = builder.create_optimization_profile()
-        profile.set_shape(input_name, input_shape, input_shape, input_shape)
-        config.add_optimization_profile(profile)
-        previous = self.timing_cache.read_bytes() if self.timing_cache.is_file() else b""
-        timing_cache = config.create_timing_cache(previous)
-        config.set_timing_cache(timing_cache, False)
-        serialized = builder.build_serialized_network(network, config)
-        if serialized is None:
-            raise EdgepruneError("TensorRT could not build an engine for the model "
-                                 "(its log above says why)")
-        atomic_write_bytes(self.timing_cache,
-                           bytes(memoryview(config.get_timing_cache().serialize())))
-        return bytes(memoryview(serialized))
+        """A serialized engine for `model_bytes` at `input_shape`; updates the timing cache.
 
-    def _network_flags(self, weak: bool) -> int:
-        flags = self.trt.NetworkDefinitionCreationFlag
-        if not weak:
-            return 1 << int(flags.STRONGLY_TYPED)
-        if int(self.trt.__version__.split(".")[0]) < 10:
-            return 1 << int(flags.EXPLICIT_BATCH)
-        return 0  # explicit batch is the only mode from TensorRT 10 on
+        int8 is measured on a QDQ graph calibrated on random images (transforms.py): the
+        kernels, and so the latency, are those of a properly calibrated model.
+        """
+        try:
+            if precision == "int8":
+                model_bytes = quantize_int8(model_bytes, onnx_input_name(model_bytes),
+                                            input_shape, symmetric=True)
+            return self.builder.build(model_bytes, ProfileShapes.fixed(input_shape), precision)
+        except NetworkRejected as exc:
+            raise ModelRejected(str(exc)) from None
 
     def _engine(self, model_bytes: bytes, input_shape: tuple[int, ...],
                 precision: str) -> tuple[object, float | None]:

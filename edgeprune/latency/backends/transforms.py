@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -22,22 +23,30 @@ CALIBRATION_IMAGES = 2
 
 
 def quantize_int8(model_bytes: bytes, input_name: str, input_shape: tuple[int, ...],
-                  symmetric: bool = False) -> bytes:
-    """Static QDQ int8 quantization of `model_bytes`, calibrated on random inputs."""
+                  symmetric: bool = False, calibration: Iterable[np.ndarray] | None = None,
+                  entropy: bool = False, op_types: list[str] | None = None) -> bytes:
+    """Static QDQ int8 quantization of `model_bytes`, calibrated on random inputs or on the
+    `calibration` batches (real images: calib/), by min-max or, with `entropy`, by entropy;
+    `op_types` limits which operators are quantized (default: all that can be)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
+        CalibrationMethod,
         QuantFormat,
         QuantType,
         quantize_static,
     )
 
-    class RandomImages(CalibrationDataReader):
+    if calibration is None:
+        calibration = (random_input(input_shape, np.float32, seed)
+                       for seed in range(CALIBRATION_IMAGES))
+
+    class Batches(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter([{input_name: random_input(input_shape, np.float32, seed)}
-                                 for seed in range(CALIBRATION_IMAGES)])
+            self.batches = iter(calibration)
 
         def get_next(self):
-            return next(self.batches, None)
+            batch = next(self.batches, None)
+            return None if batch is None else {input_name: batch}
 
     options = {"ActivationSymmetric": True, "WeightSymmetric": True} if symmetric else {}
     with tempfile.TemporaryDirectory(prefix="edgeprune-int8-") as folder:
@@ -47,11 +56,14 @@ def quantize_int8(model_bytes: bytes, input_name: str, input_shape: tuple[int, .
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 # Random calibration leaves some ranges empty (zero scales): harmless here.
                 warnings.simplefilter("ignore")
-                quantize_static(str(source), str(target), RandomImages(),
+                quantize_static(str(source), str(target), Batches(),
                                 quant_format=QuantFormat.QDQ,
                                 activation_type=(QuantType.QInt8 if symmetric
                                                  else QuantType.QUInt8),
-                                weight_type=QuantType.QInt8, extra_options=options)
+                                weight_type=QuantType.QInt8, extra_options=options,
+                                op_types_to_quantize=op_types,
+                                calibrate_method=(CalibrationMethod.Entropy if entropy
+                                                  else CalibrationMethod.MinMax))
         except Exception as exc:  # the quantizer raises whatever its passes raise
             raise ModelRejected(f"int8 quantization failed: {exc}") from None
         return target.read_bytes()

@@ -1,0 +1,118 @@
+"""ROS 2 node: sensor_msgs/Image in, vision_msgs/Detection2DArray out, through edgeprune's Detector.
+
+The contract is the parameters and topics listed in this package's README. The same Detector
+class runs here as in `edgeprune val` and the benchmarks, so what was measured is what runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from edgeprune_ros.conversions import (
+    ImageMessageError,
+    boxes_to_json_payload,
+    fill_detection_array,
+)
+from edgeprune_ros.params import LOOSELY_TYPED, PARAMETERS
+from edgeprune_ros.pipeline import DetectionPipeline, number
+
+try:  # vision_msgs has no PyPI wheel; without it detections go out as JSON (README).
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+    HAVE_VISION_MSGS = True
+except ImportError:
+    HAVE_VISION_MSGS = False
+
+
+class DetectorNode(Node):
+    def __init__(self) -> None:
+        super().__init__("edgeprune_detector")
+        for name, default in PARAMETERS.items():
+            self.declare_parameter(name, default,
+                                   ParameterDescriptor(dynamic_typing=name in LOOSELY_TYPED))
+        params = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self.pipeline = DetectionPipeline(params)
+        # Class ids in the messages index this list; `ros2 param get` shows it.
+        self.declare_parameter("model_class_names", self.pipeline.names,
+                               ParameterDescriptor(read_only=True))
+        reliability = (ReliabilityPolicy.RELIABLE if params["qos_reliability"] == "reliable"
+                       else ReliabilityPolicy.BEST_EFFORT)
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=max(1, params["qos_depth"]),
+                         reliability=reliability)
+        if HAVE_VISION_MSGS:
+            self.publisher = self.create_publisher(Detection2DArray, params["output_topic"], 10)
+            where = f"vision_msgs/Detection2DArray on {self.publisher.topic_name}"
+        else:
+            self.publisher = self.create_publisher(String, params["fallback_topic"], 10)
+            where = f"JSON (std_msgs/String) on {self.publisher.topic_name}"
+            self.get_logger().warning(
+                "vision_msgs is not installed: publishing detections as JSON on "
+                f"{self.publisher.topic_name} instead of Detection2DArray")
+        self.overlay = (self.create_publisher(Image, params["overlay_topic"], qos)
+                        if params["publish_overlay"] else None)
+        self.subscription = self.create_subscription(Image, params["input_topic"],
+                                                     self.on_image, qos)
+        period = number(params, "log_period_s")
+        if period > 0:
+            self.create_timer(period, self._log_rate)
+        self.get_logger().info(
+            f"ready: {params['model_path']} ({self.pipeline.describe()}), "
+            f"{self.subscription.topic_name} -> {where}")
+
+    def _log_rate(self) -> None:
+        report = self.pipeline.rate_report()
+        if report:
+            self.get_logger().info(report)
+
+    def on_image(self, msg: Image) -> None:
+        try:
+            frame = self.pipeline.process(msg.encoding, msg.height, msg.width, msg.step,
+                                          msg.data)
+        except ImageMessageError as exc:
+            self.get_logger().warning(f"skipping image ({msg.header.frame_id}): {exc}",
+                                      throttle_duration_sec=5.0)
+            return
+        if HAVE_VISION_MSGS:
+            array = Detection2DArray(header=msg.header)
+            self.publisher.publish(fill_detection_array(array, frame.boxes, Detection2D,
+                                                        ObjectHypothesisWithPose, msg.header))
+        else:
+            payload = boxes_to_json_payload(frame.boxes, msg.header.stamp.sec,
+                                            msg.header.stamp.nanosec, msg.header.frame_id)
+            self.publisher.publish(String(data=json.dumps(payload)))
+        if self.overlay is not None:
+            drawn = self.pipeline.overlay(frame)
+            self.overlay.publish(Image(header=msg.header, height=drawn.shape[0],
+                                       width=drawn.shape[1], encoding="bgr8", is_bigendian=0,
+                                       step=drawn.shape[1] * 3, data=drawn.tobytes()))
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = DetectorNode()
+    except Exception as exc:  # a bad parameter or model: one clear line, non-zero exit
+        print(f"edgeprune_detector: {exc}", file=sys.stderr)
+        rclpy.shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""ROS 1 (rospy) adapter: the same parameters, topics and pipeline as the ROS 2 node.
+
+Parameters are private (`~model_path`, `~conf_threshold` ...); `qos_*` have no ROS 1 meaning
+except `qos_depth`, the subscriber's queue size. Run, with this package installed by pip
+(`pip install deploy/ros2/edgeprune_ros`): `detector_node_ros1 _model_path:=final.onnx
+_input_topic:=/camera/image_raw`, or `python3 -m edgeprune_ros.ros1_node ...`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import rospy
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from edgeprune_ros.conversions import (
+    ImageMessageError,
+    boxes_to_json_payload,
+    fill_detection_array,
+)
+from edgeprune_ros.params import PARAMETERS
+from edgeprune_ros.pipeline import DetectionPipeline
+
+try:
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+    HAVE_VISION_MSGS = True
+except ImportError:
+    HAVE_VISION_MSGS = False
+
+
+class Ros1DetectorNode:
+    def __init__(self) -> None:
+        params = {name: rospy.get_param(f"~{name}", default)
+                  for name, default in PARAMETERS.items()}
+        self.pipeline = DetectionPipeline(params)
+        rospy.set_param("~model_class_names", self.pipeline.names)
+        if HAVE_VISION_MSGS:
+            self.publisher = rospy.Publisher(params["output_topic"], Detection2DArray,
+                                             queue_size=10)
+        else:
+            self.publisher = rospy.Publisher(params["fallback_topic"], String, queue_size=10)
+            rospy.logwarn("vision_msgs is not installed: publishing detections as JSON on "
+                          f"{self.publisher.resolved_name} instead of Detection2DArray")
+        self.overlay = (rospy.Publisher(params["overlay_topic"], Image, queue_size=1)
+                        if params["publish_overlay"] else None)
+        self.subscriber = rospy.Subscriber(params["input_topic"], Image, self.on_image,
+                                           queue_size=max(1, params["qos_depth"]),
+                                           buff_size=2 ** 24)
+        rospy.loginfo(f"ready: {params['model_path']} ({self.pipeline.describe()}), "
+                      f"{self.subscriber.resolved_name} -> {self.publisher.resolved_name}")
+
+    def on_image(self, msg: Image) -> None:
+        try:
+            frame = self.pipeline.process(msg.encoding, msg.height, msg.width, msg.step,
+                                          msg.data)
+        except ImageMessageError as exc:
+            rospy.logwarn_throttle(5.0, f"skipping image ({msg.header.frame_id}): {exc}")
+            return
+        if HAVE_VISION_MSGS:
+            array = Detection2DArray(header=msg.header)
+            self.publisher.publish(fill_detection_array(array, frame.boxes, Detection2D,
+                                                        ObjectHypothesisWithPose, msg.header))
+        else:
+            payload = boxes_to_json_payload(frame.boxes, msg.header.stamp.secs,
+                                            msg.header.stamp.nsecs, msg.header.frame_id)
+            self.publisher.publish(String(data=json.dumps(payload)))
+        if self.overlay is not None:
+            drawn = self.pipeline.overlay(frame)
+            self.overlay.publish(Image(header=msg.header, height=drawn.shape[0],
+                                       width=drawn.shape[1], encoding="bgr8", is_bigendian=0,
+                                       step=drawn.shape[1] * 3, data=drawn.tobytes()))
+
+
+def main() -> int:
+    rospy.init_node("edgeprune_detector", argv=sys.argv)
+    try:
+        Ros1DetectorNode()
+    except Exception as exc:  # a bad parameter or model: one clear line, non-zero exit
+        print(f"edgeprune_detector: {exc}", file=sys.stderr)
+        return 1
+    rospy.spin()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
