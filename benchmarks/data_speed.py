@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from machine_info import commit, machine_line, uptime
 
 from edgeprune.data import load_dataset, read_image
 from edgeprune.data.check import check_dataset
@@ -32,32 +30,6 @@ from edgeprune.data.synth.camera import apply_camera, sample_camera
 from edgeprune.data.synth.generate import PNG_OPTIONS
 from edgeprune.data.synth.render import render_scene
 from edgeprune.data.synth.scene import sample_scene
-
-
-def uptime() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True, check=False,
-                              timeout=5).stdout.strip()
-    except OSError:
-        return "load: " + " ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=False, timeout=5).stdout.strip() or "?"
-    except OSError:
-        return "?"
 
 
 def timed(function, repeat: int = 1) -> tuple[float, float, object]:
@@ -122,8 +94,7 @@ def main() -> None:
         f"Command: `.venv/bin/python benchmarks/data_speed.py --images {args.images} "
         f"--size {args.size} --out {args.out}`",
         f"Date: {dt.datetime.now().isoformat(timespec='seconds')}, commit {commit()}",
-        f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs, Python "
-        f"{platform.python_version()}, numpy {np.__version__}, OpenCV {cv2.__version__}",
+        f"Machine: {machine_line()}, numpy {np.__version__}, OpenCV {cv2.__version__}",
         f"Load before: `{load_before}`",
         f"Load after: `{load_after}`",
         "",

@@ -23,3 +23,12 @@ def machine_line() -> str:
 
     return (f"{cpu_name()}, {os.cpu_count()} logical CPUs, {platform.machine()}, Python "
             f"{platform.python_version()}, onnxruntime {onnxruntime.__version__}")
+
+
+def commit() -> str:
+    """The short git commit of the tree the benchmark ran from ('?' outside a clone)."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=False, timeout=5).stdout.strip() or "?"
+    except OSError:
+        return "?"

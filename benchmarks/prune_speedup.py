@@ -18,7 +18,6 @@ import datetime as dt
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+from machine_info import machine_line, uptime
 
 from edgeprune.export.onnx import INPUT_NAME, onnx_bytes
 from edgeprune.models import DarknetModel, builtin_cfg
@@ -68,24 +68,6 @@ def session(model_bytes: bytes, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}"
-
-
-def load() -> str:
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "uptime unavailable"
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -104,7 +86,7 @@ def main() -> None:
                            imgsz=args.imgsz)
     specs = {"base": PruneSpec(), **variants(base_cfg)}
     size = (args.imgsz, args.imgsz)
-    load_before = load()
+    load_before = uptime()
     entries = []
     for name, spec in specs.items():
         cfg = pruned_cfg(base_cfg, spec)
@@ -122,7 +104,7 @@ def main() -> None:
             entry["session"].run(None, {INPUT_NAME: image})
             entry["times"].append(time.perf_counter() - start)
         print(f"round {run + 1}/{args.runs}", file=sys.stderr, flush=True)
-    load_after = load()
+    load_after = uptime()
 
     base = entries[0]
     base_ms = statistics.median(base["times"]) * 1e3
@@ -142,7 +124,7 @@ def main() -> None:
         "",
         f"- command: `{command}`",
         f"- date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
-        f"- machine: {machine()}",
+        f"- machine: {machine_line()}",
         f"- load before: `{load_before}`",
         f"- load after: `{load_after}`",
         f"- onnxruntime {ort.__version__}, torch {torch.__version__}, python "

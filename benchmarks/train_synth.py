@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import resource
 import shlex
 import subprocess
@@ -23,6 +21,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from machine_info import machine_line, uptime  # noqa: E402
+
 EDGEPRUNE = [str(Path(sys.executable).parent / "edgeprune")]  # the installed console script
 TARGET_MAP50 = 0.6
 TARGET_MINUTES = 20.0
@@ -54,24 +55,12 @@ def shown(command: list[str]) -> str:
     return "edgeprune " + shlex.join(command[len(EDGEPRUNE):])
 
 
-def machine() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+
+def torch_line() -> str:
     import torch
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
-
-
-def load() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    return f"torch {torch.__version__} ({torch.get_num_threads()} threads); GPU: {gpu}"
 
 
 def main() -> None:
@@ -93,7 +82,7 @@ def main() -> None:
 
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    load_start = load()
+    load_start = uptime()
     data = {}
     commands = []
     for domain in ("sim", "real"):
@@ -119,7 +108,7 @@ def main() -> None:
         shutil.rmtree(run_dir)
     _, train_seconds, train_cpu = run(train, work / "train.log")
     commands.append(shown(train))
-    load_after_train = load()
+    load_after_train = uptime()
 
     results = {}
     for domain in ("sim", "real"):
@@ -129,8 +118,8 @@ def main() -> None:
         commands.append(shown(command))
         results[domain] = json.loads(output)
     history = (run_dir / "results.csv").read_text().strip().splitlines()
-    write_report(args, machine(), commands, (train_seconds, train_cpu), results, history,
-                 (load_start, load_after_train, load()))
+    write_report(args, torch_line(), commands, (train_seconds, train_cpu), results, history,
+                 (load_start, load_after_train, uptime()))
 
 
 def write_report(args, info, commands, train_time, results, history, loads) -> None:
@@ -148,11 +137,11 @@ def write_report(args, info, commands, train_time, results, history, loads) -> N
         "",
         "## Machine",
         "",
-        f"- CPU: {info['cpu']}, {info['cores']} cores; GPU: {info['gpu']}",
-        f"- torch {info['torch']} ({info['torch_threads']} threads), Python {info['python']}",
-        f"- load average (1, 5, 15 min) at start: {loads[0]}; after training: {loads[1]}; "
-        f"at the end: {loads[2]}",
-        "  (the machine is shared with other developers; the lead re-runs this on a quiet one)",
+        f"- {machine_line()}",
+        f"- {info}",
+        f"- at start: `{loads[0]}`",
+        f"- after training: `{loads[1]}`",
+        f"- at the end: `{loads[2]}`",
         "",
         "## Commands",
         "",

@@ -23,7 +23,12 @@ from torch import nn
 
 from edgeprune.prune.spec import PruneSpec
 from edgeprune.search.agents.base import AgentContext, Evaluation, register_agent
-from edgeprune.search.agents.common import Option, PolicyAgent, init_parameters
+from edgeprune.search.agents.common import (
+    SAMPLING_OPTIONS,
+    Option,
+    PolicyAgent,
+    init_parameters,
+)
 from edgeprune.search.agents.policy import (
     RewardBaseline,
     bounded_std,
@@ -53,9 +58,7 @@ class ABCPAgent(PolicyAgent):
         "hidden": Option(64, "LSTM hidden size", 4, 1024),
         "lr": Option(0.01, "Adam learning rate of the controller", 0.0, 1.0),
         "baseline_decay": Option(0.8, "decay of the moving-average reward baseline", 0.0, 1.0),
-        "entropy": Option(0.01, "weight of the entropy bonus", 0.0, 10.0),
-        "drop_init": Option(0.1, "initial drop probability of every residual block", 0.0, 1.0),
-        "ratio_std": Option(0.1, "initial spread (std) of the keep ratios", 0.02, 0.5),
+        **SAMPLING_OPTIONS,
     }
 
     def __init__(self, context: AgentContext) -> None:

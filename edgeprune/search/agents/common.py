@@ -42,6 +42,15 @@ class Option:
     high: float | None = None
 
 
+# What every agent that samples drop flags and keep ratios from a policy (abcp, purl, gcn)
+# lets a user set the same way.
+SAMPLING_OPTIONS = {
+    "entropy": Option(0.01, "weight of the entropy bonus", 0.0, 10.0),
+    "drop_init": Option(0.1, "initial drop probability of every residual block", 0.0, 1.0),
+    "ratio_std": Option(0.1, "initial spread (std) of the keep ratios", 0.02, 0.5),
+}
+
+
 def read_options(agent: str, declared: dict[str, Option], given: dict) -> dict:
     """`given` checked against `declared`: unknown names, wrong types and out-of-range values
     get an error that names the agent and lists what it accepts."""

@@ -23,7 +23,12 @@ from torch import nn
 
 from edgeprune.prune.spec import PruneSpec
 from edgeprune.search.agents.base import AgentContext, Evaluation, register_agent
-from edgeprune.search.agents.common import Option, PolicyAgent, init_parameters
+from edgeprune.search.agents.common import (
+    SAMPLING_OPTIONS,
+    Option,
+    PolicyAgent,
+    init_parameters,
+)
 from edgeprune.search.agents.features import layer_graph
 from edgeprune.search.agents.policy import (
     bounded_std,
@@ -62,9 +67,7 @@ class GraphPruningAgent(PolicyAgent):
         "samples_per_update": Option(4, "candidates per PPO round", 2, 10000),
         "epochs": Option(4, "PPO gradient steps per round", 1, 1000),
         "clip": Option(0.2, "PPO clip range eps", 0.01, 1.0),
-        "entropy": Option(0.01, "weight of the entropy bonus", 0.0, 10.0),
-        "drop_init": Option(0.1, "initial drop probability of every residual block", 0.0, 1.0),
-        "ratio_std": Option(0.1, "initial spread (std) of the keep ratios", 0.02, 0.5),
+        **SAMPLING_OPTIONS,
     }
 
     def __init__(self, context: AgentContext) -> None:

@@ -35,7 +35,12 @@ from torch import nn
 
 from edgeprune.prune.spec import PruneSpec
 from edgeprune.search.agents.base import AgentContext, Evaluation, register_agent
-from edgeprune.search.agents.common import Option, PolicyAgent, init_parameters
+from edgeprune.search.agents.common import (
+    SAMPLING_OPTIONS,
+    Option,
+    PolicyAgent,
+    init_parameters,
+)
 from edgeprune.search.agents.policy import (
     RewardBaseline,
     bounded_std,
@@ -84,9 +89,7 @@ class PuRLAgent(PolicyAgent):
         "lr": Option(0.01, "Adam learning rate of the policy", 0.0, 1.0),
         "baseline_decay": Option(0.8, "decay of the per-step moving-average baselines",
                                  0.0, 1.0),
-        "entropy": Option(0.01, "weight of the entropy bonus", 0.0, 10.0),
-        "drop_init": Option(0.1, "initial drop probability of every residual block", 0.0, 1.0),
-        "ratio_std": Option(0.1, "initial spread (std) of the keep ratios", 0.02, 0.5),
+        **SAMPLING_OPTIONS,
     }
 
     def __init__(self, context: AgentContext) -> None:

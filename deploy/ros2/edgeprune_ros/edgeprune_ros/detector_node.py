@@ -6,7 +6,6 @@ class runs here as in `edgeprune val` and the benchmarks, so what was measured i
 
 from __future__ import annotations
 
-import json
 import sys
 
 import rclpy
@@ -16,20 +15,15 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from edgeprune_ros.conversions import (
-    ImageMessageError,
-    boxes_to_json_payload,
-    fill_detection_array,
+from edgeprune_ros.conversions import ImageMessageError
+from edgeprune_ros.messages import (
+    HAVE_VISION_MSGS,
+    Detection2DArray,
+    detections_message,
+    overlay_message,
 )
 from edgeprune_ros.params import LOOSELY_TYPED, PARAMETERS
 from edgeprune_ros.pipeline import DetectionPipeline, number
-
-try:  # vision_msgs has no PyPI wheel; without it detections go out as JSON (README).
-    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
-
-    HAVE_VISION_MSGS = True
-except ImportError:
-    HAVE_VISION_MSGS = False
 
 
 class DetectorNode(Node):
@@ -80,19 +74,10 @@ class DetectorNode(Node):
             self.get_logger().warning(f"skipping image ({msg.header.frame_id}): {exc}",
                                       throttle_duration_sec=5.0)
             return
-        if HAVE_VISION_MSGS:
-            array = Detection2DArray(header=msg.header)
-            self.publisher.publish(fill_detection_array(array, frame.boxes, Detection2D,
-                                                        ObjectHypothesisWithPose, msg.header))
-        else:
-            payload = boxes_to_json_payload(frame.boxes, msg.header.stamp.sec,
-                                            msg.header.stamp.nanosec, msg.header.frame_id)
-            self.publisher.publish(String(data=json.dumps(payload)))
+        stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+        self.publisher.publish(detections_message(frame.boxes, msg.header, stamp, String))
         if self.overlay is not None:
-            drawn = self.pipeline.overlay(frame)
-            self.overlay.publish(Image(header=msg.header, height=drawn.shape[0],
-                                       width=drawn.shape[1], encoding="bgr8", is_bigendian=0,
-                                       step=drawn.shape[1] * 3, data=drawn.tobytes()))
+            self.overlay.publish(overlay_message(self.pipeline.overlay(frame), msg.header, Image))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -8,27 +8,21 @@ _input_topic:=/camera/image_raw`, or `python3 -m edgeprune_ros.ros1_node ...`.
 
 from __future__ import annotations
 
-import json
 import sys
 
 import rospy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from edgeprune_ros.conversions import (
-    ImageMessageError,
-    boxes_to_json_payload,
-    fill_detection_array,
+from edgeprune_ros.conversions import ImageMessageError
+from edgeprune_ros.messages import (
+    HAVE_VISION_MSGS,
+    Detection2DArray,
+    detections_message,
+    overlay_message,
 )
 from edgeprune_ros.params import PARAMETERS
 from edgeprune_ros.pipeline import DetectionPipeline
-
-try:
-    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
-
-    HAVE_VISION_MSGS = True
-except ImportError:
-    HAVE_VISION_MSGS = False
 
 
 class Ros1DetectorNode:
@@ -59,19 +53,10 @@ class Ros1DetectorNode:
         except ImageMessageError as exc:
             rospy.logwarn_throttle(5.0, f"skipping image ({msg.header.frame_id}): {exc}")
             return
-        if HAVE_VISION_MSGS:
-            array = Detection2DArray(header=msg.header)
-            self.publisher.publish(fill_detection_array(array, frame.boxes, Detection2D,
-                                                        ObjectHypothesisWithPose, msg.header))
-        else:
-            payload = boxes_to_json_payload(frame.boxes, msg.header.stamp.secs,
-                                            msg.header.stamp.nsecs, msg.header.frame_id)
-            self.publisher.publish(String(data=json.dumps(payload)))
+        stamp = (msg.header.stamp.secs, msg.header.stamp.nsecs)
+        self.publisher.publish(detections_message(frame.boxes, msg.header, stamp, String))
         if self.overlay is not None:
-            drawn = self.pipeline.overlay(frame)
-            self.overlay.publish(Image(header=msg.header, height=drawn.shape[0],
-                                       width=drawn.shape[1], encoding="bgr8", is_bigendian=0,
-                                       step=drawn.shape[1] * 3, data=drawn.tobytes()))
+            self.overlay.publish(overlay_message(self.pipeline.overlay(frame), msg.header, Image))
 
 
 def main() -> int:
