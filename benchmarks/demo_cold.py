@@ -69,7 +69,6 @@ def main() -> None:
         f"- machine: {machine_line()}",
         f"- load before: `{load_before}`",
         f"- load after: `{load_after}`",
-        "  (the machine is shared with other developers; the lead re-runs this on a quiet one)",
         "",
         "```sh",
         shown,
