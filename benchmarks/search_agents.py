@@ -281,8 +281,7 @@ def write_report(args, commands, searches, finetunes, scores, latency, config, l
         "",
         f"- {machine_line()}",
         *[f"- load, {when}: `{line}`" for when, line in loads.items()],
-        "- shared with other developers working at the same time; the lead re-runs this on a "
-        "quiet machine. Every subprocess ran with OMP_NUM_THREADS=1 (torch on one thread).",
+        "- every subprocess ran with OMP_NUM_THREADS=1 (torch on one thread).",
         "",
         "## Setup",
         "",

@@ -132,8 +132,6 @@ def write_result(args, steps: Steps, results: dict, seconds: float, loads: tuple
         f"- Machine: {machine_line()}",
         f"- `uptime` at the start: {loads[0]}",
         f"- `uptime` at the end: {loads[1]}",
-        "  (a 2-core machine shared with other developers; the lead re-runs this on a quiet "
-        "one)",
         "",
         "## Commands", "", "```sh", *steps.lines, "```", "",
         f"`eval sim2real` took {seconds / 60:.1f} min for {len(models)} models x "
