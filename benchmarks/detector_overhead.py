@@ -28,7 +28,7 @@ import torch
 from machine_info import machine_line, uptime
 
 from edgeprune.export.onnx import onnx_bytes
-from edgeprune.models import create
+from edgeprune.models import create, load_checkpoint
 from edgeprune.models.darknet import YoloDecode
 from edgeprune.prune.recalibrate import recalibrate_bn
 from edgeprune.runtime.detector import Detector, prepare_batch
@@ -53,9 +53,12 @@ def trained_like(width: float, frames: list[np.ndarray], seed: int = 0):
     return model
 
 
-def camera_frames(size: tuple[int, int], count: int = 6) -> list[np.ndarray]:
-    """Real UCSD frames resized to the camera size when the sample is here, else noise."""
-    paths = sorted((SAMPLE / "JPEGImages").glob("*.jpg"))[:count]
+def camera_frames(size: tuple[int, int], count: int = 6,
+                  folder: Path | None = None) -> list[np.ndarray]:
+    """Frames from `folder` (default: the real UCSD sample when it is here) resized to the
+    camera size, else noise."""
+    folder = folder or SAMPLE / "JPEGImages"
+    paths = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".png"))[:count]
     if paths:
         return [cv2.resize(cv2.imread(str(p)), size, interpolation=cv2.INTER_LINEAR)
                 for p in paths]
@@ -95,17 +98,27 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, nargs="+", default=[320, 416])
     parser.add_argument("--camera", nargs="+", default=["640x480", "1280x1024"])
     parser.add_argument("--runs", type=int, default=60)
+    parser.add_argument("--weights", type=Path, help="A trained checkpoint to time instead of "
+                        "the trained-like yolov3 (e.g. the training benchmark's best.pt).")
+    parser.add_argument("--frames", type=Path, help="Folder of images to use as camera frames "
+                        "(default: the UCSD sample), e.g. the val images the model was made for.")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     load_before = uptime()
-    model = trained_like(args.width, camera_frames((640, 480)))
+    if args.weights:
+        model = load_checkpoint(args.weights).model.eval()
+        described = f"the trained checkpoint `{args.weights}`"
+    else:
+        model = trained_like(args.width, camera_frames((640, 480), folder=args.frames))
+        described = (f"yolov3 width {args.width}, 5 classes, untrained but with a trained "
+                     f"model's output statistics (BN from the frames, objectness biased low)")
     rows = []
     for imgsz in args.imgsz:
         detector = Detector(onnx_bytes(model, (imgsz, imgsz), None), conf_threshold=0.25,
                             iou_threshold=0.45)
         for camera in args.camera:
             size = tuple(int(v) for v in camera.split("x"))
-            result = measure(detector, camera_frames(size), args.runs)
+            result = measure(detector, camera_frames(size, folder=args.frames), args.runs)
             rows.append((imgsz, camera, result))
             print(f"{imgsz} {camera}: {result}", file=sys.stderr)
     lines = [
@@ -114,8 +127,7 @@ def main() -> None:
         f"Machine: {machine_line()}  ",
         f"Load before: `{load_before}`  ",
         f"Load after: `{uptime()}`  ",
-        f"Model: yolov3 width {args.width}, 5 classes, untrained but with a trained model's "
-        f"output statistics (BN from the frames, objectness biased low); ONNX Runtime CPU "
+        f"Model: {described}; frames: {args.frames or 'the UCSD sample'}; ONNX Runtime CPU "
         f"provider, default session options (the Detector's), one session shared by both "
         f"paths; conf 0.25, IoU 0.45; {args.runs} alternating runs, "
         f"medians", "",
