@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -68,11 +67,11 @@ def test_toy_demo_runs_every_step_and_reuses_its_cache(tmp_path, one_thread):
 
 
 @pytest.mark.slow
-def test_full_demo_from_a_cold_cache_under_20_minutes(tmp_path):
-    began = time.monotonic()
+def test_full_demo_from_a_cold_cache_completes_every_step(tmp_path):
+    # Its wall time is measured by benchmarks/demo_cold.py, not asserted here.
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--no-cache"])
-    minutes = (time.monotonic() - began) / 60
     assert result.exit_code == 0, result.output
-    assert minutes < 20, f"the demo took {minutes:.1f} min"
-    report = (tmp_path / "demo" / "exp" / "report.md").read_text()
-    assert "| fine-tuned |" in report
+    run = tmp_path / "demo" / "exp"
+    report = (run / "report.md").read_text()
+    assert "| fine-tuned |" in report and "sim-to-real" in report.lower()
+    assert (run / "final.onnx").is_file() and (run / "search" / "best.yaml").is_file()
