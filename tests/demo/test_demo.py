@@ -11,9 +11,12 @@ from edgeprune.cli import main
 from edgeprune.models import load_checkpoint
 from edgeprune.search.records import CandidateLog
 
+# At 64 px a width-0.125 network's latency is mostly fixed per-operator cost: the most-pruned
+# network measures only about 2x faster than the base, so the demo's default 2x target sits at
+# the edge of what can be reached and measurement noise decides; 1.25x is always reachable.
 TOY = ["--images", "16", "--imgsz", "64", "--width", "0.125", "--epochs", "1", "--batch", "4",
        "--budget", "3", "--val-images", "4", "--recal-batches", "2", "--finetune-epochs", "1",
-       "--workers", "0", "--agent", "random"]
+       "--workers", "0", "--agent", "random", "--target-speedup", "1.25"]
 
 
 @pytest.fixture(autouse=True)
