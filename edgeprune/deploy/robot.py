@@ -17,11 +17,10 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 
-import yaml
-
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.profiles import DeviceProfile, find_profile, load_profile
 from edgeprune.models.loading import parse_imgsz
+from edgeprune.profile_files import convert_fields, field_locator, read_yaml_fields
 
 NODE_BACKENDS = ("tensorrt", "onnxruntime", "torch")
 DEFAULT_MODELS_DIR = "/opt/edgeprune/models"
@@ -109,42 +108,17 @@ def find_robot(name: str) -> Path:
 def load_robot(name_or_path: str | Path) -> RobotProfile:
     """Read and check a robot profile and the device profile it names."""
     path = find_robot(str(name_or_path))
-    try:
-        text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except OSError as exc:
-        raise EdgepruneError(f"{path}: cannot read the robot profile ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise EdgepruneError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") \
-            from None
+    data, lines = read_yaml_fields(path, "robot profile")
     if not is_robot_profile(data):
         raise EdgepruneError(f"{path}: not a robot profile (a robot profile names its device "
                              f"profile with `device:`; this looks like a device profile)")
-    lines = {key.value: key.start_mark.line + 1 for key, _ in node.value}
     return robot_from_dict(data, str(path), lines)
 
 
 def robot_from_dict(data: dict, source: str, lines: dict | None = None) -> RobotProfile:
-    lines = lines or {}
     known = {f.name for f in fields(RobotProfile)} - {"source", "device_profile"}
-
-    def where(key: str) -> str:
-        return f"{source}:{lines[key]}" if key in lines else source
-
-    values: dict = {}
-    for key, value in data.items():
-        if key not in known:
-            raise EdgepruneError(f"{where(key)}: unknown field {key!r} (known: "
-                                 f"{', '.join(sorted(known))})")
-        if value is None:
-            continue
-        try:
-            values[key] = _convert(key, value)
-        except (EdgepruneError, TypeError, ValueError) as exc:
-            raise EdgepruneError(f"{where(key)}: {key}: {exc}") from None
+    where = field_locator(source, lines)
+    values = convert_fields(data, known, where, _convert)
     for required in ("device", "model"):
         if required not in values:
             raise EdgepruneError(f"{source}: a robot profile needs `{required}:`")

@@ -13,11 +13,10 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-import yaml
-
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.result import check_precision
 from edgeprune.models.loading import parse_imgsz
+from edgeprune.profile_files import convert_fields, field_locator, read_yaml_fields
 
 PROFILES_ENV = "EDGEPRUNE_ROBOTS"
 REPO_ROBOTS = Path(__file__).resolve().parents[2] / "robots"
@@ -87,19 +86,7 @@ def find_profile(name: str) -> Path:
 def load_profile(path: str | Path) -> DeviceProfile:
     """Read and check a profile file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise EdgepruneError(f"{path}: cannot read the device profile ({exc.strerror})") \
-            from None
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise EdgepruneError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") \
-            from None
+    data, lines = read_yaml_fields(path, "device profile")
     if not isinstance(data, dict):
         raise EdgepruneError(f"{path}: a device profile is a mapping of fields (see "
                              f"robots/README.md)")
@@ -107,29 +94,13 @@ def load_profile(path: str | Path) -> DeviceProfile:
         from edgeprune.deploy.robot import load_robot
 
         return load_robot(path).as_device_profile()
-    lines = {key.value: key.start_mark.line + 1 for key, _ in node.value}
     return profile_from_dict(data, str(path), lines)
 
 
 def profile_from_dict(data: dict, source: str, lines: dict | None = None) -> DeviceProfile:
-    lines = lines or {}
     known = {f.name for f in fields(DeviceProfile)} - {"source"}
-
-    def where(key: str) -> str:
-        return f"{source}:{lines[key]}" if key in lines else source
-
-    for key in data:
-        if key not in known:
-            raise EdgepruneError(f"{where(key)}: unknown field {key!r} (known: "
-                                 f"{', '.join(sorted(known))})")
-    values: dict = {}
-    for key, value in data.items():
-        if value is None:
-            continue
-        try:
-            values[key] = _convert(key, value)
-        except (EdgepruneError, TypeError, ValueError) as exc:
-            raise EdgepruneError(f"{where(key)}: {key}: {exc}") from None
+    where = field_locator(source, lines)
+    values = convert_fields(data, known, where, _convert)
     values.setdefault("name", Path(source).stem)
     try:
         from edgeprune.latency.protocol import Protocol

@@ -6,33 +6,15 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from edgeprune.atomic import atomic_write_bytes, atomic_write_text
+from edgeprune.atomic import atomic_write_text
+from edgeprune.plotting import pyplot, save_figure
 from edgeprune.prune.space import PruneSpace
 from edgeprune.search.records import CandidateRecord
 from edgeprune.search.results import distinct
 
 
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(figure, path: Path) -> Path:
-    import io
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    _figure().close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
-
-
 def plot_rewards(records: list[CandidateRecord], path: Path) -> Path:
-    plt = _figure()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(7, 3.6))
     steps = [r.step for r in records]
     colours = ["tab:green" if r.feasible else "tab:orange" for r in records]
@@ -48,12 +30,12 @@ def plot_rewards(records: list[CandidateRecord], path: Path) -> Path:
     axis.set_ylabel("reward")
     axis.grid(alpha=0.3)
     axis.legend(loc="lower right", fontsize=8)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_pareto(records: list[CandidateRecord], front: list[CandidateRecord],
                 target_ms: float, base_ms: float, base_accuracy: float, path: Path) -> Path:
-    plt = _figure()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(7, 4.2))
     points = distinct(records)
     axis.scatter([r.latency_ms for r in points], [r.accuracy for r in points], s=16,
@@ -67,7 +49,7 @@ def plot_pareto(records: list[CandidateRecord], front: list[CandidateRecord],
     axis.set_ylabel("accuracy proxy (mAP@0.5)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def kept_fractions(space: PruneSpace, record: CandidateRecord
@@ -80,7 +62,7 @@ def kept_fractions(space: PruneSpace, record: CandidateRecord
 
 
 def plot_best(space: PruneSpace, record: CandidateRecord, path: Path) -> Path:
-    plt = _figure()
+    plt = pyplot()
     figure, (groups_axis, blocks_axis) = plt.subplots(
         2, 1, figsize=(9, 4.8), gridspec_kw={"height_ratios": [3, 1]})
     fractions = kept_fractions(space, record)
@@ -105,7 +87,7 @@ def plot_best(space: PruneSpace, record: CandidateRecord, path: Path) -> Path:
     blocks_axis.set_xticks(blocks, [str(b) for b in blocks], fontsize=7)
     blocks_axis.set_xlabel("residual block (green kept, red dropped)")
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _fmt_spec(space: PruneSpace, record: CandidateRecord) -> str:

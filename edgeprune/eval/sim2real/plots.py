@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
-from edgeprune.atomic import atomic_write_bytes
 from edgeprune.eval.sim2real.result import Sim2RealResult
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(figure, path: Path) -> Path:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(figure)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
+from edgeprune.plotting import pyplot, save_figure
 
 
 def severity_plot(result: Sim2RealResult, path: Path) -> Path | None:
@@ -32,7 +14,7 @@ def severity_plot(result: Sim2RealResult, path: Path) -> Path | None:
     the clean sim split."""
     if not result.corruptions:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     columns = min(4, len(result.corruptions))
     rows = math.ceil(len(result.corruptions) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows),
@@ -62,12 +44,12 @@ def severity_plot(result: Sim2RealResult, path: Path) -> Path | None:
                   bbox_to_anchor=(0.5, 1.02 + 0.02 * (4 - rows) / 4))
     figure.suptitle("mAP@0.5 on the corrupted sim split", y=1.06)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def sim_real_plot(result: Sim2RealResult, path: Path) -> Path:
     """Bars of sim and real mAP per model (mAP@0.5 and mAP@0.5:0.95), real/sim written on top."""
-    plt = _pyplot()
+    plt = pyplot()
     labels = [model.label for model in result.models]
     figure, axes = plt.subplots(1, 2, figsize=(max(6.0, 1.6 * len(labels) + 3.0), 3.4))
     width = 0.38
@@ -90,7 +72,7 @@ def sim_real_plot(result: Sim2RealResult, path: Path) -> Path:
         panel.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def retention_plot(result: Sim2RealResult, path: Path) -> Path | None:
@@ -98,7 +80,7 @@ def retention_plot(result: Sim2RealResult, path: Path) -> Path | None:
     and the whole suite's (rPC)."""
     if not result.corruptions or not any(s > 0 for s in result.severities):
         return None
-    plt = _pyplot()
+    plt = pyplot()
     rows = [*result.corruptions, "suite (rPC)"]
     count = len(result.models)
     height = 0.8 / count
@@ -115,4 +97,4 @@ def retention_plot(result: Sim2RealResult, path: Path) -> Path | None:
     panel.grid(axis="x", alpha=0.3)
     panel.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
