@@ -16,6 +16,9 @@ from tests.latency.latency_support import FAST
 FAST_PROTOCOL = [item for key, value in FAST.items() for item in ("--protocol",
                                                                   f"{key}={value}")]
 IMGSZ = 64
+# At 64 px a tiny network's latency is mostly fixed per-operator cost: the most-pruned network
+# measures only 1.5-2x faster than the base, so the tests aim at 1.25x, always reachable (a
+# target at the edge fails with "cannot be reached" whenever measurement noise decides).
 
 
 @dataclass(frozen=True)

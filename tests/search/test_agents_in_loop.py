@@ -47,7 +47,7 @@ def base_and_data(tmp_path_factory) -> tuple[Path, Path]:
 def _settings(base_and_data, agent: str, budget: int) -> SearchSettings:
     weights, data = base_and_data
     # hard reward: an untrained model scores mAP 0, so the latency penalty is the signal
-    return SearchSettings(weights=str(weights), data=str(data), target=Target(speedup=1.5),
+    return SearchSettings(weights=str(weights), data=str(data), target=Target(speedup=1.25),
                           device="cpu", threads=1, protocol=QUICK_PROTOCOL, agent=agent,
                           budget=budget, reward=RewardConfig(kind="hard"),
                           proxy_settings=ProxySettings(recal_batches=2, batch_size=4),

@@ -87,7 +87,7 @@ def repeater():
 def test_repeats_reuse_the_evaluation_and_agents_may_finish_early(search_setup, tmp_path,
                                                                   repeater):
     settings = SearchSettings(weights=str(search_setup.weights), data=str(search_setup.data),
-                              target=Target(speedup=1.5), threads=1, protocol=FAST,
+                              target=Target(speedup=1.25), threads=1, protocol=FAST,
                               agent="test-repeater", budget=10, val_images=4,
                               proxy_settings=ProxySettings(recal_batches=2, batch_size=4))
     outcome = Search.start(settings, tmp_path / "run", show_progress=False).run()

@@ -36,7 +36,7 @@ def records(run: Path):
 
 
 def test_search_writes_a_complete_run_folder(search_setup, tmp_path):
-    result = invoke(search_setup.args("--target-speedup", "1.5", "--out", str(tmp_path),
+    result = invoke(search_setup.args("--target-speedup", "1.25", "--out", str(tmp_path),
                                       "--name", "full", budget=3))
     run = tmp_path / "search" / "full"
     for name in ("config.yaml", "candidates.jsonl", "latency.sqlite", "pareto.csv",
@@ -52,7 +52,7 @@ def test_search_writes_a_complete_run_folder(search_setup, tmp_path):
 
     config = yaml.safe_load((run / "config.yaml").read_text())
     baseline = config["baseline"]
-    assert baseline["target_ms"] == pytest.approx(baseline["latency"]["median_ms"] / 1.5)
+    assert baseline["target_ms"] == pytest.approx(baseline["latency"]["median_ms"] / 1.25)
     assert baseline["accuracy"] > 0.3  # the base scores well on its own labels
     assert "token" not in (run / "config.yaml").read_text()
 
@@ -73,7 +73,7 @@ def test_sigkilled_search_resumes_to_the_uninterrupted_result(search_setup, tmp_
     latency cache, since measured latency is noisy) it ends exactly where an uninterrupted run
     ends. The uniform agent decides from what it observed, so a faulty replay would show."""
     cache = tmp_path / "reference.sqlite"
-    common = ("--target-speedup", "1.5", "--out", str(tmp_path))
+    common = ("--target-speedup", "1.25", "--out", str(tmp_path))
     invoke(search_setup.args(*common, "--name", "whole", "--latency-cache", str(cache),
                              agent="uniform", budget=4))
     whole = records(tmp_path / "search" / "whole")
@@ -119,7 +119,7 @@ def test_sigkilled_search_resumes_to_the_uninterrupted_result(search_setup, tmp_
 
 
 def test_resume_does_not_measure_again_what_a_killed_candidate_measured(search_setup, tmp_path):
-    invoke(search_setup.args("--target-speedup", "1.5", "--out", str(tmp_path), "--name",
+    invoke(search_setup.args("--target-speedup", "1.25", "--out", str(tmp_path), "--name",
                              "partial", budget=3))
     run = tmp_path / "search" / "partial"
     first = records(run)
@@ -147,7 +147,7 @@ def test_search_through_a_device_agent(search_setup, tmp_path):
     agent = AgentProcess("--token", TOKEN)
     try:
         result = invoke(search_setup.args("--device", agent.url, "--token", TOKEN,
-                                          "--target-speedup", "1.5", "--out", str(tmp_path),
+                                          "--target-speedup", "1.25", "--out", str(tmp_path),
                                           "--name", "remote", budget=2))
         agent.log.seek(0)
         requests = agent.log.read()
