@@ -39,9 +39,9 @@ class DemoSettings:
 
     images: int = 1000  # generated images per domain (80% train, 20% val)
     image_size: tuple[int, int] = (640, 480)  # generated image width, height
-    imgsz: int = 256  # network input
+    imgsz: int = 320  # network input
     width: float = 0.25  # yolov3 width multiplier
-    epochs: int = 6
+    epochs: int = 8
     batch: int = 16
     target_speedup: float = 2.0
     agent: str = "abcp"
