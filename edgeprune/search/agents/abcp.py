@@ -26,16 +26,14 @@ from edgeprune.search.agents.base import AgentContext, Evaluation, register_agen
 from edgeprune.search.agents.common import (
     SAMPLING_OPTIONS,
     Option,
-    PolicyAgent,
+    SamplingAgent,
     init_parameters,
 )
 from edgeprune.search.agents.policy import (
     RewardBaseline,
     bounded_std,
     decisions_log_prob,
-    drop_logit,
     one_thread,
-    ratio_logit,
     ratio_mean,
 )
 
@@ -52,7 +50,7 @@ class Controller(nn.Module):
 
 
 @register_agent
-class ABCPAgent(PolicyAgent):
+class ABCPAgent(SamplingAgent):
     name = "abcp"
     OPTIONS = {
         "hidden": Option(64, "LSTM hidden size", 4, 1024),
@@ -69,16 +67,9 @@ class ABCPAgent(PolicyAgent):
         with torch.no_grad():  # outputs start at the prior, then learn
             for head in (self.controller.drop_head, self.controller.ratio_head):
                 head.weight.mul_(0.1)
-        self.log_std = nn.Parameter(torch.tensor(float(np.log(opts["ratio_std"]))))
-        self.drop_bias = drop_logit(opts["drop_init"])
-        self._recentre()
         self.optimizer = torch.optim.Adam([*self.controller.parameters(), self.log_std],
                                           lr=opts["lr"])
         self.baseline = RewardBaseline(opts["baseline_decay"])
-
-    def _recentre(self) -> None:
-        self.centre = self.centre_ratio(self.options["drop_init"])
-        self.ratio_bias = ratio_logit(self.centre, *self.context.ratio_range)
 
     # --------------------------------------------------------------------------- controller
 
@@ -135,7 +126,6 @@ class ABCPAgent(PolicyAgent):
     def observe(self, evaluation: Evaluation) -> None:
         self._learn(evaluation)
         self.calibrate(evaluation)
-        self._recentre()
 
     def _learn(self, evaluation: Evaluation) -> None:
         advantage = self.baseline.advantage(self.reward_of(evaluation))

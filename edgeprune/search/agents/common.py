@@ -22,12 +22,14 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+from torch import nn
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.search.agents.actions import DecisionTable
 from edgeprune.search.agents.base import AgentContext, Evaluation, SearchAgent
 from edgeprune.search.agents.costs import CostModel, LatencyFit
 from edgeprune.search.agents.features import decision_features
+from edgeprune.search.agents.policy import drop_logit, ratio_logit
 
 _KIND_WORDS = {bool: "true or false", int: "a whole number", float: "a number"}
 
@@ -132,3 +134,25 @@ class PolicyAgent(SearchAgent):
         if self.reward_metric == "flops":
             return self.context.base_latency_ms * evaluation.gflops / self.context.base_gflops
         return evaluation.latency_ms
+
+
+class SamplingAgent(PolicyAgent):
+    """Base of the agents that sample drop flags and keep ratios from a policy (abcp, purl,
+    gcn): the learned spread of the ratios, the drop prior, and the ratio centre, moved after
+    every evaluation as the latency fit learns the device (see the module doc)."""
+
+    def __init__(self, context: AgentContext) -> None:
+        super().__init__(context)
+        self.log_std = nn.Parameter(torch.tensor(float(np.log(self.options["ratio_std"]))))
+        self.drop_bias = drop_logit(self.options["drop_init"])
+        self.recentre()
+
+    def recentre(self) -> None:
+        """`centre`: the uniform keep ratio the latency fit says meets the target;
+        `ratio_bias`: the same as a logit, what the policy's ratio outputs are offsets from."""
+        self.centre = self.centre_ratio(self.options["drop_init"])
+        self.ratio_bias = ratio_logit(self.centre, *self.context.ratio_range)
+
+    def calibrate(self, evaluation: Evaluation) -> None:
+        super().calibrate(evaluation)
+        self.recentre()

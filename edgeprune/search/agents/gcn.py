@@ -26,18 +26,16 @@ from edgeprune.search.agents.base import AgentContext, Evaluation, register_agen
 from edgeprune.search.agents.common import (
     SAMPLING_OPTIONS,
     Option,
-    PolicyAgent,
+    SamplingAgent,
     init_parameters,
 )
 from edgeprune.search.agents.features import layer_graph
 from edgeprune.search.agents.policy import (
     bounded_std,
     decisions_log_prob,
-    drop_logit,
     normalized,
     one_thread,
     ppo_objective,
-    ratio_logit,
     ratio_mean,
     sample_decisions,
 )
@@ -59,7 +57,7 @@ class GraphPolicy(nn.Module):
 
 
 @register_agent
-class GraphPruningAgent(PolicyAgent):
+class GraphPruningAgent(SamplingAgent):
     name = "gcn"
     OPTIONS = {
         "hidden": Option(32, "size of the node embeddings and the head", 4, 1024),
@@ -86,17 +84,10 @@ class GraphPruningAgent(PolicyAgent):
         init_parameters(self.policy, self.torch_generator)
         with torch.no_grad():
             self.policy.head[-1].weight.mul_(0.1)
-        self.log_std = nn.Parameter(torch.tensor(float(np.log(opts["ratio_std"]))))
-        self.drop_bias = drop_logit(opts["drop_init"])
-        self._recentre()
         self.optimizer = torch.optim.Adam([*self.policy.parameters(), self.log_std],
                                           lr=opts["lr"])
         # (drop, ratios, ratio_bias it was proposed under, old log-probability, reward)
         self.batch: list[tuple[np.ndarray, np.ndarray, float, float, float]] = []
-
-    def _recentre(self) -> None:
-        self.ratio_bias = ratio_logit(self.centre_ratio(self.options["drop_init"]),
-                                      *self.context.ratio_range)
 
     def _heads(self, ratio_bias: float) -> tuple[torch.Tensor, torch.Tensor]:
         drop, ratio = self.policy(self.nodes, self.adjacency, self.members, self.kinds)
@@ -123,7 +114,6 @@ class GraphPruningAgent(PolicyAgent):
         if len(self.batch) >= self.options["samples_per_update"]:
             self._update()
         self.calibrate(evaluation)
-        self._recentre()
 
     def _update(self) -> None:
         batch, self.batch = self.batch, []

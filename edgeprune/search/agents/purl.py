@@ -38,16 +38,14 @@ from edgeprune.search.agents.base import AgentContext, Evaluation, register_agen
 from edgeprune.search.agents.common import (
     SAMPLING_OPTIONS,
     Option,
-    PolicyAgent,
+    SamplingAgent,
     init_parameters,
 )
 from edgeprune.search.agents.policy import (
     RewardBaseline,
     bounded_std,
     decisions_log_prob,
-    drop_logit,
     one_thread,
-    ratio_logit,
     ratio_mean,
     sample_decisions,
 )
@@ -80,7 +78,7 @@ def stage_split(flops: np.ndarray, stages: int) -> list[np.ndarray]:
 
 
 @register_agent
-class PuRLAgent(PolicyAgent):
+class PuRLAgent(SamplingAgent):
     name = "purl"
     OPTIONS = {
         "steps_per_episode": Option(3, "stages per episode, each one candidate with its own "
@@ -107,18 +105,11 @@ class PuRLAgent(PolicyAgent):
         init_parameters(self.policy, self.torch_generator)
         with torch.no_grad():
             self.policy[-1].weight.mul_(0.1)
-        self.log_std = nn.Parameter(torch.tensor(float(np.log(opts["ratio_std"]))))
-        self.drop_bias = drop_logit(opts["drop_init"])
-        self._recentre()
         self.optimizer = torch.optim.Adam([*self.policy.parameters(), self.log_std],
                                           lr=opts["lr"])
         self.baselines = [RewardBaseline(opts["baseline_decay"]) for _ in self.stages]
         self.episode: Episode | None = None
         self.pending: dict[int, tuple[Episode, int]] = {}  # step -> (episode, stage)
-
-    def _recentre(self) -> None:
-        self.ratio_bias = ratio_logit(self.centre_ratio(self.options["drop_init"]),
-                                      *self.context.ratio_range)
 
     def _heads(self, state: np.ndarray, positions: np.ndarray, ratio_bias: float):
         """Block logits and ratio means over all decisions (only `positions` computed)."""
@@ -173,7 +164,6 @@ class PuRLAgent(PolicyAgent):
         if len(episode.rewards) == len(self.stages):
             self._learn(episode)
         self.calibrate(evaluation)
-        self._recentre()
 
     def _learn(self, episode: Episode) -> None:
         rewards = [episode.rewards[k] for k in range(len(self.stages))]
