@@ -11,7 +11,6 @@ calibration.
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from edgeprune.clock import utc_now
 from edgeprune.errors import EdgepruneError
 from edgeprune.runtime.letterbox import PAD_VALUE
 
@@ -104,7 +104,7 @@ def write_calib_set(folder: str | Path, image_paths: list[Path], *, imgsz=None,
     atomic_write_text(folder / IMAGES_FILE, "\n".join(lines) + "\n")
     settings = {
         "name": folder.name,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "images": len(lines),
         "imgsz": list(size) if size else None,
         "preprocess": dict(PREPROCESS),

@@ -10,13 +10,13 @@ how to rebuild, instead of TensorRT's deserialization error.
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeprune.clock import utc_now
 from edgeprune.errors import EdgepruneError
 from edgeprune.export.tensorrt import EngineError
 
@@ -176,7 +176,7 @@ def export_engine(onnx_model: bytes, path: str | Path, *, imgsz: tuple[int, int]
         "names": list(names),
         "tensorrt_version": builder.version,
         "gpu": gpu.to_json(),
-        "built_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "built_at": utc_now(),
         "build_seconds": round(build_seconds, 3),
         "workspace_mb": workspace_mb,
         "source": {"weights": source, "onnx_sha256": onnx_sha},

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeprune.clock import utc_now
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.archhash import cfg_arch_hash, load_onnx, onnx_arch_hash
 from edgeprune.latency.backends import Backend, create_backend
-from edgeprune.latency.backends.base import utc_now
 from edgeprune.latency.cache import CacheKey, LatencyCache
 from edgeprune.latency.profiles import DeviceProfile, resolve_profile
 from edgeprune.latency.protocol import Protocol

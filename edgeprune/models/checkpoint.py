@@ -7,7 +7,6 @@ safe to open. The cfg text travels inside, so a pruned model needs no side files
 
 from __future__ import annotations
 
-import datetime as _dt
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import torch
 
 from edgeprune.atomic import atomic_write_bytes
+from edgeprune.clock import utc_now
 from edgeprune.errors import WeightsError
 from edgeprune.models.cfg import parse_cfg, write_cfg_text
 from edgeprune.models.darknet import DarknetModel
@@ -56,7 +56,7 @@ def _plain(value):
 def checkpoint_dict(ckpt: Checkpoint) -> dict:
     from edgeprune import __version__
 
-    provenance = {"saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    provenance = {"saved": utc_now(),
                   "edgeprune_version": __version__, **ckpt.provenance}
     state = {k: v.detach().cpu().clone() for k, v in ckpt.model.state_dict().items()}
     return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,

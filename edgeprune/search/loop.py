@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from edgeprune.clock import utc_now
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.meter import LatencyMeter, resolve_device
 from edgeprune.models.checkpoint import Checkpoint, save_checkpoint
@@ -27,7 +28,7 @@ from edgeprune.models.counting import count_gflops, count_params
 from edgeprune.prune.spec import PruneSpec
 from edgeprune.search.agents.base import AgentContext, SearchAgent, create_agent
 from edgeprune.search.environment import CandidateResult, SearchEnvironment
-from edgeprune.search.records import CandidateLog, CandidateRecord, utc_now
+from edgeprune.search.records import CandidateLog, CandidateRecord
 from edgeprune.search.results import (
     best_record,
     pareto_front,

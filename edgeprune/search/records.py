@@ -8,7 +8,6 @@ off before the next line is written. A damaged line anywhere else is an error na
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -73,10 +72,6 @@ class CandidateRecord:
             return record
         except (TypeError, EdgepruneError) as exc:
             raise EdgepruneError(f"{where}: not a candidate record ({exc})") from None
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 class CandidateLog:

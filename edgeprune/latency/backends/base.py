@@ -9,7 +9,6 @@ tensorrt, cuda-python) are imported only when a backend is used.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from edgeprune.clock import utc_now
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.protocol import Protocol, Timing
 from edgeprune.latency.result import DeviceIdentity, LatencyResult, check_precision
@@ -114,10 +114,6 @@ def create_backend(name: str, **options) -> Backend:
     except TypeError as exc:
         raise EdgepruneError(f"latency backend {name}: bad options {sorted(options)} "
                              f"({exc})") from None
-
-
-def utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def random_input(shape: tuple[int, ...], dtype: np.dtype, seed: int = 0) -> np.ndarray:
