@@ -122,7 +122,7 @@ class Search:
         self.env = SearchEnvironment(
             base, self.meter, train_data, val_data, imgsz=settings.imgsz, proxy=settings.proxy,
             proxy_settings=settings.proxy_settings, val_images=settings.val_images,
-            importance=settings.importance, seed=settings.seed)
+            importance=settings.importance, seed=settings.seed, base_name=settings.weights)
         if settings.baseline is None:
             self.settings = settings = settings.replace(baseline=self._measure_baseline())
             settings.save(self.run_dir)
@@ -161,7 +161,8 @@ class Search:
                             seed=settings.seed, round_to=settings.round_to,
                             min_channels=settings.min_channels,
                             ratio_range=(settings.min_ratio, 1.0),
-                            options=dict(settings.agent_options))
+                            options=dict(settings.agent_options),
+                            node_embeddings=env.proxy.node_embeddings())
 
     # ---------------------------------------------------------------------------- the loop
 

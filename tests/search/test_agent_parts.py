@@ -14,16 +14,12 @@ from edgeprune.models import create
 from edgeprune.models.cfg import read_cfg
 from edgeprune.models.counting import count_gflops
 from edgeprune.prune import PruneSpec, prune_space, pruned_cfg
+from edgeprune.prune.layer_graph import NODE_FEATURES
 from edgeprune.search.agents.actions import DecisionTable, ratio_bins
 from edgeprune.search.agents.base import create_agent
 from edgeprune.search.agents.common import Option, read_options
 from edgeprune.search.agents.costs import CostModel, LatencyFit
-from edgeprune.search.agents.features import (
-    DECISION_FEATURES,
-    NODE_FEATURES,
-    decision_features,
-    layer_graph,
-)
+from edgeprune.search.agents.features import DECISION_FEATURES, decision_features, layer_graph
 from edgeprune.search.agents.policy import (
     binned_normal_log_prob,
     decisions_log_prob,

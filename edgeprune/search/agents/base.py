@@ -68,6 +68,9 @@ class AgentContext:
     min_channels: int = 8
     ratio_range: tuple[float, float] = (0.125, 1.0)  # keep ratios an agent may choose
     options: dict = field(default_factory=dict)  # agent-specific settings from the CLI/config
+    # learned per-layer states of the base (layers, hidden), from the trained Graph
+    # PruningNet when the search's accuracy proxy has one; None otherwise
+    node_embeddings: np.ndarray | None = field(default=None, compare=False)
 
     def spec(self, drop_blocks=(), ratios: dict[int, float] | None = None,
              default_ratio: float = 1.0) -> PruneSpec:
