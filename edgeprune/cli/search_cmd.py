@@ -42,14 +42,15 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
               "latency measured on the same device, e.g. 3.")
 @click.option("--agent", default="abcp", show_default=True,
               help="Search agent: abcp, purl, rlpruner, gcn, or the baselines flops, uniform, "
-              "random.")
+              "random, halp (latency knapsack on the device's per-layer table).")
 @click.option("--agent-option", "agent_items", multiple=True, metavar="KEY=VALUE",
               help="Agent-specific setting (repeatable), e.g. --agent-option spread=0.2.")
 @click.option("--budget", type=click.IntRange(min=1), default=40, show_default=True,
               help="Candidates to evaluate.")
-@click.option("--reward", "reward_kind", type=click.Choice(["soft", "hard"]), default="soft",
-              show_default=True, help="soft: accuracy x (latency/target)^w (MnasNet); hard: "
-              "accuracy within the target, a negative penalty beyond it (README 'Search').")
+@click.option("--reward", "reward_kind", type=click.Choice(["soft", "hard"]), default="hard",
+              show_default=True, help="hard: accuracy within the target, a penalty growing "
+              "with the miss beyond it (a budget); soft: accuracy x (latency/target)^w "
+              "(MnasNet) (README 'Search').")
 @click.option("--reward-alpha", type=float, default=0.0, show_default=True,
               help="soft reward exponent within the target.")
 @click.option("--reward-beta", type=click.FloatRange(max=0), default=-0.5, show_default=True,
@@ -87,6 +88,13 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
               help="ort-cpu intra-op threads (0: one per CPU). Default: the profile's.")
 @click.option("--protocol", "protocol_items", multiple=True, metavar="FIELD=VALUE",
               help="Override a latency protocol field (repeatable; README 'Latency').")
+@click.option("--interleave/--no-interleave", default=True, show_default=True,
+              help="Time each candidate interleaved with the base in one window and use the "
+              "ratio (drift-corrected on a busy device); --no-interleave times it alone, in "
+              "half the time.")
+@click.option("--latency-table", type=click.Path(dir_okay=False),
+              help="Per-layer latency table (edgeprune latency lut) for --agent halp. "
+              "Default: measured once into the run folder.")
 @click.option("--latency-cache", type=click.Path(dir_okay=False),
               help="Latency cache file. Default: latency.sqlite in the run folder.")
 @click.option("--token", envvar="EDGEPRUNE_AGENT_TOKEN", show_envvar=True,
@@ -101,8 +109,8 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
 def search(ctx: click.Context, data, weights, device, target_latency, target_speedup, agent,
            agent_items, budget, reward_kind, reward_alpha, reward_beta, proxy, supernet_path,
            recal_batches, batch, finetune_steps, val_images, imgsz, round_to, min_channels,
-           min_ratio, importance, precision, threads, protocol_items, latency_cache, token,
-           seed, out_root, name, resume) -> None:
+           min_ratio, importance, precision, threads, protocol_items, interleave,
+           latency_table, latency_cache, token, seed, out_root, name, resume) -> None:
     """Search a pruned network that meets a latency target measured on --device.
 
     \b
@@ -137,7 +145,8 @@ def search(ctx: click.Context, data, weights, device, target_latency, target_spe
                              agent_items, budget, reward_kind, reward_alpha, reward_beta, proxy,
                              supernet_path, recal_batches, batch, finetune_steps, val_images,
                              imgsz, round_to, min_channels, min_ratio, importance, precision,
-                             threads, protocol_items, latency_cache, seed)
+                             threads, protocol_items, interleave, latency_table,
+                             latency_cache, seed)
         from edgeprune.runs import new_run_dir
 
         run_dir = new_run_dir("search", name, out_root)
@@ -150,7 +159,8 @@ def search(ctx: click.Context, data, weights, device, target_latency, target_spe
 def _settings(data, weights, device, target_latency, target_speedup, agent, agent_items,
               budget, reward_kind, reward_alpha, reward_beta, proxy, supernet_path,
               recal_batches, batch, finetune_steps, val_images, imgsz, round_to, min_channels,
-              min_ratio, importance, precision, threads, protocol_items, latency_cache, seed):
+              min_ratio, importance, precision, threads, protocol_items, interleave,
+              latency_table, latency_cache, seed):
     from edgeprune.cli.latency_cmds import parse_protocol_items
     from edgeprune.errors import EdgepruneError
     from edgeprune.latency.protocol import Protocol
@@ -191,7 +201,8 @@ def _settings(data, weights, device, target_latency, target_speedup, agent, agen
             recal_batches=recal_batches, batch_size=batch, finetune_steps=finetune_steps,
             supernet=str(Path(supernet_path).resolve()) if supernet_path else None, seed=seed),
         val_images=val_images, imgsz=parse_imgsz(imgsz) if imgsz else None, **grid,
-        importance=importance, seed=seed)
+        importance=importance, seed=seed, interleave=interleave,
+        latency_table=str(Path(latency_table).resolve()) if latency_table else None)
 
 
 def _proxy_and_grid(proxy, supernet_path, round_to, min_channels, min_ratio):

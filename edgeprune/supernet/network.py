@@ -29,7 +29,6 @@ from edgeprune.latency.archhash import cfg_arch_hash
 from edgeprune.models.cfg import ConvLayer, YoloLayer
 from edgeprune.models.darknet import DarknetModel
 from edgeprune.prune.apply import PrunePlan, plan_pruning
-from edgeprune.prune.importance import get_importance, group_scores
 from edgeprune.prune.space import prune_space
 from edgeprune.prune.spec import PruneSpec
 from edgeprune.supernet.encoder import ArchEncoder
@@ -38,15 +37,6 @@ from edgeprune.supernet.space import SubnetRules, SupernetError, check_in_space
 Form = Literal["pruningnet", "slimmable"]
 FORMS: tuple[str, ...] = ("pruningnet", "slimmable")
 SKELETONS = 32  # module skeletons kept per architecture (building one costs ~ms)
-
-
-def fixed_channel_scores(model: DarknetModel, importance: str) -> dict[int, torch.Tensor]:
-    """Importance of every prunable channel set's channels, from all of its producers: the one
-    channel order every sub-network slices by."""
-    space = prune_space(model.cfg)
-    criterion = get_importance(importance)
-    return {s.id: group_scores([model.layers[i] for i in s.producers], criterion)
-            for s in space.coupling.sets if s.prunable}
 
 
 class WeightSharingNet(nn.Module):

@@ -33,8 +33,9 @@ from torch import nn
 from edgeprune.atomic import atomic_write_text
 from edgeprune.errors import EdgepruneError
 from edgeprune.models.checkpoint import load_checkpoint, model_fingerprint
+from edgeprune.prune.importance import channel_set_scores
 from edgeprune.supernet.file import Supernet, read_supernet_data, save_supernet, supernet_from_data
-from edgeprune.supernet.network import FORMS, WeightSharingNet, fixed_channel_scores
+from edgeprune.supernet.network import FORMS, WeightSharingNet
 from edgeprune.supernet.space import SubnetRules, SubnetSampler
 from edgeprune.train.config import default_workers
 from edgeprune.train.schedule import Schedule
@@ -140,7 +141,7 @@ class SupernetTrainer:
                 raise EdgepruneError(f"{self.run_dir}: {config.weights} changed since this run "
                                      f"started (its weights differ); start a new run")
         else:
-            scores = fixed_channel_scores(base.model, config.importance)
+            scores = channel_set_scores(base.model, config.importance)
             net = WeightSharingNet(base.model, config.form, config.rules(), scores,
                                    config.hidden)
             self.supernet = Supernet(net, self.names, self.imgsz, self.base_fingerprint,

@@ -9,15 +9,16 @@ import torch
 
 from edgeprune.models import load_checkpoint
 from edgeprune.prune import PruneSpec
+from edgeprune.prune.importance import channel_set_scores
 from edgeprune.supernet.file import load_supernet
-from edgeprune.supernet.network import WeightSharingNet, fixed_channel_scores
+from edgeprune.supernet.network import WeightSharingNet
 from edgeprune.supernet.space import SubnetRules, SubnetSampler, SupernetError
 from tests.prune.helpers import image, opencv_agreement
 
 
 def untrained(setup, form: str) -> tuple[WeightSharingNet, torch.nn.Module]:
     base = load_checkpoint(setup.weights).model
-    return WeightSharingNet(base, form, SubnetRules(), fixed_channel_scores(base, "l1")), base
+    return WeightSharingNet(base, form, SubnetRules(), channel_set_scores(base, "l1")), base
 
 
 @pytest.mark.parametrize("form", ["pruningnet", "slimmable"])
