@@ -22,6 +22,7 @@ from edgeprune.latency.backends.base import (
 from edgeprune.latency.backends.transforms import convert_fp16, quantize_int8
 from edgeprune.latency.device import cpu_identity, gpu_identity
 from edgeprune.latency.result import DeviceIdentity
+from edgeprune.ort_session import exact_int8
 
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
               "tensor(double)": np.float64, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}
@@ -34,8 +35,9 @@ def _ort():
 
 
 def session_options(threads: int):
+    """Sequential, `threads` intra-op threads, and the int8 kernels the Detector runs."""
     ort = _ort()
-    options = ort.SessionOptions()
+    options = exact_int8(ort.SessionOptions())
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
