@@ -62,6 +62,7 @@ def _register() -> None:
         latency_cmds,
         model_cmds,
         prune_cmd,
+        scratch_cmd,
         search_cmd,
         sim2real_cmd,
         supernet_cmds,
@@ -71,8 +72,8 @@ def _register() -> None:
     for command in (model_cmds.info, model_cmds.export, data_cmds.data, train_cmd.train,
                     eval_cmds.val, eval_cmds.predict, prune_cmd.prune, latency_cmds.latency,
                     agent_cmds.agent, supernet_cmds.supernet, search_cmd.search,
-                    finetune_cmd.finetune, sim2real_cmd.eval_group, calib_cmds.calib,
-                    deploy_cmd.deploy, demo_cmd.demo):
+                    finetune_cmd.finetune, scratch_cmd.scratch, sim2real_cmd.eval_group,
+                    calib_cmds.calib, deploy_cmd.deploy, demo_cmd.demo):
         main.add_command(command)
 
 

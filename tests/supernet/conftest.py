@@ -9,8 +9,7 @@ import pytest
 
 from tests.search import conftest as search_fixtures
 
-# the search tests' fixtures, shared: the tiny base, a private latency cache, one torch thread
-search_setup = search_fixtures.search_setup
+# the search tests' autouse fixtures, shared: a private latency cache, one torch thread
 private_cache = search_fixtures.private_cache
 one_torch_thread = search_fixtures.one_torch_thread
 
