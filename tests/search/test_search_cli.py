@@ -49,6 +49,12 @@ def test_search_writes_a_complete_run_folder(search_setup, tmp_path):
     assert first.agent == "random" and first.session == 0 and first.latency["runs"] >= 5
     assert first.latency["backend"] == "ort-cpu" and first.gflops > 0 and first.params > 0
     assert 0 <= first.accuracy <= 1
+    # timed against the base in one window: the ratio is recorded and the reward uses it
+    assert first.latency["reference"]["interleaved"] and first.latency_ratio > 0
+    assert first.measured_ms == first.latency["median_ms"]
+    base_ms = yaml.safe_load((run / "config.yaml").read_text())["baseline"]["latency"][
+        "median_ms"]
+    assert first.latency_ratio * base_ms == pytest.approx(first.latency_ms)
 
     config = yaml.safe_load((run / "config.yaml").read_text())
     baseline = config["baseline"]
