@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 
 from edgeprune import __version__
+from edgeprune.console import escape
 from edgeprune.errors import EdgepruneError
 
 stdout = Console(soft_wrap=True)
@@ -25,7 +26,7 @@ class EdgepruneGroup(click.Group):
         try:
             return super().invoke(ctx)
         except EdgepruneError as exc:
-            stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
+            stderr.print(f"[bold red]error:[/] {escape(exc)}", highlight=False)
             sys.exit(1)
         except KeyboardInterrupt:
             stderr.print("[yellow]interrupted[/]")

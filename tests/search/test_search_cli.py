@@ -144,7 +144,7 @@ def test_resume_does_not_measure_again_what_a_killed_candidate_measured(search_s
 
 
 def test_search_through_a_device_agent(search_setup, tmp_path):
-    agent = AgentProcess("--token", TOKEN)
+    agent = AgentProcess()
     try:
         result = invoke(search_setup.args("--device", agent.url, "--token", TOKEN,
                                           "--target-speedup", "1.25", "--out", str(tmp_path),

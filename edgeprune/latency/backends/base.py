@@ -17,14 +17,11 @@ from typing import ClassVar
 import numpy as np
 
 from edgeprune.clock import utc_now
-from edgeprune.errors import EdgepruneError
+from edgeprune.errors import EdgepruneError, ModelRejected
 from edgeprune.latency.protocol import Protocol, Timing
 from edgeprune.latency.result import DeviceIdentity, LatencyResult, check_precision
 
-
-class ModelRejected(EdgepruneError):
-    """The model itself cannot be measured: not ONNX, an unsupported op, a wrong input shape.
-    (The agent answers 400 for these and 500 for failures of the device.)"""
+__all__ = ["BACKENDS", "Backend", "ModelRejected", "create_backend", "register_backend"]
 
 
 class Backend(ABC):
