@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import click
@@ -100,10 +101,8 @@ def serve(ctx, backend, host, port, token_file, token, threads, workspace_mb, ti
     click.echo(f"edgeprune agent: {measurer.name} on {measurer.identity().describe()}, "
                f"listening on {server.address}")
     sys.stdout.flush()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve()
-    except KeyboardInterrupt:
-        pass
     stderr.print("agent stopped")
 
 

@@ -18,8 +18,7 @@ again); 500 the device itself failed. The server keeps serving after every one o
 Built on uvicorn + Starlette: uvicorn's h11 parser bounds header size, `limit_concurrency` caps
 connections, and the request body reaches the app as a stream, so the upload limit is enforced
 while it arrives and an upload is never held in memory; only the one model being measured is
-read. Uvicorn has no timeout for a request's headers, so its keep-alive timer is also armed when
-a connection opens (`_Protocol`). Uploads go to a private temp folder, bounded by
+read. Uvicorn has no timeout for a request's headers, so `_Protocol` adds one. Uploads go to a private temp folder, bounded by
 max_waiting x max_upload_bytes, removed after each request and when the server stops. A
 measurement watches its client: when the client goes away the timing loop stops at its next
 run (protocol.stop_checked).
@@ -90,13 +89,44 @@ def is_loopback(host: str) -> bool:
 
 def _protocol_class(header_timeout_s: float) -> type[H11Protocol]:
     class _Protocol(H11Protocol):
+        """uvicorn's h11 protocol with a deadline for each request's headers: uvicorn has
+        none (its keep-alive timer stops at the first byte), so a slowloris client that
+        never finishes its headers would hold its socket forever."""
+
+        header_timer = None
+
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            # The keep-alive timer closes a connection that sends no complete request in
-            # time; uvicorn arms it only after a response, so a slowloris client that never
-            # finishes its first request's headers would otherwise hold its socket forever.
-            self.timeout_keep_alive_task = self.loop.call_later(
-                header_timeout_s, self.timeout_keep_alive_handler)
+            self._arm_header_timer()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.cycle is not None and not self.cycle.response_complete:
+                self._cancel_header_timer()  # the request's headers are in
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and (
+                    self.cycle is None or self.cycle.response_complete):
+                self._arm_header_timer()  # the next request on this connection
+
+        def connection_lost(self, exc) -> None:
+            self._cancel_header_timer()
+            super().connection_lost(exc)
+
+        def _arm_header_timer(self) -> None:
+            self._cancel_header_timer()
+            self.header_timer = self.loop.call_later(header_timeout_s, self._headers_late)
+
+        def _cancel_header_timer(self) -> None:
+            if self.header_timer is not None:
+                self.header_timer.cancel()
+                self.header_timer = None
+
+        def _headers_late(self) -> None:
+            self.header_timer = None
+            if not self.transport.is_closing():
+                self.transport.close()
 
     return _Protocol
 
@@ -318,10 +348,9 @@ class DeviceServer:
                                            f"{limit_s:g} s (agent serve --max-measure-seconds);"
                                            f" ask for fewer or shorter runs")
 
-        model_bytes = path.read_bytes()  # one model in memory: the one holding the device
-        try:
+        try:  # the backend reads the file: at most the one model holding the device in memory
             with stop_checked(check):
-                return self.backend.measure(model_bytes, shape, precision, protocol).to_json()
+                return self.backend.measure(path, shape, precision, protocol).to_json()
         except ModelRejected as exc:
             return RequestRefused(400, str(exc))
         except MeasurementCancelled as exc:

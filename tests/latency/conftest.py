@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgeprune.latency import Protocol
-from tests.latency.latency_support import FAST, TOKEN, AgentProcess
+from tests.latency.latency_support import FAST, AgentProcess
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import dataclasses
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -55,6 +56,10 @@ class Backend(ABC):
                  protocol: Protocol) -> LatencyResult:
         """Measure a model whose precision has already been checked."""
 
+    def loads_files(self, precision: str) -> bool:
+        """Whether `_measure` takes a Path to the ONNX file at this precision."""
+        return False
+
     def measured_by(self) -> str:
         """The backend that produces the numbers (the agent's, for `remote`)."""
         return self.name
@@ -62,15 +67,19 @@ class Backend(ABC):
     def cache_backend_key(self) -> str:
         return f"{self.measured_by()} {self.version()}"
 
-    def measure(self, model_bytes: bytes, input_shape: tuple[int, ...], precision: str = "fp32",
-                protocol: Protocol | None = None) -> LatencyResult:
-        """Latency of the ONNX model `model_bytes` fed one input of `input_shape`."""
+    def measure(self, model_bytes: bytes | Path, input_shape: tuple[int, ...],
+                precision: str = "fp32", protocol: Protocol | None = None) -> LatencyResult:
+        """Latency of the ONNX model `model_bytes` fed one input of `input_shape`. A Path is
+        read here unless the backend loads files itself (`loads_files`), so the device server
+        never holds a second copy of a large upload."""
         check_precision(precision)
         if precision not in self.precisions:
             raise EdgepruneError(f"backend {self.name} measures {', '.join(self.precisions)}, "
                                  f"not {precision}")
         if not input_shape or any(int(d) < 1 for d in input_shape):
             raise ModelRejected(f"input shape {input_shape}: every dimension must be >= 1")
+        if isinstance(model_bytes, Path) and not self.loads_files(precision):
+            model_bytes = model_bytes.read_bytes()
         return self._measure(model_bytes, tuple(int(d) for d in input_shape), precision,
                              protocol or Protocol())
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -45,9 +46,11 @@ def session_options(threads: int):
     return options
 
 
-def load_session(model_bytes: bytes, options, providers: list):
+def load_session(model: bytes | Path, options, providers: list):
+    """A session of the model's bytes or, for a Path, of the file (read by ONNX Runtime)."""
+    source = str(model) if isinstance(model, Path) else model
     try:
-        return _ort().InferenceSession(model_bytes, options, providers=providers)
+        return _ort().InferenceSession(source, options, providers=providers)
     except Exception as exc:  # onnxruntime raises InvalidProtobuf, InvalidGraph, Fail, ...
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelRejected(f"ONNX Runtime cannot load the model: {message}") from None
@@ -102,8 +105,11 @@ class OrtCpuBackend(Backend):
     def _detect_identity(self) -> DeviceIdentity:
         return cpu_identity(self.threads)
 
-    def _measure(self, model_bytes: bytes, input_shape: tuple[int, ...], precision: str,
-                 protocol: Protocol) -> LatencyResult:
+    def loads_files(self, precision: str) -> bool:
+        return precision == "fp32"
+
+    def _measure(self, model_bytes: bytes | Path, input_shape: tuple[int, ...],
+                 precision: str, protocol: Protocol) -> LatencyResult:
         started = time.perf_counter()
         options = session_options(self.threads)
         session = load_session(model_bytes, options, ["CPUExecutionProvider"])
