@@ -18,8 +18,9 @@ again); 500 the device itself failed. The server keeps serving after every one o
 Built on uvicorn + Starlette: uvicorn's h11 parser bounds header size, `limit_concurrency` caps
 connections, and the request body reaches the app as a stream, so the upload limit is enforced
 while it arrives and an upload is never held in memory; only the one model being measured is
-read. Uvicorn has no timeout for a request's headers, so `_Protocol` adds one. Uploads go to a private temp folder, bounded by
-max_waiting x max_upload_bytes, removed after each request and when the server stops. A
+read (by the backend, from the file). Uvicorn has no timeout for a request's headers, so
+`_Protocol` adds one. Uploads go to a private temp folder, bounded by max_waiting x
+max_upload_bytes, removed after each request and when the server stops. A
 measurement watches its client: when the client goes away the timing loop stops at its next
 run (protocol.stop_checked).
 """
