@@ -56,6 +56,7 @@ def _register() -> None:
         data_cmds,
         demo_cmd,
         deploy_cmd,
+        device_cmds,
         eval_cmds,
         finetune_cmd,
         latency_cmds,
@@ -68,9 +69,9 @@ def _register() -> None:
 
     for command in (model_cmds.info, model_cmds.export, data_cmds.data, train_cmd.train,
                     eval_cmds.val, eval_cmds.predict, prune_cmd.prune, latency_cmds.latency,
-                    agent_cmds.agent, search_cmd.search, finetune_cmd.finetune,
-                    sim2real_cmd.eval_group, calib_cmds.calib, deploy_cmd.deploy,
-                    demo_cmd.demo):
+                    agent_cmds.agent, device_cmds.device, search_cmd.search,
+                    finetune_cmd.finetune, sim2real_cmd.eval_group, calib_cmds.calib,
+                    deploy_cmd.deploy, demo_cmd.demo):
         main.add_command(command)
 
 
