@@ -10,10 +10,10 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 SKIP_PARTS = {".venv", ".venv-ros", ".git", "runs", "build", "__pycache__", ".pytest_cache",
