@@ -87,10 +87,10 @@ def find_profile(name: str) -> Path:
     available = sorted({p.stem for folder in profile_search_path() if folder.is_dir()
                         for p in folder.glob("*.yaml")})
     raise EdgepruneError(f"no device profile {name!r} nor a registered device of that name "
-                         f"(looked in {searched}; available: {', '.join(available) or 'none'}); --device "
-                         f"also takes a .yaml path or http://HOST:PORT, and `edgeprune device "
-                         f"add {name} http://HOST:PORT --token-file F --profile P` registers "
-                         f"a device")
+                         f"(looked in {searched}; available: "
+                         f"{', '.join(available) or 'none'}); --device also takes a .yaml "
+                         f"path or http://HOST:PORT, and `edgeprune device add {name} "
+                         f"http://HOST:PORT --token-file F --profile P` registers a device")
 
 
 def load_profile(path: str | Path) -> DeviceProfile:
