@@ -61,9 +61,10 @@ def remove_stale_temps(path: Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "wb", *, private: bool = False) -> Iterator[IO]:
-    """Open a temp file beside `path`; on success it replaces `path`, on error it is removed.
-    `private` makes the file 0600 whatever the umask."""
+def temp_beside(path: str | Path, mode: str = "wb", *,
+                private: bool = False) -> Iterator[tuple[IO, Path]]:
+    """(open handle, temp path) of a temp file beside `path`, flushed to disk when the block
+    ends; the caller renames it into place. Removed when the block fails."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
@@ -73,13 +74,26 @@ def atomic_write(path: str | Path, mode: str = "wb", *, private: bool = False) -
     try:
         os.fchmod(fd, 0o600 if private else 0o666 & ~current_umask())
         with os.fdopen(fd, mode, encoding=encoding) as handle:
-            yield handle
+            yield handle, Path(temp_name)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "wb", *, private: bool = False) -> Iterator[IO]:
+    """Open a temp file beside `path`; on success it replaces `path`, on error it is removed.
+    `private` makes the file 0600 whatever the umask."""
+    with temp_beside(path, mode, private=private) as (handle, temp):
+        yield handle
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
         raise
 
 

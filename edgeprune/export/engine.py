@@ -188,12 +188,13 @@ def export_engine(onnx_model: bytes, path: str | Path, *, imgsz: tuple[int, int]
 
 
 def write_engine(path: str | Path, serialized: bytes, sidecar: dict) -> None:
-    """Engine, then sidecar, each atomically: a reader never sees a sidecar for a half-written
-    engine (an old sidecar beside a new engine fails the sha256 check instead)."""
-    from edgeprune.atomic import atomic_write_bytes, atomic_write_text
+    """Engine and sidecar as one set: both are written in full first, the old sidecar is
+    removed, the engine renamed into place and the sidecar (which records the engine's
+    sha256) last, so a sidecar always describes the engine beside it."""
+    from edgeprune.filesets import write_file_set
 
-    atomic_write_bytes(path, serialized)
-    atomic_write_text(sidecar_path(path), json.dumps(sidecar, indent=2) + "\n")
+    write_file_set({Path(path): serialized,
+                    sidecar_path(path): json.dumps(sidecar, indent=2) + "\n"})
 
 
 def _int8_calibration(builder, calib_set, onnx_sha: str, imgsz: tuple[int, int],
