@@ -3,8 +3,9 @@ or a set it can tell is incomplete, never a new .cfg beside an old .weights.
 
 Files (`write_file_set`): every member is written to a temp file beside its target first (a
 kill then leaves the old set untouched and a temp that the next write removes); then the
-manifest is removed, the temps are renamed into place, and the manifest, with each member's
-size and sha256, is written last. `check_file_set` verifies a set against its manifest.
+temps are renamed into place and the manifest, with each member's size and sha256, is written
+last. A kill between two renames leaves the OLD manifest, which the new members fail:
+`check_file_set` tells such a set from a complete one.
 
 Folders (`staged_folder`): the new content is built in a temp folder beside the target and
 renamed into place when complete; the old folder is removed after.
@@ -27,9 +28,9 @@ MANIFEST_FORMAT = "edgeprune-file-set/1"
 
 
 def write_file_set(files: dict[Path, bytes | str], manifest: Path | None = None) -> None:
-    """Write `files` (path -> content) as one set; `manifest` (written last) lists them.
-    Without a manifest, the last file named is the one a reader checks the others by (an
-    engine's sidecar): it is removed first and renamed into place last."""
+    """Write `files` (path -> content) as one set, renamed into place in their order;
+    `manifest` (written last) lists them. Without a manifest, name last the file a reader
+    checks the others by (an engine's sidecar, which records the engine's sha256)."""
     temps: list[tuple[Path, Path]] = []
     try:
         for path, content in files.items():
@@ -37,9 +38,6 @@ def write_file_set(files: dict[Path, bytes | str], manifest: Path | None = None)
             with temp_beside(path) as (handle, temp):
                 handle.write(data)
             temps.append((temp, Path(path)))
-        marker = manifest or temps[-1][1]
-        with contextlib.suppress(FileNotFoundError):
-            marker.unlink()
         for temp, path in temps:
             os.replace(temp, path)
     except BaseException:
