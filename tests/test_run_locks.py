@@ -97,9 +97,9 @@ def test_finetune_holds_its_run_folder(tmp_path, monkeypatch):
 def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path, held):
     run = new_run_dir("search", "exp", tmp_path)
     holder = held(run, "search")
-    with pytest.raises(RunFolderInUse, match=f"in use by PID {holder.process.pid}"):
-        with locked_run_dir(run, "search"):
-            pass
+    with pytest.raises(RunFolderInUse, match=f"in use by PID {holder.process.pid}"), \
+            locked_run_dir(run, "search"):
+        pass
     holder.kill()
     assert (run / ".edgeprune.lock").exists()  # the file stays; the kernel dropped the lock
     with locked_run_dir(run, "search"):

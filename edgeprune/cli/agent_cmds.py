@@ -41,7 +41,7 @@ def agent() -> None:
               show_default=True,
               help="Seconds a request waits for the device before a 503 busy answer.")
 @click.option("--max-waiting", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Requests uploading or queued at once (503 above); temp disk use is at most "
+              help="Requests uploading or queued at once (429 above); temp disk use is at most "
               "this times --max-upload-mb.")
 @click.option("--max-connections", type=click.IntRange(min=1), default=32, show_default=True,
               help="Open connections before new requests are answered 503.")

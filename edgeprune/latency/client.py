@@ -2,9 +2,9 @@
 
 The wire format is documented in server.py. Built on httpx: its transport retries refused
 connections with exponential backoff; this client also retries a connection dropped mid-request
-(the same number of times) and busy (503) answers for up to `busy_retry_s`, honouring
-Retry-After. It never waits without a timeout and always gives up with an EdgepruneError that
-says what happened.
+(the same number of times) and busy answers (429 too many waiting, 503 device busy) for up to
+`busy_retry_s`, honouring Retry-After. It never waits without a timeout and always gives up
+with an EdgepruneError that says what happened.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class AgentClient:
                 time.sleep(self.backoff_s * 2 ** dropped)
                 dropped += 1
                 continue
-            if response.status_code == 503:
+            if response.status_code in (429, 503):
                 wait = _retry_after(response, self.backoff_s)
                 if time.monotonic() - started + wait <= self.busy_retry_s:
                     time.sleep(wait)
@@ -126,7 +126,7 @@ class AgentClient:
         if code == 413:
             return EdgepruneError(f"the server at {self.url} refused the upload (413): "
                                   f"{message}")
-        if code == 503:
+        if code in (429, 503):
             return EdgepruneError(f"the server at {self.url} stayed busy for "
                                   f"{self.busy_retry_s:g} s: {message}")
         return EdgepruneError(f"the server at {self.url} answered {code}: {message}")

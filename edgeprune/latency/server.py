@@ -11,9 +11,10 @@ API (every request carries `Authorization: Bearer TOKEN`; errors are JSON `{"err
 
 Status codes: 400 bad parameters, a field over the server's bounds (see server_limits.py) or a
 model that cannot be measured; 401 missing or wrong token; 404/405 unknown path or method; 408
-an upload that stalled; 413 an upload over the limit; 503 busy (the device stayed busy past the
-wait limit, too many requests waiting, or the connection cap; `Retry-After` says when to try
-again); 500 the device itself failed. The server keeps serving after every one of them.
+an upload that stalled; 413 an upload over the limit; 429 too many requests already waiting
+for the device; 503 busy (the device stayed busy past the wait limit, or the connection cap;
+`Retry-After` says when to try again); 500 the device itself failed. The server keeps serving
+after every one of them.
 
 Built on uvicorn + Starlette: uvicorn's h11 parser bounds header size, `limit_concurrency` caps
 connections, and the request body reaches the app as a stream, so the upload limit is enforced
@@ -213,7 +214,7 @@ class DeviceServer:
             protocol = parse_protocol(query, self.protocol, self.limits)
             length = parse_content_length(request.headers.get("content-length"), self.limits)
             if self.waiting >= self.limits.max_waiting:
-                raise RequestRefused(503, f"{self.waiting} requests are already waiting for "
+                raise RequestRefused(429, f"{self.waiting} requests are already waiting for "
                                           f"the device", {"Retry-After": BUSY_RETRY_AFTER})
         except RequestRefused as exc:
             log.info("%s refused (%d): %s", _client(request), exc.status, exc)
