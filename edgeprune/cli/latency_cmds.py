@@ -29,14 +29,14 @@ def device_options(func):
     """--device and what shapes a measurement there (token, cache, precision, threads ...)."""
 
     @click.option("--device", "-d", default="cpu", show_default=True,
-                  help="Profile name (robots/NAME.yaml), a profile .yaml, or an agent address "
-                  "http://HOST:PORT.")
+                  help="A registered device (edgeprune device add), a profile name "
+                  "(robots/NAME.yaml), a profile .yaml, or a server address http://HOST:PORT.")
     @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
                   help="Default: the profile's.")
     @click.option("--threads", type=click.IntRange(min=0),
                   help="ort-cpu intra-op threads (0: one per CPU). Default: the profile's.")
     @click.option("--token", envvar="EDGEPRUNE_AGENT_TOKEN", show_envvar=True,
-                  help="Token of a remote agent.")
+                  help="Token of a device server (a registered device reads its token file).")
     @click.option("--cache", "cache_path", type=click.Path(dir_okay=False),
                   help="Latency cache file. Default: $EDGEPRUNE_LATENCY_CACHE or "
                   "~/.cache/edgeprune/latency.sqlite.")

@@ -35,8 +35,8 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
               "subset of val scores it.")
 @click.option("--weights", "-w", help="Base model checkpoint (.pt), e.g. from edgeprune train.")
 @click.option("--device", "-d", default="cpu", show_default=True,
-              help="Where latency is measured: a profile name (robots/NAME.yaml), a profile "
-              ".yaml, or a device agent http://HOST:PORT.")
+              help="Where latency is measured: a registered device (edgeprune device add), a "
+              "profile name (robots/NAME.yaml), a profile .yaml, or a server http://HOST:PORT.")
 @click.option("--target-latency", help="Latency target on the device, e.g. 8ms (a bare number "
               "is milliseconds).")
 @click.option("--target-speedup", type=float, help="Target as a speedup over the base model's "
