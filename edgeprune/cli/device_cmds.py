@@ -27,9 +27,10 @@ def device() -> None:
 @click.option("--token-file", type=click.Path(dir_okay=False),
               help="File holding the server's token (the registry stores its path, not the "
               "token). Without it the token comes from --token or EDGEPRUNE_AGENT_TOKEN.")
-@click.option("--profile", default="cpu", show_default=True,
-              help="Device profile (name or .yaml) saying how the server measures: backend, "
-              "precision, input size, latency budget.")
+@click.option("--profile", help="Device profile (name or .yaml) saying how the server "
+              "measures: backend (checked against the server's), precision, input size, "
+              "latency budget. Default: whatever the server measures with, fp32, the model's "
+              "own input size.")
 @click.option("--replace", is_flag=True, help="Replace a device already registered as NAME.")
 def add(name, url, token_file, profile, replace) -> None:
     """Register the server at URL (http://HOST:PORT) as NAME. Nothing is contacted; `device
@@ -38,7 +39,7 @@ def add(name, url, token_file, profile, replace) -> None:
 
     registered = add_device(name, url, profile, token_file, replace=replace)
     stdout.print(f"registered {escape(registered.name)}: {escape(registered.url)}, profile "
-                 f"{escape(registered.profile)} (in {escape(registry_path())})",
+                 f"{escape(registered.profile or '(none)')} (in {escape(registry_path())})",
                  highlight=False)
 
 
@@ -59,7 +60,7 @@ def list_devices() -> None:
     for column in ("name", "address", "profile", "token file"):
         table.add_column(column)
     for entry in devices.values():
-        table.add_row(escape(entry.name), escape(entry.url), escape(entry.profile),
+        table.add_row(escape(entry.name), escape(entry.url), escape(entry.profile or "-"),
                       escape(entry.token_file or "(--token or EDGEPRUNE_AGENT_TOKEN)"))
     stdout.print(table)
 

@@ -165,7 +165,8 @@ def resolve_profile(spec: str | None, registered: bool = True) -> DeviceProfile:
 
         device = find_registered(spec)
         if device is not None:
-            base = resolve_profile(device.profile, registered=False)
+            base = (resolve_profile(device.profile, registered=False) if device.profile
+                    else DeviceProfile(name=device.name, backend="remote"))
             return dataclasses.replace(base, name=device.name, agent=device.url,
                                        token_file=device.token_file,
                                        source=f"{registry_path()}: {device.name}")

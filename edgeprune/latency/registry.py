@@ -35,7 +35,8 @@ class RegisteredDevice:
 
     name: str
     url: str
-    profile: str  # a profile name or .yaml path: backend, precision, input size, budget
+    profile: str | None = None  # a profile name or .yaml path (backend, precision, input
+    # size, budget); None: whatever the server measures with, at the model's own size
     token_file: str | None = None
 
 
@@ -57,10 +58,10 @@ def load_registry(path: Path | None = None) -> dict[str, RegisteredDevice]:
                              f"add writes it)")
     registered = {}
     for name, entry in (devices or {}).items():
-        if not isinstance(entry, dict) or not {"url", "profile"} <= set(entry) or \
+        if not isinstance(entry, dict) or "url" not in entry or \
                 not set(entry) <= {"url", "profile", "token_file"}:
-            raise EdgepruneError(f"{path}: device {name!r}: expected url, profile and "
-                                 f"token_file")
+            raise EdgepruneError(f"{path}: device {name!r}: expected url, and optionally "
+                                 f"profile and token_file")
         registered[str(name)] = RegisteredDevice(name=str(name), **{
             k: (str(v) if v is not None else None) for k, v in entry.items()})
     return registered
@@ -68,14 +69,15 @@ def load_registry(path: Path | None = None) -> dict[str, RegisteredDevice]:
 
 def save_registry(devices: dict[str, RegisteredDevice], path: Path | None = None) -> Path:
     path = path or registry_path()
-    body = {"devices": {name: {k: v for k, v in asdict(device).items() if k != "name"}
+    body = {"devices": {name: {k: v for k, v in asdict(device).items()
+                               if k != "name" and v is not None}
                         for name, device in sorted(devices.items())}}
     atomic_write_text(path, "# edgeprune device registry (edgeprune device add/remove)\n" +
                       yaml.safe_dump(body, sort_keys=False), private=True)
     return path
 
 
-def add_device(name: str, url: str, profile: str, token_file: str | None,
+def add_device(name: str, url: str, profile: str | None, token_file: str | None,
                replace: bool = False) -> RegisteredDevice:
     """Check and register a device (its address is not contacted)."""
     from edgeprune.latency.client import normalize_url
@@ -89,12 +91,13 @@ def add_device(name: str, url: str, profile: str, token_file: str | None,
     if name in devices and not replace:
         raise EdgepruneError(f"device {name!r} is already registered (at "
                              f"{devices[name].url}); add --replace to change it")
-    resolve_profile(profile, registered=False)  # it exists and is valid
+    if profile is not None:
+        resolve_profile(profile, registered=False)  # it exists and is valid
     if token_file is not None:
         token_file = str(Path(token_file).expanduser().resolve())
         read_token_file(token_file)  # readable and not empty, now rather than mid-search
-    stored_profile = (str(Path(profile).resolve()) if profile.endswith((".yaml", ".yml"))
-                      else profile)
+    stored_profile = (str(Path(profile).resolve())
+                      if profile and profile.endswith((".yaml", ".yml")) else profile)
     device = RegisteredDevice(name=name, url=normalize_url(url), profile=stored_profile,
                               token_file=token_file)
     devices[name] = device

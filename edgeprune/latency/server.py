@@ -233,6 +233,10 @@ class DeviceServer:
         except ClientGone:
             log.info("%s went away during its upload", _client(request))
             return Response(status_code=400)
+        except OSError as exc:  # the temp folder's disk is full or gone: this device's fault
+            log.warning("cannot store an upload: %s", exc)
+            return _refusal(RequestRefused(500, f"the server cannot store the upload "
+                                                f"({exc.strerror or exc})"), close=True)
         finally:
             self.waiting -= 1
         if isinstance(outcome, RequestRefused):

@@ -66,7 +66,8 @@ def parse_shape(text: str | None, limits: ServerLimits) -> tuple[int, ...]:
     if not text:
         raise RequestRefused(400, "missing query parameter 'shape' (e.g. shape=1x3x416x416)")
     parts = text.lower().split("x")
-    if len(parts) > MAX_RANK or not all(p.isdigit() and len(p) <= 6 for p in parts):
+    if len(parts) > MAX_RANK or not all(p.isascii() and p.isdigit() and len(p) <= 6
+                                         for p in parts):
         raise RequestRefused(400, f"shape {text[:40]!r}: expected up to {MAX_RANK} positive "
                                   f"integers joined by 'x', e.g. 1x3x416x416")
     shape = tuple(int(p) for p in parts)
@@ -110,7 +111,7 @@ def parse_content_length(value: str | None, limits: ServerLimits) -> int | None:
     """The declared body size (None for a chunked upload, bounded while it streams)."""
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 15:
+    if not (value.isascii() and value.isdigit()) or len(value) > 15:
         raise RequestRefused(400, f"bad Content-Length {value[:20]!r}")
     length = int(value)
     if length == 0:

@@ -98,10 +98,22 @@ def test_unknown_and_unreachable_devices_are_one_line(token_file):
 
 
 @pytest.mark.parametrize("text", ["devices: [1, 2", "devices: 3\n",
-                                  "devices:\n  j: {url: 'http://127.0.0.1:9'}\n"])
+                                  "devices:\n  j: {url: 'http://127.0.0.1:9', colour: red}\n",
+                                  "devices:\n  j: {profile: cpu}\n"])
 def test_a_damaged_registry_is_one_line_naming_it(private_config_dir, text):
     registry = private_config_dir / "devices.yaml"
     registry.write_text(text)
     result = run("device", "list", code=1)
     assert str(registry) in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_without_a_profile_the_device_measures_as_its_server_does(agent, token_file,
+                                                                  private_config_dir):
+    run("device", "add", "board", agent.url, "--token-file", str(token_file))
+    entry = yaml.safe_load((private_config_dir / "devices.yaml").read_text())["devices"]
+    assert entry == {"board": {"url": agent.url, "token_file": str(token_file)}}
+    assert "ok: board answers" in run("device", "check", "board").output
+    meter = resolve_device("board", cache=False)
+    assert meter.backend.measured_by() == "ort-cpu" and meter.precision == "fp32"
+    meter.close()

@@ -110,7 +110,8 @@ def test_huge_protocol_fields_are_refused_at_once(server):
 
 
 @pytest.mark.parametrize("shape", ["10000000x3x64x64", "1x3x100000x64", "1x1x1x1x1x1x1",
-                                   "0x3x64x64", "1x3x64x64" + "x1" * 100])
+                                   "0x3x64x64", "1x3x64x64" + "x1" * 100, "1x3x%C2%B2x64",
+                                   "-1x3x64x64", ""])
 def test_unbounded_input_shapes_are_400(server, shape):
     status, payload, _ = raw_request(server.url, "POST", f"/measure?shape={shape}", b"\x08")
     assert status == 400 and "shape" in payload["error"]
