@@ -29,7 +29,7 @@ def export_darknet(ckpt: Checkpoint, output: str | Path, stem: str = "model") ->
                     paths["weights"]: darknet_weights_bytes(ckpt.model, header),
                     paths["names"]: "".join(f"{n}\n" for n in ckpt.names)},
                    manifest=darknet_manifest(paths["weights"]))
-    return paths
+    return {**paths, "manifest": darknet_manifest(paths["weights"])}
 
 
 def darknet_manifest(weights_path: str | Path) -> Path:
