@@ -34,10 +34,9 @@ def cv(values) -> float:
 
 def start_agent(token: str, threads: int) -> tuple[subprocess.Popen, str]:
     command = [sys.executable, "-c", "from edgeprune.cli import main; main()", "agent",
-               "serve", "--port", "0", "--threads", str(threads), "--token", token,
-               "--max-upload-mb", "1024"]
+               "serve", "--port", "0", "--threads", str(threads), "--max-upload-mb", "1024"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True)
+                               text=True, env={**os.environ, "EDGEPRUNE_AGENT_TOKEN": token})
     line = process.stdout.readline()
     match = re.search(r"listening on (http://\S+)", line)
     if not match:

@@ -31,3 +31,13 @@ class WeightsError(EdgepruneError):
 
 class ExportError(EdgepruneError):
     """An export that failed or whose result disagrees with the source model."""
+
+
+class ModelRejected(EdgepruneError):
+    """The model itself cannot be measured: not ONNX, an unsupported op, a wrong input shape.
+    (The device server answers 400 for these and 500 for failures of the device.)"""
+
+
+class MeasurementCancelled(EdgepruneError):
+    """A measurement stopped between timed runs: its client went away, it ran past the
+    server's time limit, or the server is stopping."""

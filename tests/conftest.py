@@ -44,6 +44,15 @@ def tiny_yolov3():
     return create("yolov3", num_classes=3, width=0.125, imgsz=64)
 
 
+@pytest.fixture(autouse=True)
+def private_config_dir(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own config folder (device registry, generated server token), never
+    the user's."""
+    folder = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("EDGEPRUNE_CONFIG_DIR", str(folder))
+    return folder
+
+
 # ------------------------------------------------------------------ the tiny search base
 
 FAST_PROTOCOL = [item for key, value in FAST.items() for item in ("--protocol",

@@ -81,14 +81,23 @@ class CalibSet:
 def write_calib_set(folder: str | Path, image_paths: list[Path], *, imgsz=None,
                     source: dict | None = None, copy: bool = False) -> CalibSet:
     """Write images.txt and calib.yaml into `folder` (images copied into folder/images with
-    `copy`). Returns the set as later loads will see it."""
+    `copy`), as a set: built in a temp folder beside it and renamed into place, replacing
+    what `folder` held. Returns the set as later loads will see it."""
+    from edgeprune.filesets import staged_folder
+
+    folder = Path(folder)
+    with staged_folder(folder) as staging:
+        _write_calib_files(staging, folder.name, image_paths, imgsz, source, copy)
+    return load_calib_set(folder)
+
+
+def _write_calib_files(folder: Path, name: str, image_paths: list[Path], imgsz,
+                       source: dict | None, copy: bool) -> None:
     import shutil
 
     from edgeprune.atomic import atomic_write_text
     from edgeprune.models.loading import parse_imgsz
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     size = parse_imgsz(imgsz) if imgsz is not None else None
     lines = []
     if copy:
@@ -103,7 +112,7 @@ def write_calib_set(folder: str | Path, image_paths: list[Path], *, imgsz=None,
         lines = [str(Path(p).resolve()) for p in image_paths]
     atomic_write_text(folder / IMAGES_FILE, "\n".join(lines) + "\n")
     settings = {
-        "name": folder.name,
+        "name": name,
         "created": utc_now(),
         "images": len(lines),
         "imgsz": list(size) if size else None,
@@ -114,7 +123,6 @@ def write_calib_set(folder: str | Path, image_paths: list[Path], *, imgsz=None,
               "# images.txt lists the images; TensorRT's calibration caches sit beside it.\n")
     atomic_write_text(folder / SETTINGS_FILE,
                       header + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))
-    return load_calib_set(folder)
 
 
 def load_calib_set(folder: str | Path) -> CalibSet:

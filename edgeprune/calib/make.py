@@ -30,9 +30,6 @@ def make_calib_set(data, output: str | Path, count: int = 500, *, split: str = "
     dataset = load_dataset(data, split).require_usable()
     selection = select_calibration_images(dataset.samples, len(dataset.names), count, seed)
     paths = [dataset.samples[i].image_path for i in selection.indices]
-    if force and output.is_dir():
-        for stale in output.glob("*.cache"):
-            stale.unlink()
     source = {"data": str(Path(data).resolve()) if isinstance(data, (str, Path)) else str(data),
               "split": split, "seed": seed, "selection": {
                   "cover_images": selection.cover_count, "quota_per_class": selection.quota,

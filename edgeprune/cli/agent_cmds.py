@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import click
 
 from edgeprune.cli.app import stderr, stdout
+from edgeprune.console import escape
 from edgeprune.errors import EdgepruneError
+from edgeprune.latency.tokens import TOKEN_ENV
 
 
 @click.group()
@@ -19,37 +22,65 @@ def agent() -> None:
 @click.option("--backend", type=click.Choice(["ort-cpu", "ort-cuda", "tensorrt"]),
               default="ort-cpu", show_default=True, help="Backend measuring here.")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind; anything but loopback exposes the agent to the network.")
+              help="Address to bind; anything but loopback exposes the server to the network.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8650, show_default=True,
               help="Port (0: any free port; the address is printed).")
-@click.option("--token", envvar="EDGEPRUNE_AGENT_TOKEN", show_envvar=True,
-              help="Token clients must send (Authorization: Bearer TOKEN). Required.")
+@click.option("--token-file", type=click.Path(dir_okay=False),
+              help="File holding the token clients must send (Authorization: Bearer TOKEN).")
+@click.option("--token", envvar=TOKEN_ENV, show_envvar=True,
+              help="The token itself (at least 16 characters). On the command line it shows "
+              "in `ps`: prefer --token-file or the environment. With neither, a token is made "
+              "on first start, stored in the config folder and printed.")
 @click.option("--threads", type=click.IntRange(min=0), help="ort-cpu intra-op threads.")
 @click.option("--workspace-mb", type=click.IntRange(min=1), help="tensorrt workspace.")
 @click.option("--timing-cache", type=click.Path(dir_okay=False),
               help="tensorrt timing cache file (reused across builds).")
 @click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=512,
               show_default=True, help="Largest model accepted (413 above).")
-@click.option("--busy-wait", type=click.FloatRange(min=0), default=60, show_default=True,
+@click.option("--busy-wait", type=click.FloatRange(min=0, min_open=True), default=60,
+              show_default=True,
               help="Seconds a request waits for the device before a 503 busy answer.")
-def serve(backend, host, port, token, threads, workspace_mb, timing_cache, max_upload_mb,
-          busy_wait) -> None:
-    """Serve GET /info and POST /measure (see README 'Latency' for the API).
+@click.option("--max-waiting", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Requests uploading or queued at once (429 above); temp disk use is at most "
+              "this times --max-upload-mb.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Open connections before new requests are answered 503.")
+@click.option("--header-timeout", type=click.FloatRange(min=0, min_open=True), default=10,
+              show_default=True, help="Seconds a connection may take to send its request "
+              "headers (it is closed after).")
+@click.option("--body-timeout", type=click.FloatRange(min=0, min_open=True), default=30,
+              show_default=True, help="Longest pause in an upload (408 after).")
+@click.option("--max-measure-seconds", type=click.FloatRange(min=0, min_open=True),
+              default=300, show_default=True,
+              help="Longest a measurement may time the device (and the cap on the protocol's "
+              "max_seconds and warmup_seconds).")
+@click.option("--max-input-elements", type=click.IntRange(min=1), default=1 << 24,
+              show_default=True, help="Largest input (batch x channels x height x width).")
+@click.pass_context
+def serve(ctx, backend, host, port, token_file, token, threads, workspace_mb, timing_cache,
+          max_upload_mb, busy_wait, max_waiting, max_connections, header_timeout,
+          body_timeout, max_measure_seconds, max_input_elements) -> None:
+    """Serve GET /info and POST /measure (see README 'Device server' for the API).
 
     \b
-    edgeprune agent serve --backend tensorrt --host 0.0.0.0 --token $T   # on the Jetson
-    edgeprune latency model.onnx --device http://JETSON:8650 --token $T  # anywhere
+    edgeprune agent serve --backend tensorrt --host 0.0.0.0 --token-file ~/agent.token
+    edgeprune device add jetson http://JETSON:8650 --token-file T --profile jetson-orin-nano
+    edgeprune search --data robomaster.yaml --weights base.pt --device jetson   # anywhere
     """
     import logging
     import signal
     import sys
 
-    from edgeprune.latency.agent import DeviceAgent, is_loopback
     from edgeprune.latency.backends import create_backend
+    from edgeprune.latency.server import DeviceServer, is_loopback
+    from edgeprune.latency.server_limits import ServerLimits
 
-    if not token:
-        raise EdgepruneError("the agent needs a token: pass --token or set "
-                             "EDGEPRUNE_AGENT_TOKEN (it runs any model sent to it)")
+    token = _server_token(ctx, token_file, token)
+    limits = ServerLimits(max_upload_bytes=int(max_upload_mb * 2**20), max_waiting=max_waiting,
+                          max_connections=max_connections, header_timeout_s=header_timeout,
+                          body_timeout_s=body_timeout, busy_wait_s=busy_wait,
+                          max_measure_seconds=max_measure_seconds,
+                          max_input_elements=max_input_elements)
     options = {}
     if backend == "ort-cpu" and threads is not None:
         options["threads"] = threads
@@ -59,22 +90,48 @@ def serve(backend, host, port, token, threads, workspace_mb, timing_cache, max_u
     measurer = create_backend(backend, **options)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        server = DeviceAgent(measurer, token, host, port,
-                             max_upload_bytes=int(max_upload_mb * 2**20),
-                             busy_wait_s=busy_wait)
+        server = DeviceServer(measurer, token, host, port, limits=limits)
     except OSError as exc:
-        raise EdgepruneError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise EdgepruneError(f"cannot listen on {host}:{port}: "
+                             f"{exc.strerror or exc}") from None
     if not is_loopback(host):
-        stderr.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach this "
-                     f"machine and has the token can run models on it")
+        stderr.print(f"[yellow]warning:[/] listening on {escape(host)}: anyone who can reach "
+                     f"this machine and has the token can run models on it")
     signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     click.echo(f"edgeprune agent: {measurer.name} on {measurer.identity().describe()}, "
                f"listening on {server.address}")
     sys.stdout.flush()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve()
-    except KeyboardInterrupt:
-        stderr.print("agent stopped")
+    stderr.print("agent stopped")
+
+
+def _server_token(ctx: click.Context, token_file: str | None, token: str | None) -> str:
+    """The token from --token-file, the environment or --token (warned), else the generated
+    one in the config folder."""
+    from click.core import ParameterSource
+
+    from edgeprune.latency.tokens import check_token, generated_token, read_token_file
+
+    if token_file:
+        return check_token(read_token_file(token_file), token_file)
+    if token:
+        if ctx.get_parameter_source("token") is ParameterSource.COMMANDLINE:
+            stderr.print("[yellow]warning:[/] a token on the command line shows in `ps` to "
+                         f"every user here; prefer --token-file or {TOKEN_ENV}")
+            return check_token(token, "--token")
+        return check_token(token, TOKEN_ENV)
+    from edgeprune.latency.tokens import GENERATED_TOKEN_FILE, config_dir
+
+    path = config_dir() / GENERATED_TOKEN_FILE
+    token, made = generated_token(path)
+    if made:
+        stderr.print(f"made a token for this server in {escape(path)} (readable by you only):"
+                     f"\n  {escape(token)}\ngive it to clients with `edgeprune device add NAME "
+                     f"URL --token-file FILE` (a copy of that file)", highlight=False)
+    else:
+        stderr.print(f"using the token in {escape(path)}", highlight=False)
+    return token
 
 
 def _stop_like_ctrl_c(signum, frame) -> None:
@@ -84,20 +141,26 @@ def _stop_like_ctrl_c(signum, frame) -> None:
 
 @agent.command()
 @click.argument("url")
-@click.option("--token", envvar="EDGEPRUNE_AGENT_TOKEN", show_envvar=True)
+@click.option("--token", envvar=TOKEN_ENV, show_envvar=True)
+@click.option("--token-file", type=click.Path(dir_okay=False), help="File holding the token.")
 @click.option("--json", "as_json", is_flag=True)
-def info(url, token, as_json) -> None:
-    """What the agent at URL measures with: backend, versions, device identity, limits."""
-    from rich.table import Table
-
+def info(url, token, token_file, as_json) -> None:
+    """What the server at URL measures with: backend, versions, device identity, limits."""
     from edgeprune.latency.client import AgentClient
 
-    client = AgentClient(url, token, timeout_s=10, retries=1)
+    client = AgentClient(url, token, token_file=token_file, timeout_s=10, retries=1)
     answer = client.info()
     if as_json:
         click.echo(json.dumps(answer, indent=2))
         return
-    table = Table(title=client.url, show_header=False, title_justify="left")
+    stdout.print(info_table(client.url, answer))
+
+
+def info_table(title: str, answer: dict):
+    """The /info answer as a two-column table (also `edgeprune device check`)."""
+    from rich.table import Table
+
+    table = Table(title=escape(title), show_header=False, title_justify="left")
     for key in ("backend", "version", "precisions", "device", "max_upload_bytes", "busy",
                 "edgeprune"):
         value = answer.get(key)
@@ -105,5 +168,5 @@ def info(url, token, as_json) -> None:
             value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
         elif isinstance(value, list):
             value = ", ".join(map(str, value))
-        table.add_row(key, str(value))
-    stdout.print(table)
+        table.add_row(key, escape(value))
+    return table

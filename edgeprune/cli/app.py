@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 
 from edgeprune import __version__
+from edgeprune.console import escape
 from edgeprune.errors import EdgepruneError
 
 stdout = Console(soft_wrap=True)
@@ -25,7 +26,7 @@ class EdgepruneGroup(click.Group):
         try:
             return super().invoke(ctx)
         except EdgepruneError as exc:
-            stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
+            stderr.print(f"[bold red]error:[/] {escape(exc)}", highlight=False)
             sys.exit(1)
         except KeyboardInterrupt:
             stderr.print("[yellow]interrupted[/]")
@@ -57,6 +58,7 @@ def _register() -> None:
         data_cmds,
         demo_cmd,
         deploy_cmd,
+        device_cmds,
         eval_cmds,
         finetune_cmd,
         latency_cmds,
@@ -71,9 +73,10 @@ def _register() -> None:
 
     for command in (model_cmds.info, model_cmds.export, data_cmds.data, train_cmd.train,
                     eval_cmds.val, eval_cmds.predict, prune_cmd.prune, latency_cmds.latency,
-                    agent_cmds.agent, supernet_cmds.supernet, search_cmd.search,
-                    finetune_cmd.finetune, scratch_cmd.scratch, sim2real_cmd.eval_group,
-                    calib_cmds.calib, deploy_cmd.deploy, demo_cmd.demo):
+                    agent_cmds.agent, device_cmds.device, supernet_cmds.supernet,
+                    search_cmd.search, finetune_cmd.finetune, scratch_cmd.scratch,
+                    sim2real_cmd.eval_group, calib_cmds.calib, deploy_cmd.deploy,
+                    demo_cmd.demo):
         main.add_command(command)
 
 

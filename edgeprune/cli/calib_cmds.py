@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.console import escape
 
 
 @click.group()
@@ -49,11 +50,11 @@ def make(data, split, count, output, seed, imgsz, copy, force) -> None:
     made = make_calib_set(data, output, count, split=split, seed=seed, imgsz=imgsz, copy=copy,
                           force=force)
     calib_set, selection = made.calib, made.selection
-    table = Table(title=f"calib make: {calib_set.folder}", title_justify="left")
+    table = Table(title=f"calib make: {escape(calib_set.folder)}", title_justify="left")
     table.add_column("class")
     table.add_column("images in the set", justify="right")
     for name, images in zip(made.names, selection.images_per_class, strict=True):
-        table.add_row(name, str(images))
+        table.add_row(escape(name), str(images))
     stdout.print(table)
     stdout.print(f"{len(calib_set)} of {made.available} usable {split} images "
                  f"({selection.cover_count} chosen to cover the classes, quota "

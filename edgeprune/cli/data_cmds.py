@@ -7,6 +7,7 @@ import time
 import click
 
 from edgeprune.cli.app import stderr, stdout
+from edgeprune.console import escape
 
 
 @click.group()
@@ -77,7 +78,7 @@ def synth(out: str, domain: str, images: int, seed: int, size: tuple[int, int],
                                   val_fraction=val_fraction, workers=workers, force=force,
                                   progress=advance)
     seconds = time.perf_counter() - started
-    table = Table(title=f"data synth: {result.out}", title_justify="left")
+    table = Table(title=f"data synth: {escape(result.out)}", title_justify="left")
     table.add_column("class")
     table.add_column("boxes", justify="right")
     for name, count in result.boxes.items():
@@ -87,7 +88,7 @@ def synth(out: str, domain: str, images: int, seed: int, size: tuple[int, int],
                  f"{result.splits['val']} val images in {seconds:.1f} s "
                  f"({images / seconds:.0f} images/s, {workers} worker"
                  f"{'s' if workers > 1 else ''})")
-    stdout.print(f"dataset YAML: {result.yaml_path}")
+    stdout.print(f"dataset YAML: {escape(result.yaml_path)}", highlight=False)
 
 
 @data.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.console import escape
 from edgeprune.demo.settings import DemoSettings  # no torch: plain settings
 
 DEFAULTS = DemoSettings()
@@ -85,8 +86,8 @@ def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, batc
                             finetune_epochs=finetune_epochs, seed=seed, workers=workers)
     cache = None if no_cache else Path(cache_dir) if cache_dir else DEFAULT_CACHE
     run = new_run_dir("demo", name, out_root)
-    stdout.print(f"edgeprune demo into [bold]{run}[/]"
-                 + (f" (cache {cache})" if cache else ""), highlight=False)
+    stdout.print(f"edgeprune demo into [bold]{escape(run)}[/]"
+                 + (f" (cache {escape(cache)})" if cache else ""), highlight=False)
     result = run_demo(settings, run, cache, stdout)
     stdout.print(summary_table(result))
     stdout.print(robustness_table(result))

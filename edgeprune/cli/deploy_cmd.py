@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.console import escape
 
 
 @click.command()
@@ -64,12 +65,13 @@ def deploy(robot: str | None, write_dir: str | None) -> None:
     steps.append(("check the budget (from the workstation)",
                   f"edgeprune latency MODEL --device {profile.name}"))
     for title, command in steps:
-        stdout.print(f"[bold]# {title}[/]")
+        stdout.print(f"[bold]# {escape(title)}[/]")
         stdout.print(command, highlight=False, markup=False)
     files = deployment_files(profile)
     if write_dir is None:
-        stdout.print(f"[dim]`--write DIR` writes {', '.join(files)}; copy "
-                     f"{profile.name}.params.yaml to {profile.models_dir} on the robot[/]")
+        stdout.print(f"[dim]`--write DIR` writes {escape(', '.join(files))}; copy "
+                     f"{escape(profile.name)}.params.yaml to {escape(profile.models_dir)} on "
+                     f"the robot[/]")
         return
     from edgeprune.atomic import atomic_write_text
 
@@ -78,7 +80,7 @@ def deploy(robot: str | None, write_dir: str | None) -> None:
         atomic_write_text(folder / name, text)
         if name.endswith(".sh"):
             (folder / name).chmod(0o755)
-    stdout.print(f"wrote {', '.join(str(folder / n) for n in files)}", highlight=False)
+    stdout.print(f"wrote {escape(', '.join(str(folder / n) for n in files))}", highlight=False)
 
 
 def _list_robots() -> None:
@@ -101,6 +103,6 @@ def _list_robots() -> None:
                 continue
             if isinstance(data, dict) and "device" in data and path.stem not in seen:
                 seen.add(path.stem)
-                table.add_row(path.stem, str(data.get("device")),
-                              str(data.get("description", "")), str(path))
+                table.add_row(escape(path.stem), escape(data.get("device")),
+                              escape(data.get("description", "")), escape(path))
     stdout.print(table if seen else "no robot profiles found (robots/README.md explains them)")

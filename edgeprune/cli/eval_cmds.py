@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.console import escape
 
 
 def detector_options(func):
@@ -43,7 +44,7 @@ def build_detector(weights, cfg, names_file, imgsz, backend, device, **threshold
 def class_table(result, title: str):
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for column in ("class", "images", "instances", "mAP@0.5", "mAP@0.5:0.95", "recall@0.5"):
         table.add_column(column, justify="left" if column == "class" else "right")
 
@@ -53,7 +54,7 @@ def class_table(result, title: str):
     table.add_row("all", str(result.images), str(result.instances), fmt(result.map50),
                   fmt(result.map50_95), "", style="bold")
     for ap in result.classes:
-        table.add_row(ap.name, str(ap.images), str(ap.instances), fmt(ap.ap50),
+        table.add_row(escape(ap.name), str(ap.images), str(ap.instances), fmt(ap.ap50),
                       fmt(ap.ap50_95), fmt(ap.recall50))
     return table
 
@@ -118,12 +119,13 @@ def val(data, weights, cfg, names_file, imgsz, backend, device, split, batch, co
         return
     stdout.print(class_table(result, f"val: {weights} on {data} ({split})"))
     stdout.print(f"{result.images_per_second:.1f} images/s in the detector "
-                 f"({detector.backend.describe()}, {detector.imgsz[1]}x{detector.imgsz[0]}, "
-                 f"batch {batch}); {result.seconds:.1f} s in all; results: "
-                 f"{run / 'results.json'}", highlight=False)
+                 f"({escape(detector.backend.describe())}, "
+                 f"{detector.imgsz[1]}x{detector.imgsz[0]}, batch {batch}); "
+                 f"{result.seconds:.1f} s in all; results: {escape(run / 'results.json')}",
+                 highlight=False)
     if dataset.problems:
         stdout.print(f"[yellow]{len(dataset.problems)} problem(s) in the {split} split were "
-                     f"skipped; `edgeprune data check {data}` lists them[/]")
+                     f"skipped; `edgeprune data check {escape(data)}` lists them[/]")
 
 
 @click.command()
@@ -165,13 +167,17 @@ def predict(weights, cfg, names_file, imgsz, backend, device, source, out_dir, n
                               conf_threshold=conf, iou_threshold=iou, max_detections=max_det)
     out = Path(out_dir) if out_dir else new_run_dir("predict", name)
     out.mkdir(parents=True, exist_ok=True)
-    records, counts = [], [0] * len(detector.names)
+    records, counts, unreadable = [], [0] * len(detector.names), []
     seconds = 0.0
     from rich.progress import track
 
     for path in track(paths, description="predict", console=stdout, transient=True,
                       disable=not stdout.is_terminal):
-        image = read_image(path)
+        try:
+            image = read_image(path)
+        except EdgepruneError as exc:  # as val does: one bad image does not end the run
+            unreadable.append(str(exc))
+            continue
         began = time.perf_counter()
         found = detector(image)[0]
         seconds += time.perf_counter() - began
@@ -186,13 +192,18 @@ def predict(weights, cfg, names_file, imgsz, backend, device, source, out_dir, n
         records.append({"image": str(path), "boxes": found.boxes.round(2).tolist(),
                         "scores": found.scores.round(4).tolist(),
                         "classes": [detector.names[c] for c in found.class_ids]})
+    if not records:
+        raise EdgepruneError(f"{source}: none of the {len(paths)} image(s) could be read "
+                             f"(first: {unreadable[0]})")
     atomic_write_text(out / "predictions.json", json.dumps(records, indent=1))
-    table = Table(title=f"predict: {out}", show_header=False, title_justify="left")
-    table.add_row("images", str(len(paths)))
-    table.add_row("detections", ", ".join(f"{n} {c}" for n, c in zip(detector.names, counts,
-                                                                     strict=True) if c)
-                  or "none")
-    table.add_row("speed", f"{len(paths) / seconds:.1f} images/s ({detector.backend.describe()}"
+    table = Table(title=f"predict: {escape(out)}", show_header=False, title_justify="left")
+    table.add_row("images", str(len(records)))
+    table.add_row("detections", escape(", ".join(
+        f"{n} {c}" for n, c in zip(detector.names, counts, strict=True) if c) or "none"))
+    table.add_row("speed", f"{len(records) / seconds:.1f} images/s ({detector.backend.describe()}"
                   f", {detector.imgsz[1]}x{detector.imgsz[0]})" if seconds else "-")
-    table.add_row("output", f"{out} (drawn images, predictions.json)")
+    table.add_row("output", f"{escape(out)} (drawn images, predictions.json)")
+    if unreadable:
+        stdout.print(f"[yellow]{len(unreadable)} unreadable image(s) skipped[/] (first: "
+                     f"{escape(unreadable[0])})", highlight=False)
     stdout.print(table)

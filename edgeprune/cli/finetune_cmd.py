@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.console import escape
 
 
 @click.command()
@@ -48,7 +49,7 @@ def finetune(weights, teacher, no_teacher, data, epochs, distill_weight, imgsz, 
 
     from edgeprune.errors import EdgepruneError
     from edgeprune.models import load_checkpoint
-    from edgeprune.runs import new_run_dir
+    from edgeprune.runs import locked_run_dir, new_run_dir
     from edgeprune.train.finetune import finetune as run_finetune
     from edgeprune.train.finetune import finetune_config
 
@@ -80,9 +81,11 @@ def finetune(weights, teacher, no_teacher, data, epochs, distill_weight, imgsz, 
         overrides["workers"] = workers
     config = finetune_config(weights, data, epochs, imgsz, **overrides)
     run_dir = new_run_dir("finetune", name, out_root)
-    stdout.print(f"fine-tuning into [bold]{run_dir}[/]"
-                 + (f" with distillation from {teacher}" if teacher else ""), highlight=False)
-    result = run_finetune(config, run_dir, teacher, distill_weight, console=stdout)
+    stdout.print(f"fine-tuning into [bold]{escape(run_dir)}[/]"
+                 + (f" with distillation from {escape(teacher)}" if teacher else ""),
+                 highlight=False)
+    with locked_run_dir(run_dir, "finetune"):
+        result = run_finetune(config, run_dir, teacher, distill_weight, console=stdout)
     print_summary(result)
 
 
@@ -90,7 +93,7 @@ def print_summary(result) -> None:
     from rich.table import Table
 
     train = result.train
-    table = Table(title=f"finetune: {train.run_dir}", title_justify="left")
+    table = Table(title=f"finetune: {escape(train.run_dir)}", title_justify="left")
     for column in ("", "mAP@0.5", "mAP@0.5:0.95"):
         table.add_column(column, justify="left" if not column else "right")
     rows = (("teacher", result.teacher), ("before fine-tuning", result.before),
@@ -99,9 +102,10 @@ def print_summary(result) -> None:
         if evaluation is not None:
             table.add_row(label, f"{evaluation.map50:.4f}", f"{evaluation.map50_95:.4f}")
     stdout.print(table)
-    distill = (f"distillation weight {result.distill_weight:g} from {result.teacher_path}"
+    distill = (f"distillation weight {result.distill_weight:g} from "
+               f"{escape(result.teacher_path)}"
                if result.teacher_path else "no distillation")
     stdout.print(f"{train.history[-1].epoch} epochs in {train.seconds / 60:.1f} min, "
                  f"{distill}; best epoch {train.best_epoch}", highlight=False)
-    stdout.print(f"wrote {train.best}", highlight=False)
-    stdout.print(f"wrote {train.last}", highlight=False)
+    stdout.print(f"wrote {escape(train.best)}", highlight=False)
+    stdout.print(f"wrote {escape(train.last)}", highlight=False)

@@ -9,6 +9,7 @@ import click
 
 from edgeprune.cli.app import stderr, stdout
 from edgeprune.cli.options import imgsz_option, load_model_from_options, model_source_options
+from edgeprune.console import escape
 from edgeprune.errors import EdgepruneError
 
 
@@ -28,14 +29,14 @@ def device_options(func):
     """--device and what shapes a measurement there (token, cache, precision, threads ...)."""
 
     @click.option("--device", "-d", default="cpu", show_default=True,
-                  help="Profile name (robots/NAME.yaml), a profile .yaml, or an agent address "
-                  "http://HOST:PORT.")
+                  help="A registered device (edgeprune device add), a profile name "
+                  "(robots/NAME.yaml), a profile .yaml, or a server address http://HOST:PORT.")
     @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
                   help="Default: the profile's.")
     @click.option("--threads", type=click.IntRange(min=0),
                   help="ort-cpu intra-op threads (0: one per CPU). Default: the profile's.")
     @click.option("--token", envvar="EDGEPRUNE_AGENT_TOKEN", show_envvar=True,
-                  help="Token of a remote agent.")
+                  help="Token of a device server (a registered device reads its token file).")
     @click.option("--cache", "cache_path", type=click.Path(dir_okay=False),
                   help="Latency cache file. Default: $EDGEPRUNE_LATENCY_CACHE or "
                   "~/.cache/edgeprune/latency.sqlite.")
@@ -106,7 +107,7 @@ def measure(model, classes, width, imgsz, batch, device, precision, threads, tok
         else:
             weights, cfg = (None, model) if model.lower().endswith(".cfg") else (model, None)
             target = load_model_from_options(weights, cfg, None, classes, width, None)
-        with stderr.status(f"latency of {model} with {meter.describe()}..."):
+        with stderr.status(f"latency of {escape(model)} with {escape(meter.describe())}..."):
             result = meter.measure(target, use_cache=not no_cache)
     finally:
         meter.close()
@@ -119,7 +120,7 @@ def measure(model, classes, width, imgsz, batch, device, precision, threads, tok
 def result_table(title: str, result, budget_ms: float | None):
     from rich.table import Table
 
-    table = Table(title=title, show_header=False, title_justify="left")
+    table = Table(title=escape(title), show_header=False, title_justify="left")
     low, high = result.median_ci_ms
     table.add_row("median", f"{result.median_ms:.3f} ms  ({result.ci_level:.0%} CI "
                   f"{low:.3f}-{high:.3f})")

@@ -9,6 +9,7 @@ import click
 
 from edgeprune.cli.app import stdout
 from edgeprune.cli.options import imgsz_option, load_model_from_options, model_source_options
+from edgeprune.console import escape
 
 
 @click.command()
@@ -34,7 +35,7 @@ def info(model: str, classes: int | None, width: float, imgsz: str | None,
     from rich.table import Table
 
     height, width_px = summary.imgsz
-    table = Table(title=f"{summary.source}", show_header=False, title_justify="left")
+    table = Table(title=escape(summary.source), show_header=False, title_justify="left")
     table.add_row("layers", str(summary.layers))
     table.add_row("parameters", f"{summary.params:,}")
     table.add_row("GFLOPs", f"{summary.gflops:.3f} at {width_px}x{height}")
@@ -42,10 +43,10 @@ def info(model: str, classes: int | None, width: float, imgsz: str | None,
     blocks = summary.residual_blocks
     listed = ", ".join(f"{b['index']}:{b['layers'][0]}-{b['layers'][1]}({b['channels']})"
                        for b in blocks)
-    table.add_row("residual blocks", f"{len(blocks)}" + (f"  [{listed}]" if blocks else ""))
+    table.add_row("residual blocks", f"{len(blocks)}" + (escape(f"  [{listed}]") if blocks else ""))
     stdout.print(table)
     if summary.note:
-        stdout.print(f"[dim]{summary.note}[/]")
+        stdout.print(f"[dim]{escape(summary.note)}[/]")
 
 
 FORMATS = ("onnx", "darknet", "checkpoint", "engine")
@@ -116,7 +117,7 @@ def export(weights, cfg, names, classes, width, imgsz, fmt, output, opset, batch
         path = Path(output or f"{stem}.onnx")
         result = export_onnx(ckpt.model, path, ckpt.imgsz, ckpt.names, batch=batch,
                              dynamic_batch=not static_batch, opset=opset, check=not no_check)
-        table.add_row("onnx", str(path))
+        table.add_row("onnx", escape(path))
         table.add_row("opset", str(opset))
         if result.max_abs_diff is not None:
             table.add_row("ORT vs torch", f"max abs diff {result.max_abs_diff:.2e}")
@@ -125,12 +126,12 @@ def export(weights, cfg, names, classes, width, imgsz, fmt, output, opset, batch
 
         written = export_darknet(ckpt, output or ".", stem)
         for kind, path in written.items():
-            table.add_row(kind, str(path))
+            table.add_row(kind, escape(path))
     else:
         from edgeprune.models import save_checkpoint
 
         path = save_checkpoint(ckpt, output or f"{stem}.pt")
-        table.add_row("checkpoint", str(path))
+        table.add_row("checkpoint", escape(path))
     height, width_px = ckpt.imgsz
     table.add_row("input", f"{width_px}x{height}")
     table.add_row("classes", f"{len(ckpt.names)}")
@@ -172,24 +173,25 @@ def _export_engine(weights, cfg, names, classes, width, imgsz, output, opset, no
                            precision=precision, max_batch=batch, workspace_mb=workspace,
                            timing_cache=timing_cache, calib=calib, calib_batch=calib_batch,
                            source=str(weights or cfg), skip_if_current=skip_if_current,
-                           log=lambda message: stdout.print(f"[dim]{message}[/]"))
+                           log=lambda message: stdout.print(f"[dim]{escape(message)}[/]"))
     from rich.table import Table
 
     sidecar = result.sidecar
     table = Table(title="export (engine)", show_header=False, title_justify="left")
-    table.add_row("engine", f"{path}" + (" (up to date, kept)" if result.skipped else ""))
-    table.add_row("sidecar", f"{path}.json")
+    table.add_row("engine", escape(path) + (" (up to date, kept)" if result.skipped else ""))
+    table.add_row("sidecar", escape(f"{path}.json"))
     table.add_row("precision", str(sidecar.get("precision")))
     table.add_row("input", f"{model_imgsz[1]}x{model_imgsz[0]}, batch 1..{batch}")
     table.add_row("classes", str(len(model_names)))
     table.add_row("TensorRT", str(sidecar.get("tensorrt_version")))
-    table.add_row("GPU", str((sidecar.get("gpu") or {}).get("name")))
+    table.add_row("GPU", escape((sidecar.get("gpu") or {}).get("name")))
     if not result.skipped:
         table.add_row("build", f"{result.build_seconds:.1f} s")
     calibration = sidecar.get("calibration")
     if calibration:
         reused = " (cache reused)" if calibration.get("cache_reused") else ""
-        table.add_row("calibration", f"{calibration['set']}: {calibration['method']}{reused}")
+        table.add_row("calibration",
+                      escape(f"{calibration['set']}: {calibration['method']}") + reused)
     stdout.print(table)
 
 

@@ -8,6 +8,7 @@ import click
 
 from edgeprune.cli.app import stdout
 from edgeprune.cli.options import imgsz_option, load_model_from_options, model_source_options
+from edgeprune.console import escape
 
 FORMATS = ("checkpoint", "darknet")
 
@@ -175,4 +176,4 @@ def _print_report(report, spec, written: list[Path], run: Path) -> None:
     stdout.print(f"spec hash {spec.hash[:16]}; dropped blocks: "
                  f"{', '.join(str(b.index) for b in report.dropped_blocks) or 'none'}")
     for path in written:
-        stdout.print(f"wrote {path}")
+        stdout.print(f"wrote {escape(path)}", highlight=False)

@@ -9,6 +9,7 @@ import click
 
 from edgeprune.cli.app import stdout
 from edgeprune.cli.latency_cmds import device_options
+from edgeprune.console import escape
 
 
 @click.command()
@@ -106,7 +107,7 @@ def scratch(data, weights, model, width, target_speedup, target_latency, match_r
               "base_latency_ms": base_ms, "latency_ms": ratio * base_ms,
               "device": device, "epochs": epochs}
     (run / "scratch.json").write_text(json.dumps(record, indent=2))
-    stdout.print(f"{model} width {width:g}: {ratio * base_ms:.3f} ms on {device} "
+    stdout.print(f"{model} width {width:g}: {ratio * base_ms:.3f} ms on {escape(device)} "
                  f"({1 / ratio:.2f}x faster than the base), trained {epochs} epochs: "
-                 f"{trained.weights}", highlight=False)
+                 f"{escape(trained.weights)}", highlight=False)
 

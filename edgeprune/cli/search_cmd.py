@@ -8,6 +8,7 @@ import click
 from click.core import ParameterSource
 
 from edgeprune.cli.app import stdout
+from edgeprune.console import escape
 
 RESUME_KEEPS = {"resume", "token"}  # the only options that mean something with --resume
 
@@ -34,8 +35,8 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
               "subset of val scores it.")
 @click.option("--weights", "-w", help="Base model checkpoint (.pt), e.g. from edgeprune train.")
 @click.option("--device", "-d", default="cpu", show_default=True,
-              help="Where latency is measured: a profile name (robots/NAME.yaml), a profile "
-              ".yaml, or a device agent http://HOST:PORT.")
+              help="Where latency is measured: a registered device (edgeprune device add), a "
+              "profile name (robots/NAME.yaml), a profile .yaml, or a server http://HOST:PORT.")
 @click.option("--target-latency", help="Latency target on the device, e.g. 8ms (a bare number "
               "is milliseconds).")
 @click.option("--target-speedup", type=float, help="Target as a speedup over the base model's "
@@ -128,6 +129,7 @@ def search(ctx: click.Context, data, weights, device, target_latency, target_spe
     report.md with plots.
     """
     from edgeprune.errors import EdgepruneError
+    from edgeprune.runs import locked_run_dir
     from edgeprune.search.loop import Search
 
     if resume:
@@ -139,7 +141,8 @@ def search(ctx: click.Context, data, weights, device, target_latency, target_spe
             raise EdgepruneError(f"--resume takes its settings from {resume}/config.yaml; "
                                  f"drop --{given[0].replace('_', '-')} (only --token may be "
                                  f"given again)")
-        runner = Search.resume(resume, token=token, console=stdout)
+        with locked_run_dir(resume, "search"):
+            outcome = Search.resume(resume, token=token, console=stdout).run()
     else:
         settings = _settings(data, weights, device, target_latency, target_speedup, agent,
                              agent_items, budget, reward_kind, reward_alpha, reward_beta, proxy,
@@ -150,9 +153,9 @@ def search(ctx: click.Context, data, weights, device, target_latency, target_spe
         from edgeprune.runs import new_run_dir
 
         run_dir = new_run_dir("search", name, out_root)
-        stdout.print(f"searching into [bold]{run_dir}[/]", highlight=False)
-        runner = Search.start(settings, run_dir, token=token, console=stdout)
-    outcome = runner.run()
+        stdout.print(f"searching into [bold]{escape(run_dir)}[/]", highlight=False)
+        with locked_run_dir(run_dir, "search"):
+            outcome = Search.start(settings, run_dir, token=token, console=stdout).run()
     print_summary(outcome)
 
 
@@ -245,7 +248,7 @@ def print_summary(outcome) -> None:
     from rich.table import Table
 
     baseline, best = outcome.baseline, outcome.best
-    table = Table(title=f"search: {outcome.run_dir}", title_justify="left")
+    table = Table(title=f"search: {escape(outcome.run_dir)}", title_justify="left")
     for column in ("", "base", "best", "change"):
         table.add_column(column, justify="left" if not column else "right")
     if best is not None:
@@ -269,4 +272,4 @@ def print_summary(outcome) -> None:
                  f"{outcome.settings.agent}"
                  + (" finished early" if outcome.finished_early else ""), highlight=False)
     for path in outcome.files.values():
-        stdout.print(f"wrote {path}", highlight=False)
+        stdout.print(f"wrote {escape(path)}", highlight=False)

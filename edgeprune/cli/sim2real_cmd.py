@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.console import escape
 
 
 @click.group(name="eval")
@@ -75,7 +76,7 @@ def sim2real(weights, cfg, sim, real, corruptions, severities, imgsz, split, see
 
     from edgeprune.errors import EdgepruneError
     from edgeprune.eval.sim2real import ModelSource, run_sim2real
-    from edgeprune.runs import new_run_dir
+    from edgeprune.runs import locked_run_dir, new_run_dir
 
     darknet = [w for w in weights if w.lower().endswith(".weights")]
     if len(cfg) != len(darknet):
@@ -86,6 +87,7 @@ def sim2real(weights, cfg, sim, real, corruptions, severities, imgsz, split, see
                for w in weights]
     if out_dir:
         out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
     elif resume:
         out = Path("runs") / "eval" / name
         if not out.is_dir():
@@ -101,16 +103,17 @@ def sim2real(weights, cfg, sim, real, corruptions, severities, imgsz, split, see
         TimeRemainingColumn,
     )
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=stdout, transient=True,
-                  disable=as_json or not stdout.is_terminal) as bar:
+    with locked_run_dir(out, "eval sim2real"), \
+            Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                     TimeRemainingColumn(), console=stdout, transient=True,
+                     disable=as_json or not stdout.is_terminal) as bar:
         task = None
 
         def advance(images: int, total: int, description: str) -> None:
             nonlocal task
             if task is None:
                 task = bar.add_task("sim2real", total=total)
-            bar.update(task, advance=images, description=description)
+            bar.update(task, advance=images, description=escape(description))
 
         result = run_sim2real(sources, sim, real, corruptions, severities, imgsz, out,
                               split=split, seed=seed, batch_size=batch, backend=backend,
@@ -121,11 +124,13 @@ def sim2real(weights, cfg, sim, real, corruptions, severities, imgsz, split, see
         return
     stdout.print(summary_table(result))
     if result.reused:
-        stdout.print(f"{result.reused} evaluation(s) taken from the earlier run in {out}",
+        stdout.print(f"{result.reused} evaluation(s) taken from the earlier run in "
+                     f"{escape(out)}",
                      highlight=False)
     for note in result.notes:
-        stdout.print(f"[yellow]note:[/] {note}", highlight=False)
-    stdout.print(f"report: {result.files['report']}; results: {result.files['results']}; "
+        stdout.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    stdout.print(f"report: {escape(result.files['report'])}; results: "
+                 f"{escape(result.files['results'])}; "
                  f"{result.seconds:.1f} s", highlight=False)
 
 
@@ -134,7 +139,7 @@ def summary_table(result):
 
     from edgeprune.eval.sim2real.report import number, percent, signed
 
-    table = Table(title=f"sim2real: {result.out} ({result.datasets['sim']['images']} sim, "
+    table = Table(title=f"sim2real: {escape(result.out)} ({result.datasets['sim']['images']} sim, "
                         f"{result.datasets['real']['images']} real images; "
                         f"{len(result.corruptions)} corruptions x "
                         f"{len([s for s in result.severities if s > 0])} severities)",
@@ -143,7 +148,7 @@ def summary_table(result):
                    "mAP@0.5:0.95 sim/real", "corrupted (mPC)", "kept (rPC)", "weakest"):
         table.add_column(column, justify="left" if column in ("model", "weakest") else "right")
     for m in result.models:
-        table.add_row(m.label, number(m.sim.map50), number(m.real.map50), signed(m.gap()),
+        table.add_row(escape(m.label), number(m.sim.map50), number(m.real.map50), signed(m.gap()),
                       percent(m.real_retention()),
                       f"{number(m.sim.map50_95)} / {number(m.real.map50_95)}",
                       number(m.suite_mean()), percent(m.suite_retention()),

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.console import escape
 from edgeprune.supernet.space import SubnetRules  # plain dataclass: no torch at import
 
 RULES = SubnetRules()
@@ -102,7 +103,7 @@ def train(weights, data, form, epochs, batch, subnets, lr, distill_weight, imgsz
             max_drop=max_drop, importance=importance, threads=threads, device=device,
             seed=seed, save_every=save_every, **extra)
         run_dir = new_run_dir("supernet", name, out_root)
-        stdout.print(f"training the {form} weight-sharing network into [bold]{run_dir}[/]",
+        stdout.print(f"training the {form} weight-sharing network into [bold]{escape(run_dir)}[/]",
                      highlight=False)
         result = train_supernet(config, run_dir, console=stdout)
     _summary(result)
@@ -158,5 +159,5 @@ def extract(supernet_path, spec_path, data, recal_batches, batch, out_path, seed
                   "bn_recalibration": {"data": data, "batches": recal, "batch_size": batch}
                   if recal else None}
     path = save_checkpoint(Checkpoint(model, sn.names, sn.imgsz, provenance), out_path)
-    stdout.print(f"wrote {path}" + ("" if recal else " (batch-norm statistics are the base's: "
-                                    "give --data to re-estimate them)"), highlight=False)
+    note = "" if recal else " (batch-norm statistics are the base's: give --data to re-estimate"
+    stdout.print(f"wrote {escape(path)}{note + ' them)' if note else ''}", highlight=False)

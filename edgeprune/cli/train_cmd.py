@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.console import escape
 
 
 @click.command()
@@ -59,14 +60,17 @@ def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optim
     edgeprune train --name exp --resume
     """
     from edgeprune.errors import EdgepruneError
-    from edgeprune.runs import new_run_dir
+    from edgeprune.runs import locked_run_dir, new_run_dir
     from edgeprune.train import TrainConfig
     from edgeprune.train.trainer import train as run_training
 
     if resume:
         run_dir = Path(out_dir) if out_dir else Path("runs") / "train" / name
-        result = run_training(None, run_dir, resume=True, validate=not no_val,
-                              console=stdout)
+        if not run_dir.is_dir():
+            raise EdgepruneError(f"{run_dir}: no run to resume")
+        with locked_run_dir(run_dir, "train"):
+            result = run_training(None, run_dir, resume=True, validate=not no_val,
+                                  console=stdout)
     else:
         if not data:
             raise EdgepruneError("--data is required (a dataset YAML)")
@@ -88,16 +92,18 @@ def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optim
             run_dir.mkdir(parents=True, exist_ok=True)
         else:
             run_dir = new_run_dir("train", name)
-        stdout.print(f"training into [bold]{run_dir}[/]", highlight=False)
-        result = run_training(config, run_dir, validate=not no_val, console=stdout)
+        stdout.print(f"training into [bold]{escape(run_dir)}[/]", highlight=False)
+        with locked_run_dir(run_dir, "train"):
+            result = run_training(config, run_dir, validate=not no_val, console=stdout)
     _summary(result)
 
 
 def _summary(result) -> None:
     from rich.table import Table
 
-    table = Table(title=f"train: {result.run_dir}", show_header=False, title_justify="left")
-    table.add_row("model", result.description)
+    table = Table(title=f"train: {escape(result.run_dir)}", show_header=False,
+                  title_justify="left")
+    table.add_row("model", escape(result.description))
     last = result.history[-1]
     table.add_row("epochs", str(last.epoch))
     table.add_row("wall time", f"{result.seconds / 60:.1f} min (this session)")
@@ -106,8 +112,8 @@ def _summary(result) -> None:
         table.add_row("best epoch", f"{best.epoch}: mAP@0.5 {best.map50:.4f}, "
                       f"mAP@0.5:0.95 {best.map50_95:.4f}")
     table.add_row("final losses", f"box {last.box:.4f}, obj {last.obj:.4f}, cls {last.cls:.4f}")
-    table.add_row("best.pt", str(result.best))
-    table.add_row("last.pt", str(result.last))
+    table.add_row("best.pt", escape(result.best))
+    table.add_row("last.pt", escape(result.last))
     stdout.print(table)
     if result.final_eval is not None:
         from edgeprune.cli.eval_cmds import class_table

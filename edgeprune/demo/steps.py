@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from edgeprune.atomic import atomic_write_text
+from edgeprune.console import escape
 from edgeprune.demo.settings import (
     BASE_SETTINGS,
     DATA_SETTINGS,
@@ -97,7 +98,7 @@ def train_base(settings: DemoSettings, data: DemoData, cache: Path | None, run: 
     if settings.workers is not None:
         config.workers = settings.workers
     console.print(f"training the base model (yolov3 width {settings.width:g}, "
-                  f"{settings.imgsz} px, {settings.epochs} epochs) into {run / 'train'}",
+                  f"{settings.imgsz} px, {settings.epochs} epochs) into {escape(run / 'train')}",
                   highlight=False)
     result = train(config.check(), run / "train", console=console)
     best = result.best_stats
@@ -143,7 +144,7 @@ def train_weight_sharing(settings: DemoSettings, base: BaseModel, data: DemoData
                             **({"workers": settings.workers} if settings.workers is not None
                                else {}))
     console.print(f"training the base's weight-sharing network ({settings.supernet_form}, "
-                  f"{settings.supernet_epochs:g} epochs) into {run / 'supernet'}",
+                  f"{settings.supernet_epochs:g} epochs) into {escape(run / 'supernet')}",
                   highlight=False)
     result = train_supernet(config, run / "supernet", console=console)
     if cached is None:
@@ -186,7 +187,7 @@ def search_pruned(settings: DemoSettings, base: BaseModel, shared: WeightSharing
                                      seed=settings.seed))
     console.print(f"searching ({search_settings.agent}, {settings.budget} candidates, "
                   f"target {settings.target_speedup:g}x faster on this CPU) into "
-                  f"{run / 'search'}", highlight=False)
+                  f"{escape(run / 'search')}", highlight=False)
     return Search.start(search_settings, run / "search", console=console).run()
 
 
@@ -205,7 +206,8 @@ def finetune_pruned(settings: DemoSettings, search, base: BaseModel, data: DemoD
     config = finetune_config(search.files["best_model"], str(data.sim),
                              settings.finetune_epochs, settings.imgsz, **overrides)
     console.print(f"fine-tuning the pruned model ({settings.finetune_epochs} epochs, "
-                  f"distillation from the base) into {run / 'finetune'}", highlight=False)
+                  f"distillation from the base) into {escape(run / 'finetune')}",
+                  highlight=False)
     return finetune(config, run / "finetune", base.weights, settings.distill_weight,
                     console=console)
 

@@ -74,6 +74,15 @@ def check_compatible(engine_path: str | Path, sidecar: dict, tensorrt_version: s
                           f"machine with `edgeprune export --weights {source} --format engine`")
 
 
+def check_engine_matches(engine_path: str | Path, sidecar: dict, engine_bytes: bytes) -> None:
+    """Raise when the sidecar describes another engine than the file beside it (an export
+    killed between writing the two)."""
+    recorded = sidecar.get("engine_sha256")
+    if recorded and recorded != _sha256(engine_bytes):
+        raise EngineError(f"{engine_path}: its sidecar {sidecar_path(engine_path)} describes "
+                          f"another engine (an interrupted export?); export it again")
+
+
 @dataclass(frozen=True)
 class EngineExport:
     path: Path
@@ -188,12 +197,13 @@ def export_engine(onnx_model: bytes, path: str | Path, *, imgsz: tuple[int, int]
 
 
 def write_engine(path: str | Path, serialized: bytes, sidecar: dict) -> None:
-    """Engine, then sidecar, each atomically: a reader never sees a sidecar for a half-written
-    engine (an old sidecar beside a new engine fails the sha256 check instead)."""
-    from edgeprune.atomic import atomic_write_bytes, atomic_write_text
+    """Engine and sidecar as one set: both are written in full first, then the engine is
+    renamed into place and the sidecar last; the sidecar records the engine's sha256, so an
+    old sidecar beside a new engine (a kill between the renames) fails the check on load."""
+    from edgeprune.filesets import write_file_set
 
-    atomic_write_bytes(path, serialized)
-    atomic_write_text(sidecar_path(path), json.dumps(sidecar, indent=2) + "\n")
+    write_file_set({Path(path): serialized,
+                    sidecar_path(path): json.dumps(sidecar, indent=2) + "\n"})
 
 
 def _int8_calibration(builder, calib_set, onnx_sha: str, imgsz: tuple[int, int],

@@ -177,5 +177,6 @@ def _cache_errors(path: Path, action: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        hint = " (delete it or pass --no-cache)" if "not a database" in str(exc) else ""
+        hint = (" (delete it: it only holds measurements, which are then taken again)"
+                if "not a database" in str(exc) else "")
         raise EdgepruneError(f"{path}: cannot {action} the latency cache: {exc}{hint}") from None

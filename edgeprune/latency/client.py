@@ -1,57 +1,64 @@
-"""HTTP client of the device agent (`edgeprune agent serve`): /info and /measure.
+"""HTTP client of the device server (`edgeprune agent serve`): GET /info and POST /measure.
 
-The agent's wire format is documented in agent.py. The client retries refused or dropped
-connections and busy answers with exponential backoff, and always gives up with an
-EdgepruneError that says what happened; it never waits without a timeout.
+The wire format is documented in server.py. Built on httpx: its transport retries refused
+connections with exponential backoff; this client also retries a connection dropped mid-request
+(the same number of times) and busy answers (429 too many waiting, 503 device busy) for up to
+`busy_retry_s`, honouring Retry-After. It never waits without a timeout and always gives up
+with an EdgepruneError that says what happened.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
-from edgeprune.errors import EdgepruneError
-from edgeprune.latency.backends.base import ModelRejected
+import httpx
+
+from edgeprune.errors import EdgepruneError, ModelRejected
 from edgeprune.latency.protocol import Protocol
 from edgeprune.latency.result import LatencyResult
+from edgeprune.latency.tokens import TOKEN_ENV, client_token
 
-TOKEN_ENV = "EDGEPRUNE_AGENT_TOKEN"
 DEFAULT_PORT = 8650
-
-
-def agent_token(token: str | None = None) -> str | None:
-    """The agent token: the given one, else $EDGEPRUNE_AGENT_TOKEN."""
-    return token or os.environ.get(TOKEN_ENV) or None
+MAX_RETRY_AFTER_S = 30.0
 
 
 def normalize_url(url: str) -> str:
     """'http://host:port' without a trailing slash; the port defaults to 8650."""
     parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise EdgepruneError(f"agent address {url!r}: expected http://HOST:PORT")
+    try:
+        port = parsed.port
+    except ValueError:
+        port = -1
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or port == -1 or \
+            parsed.path.strip("/") or parsed.query:
+        raise EdgepruneError(f"server address {url!r}: expected http://HOST:PORT")
     host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
-    return f"{parsed.scheme}://{host}:{parsed.port or DEFAULT_PORT}"
+    return f"{parsed.scheme}://{host}:{port or DEFAULT_PORT}"
 
 
 class AgentClient:
-    """Talks to one agent. `timeout_s` bounds every socket wait (connect, send, each read):
-    it must cover the longest measurement, a TensorRT engine build included."""
+    """Talks to one device server. `timeout_s` bounds every socket wait (connect, send, each
+    read): it must cover the longest measurement, a TensorRT engine build included."""
 
-    def __init__(self, url: str, token: str | None = None, timeout_s: float = 900.0,
-                 retries: int = 3, backoff_s: float = 0.5) -> None:
+    def __init__(self, url: str, token: str | None = None, *, token_file: str | None = None,
+                 timeout_s: float = 900.0, retries: int = 3, backoff_s: float = 0.5,
+                 busy_retry_s: float = 600.0) -> None:
         self.url = normalize_url(url)
-        self.token = agent_token(token)
+        self.token = client_token(token, token_file)
         if not self.token:
-            raise EdgepruneError(f"the agent at {self.url} needs its token: pass --token or set "
-                                 f"{TOKEN_ENV}")
+            raise EdgepruneError(f"the server at {self.url} needs its token: pass --token, "
+                                 f"--token-file or set {TOKEN_ENV} (or register the device: "
+                                 f"edgeprune device add)")
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
+        self.busy_retry_s = busy_retry_s
+        self.http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"},
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+            transport=httpx.HTTPTransport(retries=retries), trust_env=False)
 
     def info(self) -> dict:
         payload = self._request("GET", "/info")
@@ -60,7 +67,7 @@ class AgentClient:
         except ValueError:
             info = None
         if not isinstance(info, dict) or not {"backend", "version", "device"} <= set(info):
-            raise EdgepruneError(f"{self.url} does not answer like an edgeprune agent "
+            raise EdgepruneError(f"{self.url} does not answer like an edgeprune device server "
                                  f"(GET /info gave {payload[:80]!r})")
         return info
 
@@ -69,76 +76,72 @@ class AgentClient:
         query = {"shape": "x".join(str(d) for d in input_shape), "precision": precision}
         if protocol is not None:
             query.update({k: str(v) for k, v in protocol.to_json().items()})
-        path = "/measure?" + urllib.parse.urlencode(query)
-        return LatencyResult.loads(self._request("POST", path, model_bytes))
+        return LatencyResult.loads(self._request("POST", "/measure", query, model_bytes))
 
-    def _request(self, method: str, path: str, body: bytes | None = None) -> bytes:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        if body is not None:
-            headers["Content-Type"] = "application/octet-stream"
-        attempt = 0
+    def close(self) -> None:
+        self.http.close()
+
+    def _request(self, method: str, path: str, params: dict | None = None,
+                 body: bytes | None = None) -> bytes:
+        headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
+        dropped = 0
+        started = time.monotonic()
         while True:
-            request = urllib.request.Request(self.url + path, data=body, method=method,
-                                             headers=headers)
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    return response.read()
-            except urllib.error.HTTPError as exc:
-                message = _error_message(exc)
-                if exc.code == 503 and attempt < self.retries:
-                    retry_after = _retry_after(exc, self.backoff_s * 2 ** attempt)
-                    attempt += 1
-                    time.sleep(retry_after)
+                response = self.http.request(method, path, params=params, content=body,
+                                             headers=headers)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                raise self._unreachable(exc, dropped + 1) from None
+            except httpx.TimeoutException:
+                raise EdgepruneError(f"the server at {self.url} did not answer {method} {path} "
+                                     f"within {self.timeout_s:g} s") from None
+            except httpx.TransportError as exc:  # dropped mid-request: the server restarted?
+                if dropped >= self.retries:
+                    raise self._unreachable(exc, dropped + 1) from None
+                time.sleep(self.backoff_s * 2 ** dropped)
+                dropped += 1
+                continue
+            if response.status_code in (429, 503):
+                wait = _retry_after(response, self.backoff_s)
+                if time.monotonic() - started + wait <= self.busy_retry_s:
+                    time.sleep(wait)
                     continue
-                raise self._http_error(exc.code, message) from None
-            except (urllib.error.URLError, http.client.HTTPException, ConnectionError,
-                    TimeoutError) as exc:
-                reason = getattr(exc, "reason", exc)
-                if isinstance(reason, TimeoutError):
-                    raise EdgepruneError(f"the agent at {self.url} did not answer {method} "
-                                         f"{path.split('?')[0]} within {self.timeout_s:g} s")\
-                        from None
-                if attempt < self.retries:
-                    time.sleep(self.backoff_s * 2 ** attempt)
-                    attempt += 1
-                    continue
-                raise EdgepruneError(
-                    f"the agent at {self.url} is unreachable or dropped the connection "
-                    f"({_describe(reason)}) after {attempt + 1} tries; is `edgeprune agent "
-                    f"serve` running there?") from None
+            if response.status_code >= 400:
+                raise self._http_error(response.status_code, _error_message(response))
+            return response.content
+
+    def _unreachable(self, exc: Exception, tries: int) -> EdgepruneError:
+        return EdgepruneError(
+            f"the server at {self.url} is unreachable or dropped the connection "
+            f"({type(exc).__name__}: {exc}) after {tries} tries; is `edgeprune agent serve` "
+            f"running there?")
 
     def _http_error(self, code: int, message: str) -> EdgepruneError:
         if code == 401:
-            return EdgepruneError(f"the agent at {self.url} refused the token (401): use the "
-                                  f"token it was started with (--token or {TOKEN_ENV})")
+            return EdgepruneError(f"the server at {self.url} refused the token (401): use the "
+                                  f"token it was started with (--token-file, --token or "
+                                  f"{TOKEN_ENV})")
         if code == 400:
-            return ModelRejected(f"the agent at {self.url} rejected the request: {message}")
+            return ModelRejected(f"the server at {self.url} rejected the request: {message}")
         if code == 413:
-            return EdgepruneError(f"the agent at {self.url} refused the upload (413): {message}")
-        if code == 503:
-            return EdgepruneError(f"the agent at {self.url} stayed busy: {message}")
-        return EdgepruneError(f"the agent at {self.url} answered {code}: {message}")
+            return EdgepruneError(f"the server at {self.url} refused the upload (413): "
+                                  f"{message}")
+        if code in (429, 503):
+            return EdgepruneError(f"the server at {self.url} stayed busy for "
+                                  f"{self.busy_retry_s:g} s: {message}")
+        return EdgepruneError(f"the server at {self.url} answered {code}: {message}")
 
 
-def _error_message(exc: urllib.error.HTTPError) -> str:
+def _error_message(response: httpx.Response) -> str:
     try:
-        payload = exc.read()
-    except (OSError, http.client.HTTPException):
-        return exc.reason or ""
-    try:
-        return str(json.loads(payload)["error"])
+        return str(response.json()["error"])
     except (ValueError, KeyError, TypeError):
-        return payload.decode("utf-8", "replace")[:500] or str(exc.reason)
+        return response.text[:500] or response.reason_phrase
 
 
-def _retry_after(exc: urllib.error.HTTPError, default: float) -> float:
+def _retry_after(response: httpx.Response, default: float) -> float:
     try:
-        return min(30.0, max(0.0, float(exc.headers.get("Retry-After", default))))
+        return min(MAX_RETRY_AFTER_S, max(0.0, float(response.headers.get("Retry-After",
+                                                                           default))))
     except (TypeError, ValueError):
         return default
-
-
-def _describe(reason) -> str:
-    if isinstance(reason, BaseException):
-        return f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
-    return str(reason)

@@ -251,7 +251,7 @@ def resolve_device(spec: str | None = None, *, token: str | None = None,
     if profile.agent:
         expect = None if profile.backend == "remote" else profile.backend
         backend = create_backend("remote", url=profile.agent, token=token,
-                                 expect_backend=expect)
+                                 token_file=profile.token_file, expect_backend=expect)
     else:
         if profile.backend == "remote":
             raise EdgepruneError(f"{profile.source}: backend 'remote' needs an 'agent' address")

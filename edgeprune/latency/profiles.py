@@ -1,14 +1,15 @@
 """Device profiles (robots/*.yaml): which backend measures, where, at what precision and input
 size, and the latency budget a model must meet there.
 
-`--device` accepts a profile name (robots/NAME.yaml), a path to a profile file, or an agent
-address (http://HOST:PORT). Unknown keys and wrong types are errors naming the file and line,
-because a misspelt `latency_budget_ms` silently ignored would make a search optimize for the
-wrong target.
+`--device` accepts a registered device's name (`edgeprune device add`, registry.py), a profile
+name (robots/NAME.yaml), a path to a profile file, or a server address (http://HOST:PORT).
+Unknown keys and wrong types are errors naming the file and line, because a misspelt
+`latency_budget_ms` silently ignored would make a search optimize for the wrong target.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,7 +20,14 @@ from edgeprune.models.loading import parse_imgsz
 from edgeprune.profile_files import convert_fields, field_locator, read_yaml_fields
 
 PROFILES_ENV = "EDGEPRUNE_ROBOTS"
-REPO_ROBOTS = Path(__file__).resolve().parents[2] / "robots"
+
+
+def shipped_profiles_dir() -> Path:
+    """The profiles shipped with edgeprune: the robots/ folder, installed as the package
+    edgeprune.robots (pyproject.toml), so a checkout and an installed wheel both have it."""
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("edgeprune.robots")))
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,7 @@ class DeviceProfile:
     timing_cache: str | None = None  # tensorrt timing cache file
     camera: tuple[int, int] | None = None  # (width, height) of the robot's camera
     protocol: dict = field(default_factory=dict)  # overrides of Protocol's defaults
+    token_file: str | None = None  # the server's token, for `agent`
     source: str = "<built-in>"
 
     def backend_options(self) -> dict:
@@ -57,16 +66,15 @@ class DeviceProfile:
 
 _TYPES = {"name": str, "description": str, "backend": str, "agent": str, "precision": str,
           "batch": int, "latency_budget_ms": (int, float), "threads": int,
-          "workspace_mb": int, "timing_cache": str, "protocol": dict}
+          "workspace_mb": int, "timing_cache": str, "protocol": dict, "token_file": str}
 
 
 def profile_search_path() -> list[Path]:
-    """Where profile names are looked up: ./robots, $EDGEPRUNE_ROBOTS, the repository's
-    robots/ folder."""
+    """Where profile names are looked up: ./robots, $EDGEPRUNE_ROBOTS, the shipped profiles."""
     paths = [Path.cwd() / "robots"]
     if os.environ.get(PROFILES_ENV):
         paths.append(Path(os.environ[PROFILES_ENV]))
-    paths.append(REPO_ROBOTS)
+    paths.append(shipped_profiles_dir())
     return list(dict.fromkeys(p.resolve() for p in paths))
 
 
@@ -78,9 +86,11 @@ def find_profile(name: str) -> Path:
     searched = ", ".join(str(p) for p in profile_search_path())
     available = sorted({p.stem for folder in profile_search_path() if folder.is_dir()
                         for p in folder.glob("*.yaml")})
-    raise EdgepruneError(f"no device profile {name!r} (looked in {searched}; available: "
+    raise EdgepruneError(f"no device profile {name!r} nor a registered device of that name "
+                         f"(looked in {searched}; available: "
                          f"{', '.join(available) or 'none'}); --device also takes a .yaml "
-                         f"path or http://HOST:PORT")
+                         f"path or http://HOST:PORT, and `edgeprune device add {name} "
+                         f"http://HOST:PORT --token-file F --profile P` registers a device")
 
 
 def load_profile(path: str | Path) -> DeviceProfile:
@@ -146,9 +156,20 @@ def _convert(key: str, value):
     return value
 
 
-def resolve_profile(spec: str | None) -> DeviceProfile:
-    """A profile from a name, a .yaml path, or an agent address (a profile of its own)."""
+def resolve_profile(spec: str | None, registered: bool = True) -> DeviceProfile:
+    """A profile from a registered device's name (unless `registered` is False), a profile
+    name, a .yaml path, or a server address (a profile of its own)."""
     spec = spec or "cpu"
+    if registered and not spec.startswith(("http://", "https://")):
+        from edgeprune.latency.registry import find_registered, registry_path
+
+        device = find_registered(spec)
+        if device is not None:
+            base = (resolve_profile(device.profile, registered=False) if device.profile
+                    else DeviceProfile(name=device.name, backend="remote"))
+            return dataclasses.replace(base, name=device.name, agent=device.url,
+                                       token_file=device.token_file,
+                                       source=f"{registry_path()}: {device.name}")
     if spec.startswith(("http://", "https://")):
         from edgeprune.latency.client import normalize_url
 

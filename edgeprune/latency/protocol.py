@@ -9,10 +9,12 @@ and have outliers, so a normal approximation around the mean would mislead).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -22,6 +24,21 @@ from edgeprune.errors import EdgepruneError
 
 MIN_SAMPLES = 5  # even a model slower than max_seconds / 5 gets this many timed runs
 EXACT_CI_LIMIT = 1000  # above this many samples the median CI uses the normal approximation
+
+# Called between runs; raises MeasurementCancelled to stop. A context variable, not a parameter,
+# so every backend's timing loop honours it without each backend passing it along.
+_stop_check: ContextVar[Callable[[], None] | None] = ContextVar("stop_check", default=None)
+
+
+@contextlib.contextmanager
+def stop_checked(check: Callable[[], None]) -> Iterator[None]:
+    """Within this block `run_protocol` calls `check()` before every run (warm-up and timed);
+    `check` raises (edgeprune.errors.MeasurementCancelled) to stop the measurement there."""
+    token = _stop_check.set(check)
+    try:
+        yield
+    finally:
+        _stop_check.reset(token)
 
 
 @dataclass(frozen=True)
@@ -166,15 +183,18 @@ def _cv(samples: np.ndarray) -> float:
 def _attempt(timed_call: Callable[[], float], protocol: Protocol) -> tuple[np.ndarray, int,
                                                                           float]:
     clock = time.perf_counter
+    check = _stop_check.get() or _never_stop
     start = clock()
     warmup = 0
     while warmup < protocol.warmup_runs or clock() - start < protocol.warmup_seconds:
+        check()
         timed_call()
         warmup += 1
     warmup_s = clock() - start
     samples: list[float] = []
     start = clock()
     while True:
+        check()
         samples.append(timed_call() * 1000.0)
         n = len(samples)
         if n >= protocol.max_runs:
@@ -187,6 +207,10 @@ def _attempt(timed_call: Callable[[], float], protocol: Protocol) -> tuple[np.nd
                 relative_ci(np.asarray(samples), protocol.ci_level) <= protocol.target_rel_ci:
             break
     return np.asarray(samples), warmup, warmup_s
+
+
+def _never_stop() -> None:
+    return None
 
 
 def run_protocol(timed_call: Callable[[], float], protocol: Protocol) -> Timing:
@@ -239,9 +263,11 @@ class PairedTiming:
 def _paired_attempt(candidate: Callable[[], float], reference: Callable[[], float],
                     protocol: Protocol) -> tuple[np.ndarray, np.ndarray, int, float]:
     clock = time.perf_counter
+    check = _stop_check.get() or _never_stop
     start = clock()
     warmup = 0
     while warmup < protocol.warmup_runs or clock() - start < protocol.warmup_seconds:
+        check()
         reference()
         candidate()
         warmup += 1
@@ -250,6 +276,7 @@ def _paired_attempt(candidate: Callable[[], float], reference: Callable[[], floa
     theirs: list[float] = []
     start = clock()
     while True:
+        check()
         # the order alternates so neither model always runs on the other's warm caches
         if len(ours) % 2:
             theirs.append(reference() * 1000.0)

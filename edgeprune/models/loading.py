@@ -72,6 +72,8 @@ def load_model(weights: str | Path | None = None, cfg: str | Path | None = None,
             ckpt.imgsz = parse_imgsz(imgsz)
         return ckpt
     if cfg is not None:
+        if weights_str is not None:
+            _check_darknet_set(Path(cfg), Path(weights_str))
         cfg_records = read_cfg(cfg)
         model = DarknetModel(cfg_records)
         provenance["cfg"] = str(cfg)
@@ -104,3 +106,14 @@ def load_model(weights: str | Path | None = None, cfg: str | Path | None = None,
     return Checkpoint(model=model, names=list(names) if names else default_names(classes),
                       imgsz=parse_imgsz(imgsz) if imgsz is not None else size,
                       provenance=provenance)
+
+
+def _check_darknet_set(cfg: Path, weights: Path) -> None:
+    """A pair from an edgeprune Darknet export has a manifest: the pair must be the one it lists
+    (an interrupted re-export would otherwise pair a new .cfg with an old .weights)."""
+    from edgeprune.export.darknet import darknet_manifest
+    from edgeprune.filesets import check_file_set
+
+    manifest = darknet_manifest(weights)
+    if manifest.is_file() and cfg.resolve().parent == manifest.resolve().parent:
+        check_file_set(manifest)

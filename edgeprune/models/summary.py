@@ -85,10 +85,28 @@ def _summarize_foreign_onnx(path: Path, size: tuple[int, int] | None) -> ModelSu
     import numpy as np
     import onnx
 
-    proto = onnx.load(str(path))
-    graph_input = proto.graph.input[0]
+    from edgeprune.latency.archhash import load_onnx
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise EdgepruneError(f"{path}: cannot read ({exc.strerror})") from None
+    if not data:
+        raise EdgepruneError(f"{path}: the file is empty, not an ONNX model")
+    proto = load_onnx(data, str(path))
+    initialized = {t.name for t in proto.graph.initializer}
+    inputs = [v for v in proto.graph.input if v.name not in initialized]
+    if not inputs or not proto.graph.node:
+        raise EdgepruneError(f"{path}: not an ONNX model (no graph inputs or nodes); damaged "
+                             f"or not ONNX?")
+    graph_input = inputs[0]
     dims = [d.dim_value for d in graph_input.type.tensor_type.shape.dim]
+    if len(dims) != 4:
+        raise EdgepruneError(f"{path}: input {graph_input.name!r} has {len(dims)} dimensions; "
+                             f"expected an image input (batch, channels, height, width)")
     height, width = size or (dims[2], dims[3])
+    if not height or not width:
+        raise EdgepruneError(f"{path}: the input size is not fixed in the model; pass --imgsz")
     if size is not None or dims[0] == 0:
         shape = onnx.helper.make_tensor_value_info(graph_input.name, onnx.TensorProto.FLOAT,
                                                    [1, dims[1], height, width])

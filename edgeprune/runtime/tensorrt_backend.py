@@ -18,6 +18,7 @@ from edgeprune.export.engine import (
     ENGINE_SUFFIXES,
     EngineError,
     check_compatible,
+    check_engine_matches,
     read_sidecar,
     require_engine_file,
 )
@@ -60,11 +61,13 @@ class TensorRTBackend(InferenceBackend):
         self.trt, self.cudart, self._call = trt, cudart, cuda_call
         cuda_call(cudart, cudart.cudaSetDevice(device_id), "cudaSetDevice")
         gpu = gpu_info(cudart, device_id)
+        serialized = path.read_bytes()
         if sidecar is not None:
+            check_engine_matches(path, sidecar, serialized)
             check_compatible(path, sidecar, str(trt.__version__), gpu.name,
                              gpu.compute_capability)
         self.logger = trt.Logger(trt.Logger.WARNING)
-        self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(path.read_bytes())
+        self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(serialized)
         if self.engine is None:
             raise EdgepruneError(f"{path}: TensorRT {trt.__version__} cannot load this engine "
                                  f"(built with another TensorRT or for another GPU? it has no "

@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 
 from edgeprune.clock import utc_now
+from edgeprune.console import escape
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.meter import LatencyMeter, resolve_device
 from edgeprune.latency.result import LatencyResult
@@ -387,8 +388,8 @@ class SearchProgress:
         self.task = self.progress.add_task("search", total=search.settings.budget,
                                            completed=done, best="")
         if done and search.show_progress:
-            self.console.print(f"resuming {search.run_dir}: {done} candidate(s) recorded, "
-                               f"replayed into a fresh {search.settings.agent} agent",
+            self.console.print(f"resuming {escape(search.run_dir)}: {done} candidate(s) "
+                               f"recorded, replayed into a fresh {search.settings.agent} agent",
                                highlight=False)
 
     def __enter__(self) -> SearchProgress:

@@ -31,6 +31,7 @@ from rich.console import Console
 from torch import nn
 
 from edgeprune.atomic import atomic_write_text
+from edgeprune.console import escape
 from edgeprune.errors import EdgepruneError
 from edgeprune.models.checkpoint import load_checkpoint, model_fingerprint
 from edgeprune.prune.importance import channel_set_scores
@@ -234,7 +235,7 @@ class SupernetTrainer:
             write_config(self.run_dir, self.config.to_dict())
             resumed_at = self.step
             if resumed_at:
-                self.console.print(f"resuming {self.run_dir} at step {resumed_at + 1}/"
+                self.console.print(f"resuming {escape(self.run_dir)} at step {resumed_at + 1}/"
                                    f"{self.total_steps}", highlight=False)
             self._train()
             probe = self.probe()

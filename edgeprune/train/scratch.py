@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from edgeprune.atomic import atomic_write_text
+from edgeprune.console import escape
 
 WIDTH_GRID = 64  # widths are searched on multiples of 1/64 (stable cache keys across runs)
 
@@ -83,7 +84,7 @@ def train_scratch(data_yaml: Path, model: str, width: float, ratio: float, *, im
     if workers is not None:
         config.workers = workers
     console.print(f"training from scratch: {model} width {width:g} ({ratio:.3f} of the base's "
-                  f"latency), {epochs} epochs, into {run}", highlight=False)
+                  f"latency), {epochs} epochs, into {escape(run)}", highlight=False)
     result = train(config.check(), run, console=console, validate=validate)
     trained = ScratchModel(result.best, model, width, ratio, False, result.seconds)
     if cache is None:

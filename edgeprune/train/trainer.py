@@ -26,6 +26,7 @@ from rich.progress import (
 )
 from torch import nn
 
+from edgeprune.console import escape
 from edgeprune.data.batches import TrainingSet, make_train_loader
 from edgeprune.data.dataset import DetectionDataset
 from edgeprune.errors import EdgepruneError
@@ -232,7 +233,7 @@ class Trainer:
         began = time.perf_counter()
         write_config(self.run_dir, self.config.to_dict())
         for note in self.notes:
-            self.console.print(f"[dim]{note}[/]", highlight=False)
+            self.console.print(f"[dim]{escape(note)}[/]", highlight=False)
         for epoch in range(self.start_epoch, self.config.epochs):
             stats = self.train_epoch(epoch)
             if self.evaluator is not None:

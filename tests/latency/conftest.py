@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgeprune.latency import Protocol
-from tests.latency.latency_support import FAST, TOKEN, AgentProcess
+from tests.latency.latency_support import FAST, AgentProcess
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def tiny_onnx() -> bytes:
 @pytest.fixture(scope="module")
 def agent():
     """An agent with a 3 MiB upload limit."""
-    process = AgentProcess("--token", TOKEN, "--max-upload-mb", "3",
+    process = AgentProcess("--max-upload-mb", "3",
                            "--busy-wait", "30")
     yield process
     process.stop()

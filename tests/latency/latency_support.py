@@ -11,11 +11,12 @@ import tempfile
 
 FAST = {"warmup_runs": 3, "warmup_seconds": 0.02, "min_runs": 10, "max_runs": 200,
         "max_seconds": 0.5, "target_rel_ci": 0.05, "max_remeasures": 1, "drift_every": 0}
-TOKEN = "test-token-1234"
+TOKEN = "test-token-0123456789"
 
 
 class AgentProcess:
-    """`edgeprune agent serve` in its own process, ended by its pid."""
+    """`edgeprune agent serve` in its own process, ended by its pid; the token comes from the
+    environment (TOKEN unless `env` says otherwise), as a user keeps it out of `ps`."""
 
     def __init__(self, *args: str, env: dict | None = None) -> None:
         command = [sys.executable, "-c", "from edgeprune.cli import main; main()", "agent",
@@ -23,7 +24,9 @@ class AgentProcess:
         # The request log goes to a file: a pipe nobody reads would fill and block the agent.
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop())
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log,
-                                        text=True, env={**os.environ, **(env or {})})
+                                        text=True,
+                                        env={**os.environ, "EDGEPRUNE_AGENT_TOKEN": TOKEN,
+                                             **(env or {})})
         line = self._first_line(timeout=60)
         match = re.search(r"listening on (http://\S+)", line)
         if not match:
@@ -34,6 +37,11 @@ class AgentProcess:
             self.stop()
             raise RuntimeError(f"agent did not start: {line!r} {error}")
         self.url = match.group(1)
+
+    def log_text(self) -> str:
+        """What the server wrote to stderr so far (pread: the server shares the file offset)."""
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", "replace")
 
     def _first_line(self, timeout: float) -> str:
         import selectors
@@ -58,3 +66,37 @@ class AgentProcess:
                 self.process.wait(timeout=10)
         self.process.stdout.close()
         self.log.close()
+
+
+def raw_request(url: str, method: str, path: str, body: bytes | None = None,
+                token: str | None = TOKEN, timeout: float = 30) -> tuple[int, dict, dict]:
+    """One request by http.client: (status, JSON payload, headers with lower-case names)."""
+    import http.client
+    import json
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+        try:
+            payload = json.loads(data or b"{}")
+        except ValueError:
+            payload = {"error": data.decode("utf-8", "replace")}
+        return response.status, payload, {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        connection.close()
+
+
+def wait_until(condition, timeout: float, interval: float = 0.05) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()

@@ -5,7 +5,7 @@ import pytest
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency import load_profile, resolve_device, resolve_profile
 from edgeprune.latency.device import cpu_name, jetson_board, jetson_power_mode
-from edgeprune.latency.profiles import REPO_ROBOTS
+from edgeprune.latency.profiles import shipped_profiles_dir
 
 NVPMODEL_CONF = """
 < POWER_MODEL ID=0 NAME=MODE_15W_2CORE >
@@ -19,7 +19,7 @@ CPU_ONLINE CORE_0 1
 @pytest.mark.parametrize("name", ["cpu", "jetson-nano", "jetson-xavier-nx", "jetson-orin-nano"])
 def test_shipped_profiles_load(name):
     profile = resolve_profile(name)
-    assert profile.name == name and Path(profile.source).parent == REPO_ROBOTS
+    assert profile.name == name and Path(profile.source).parent == shipped_profiles_dir()
     if name.startswith("jetson"):
         assert profile.backend == "tensorrt" and profile.agent.startswith("http://")
         assert profile.latency_budget_ms > 0 and profile.imgsz == (416, 416)

@@ -67,8 +67,8 @@ def test_darknet_format_holds_the_same_model(tmp_path, base):
     run(*args, "-o", tmp_path / "pruned.pt")
     out = run(*args, "--format", "darknet", "-o", tmp_path / "darknet")
     assert "pruned.weights" in out
-    files = {p.suffix for p in (tmp_path / "darknet").iterdir()}
-    assert files == {".cfg", ".weights", ".names"}
+    files = {p.name for p in (tmp_path / "darknet").iterdir()}
+    assert files == {"pruned.cfg", "pruned.weights", "pruned.names", "pruned.darknet.json"}
     from_darknet = load_model(tmp_path / "darknet" / "pruned.weights",
                               tmp_path / "darknet" / "pruned.cfg")
     from_checkpoint = load_checkpoint(tmp_path / "pruned.pt")

@@ -149,24 +149,29 @@ def test_resume_does_not_measure_again_what_a_killed_candidate_measured(search_s
     assert (run / "best.pt").is_file() and (run / "report.md").is_file()
 
 
-def test_search_through_a_device_agent(search_setup, tmp_path):
-    agent = AgentProcess("--token", TOKEN)
+def test_search_on_a_registered_device(search_setup, tmp_path):
+    """The mission's command, `edgeprune search --device jetson`, on a device registered with
+    `edgeprune device add` (a server on loopback standing in for the Jetson)."""
+    agent = AgentProcess()
+    token_file = tmp_path / "jetson.token"
+    token_file.write_text(TOKEN + "\n")
     try:
-        result = invoke(search_setup.args("--device", agent.url, "--token", TOKEN,
-                                          "--target-speedup", "1.25", "--out", str(tmp_path),
-                                          "--name", "remote", budget=2))
-        agent.log.seek(0)
-        requests = agent.log.read()
+        invoke(["device", "add", "jetson", agent.url, "--token-file", str(token_file),
+                "--profile", "cpu"])
+        result = invoke(search_setup.args("--device", "jetson", "--target-speedup", "1.25",
+                                          "--out", str(tmp_path), "--name", "remote",
+                                          budget=2))
+        requests = agent.log_text()
     finally:
         agent.stop()
     run = tmp_path / "search" / "remote"
     found = records(run)
     assert len(found) == 2 and found[0].latency["backend"] == "ort-cpu"
-    assert found[0].latency["device"]["threads"] == 1  # the agent's --threads 1
+    assert found[0].latency["device"]["threads"] == 1  # the server's --threads 1
     # base, most-pruned network, two candidates (one more if the drift check runs)
-    assert requests.count("POST /measure") >= 2 + sum(not r.from_cache for r in found)
+    assert requests.count(" measured ") >= 2 + sum(not r.from_cache for r in found)
     config = (run / "config.yaml").read_text()
-    assert agent.url in config and TOKEN not in config
+    assert "device: jetson" in config and TOKEN not in config
     assert "search: " in result.output
 
 

@@ -12,12 +12,13 @@ import dataclasses
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from edgeprune.clock import utc_now
-from edgeprune.errors import EdgepruneError
+from edgeprune.errors import EdgepruneError, ModelRejected
 from edgeprune.latency.protocol import (
     PairedTiming,
     Protocol,
@@ -27,10 +28,8 @@ from edgeprune.latency.protocol import (
 )
 from edgeprune.latency.result import DeviceIdentity, LatencyResult, check_precision
 
-
-class ModelRejected(EdgepruneError):
-    """The model itself cannot be measured: not ONNX, an unsupported op, a wrong input shape.
-    (The agent answers 400 for these and 500 for failures of the device.)"""
+__all__ = ["BACKENDS", "Backend", "ModelRejected", "PreparedModel", "create_backend",
+           "register_backend"]
 
 
 @dataclasses.dataclass
@@ -104,6 +103,10 @@ class Backend(ABC):
         return self.result(paired.candidate, input_shape, precision, started,
                            engine_build_s=candidate.build_s), paired
 
+    def loads_files(self, precision: str) -> bool:
+        """Whether `prepare`/`_measure` take a Path to the ONNX file at this precision."""
+        return False
+
     def measured_by(self) -> str:
         """The backend that produces the numbers (the agent's, for `remote`)."""
         return self.name
@@ -111,10 +114,14 @@ class Backend(ABC):
     def cache_backend_key(self) -> str:
         return f"{self.measured_by()} {self.version()}"
 
-    def measure(self, model_bytes: bytes, input_shape: tuple[int, ...], precision: str = "fp32",
-                protocol: Protocol | None = None) -> LatencyResult:
-        """Latency of the ONNX model `model_bytes` fed one input of `input_shape`."""
+    def measure(self, model_bytes: bytes | Path, input_shape: tuple[int, ...],
+                precision: str = "fp32", protocol: Protocol | None = None) -> LatencyResult:
+        """Latency of the ONNX model `model_bytes` fed one input of `input_shape`. A Path is
+        read here unless the backend loads files itself (`loads_files`), so the device server
+        never holds a second copy of a large upload."""
         self._check(input_shape, precision)
+        if isinstance(model_bytes, Path) and not self.loads_files(precision):
+            model_bytes = model_bytes.read_bytes()
         return self._measure(model_bytes, tuple(int(d) for d in input_shape), precision,
                              protocol or Protocol())
 

@@ -7,6 +7,7 @@ int8 and fp16 models are made from the float32 model by `transforms`.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -46,9 +47,11 @@ def session_options(threads: int):
     return options
 
 
-def load_session(model_bytes: bytes, options, providers: list):
+def load_session(model: bytes | Path, options, providers: list):
+    """A session of the model's bytes or, for a Path, of the file (read by ONNX Runtime)."""
+    source = str(model) if isinstance(model, Path) else model
     try:
-        return _ort().InferenceSession(model_bytes, options, providers=providers)
+        return _ort().InferenceSession(source, options, providers=providers)
     except Exception as exc:  # onnxruntime raises InvalidProtobuf, InvalidGraph, Fail, ...
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelRejected(f"ONNX Runtime cannot load the model: {message}") from None
@@ -103,7 +106,10 @@ class OrtCpuBackend(Backend):
     def _detect_identity(self) -> DeviceIdentity:
         return cpu_identity(self.threads)
 
-    def prepare(self, model_bytes: bytes, input_shape: tuple[int, ...],
+    def loads_files(self, precision: str) -> bool:
+        return precision == "fp32"
+
+    def prepare(self, model_bytes: bytes | Path, input_shape: tuple[int, ...],
                 precision: str) -> PreparedModel:
         options = session_options(self.threads)
         session = load_session(model_bytes, options, ["CPUExecutionProvider"])

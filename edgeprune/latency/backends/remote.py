@@ -1,4 +1,4 @@
-"""`remote`: measure on a device agent over HTTP (see agent.py for the API).
+"""`remote`: measure on a device server over HTTP (see server.py for the API).
 
 The results are the agent's backend's own (e.g. `tensorrt` on a Jetson) and carry the agent's
 device identity, so they share cache rows with measurements taken on that device directly.
@@ -23,8 +23,10 @@ class RemoteBackend(Backend):
     identity_ttl_s = 60.0  # asking costs a round trip; cache hits must stay fast
 
     def __init__(self, url: str, token: str | None = None, timeout_s: float = 900.0,
-                 retries: int = 3, expect_backend: str | None = None) -> None:
-        self.client = AgentClient(url, token, timeout_s=timeout_s, retries=retries)
+                 retries: int = 3, expect_backend: str | None = None,
+                 token_file: str | None = None) -> None:
+        self.client = AgentClient(url, token, token_file=token_file, timeout_s=timeout_s,
+                                  retries=retries)
         self.expect_backend = expect_backend
         self._info: dict | None = None
 
@@ -56,3 +58,6 @@ class RemoteBackend(Backend):
                                  f"at {self.client.url} accepts at most {limit / 2**20:.1f} "
                                  f"MiB (agent serve --max-upload-mb)")
         return self.client.measure(model_bytes, input_shape, precision, protocol)
+
+    def close(self) -> None:
+        self.client.close()
