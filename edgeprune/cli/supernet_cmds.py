@@ -159,5 +159,5 @@ def extract(supernet_path, spec_path, data, recal_batches, batch, out_path, seed
                   "bn_recalibration": {"data": data, "batches": recal, "batch_size": batch}
                   if recal else None}
     path = save_checkpoint(Checkpoint(model, sn.names, sn.imgsz, provenance), out_path)
-    note = "" if recal else " (batch-norm statistics are the base's: give --data to re-estimate"
-    stdout.print(f"wrote {escape(path)}{note + ' them)' if note else ''}", highlight=False)
+    tail = "" if recal else " (BN statistics are the base's: give --data to re-estimate them)"
+    stdout.print(f"wrote {escape(path)}{tail}", highlight=False)
