@@ -72,7 +72,8 @@ def serve(ctx, backend, host, port, token_file, token, threads, workspace_mb, ti
     import sys
 
     from edgeprune.latency.backends import create_backend
-    from edgeprune.latency.server import DeviceServer, is_loopback
+    from edgeprune.latency.server import DeviceServer
+    from edgeprune.latency.server_http import is_loopback
     from edgeprune.latency.server_limits import ServerLimits
 
     token = _server_token(ctx, token_file, token)

@@ -1,4 +1,5 @@
-"""HTTP client of the device server (`edgeprune agent serve`): GET /info and POST /measure.
+"""HTTP client of the device server (`edgeprune agent serve`): GET /info, POST /measure and
+POST /references.
 
 The wire format is documented in server.py. Built on httpx: its transport retries refused
 connections with exponential backoff; this client also retries a connection dropped mid-request
@@ -72,11 +73,25 @@ class AgentClient:
         return info
 
     def measure(self, model_bytes: bytes, input_shape: tuple[int, ...], precision: str,
-                protocol: Protocol | None = None) -> LatencyResult:
+                protocol: Protocol | None = None,
+                reference: str | None = None) -> LatencyResult:
+        """POST /measure; with `reference` (an id from `upload_reference`) the model is timed
+        interleaved with that reference on the device."""
         query = {"shape": "x".join(str(d) for d in input_shape), "precision": precision}
+        if reference is not None:
+            query["reference"] = reference
         if protocol is not None:
             query.update({k: str(v) for k, v in protocol.to_json().items()})
         return LatencyResult.loads(self._request("POST", "/measure", query, model_bytes))
+
+    def upload_reference(self, model_bytes: bytes) -> str:
+        """Store a reference model on the server (POST /references); returns its id."""
+        payload = self._request("POST", "/references", body=model_bytes)
+        try:
+            return str(json.loads(payload)["id"])
+        except (ValueError, KeyError, TypeError):
+            raise EdgepruneError(f"the server at {self.url} answered POST /references with "
+                                 f"{payload[:80]!r}") from None
 
     def close(self) -> None:
         self.http.close()
@@ -123,6 +138,8 @@ class AgentClient:
                                   f"{TOKEN_ENV})")
         if code == 400:
             return ModelRejected(f"the server at {self.url} rejected the request: {message}")
+        if code == 404:
+            return UnknownReference(f"the server at {self.url} answered 404: {message}")
         if code == 413:
             return EdgepruneError(f"the server at {self.url} refused the upload (413): "
                                   f"{message}")
@@ -130,6 +147,10 @@ class AgentClient:
             return EdgepruneError(f"the server at {self.url} stayed busy for "
                                   f"{self.busy_retry_s:g} s: {message}")
         return EdgepruneError(f"the server at {self.url} answered {code}: {message}")
+
+
+class UnknownReference(EdgepruneError):
+    """The server does not hold the reference model asked for (restarted, or evicted it)."""
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -79,6 +79,15 @@ def _nvpmodel_query() -> str | None:
     return match.group(1) if match else None
 
 
+def usable_cpus() -> int:
+    """Logical CPUs this process may run on (its affinity, e.g. under taskset or a container's
+    cpuset), which is what threads can use; all of the machine's where that is unknown."""
+    try:
+        return len(os.sched_getaffinity(0)) or os.cpu_count() or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def cpu_identity(threads: int | None) -> DeviceIdentity:
     """The local CPU, measured with `threads` intra-op threads."""
     board = jetson_board()

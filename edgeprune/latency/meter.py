@@ -57,6 +57,7 @@ class LatencyMeter:
         self.drift: dict | None = None
         self._baselines: dict[tuple, float] = {}
         self.reference: tuple[str, object] | None = None  # (arch hash, model) to time against
+        self._reference_onnx: dict[tuple[int, ...], bytes] = {}
 
     @property
     def latency_budget_ms(self) -> float | None:
@@ -72,6 +73,7 @@ class LatencyMeter:
         results carry the ratio to it measured in the same window (`LatencyResult.ratio`)."""
         arch_hash, _, _ = self._prepare(model, None)
         self.reference = (arch_hash, model)
+        self._reference_onnx = {}
 
     def measure(self, model, input_shape: tuple[int, ...] | None = None,
                 precision: str | None = None, *, use_cache: bool = True,
@@ -93,10 +95,9 @@ class LatencyMeter:
                 self.fresh_measurements % self.protocol.drift_every == 0:
             self.check_drift(shape, precision)
         if paired:
-            reference_hash, reference = self.reference
-            _, _, reference_export = self._prepare(reference, shape)
-            result = self.backend.measure_interleaved(export(), reference_export(), shape,
-                                                      precision, self.protocol,
+            reference_hash = self.reference[0]
+            result = self.backend.measure_interleaved(export(), self._reference_bytes(shape),
+                                                      shape, precision, self.protocol,
                                                       reference_hash=reference_hash)
         else:
             result = self.backend.measure(export(), shape, precision, self.protocol)
@@ -107,6 +108,14 @@ class LatencyMeter:
         if use_cache and self.cache is not None:
             self.cache.put(key, result)
         return result
+
+    def _reference_bytes(self, shape: tuple[int, ...]) -> bytes:
+        """The reference's ONNX at `shape`, exported once: the same bytes every time, so a
+        device server stores it once."""
+        if shape not in self._reference_onnx:
+            _, _, export = self._prepare(self.reference[1], shape)
+            self._reference_onnx[shape] = export()
+        return self._reference_onnx[shape]
 
     def cache_key(self, arch_hash: str, shape: tuple[int, ...], precision: str) -> CacheKey:
         return CacheKey(arch_hash, tuple(shape), precision, self.backend.cache_backend_key(),

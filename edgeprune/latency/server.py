@@ -4,10 +4,18 @@ its accelerator and measures one model at a time for searches running elsewhere.
 API (every request carries `Authorization: Bearer TOKEN`; errors are JSON `{"error": "..."}`):
 
     GET  /info      -> {"edgeprune", "api", "backend", "version", "precisions", "device",
-                        "max_upload_bytes", "busy", "waiting", "protocol", "limits"}
-    POST /measure?shape=1x3x416x416&precision=fp16[&<protocol field>=<value>...]
+                        "max_upload_bytes", "busy", "waiting", "protocol", "limits",
+                        "references"}
+    POST /references  body: an ONNX model -> 200 {"id": sha256 of the bytes}
+    POST /measure?shape=1x3x416x416&precision=fp16[&reference=ID][&<protocol field>=<value>...]
          body: the ONNX model bytes (Content-Type: application/octet-stream)
                     -> 200 LatencyResult JSON
+
+With `reference=ID` (a model stored by POST /references; the server keeps the last
+`references` of them, 2) the model is timed interleaved with that reference in one window,
+and the result's `reference` entry holds the reference's median and the median ratio: what a
+search compares, since a throttling board slows both runs of a pair alike. An unknown ID is a
+404; the client then uploads the reference again.
 
 Status codes: 400 bad parameters, a field over the server's bounds (see server_limits.py) or a
 model that cannot be measured; 401 missing or wrong token; 404/405 unknown path or method; 408
@@ -29,8 +37,8 @@ run (protocol.stop_checked).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
-import ipaddress
 import logging
 import os
 import shutil
@@ -38,6 +46,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import anyio
@@ -47,12 +56,16 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from edgeprune.atomic import process_alive
 from edgeprune.errors import EdgepruneError, MeasurementCancelled, ModelRejected
 from edgeprune.latency.backends.base import Backend
 from edgeprune.latency.protocol import Protocol, stop_checked
+from edgeprune.latency.server_http import (
+    TEMP_PREFIX,
+    StoppingServer,
+    protocol_class,
+    remove_stale_temp_dirs,
+)
 from edgeprune.latency.server_limits import (
     RequestRefused,
     ServerLimits,
@@ -66,7 +79,7 @@ from edgeprune.latency.tokens import check_token
 log = logging.getLogger("edgeprune.agent")
 
 API_VERSION = 1  # additions keep it; a change existing clients would misread bumps it
-TEMP_PREFIX = "edgeprune-agent-"
+MAX_REFERENCES = 2  # reference models kept for interleaved measurements (disk: 2 x upload)
 DRAIN_LIMIT = 8 << 20  # a refused body up to this size is read and dropped, so the client
 # sees the answer; a larger one is cut off with the connection
 MAX_HEADER_BYTES = 16 << 10
@@ -78,69 +91,6 @@ ONNX_FIRST_BYTE = b"\x08"
 
 class ClientGone(Exception):
     """The client closed its connection."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _protocol_class(header_timeout_s: float) -> type[H11Protocol]:
-    class _Protocol(H11Protocol):
-        """uvicorn's h11 protocol with a deadline for each request's headers: uvicorn has
-        none (its keep-alive timer stops at the first byte), so a slowloris client that
-        never finishes its headers would hold its socket forever."""
-
-        header_timer = None
-
-        def connection_made(self, transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm_header_timer()
-
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self.cycle is not None and not self.cycle.response_complete:
-                self._cancel_header_timer()  # the request's headers are in
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing() and (
-                    self.cycle is None or self.cycle.response_complete):
-                self._arm_header_timer()  # the next request on this connection
-
-        def connection_lost(self, exc) -> None:
-            self._cancel_header_timer()
-            super().connection_lost(exc)
-
-        def _arm_header_timer(self) -> None:
-            self._cancel_header_timer()
-            self.header_timer = self.loop.call_later(header_timeout_s, self._headers_late)
-
-        def _cancel_header_timer(self) -> None:
-            if self.header_timer is not None:
-                self.header_timer.cancel()
-                self.header_timer = None
-
-        def _headers_late(self) -> None:
-            self.header_timer = None
-            if not self.transport.is_closing():
-                self.transport.close()
-
-    return _Protocol
-
-
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, stopping: threading.Event) -> None:
-        super().__init__(config)
-        self.stopping = stopping
-
-    def handle_exit(self, sig, frame) -> None:
-        self.stopping.set()  # a running measurement stops at its next timed run
-        super().handle_exit(sig, frame)
 
 
 class DeviceServer:
@@ -160,8 +110,10 @@ class DeviceServer:
         self.socket = socket.create_server((host, port), family=family, backlog=128)
         remove_stale_temp_dirs()
         self.temp_dir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
+        self.references: OrderedDict[str, Path] = OrderedDict()  # id -> stored model
         self.app = Starlette(
             routes=[Route("/info", self.info_endpoint, methods=["GET"]),
+                    Route("/references", self.reference_endpoint, methods=["POST"]),
                     Route("/measure", self.measure_endpoint, methods=["POST"])],
             exception_handlers={HTTPException: self._http_exception})
 
@@ -177,16 +129,17 @@ class DeviceServer:
         return {"edgeprune": __version__, "api": API_VERSION, **self.backend.info(),
                 "max_upload_bytes": self.limits.max_upload_bytes,
                 "busy": self.device_lock.locked(), "waiting": self.waiting,
-                "protocol": self.protocol.to_json(), "limits": self.limits.to_json()}
+                "protocol": self.protocol.to_json(), "limits": self.limits.to_json(),
+                "references": MAX_REFERENCES}
 
     def serve(self) -> None:
         config = uvicorn.Config(
-            self.app, http=_protocol_class(self.limits.header_timeout_s), lifespan="off",
+            self.app, http=protocol_class(self.limits.header_timeout_s), lifespan="off",
             log_config=None, access_log=False, server_header=False,
             limit_concurrency=self.limits.max_connections, timeout_keep_alive=5,
             timeout_graceful_shutdown=5, h11_max_incomplete_event_size=MAX_HEADER_BYTES)
         try:
-            _Server(config, self.stopping).run(sockets=[self.socket])
+            StoppingServer(config, self.stopping).run(sockets=[self.socket])
         finally:
             self.close()
 
@@ -205,10 +158,45 @@ class DeviceServer:
             return _refusal(exc)
         return JSONResponse(self.info())
 
+    async def reference_endpoint(self, request: Request) -> Response:
+        """Store a reference model for later interleaved measurements; answers its id."""
+        try:
+            self._authorize(request)
+            length = parse_content_length(request.headers.get("content-length"), self.limits)
+            if self.waiting >= self.limits.max_waiting:
+                raise RequestRefused(429, f"{self.waiting} requests are already waiting for "
+                                          f"the device", {"Retry-After": BUSY_RETRY_AFTER})
+        except RequestRefused as exc:
+            return await self._refuse_unread(request, exc)
+        self.waiting += 1
+        try:
+            path = await self._receive_upload(request, length)
+        except RequestRefused as exc:
+            return _refusal(exc, close=True)
+        except ClientGone:
+            return Response(status_code=400)
+        finally:
+            self.waiting -= 1
+        digest = hashlib.sha256()
+        with path.open("rb") as upload:
+            for block in iter(lambda: upload.read(1 << 20), b""):
+                digest.update(block)
+        reference_id = digest.hexdigest()
+        stored = self.temp_dir / f"reference-{reference_id}.onnx"
+        path.replace(stored)
+        self.references[reference_id] = stored
+        self.references.move_to_end(reference_id)
+        while len(self.references) > MAX_REFERENCES:
+            _, old = self.references.popitem(last=False)
+            old.unlink(missing_ok=True)
+        log.info("%s stored reference %s", _client(request), reference_id[:12])
+        return JSONResponse({"id": reference_id})
+
     async def measure_endpoint(self, request: Request) -> Response:
         try:
             self._authorize(request)
             query = dict(request.query_params)
+            reference = self._reference(query.pop("reference", None))
             shape = parse_shape(query.pop("shape", None), self.limits)
             precision = parse_precision(query.pop("precision", None), self.backend.precisions)
             protocol = parse_protocol(query, self.protocol, self.limits)
@@ -224,7 +212,7 @@ class DeviceServer:
             path = await self._receive_upload(request, length)
             try:
                 outcome = await self._measure_when_free(request, path, shape, precision,
-                                                        protocol)
+                                                        protocol, reference)
             finally:
                 path.unlink(missing_ok=True)
         except RequestRefused as exc:
@@ -313,8 +301,19 @@ class DeviceServer:
             path.unlink(missing_ok=True)
             raise
 
+    def _reference(self, reference_id: str | None) -> Path | None:
+        if reference_id is None:
+            return None
+        if reference_id not in self.references:
+            raise RequestRefused(404, f"unknown reference {reference_id[:64]!r}: upload it "
+                                      f"with POST /references (this server keeps "
+                                      f"{MAX_REFERENCES})")
+        self.references.move_to_end(reference_id)
+        return self.references[reference_id]
+
     async def _measure_when_free(self, request: Request, path: Path, shape, precision,
-                                 protocol) -> dict | RequestRefused | None:
+                                 protocol, reference: Path | None = None
+                                 ) -> dict | RequestRefused | None:
         """Wait for the device, then measure in a worker thread; None when the client went
         away (the measurement then stops at its next timed run)."""
         gone = threading.Event()
@@ -330,14 +329,16 @@ class DeviceServer:
             else:
                 try:
                     outcome = await anyio.to_thread.run_sync(
-                        self._measure_blocking, path, shape, precision, protocol, gone)
+                        self._measure_blocking, path, shape, precision, protocol, gone,
+                        reference)
                 finally:
                     self.device_lock.release()
             group.cancel_scope.cancel()
         return None if gone.is_set() else outcome
 
     def _measure_blocking(self, path: Path, shape, precision: str, protocol: Protocol,
-                          gone: threading.Event) -> dict | RequestRefused:
+                          gone: threading.Event, reference: Path | None = None
+                          ) -> dict | RequestRefused:
         limit_s = self.limits.max_measure_seconds
         started: list[float] = []
 
@@ -356,6 +357,9 @@ class DeviceServer:
 
         try:  # the backend reads the file: at most the one model holding the device in memory
             with stop_checked(check):
+                if reference is not None:
+                    return self.backend.measure_interleaved(path, reference, shape, precision,
+                                                            protocol).to_json()
                 return self.backend.measure(path, shape, precision, protocol).to_json()
         except ModelRejected as exc:
             return RequestRefused(400, str(exc))
@@ -371,9 +375,10 @@ class DeviceServer:
 
     async def _http_exception(self, request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
-        message = {404: f"no such endpoint {request.url.path} (GET /info, POST /measure)",
-                   405: f"{request.method} is not allowed on {request.url.path} (GET /info, "
-                        f"POST /measure)"}.get(status, str(getattr(exc, "detail", exc)))
+        endpoints = "GET /info, POST /measure, POST /references"
+        message = {404: f"no such endpoint {request.url.path} ({endpoints})",
+                   405: f"{request.method} is not allowed on {request.url.path} "
+                        f"({endpoints})"}.get(status, str(getattr(exc, "detail", exc)))
         return _refusal(RequestRefused(status, message), close=request.method == "POST")
 
 
@@ -396,13 +401,3 @@ def _refusal(exc: RequestRefused, close: bool = False) -> JSONResponse:
 def _client(request: Request) -> str:
     client = request.client
     return f"{client.host}:{client.port}" if client else "?"
-
-
-def remove_stale_temp_dirs() -> None:
-    """Temp folders of servers that were killed (their pid is gone) are removed at start-up."""
-    root = Path(tempfile.gettempdir())
-    for folder in root.glob(f"{TEMP_PREFIX}*-*"):
-        pid_text = folder.name[len(TEMP_PREFIX):].split("-", 1)[0]
-        if pid_text.isdigit() and int(pid_text) != os.getpid() and \
-                not process_alive(int(pid_text)):
-            shutil.rmtree(folder, ignore_errors=True)

@@ -4,8 +4,10 @@ the fallback for a device server that holds one model at a time."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edgeprune.latency import LatencyCache, LatencyMeter, create_backend
+from edgeprune.latency.backends.base import Backend
 from edgeprune.latency.protocol import Protocol, run_interleaved
 from edgeprune.models import create
 from edgeprune.prune import PruneSpec, pruned_cfg
@@ -64,17 +66,57 @@ def test_interleaved_ratio_matches_separate_medians_and_is_cached(tmp_path):
     meter.close()
 
 
-def test_server_without_pairs_times_the_reference_before_and_after(tmp_path):
+def test_server_times_candidate_and_reference_on_the_device(tmp_path):
     base, half = models()
+    third = pruned_cfg(base, PruneSpec.uniform(0.75))
     agent = AgentProcess("--token", TOKEN)
     try:
         backend = create_backend("remote", url=agent.url, token=TOKEN)
+        assert backend.agent_info()["references"] >= 1
         meter = LatencyMeter(backend, cache=LatencyCache(tmp_path / "c.sqlite"),
                              protocol=Protocol().with_overrides(PAIRS))
         meter.use_reference(base)
-        result = meter.measure(half)
-        assert result.reference["interleaved"] is False and result.reference["pairs"] == 0
-        assert 0.2 < result.ratio < 0.9
+        first, second = meter.measure(half), meter.measure(third)
+        for result in (first, second):
+            assert result.reference["interleaved"] and result.reference["pairs"] >= 20
+            assert result.reference["arch_hash"] == meter.reference[0]
+        assert 0.2 < first.ratio < second.ratio < 1.2
+        assert len(backend._references) == 1  # the base went up once
+        from edgeprune.latency.client import UnknownReference
+
+        with pytest.raises(UnknownReference, match="POST /references"):
+            backend.client.measure(b"\x08", (1, 3, 96, 96), "fp32", reference="0" * 64)
         meter.close()
     finally:
         agent.stop()
+
+
+class OneModelAtATime(Backend):
+    """ONNX Runtime on this CPU behind a backend that cannot hold two models (no `prepare`),
+    as a device server of the first protocol version is."""
+
+    name = "ort-cpu-one-at-a-time"
+    precisions = ("fp32",)
+
+    def __init__(self) -> None:
+        self.inner = create_backend("ort-cpu", threads=1)
+
+    def version(self) -> str:
+        return self.inner.version()
+
+    def _detect_identity(self):
+        return self.inner.identity()
+
+    def _measure(self, model_bytes, input_shape, precision, protocol):
+        return self.inner.measure(model_bytes, input_shape, precision, protocol)
+
+
+def test_backend_without_pairs_times_the_reference_before_and_after(tmp_path):
+    base, half = models()
+    meter = LatencyMeter(OneModelAtATime(), cache=LatencyCache(tmp_path / "c.sqlite"),
+                         protocol=Protocol().with_overrides(PAIRS))
+    meter.use_reference(base)
+    result = meter.measure(half)
+    assert result.reference["interleaved"] is False and result.reference["pairs"] == 0
+    assert 0.1 < result.ratio < 1.0  # separate windows: as noisy as the machine is
+    meter.close()

@@ -164,7 +164,7 @@ def test_a_killed_server_gives_a_clear_error_not_a_hang(tiny_onnx):
 
 
 def test_loopback_detection_drives_the_exposure_warning():
-    from edgeprune.latency.server import is_loopback
+    from edgeprune.latency.server_http import is_loopback
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("") and not is_loopback("10.1.2.3")

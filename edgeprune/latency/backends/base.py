@@ -133,7 +133,7 @@ class Backend(ABC):
         if not input_shape or any(int(d) < 1 for d in input_shape):
             raise ModelRejected(f"input shape {input_shape}: every dimension must be >= 1")
 
-    def measure_interleaved(self, model_bytes: bytes, reference_bytes: bytes,
+    def measure_interleaved(self, model_bytes: bytes | Path, reference_bytes: bytes | Path,
                             input_shape: tuple[int, ...], precision: str = "fp32",
                             protocol: Protocol | None = None,
                             reference_hash: str | None = None) -> LatencyResult:
@@ -146,6 +146,10 @@ class Backend(ABC):
         self._check(input_shape, precision)
         shape = tuple(int(d) for d in input_shape)
         protocol = protocol or Protocol()
+        if not self.loads_files(precision):
+            model_bytes, reference_bytes = (
+                m.read_bytes() if isinstance(m, Path) else m
+                for m in (model_bytes, reference_bytes))
         try:
             result, paired = self._measure_pair(model_bytes, reference_bytes, shape, precision,
                                                 protocol)

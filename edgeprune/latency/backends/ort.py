@@ -6,7 +6,6 @@ int8 and fp16 models are made from the float32 model by `transforms`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from edgeprune.latency.backends.base import (
     timer,
 )
 from edgeprune.latency.backends.transforms import convert_fp16, quantize_int8
-from edgeprune.latency.device import cpu_identity, gpu_identity
+from edgeprune.latency.device import cpu_identity, gpu_identity, usable_cpus
 from edgeprune.latency.result import DeviceIdentity
 from edgeprune.ort_session import exact_int8
 
@@ -97,8 +96,9 @@ class OrtCpuBackend(Backend):
     def __init__(self, threads: int | None = None) -> None:
         if threads is not None and threads < 0:
             raise EdgepruneError(f"ort-cpu: threads must be >= 0, got {threads}")
-        # 0 or None: one thread per logical CPU, recorded as such in the device identity.
-        self.threads = threads or os.cpu_count() or 1
+        # 0 or None: one thread per logical CPU this process may use, recorded as such in the
+        # device identity (two threads pinned to one core wait on each other at every layer)
+        self.threads = threads or usable_cpus()
 
     def version(self) -> str:
         return f"onnxruntime {_ort().__version__}"

@@ -6,9 +6,11 @@ device identity, so they share cache rows with measurements taken on that device
 
 from __future__ import annotations
 
+import hashlib
+
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.backends.base import Backend, register_backend
-from edgeprune.latency.client import AgentClient
+from edgeprune.latency.client import AgentClient, UnknownReference
 from edgeprune.latency.protocol import Protocol
 from edgeprune.latency.result import PRECISIONS, DeviceIdentity, LatencyResult
 
@@ -29,6 +31,7 @@ class RemoteBackend(Backend):
                                   retries=retries)
         self.expect_backend = expect_backend
         self._info: dict | None = None
+        self._references: dict[str, str] = {}  # sha256 of a reference model -> server's id
 
     def agent_info(self, refresh: bool = False) -> dict:
         if self._info is None or refresh:
@@ -58,6 +61,31 @@ class RemoteBackend(Backend):
                                  f"at {self.client.url} accepts at most {limit / 2**20:.1f} "
                                  f"MiB (agent serve --max-upload-mb)")
         return self.client.measure(model_bytes, input_shape, precision, protocol)
+
+    def measure_interleaved(self, model_bytes, reference_bytes, input_shape, precision="fp32",
+                            protocol=None, reference_hash=None) -> LatencyResult:
+        """Timed against the reference on the device, in one window, when the server keeps
+        references (it answers `references` in /info); else the base class's before-and-after
+        measurements. The reference is uploaded once and again only if the server lost it."""
+        if not self.agent_info().get("references"):
+            return super().measure_interleaved(model_bytes, reference_bytes, input_shape,
+                                               precision, protocol, reference_hash)
+        self._check(input_shape, precision)
+        shape = tuple(int(d) for d in input_shape)
+        key = hashlib.sha256(reference_bytes).hexdigest()
+        for attempt in range(2):
+            if key not in self._references or attempt:
+                self._references[key] = self.client.upload_reference(reference_bytes)
+            try:
+                result = self.client.measure(model_bytes, shape, precision, protocol,
+                                             reference=self._references[key])
+                break
+            except UnknownReference:
+                if attempt:
+                    raise
+        if result.reference is not None:
+            result.reference["arch_hash"] = reference_hash
+        return result
 
     def close(self) -> None:
         self.client.close()
