@@ -25,6 +25,9 @@ from edgeprune.console import escape
 @click.option("--target-latency", help="Match this latency on --device (e.g. 8ms).")
 @click.option("--match", "match_run", type=click.Path(file_okay=False),
               help="Match the best network of this search run folder: no slower than it.")
+@click.option("--round-to", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Filter counts are multiples of this, as the search's pruned networks "
+              "keep them (odd counts run slower than rounder, wider ones).")
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True,
               help="Training epochs; for a fair comparison, the base's plus the fine-tuning's.")
 @click.option("--imgsz", type=click.IntRange(min=32), help="Input size. Default: the base's.")
@@ -38,7 +41,8 @@ from edgeprune.console import escape
 @click.option("--out", "out_root", default="runs", show_default=True,
               help="Root of run folders; the run goes to OUT/scratch/NAME.")
 @click.option("--name", default="exp", show_default=True, help="Run name.")
-def scratch(data, weights, model, width, target_speedup, target_latency, match_run, epochs,
+def scratch(data, weights, model, width, target_speedup, target_latency, match_run, round_to,
+            epochs,
             imgsz, batch, workers, torch_device, device, precision, threads, token, cache_path,
             no_cache, protocol_items, seed, out_root, name) -> None:
     """Train from scratch the widest built-in model whose measured latency on --device meets
@@ -78,7 +82,7 @@ def scratch(data, weights, model, width, target_speedup, target_latency, match_r
         base_ms = meter.measure(base.model.cfg).median_ms
         classes = len(base.names)
         if width is not None:
-            ratio = latency_ratio(meter, model, classes, size, width)
+            ratio = latency_ratio(meter, model, classes, size, width, round_to)
         else:
             if match_run is not None:
                 from edgeprune.search.records import CandidateLog
@@ -96,13 +100,14 @@ def scratch(data, weights, model, width, target_speedup, target_latency, match_r
                 max_ratio = target.resolve_ms(base_ms) / base_ms
             with stdout.status(f"finding the {model} width at most {max_ratio:.3f} of the "
                                f"base's latency on {meter.describe()}..."):
-                width, ratio = matched_width(meter, classes, size, 1.0, max_ratio, model)
+                width, ratio = matched_width(meter, classes, size, 1.0, max_ratio, model,
+                                             round_to)
     finally:
         meter.close()
     run = new_run_dir("scratch", name, out_root)
     trained = train_scratch(Path(data), model, width, ratio, imgsz=size, epochs=epochs,
                             batch=batch, seed=seed, workers=workers, run=run,
-                            console=stdout, device=torch_device)
+                            console=stdout, device=torch_device, round_to=round_to)
     record = {**trained.to_json(), "base": str(Path(weights).resolve()),
               "base_latency_ms": base_ms, "latency_ms": ratio * base_ms,
               "device": device, "epochs": epochs}

@@ -24,7 +24,7 @@ MAX_DIMENSION = 16384
 # by ServerLimits.max_measure_seconds instead (one knob for the time a request may hold the
 # device).
 PROTOCOL_CAPS = {"warmup_runs": 1000, "min_runs": 10000, "max_runs": 10000,
-                 "check_every": 10000, "max_remeasures": 5, "drift_every": 10**6,
+                 "check_every": 10000, "max_remeasures": 5, "drift_every": 10**6, "pair_block": 100,
                  "target_rel_ci": 1.0, "max_cv": 10.0, "drift_tolerance": 10.0}
 
 

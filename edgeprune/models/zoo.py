@@ -39,14 +39,18 @@ _YOLO_EXTRA = (("jitter", ".3"), ("ignore_thresh", ".7"), ("truth_thresh", "1"),
 class _Builder:
     """Appends layers and remembers indices, so route targets are computed, not hand-counted."""
 
-    def __init__(self, width: float, num_classes: int, anchors) -> None:
+    def __init__(self, width: float, num_classes: int, anchors, round_to: int = 1) -> None:
         self.width = width
         self.num_classes = num_classes
         self.anchors = anchors
+        self.round_to = round_to
         self.layers: list[Layer] = []
 
     def scaled(self, filters: int) -> int:
-        return max(1, int(filters * self.width + 0.5))
+        """Filters at the width; with `round_to`, the nearest multiple of it (at least one),
+        as pruned networks keep them: kernels run fastest on such channel counts."""
+        step = self.round_to
+        return max(step, int(filters * self.width / step + 0.5) * step)
 
     def conv(self, filters: int, size: int, stride: int = 1) -> int:
         self.layers.append(ConvLayer(filters=self.scaled(filters), size=size, stride=stride,
@@ -117,20 +121,23 @@ def _yolov3_heads(b: _Builder, stride8: int, stride16: int, spp: bool) -> None:
         b.detect(mask)
 
 
-def yolov3_cfg(num_classes: int = 80, width: float = 1.0, imgsz: int = 416) -> DarknetCfg:
-    b = _Builder(width, num_classes, YOLOV3_ANCHORS)
+def yolov3_cfg(num_classes: int = 80, width: float = 1.0, imgsz: int = 416,
+               round_to: int = 1) -> DarknetCfg:
+    b = _Builder(width, num_classes, YOLOV3_ANCHORS, round_to)
     _yolov3_heads(b, *b.darknet53(), spp=False)
     return b.cfg(imgsz, imgsz)
 
 
-def yolov3_spp_cfg(num_classes: int = 80, width: float = 1.0, imgsz: int = 608) -> DarknetCfg:
-    b = _Builder(width, num_classes, YOLOV3_ANCHORS)
+def yolov3_spp_cfg(num_classes: int = 80, width: float = 1.0, imgsz: int = 608,
+                   round_to: int = 1) -> DarknetCfg:
+    b = _Builder(width, num_classes, YOLOV3_ANCHORS, round_to)
     _yolov3_heads(b, *b.darknet53(), spp=True)
     return b.cfg(imgsz, imgsz)
 
 
-def yolov3_tiny_cfg(num_classes: int = 80, width: float = 1.0, imgsz: int = 416) -> DarknetCfg:
-    b = _Builder(width, num_classes, YOLOV3_TINY_ANCHORS)
+def yolov3_tiny_cfg(num_classes: int = 80, width: float = 1.0, imgsz: int = 416,
+                    round_to: int = 1) -> DarknetCfg:
+    b = _Builder(width, num_classes, YOLOV3_TINY_ANCHORS, round_to)
     for filters in (16, 32, 64, 128, 256):
         b.conv(filters, 3)
         b.maxpool(2, 2)
@@ -158,8 +165,9 @@ BUILTIN_CFGS: dict[str, Callable[..., DarknetCfg]] = {
 
 
 def builtin_cfg(name: str, num_classes: int = 80, width: float = 1.0,
-                imgsz: int | None = None) -> DarknetCfg:
-    """The built-in cfg `name` for `num_classes` classes at width multiplier `width`."""
+                imgsz: int | None = None, round_to: int = 1) -> DarknetCfg:
+    """The built-in cfg `name` for `num_classes` classes at width multiplier `width` (filter
+    counts rounded to multiples of `round_to`)."""
     if name not in BUILTIN_CFGS:
         raise EdgepruneError(f"unknown built-in model {name!r} "
                              f"(built-in: {', '.join(BUILTIN_CFGS)})")
@@ -167,7 +175,9 @@ def builtin_cfg(name: str, num_classes: int = 80, width: float = 1.0,
         raise EdgepruneError(f"width multiplier must be in (0, 4], got {width}")
     if num_classes < 1:
         raise EdgepruneError(f"num_classes must be at least 1, got {num_classes}")
+    if round_to < 1:
+        raise EdgepruneError(f"round_to must be at least 1, got {round_to}")
     kwargs = {} if imgsz is None else {"imgsz": imgsz}
-    cfg = BUILTIN_CFGS[name](num_classes=num_classes, width=width, **kwargs)
+    cfg = BUILTIN_CFGS[name](num_classes=num_classes, width=width, round_to=round_to, **kwargs)
     validate_cfg(cfg)
     return cfg.replace(source=f"<built-in {name}>")

@@ -121,6 +121,9 @@ class SubnetSampler:
                 ratios[group.key] = rules.ratio_for(group.width, kept)
         return self.space.normalize(rules.spec(drop_blocks=drops, ratios=ratios))
 
-    def step(self, rng: np.random.Generator, count: int) -> list[PruneSpec]:
-        """The sub-networks of one training step: largest, smallest, `count` random."""
-        return [self.largest(), self.smallest(), *(self.random(rng) for _ in range(count))]
+    def step(self, rng: np.random.Generator, count: int,
+             smallest: bool = True) -> list[PruneSpec]:
+        """The sub-networks of one training step: largest, smallest (unless not wanted),
+        `count` random."""
+        ends = [self.largest(), self.smallest()] if smallest else [self.largest()]
+        return [*ends, *(self.random(rng) for _ in range(count))]

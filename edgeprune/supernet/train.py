@@ -57,6 +57,7 @@ class SupernetConfig:
     lr: float = 0.001  # AdamW, as fine-tuning a trained model
     weight_decay: float = 5e-4
     subnets: int = 2  # random sub-networks per step, besides the largest and the smallest
+    smallest: bool = True  # train the smallest sub-network every step (the sandwich rule)
     distill_weight: float = 1.0
     round_to: int = 8
     min_channels: int = 8
@@ -211,7 +212,8 @@ class SupernetTrainer:
         rng = np.random.default_rng([self.config.seed, step, 1])
         total = 0.0
         self.optimizer.zero_grad(set_to_none=True)
-        for spec in self.sampler.step(rng, self.config.subnets):
+        specs = self.sampler.step(rng, self.config.subnets, self.config.smallest)
+        for spec in specs:
             outputs = self.net.forward_subnet(spec, images)
             loss = self.loss(outputs, targets, self.imgsz).total
             if self.config.distill_weight > 0:
@@ -223,7 +225,7 @@ class SupernetTrainer:
             total += float(loss.detach())
         nn.utils.clip_grad_norm_(self.net.parameters(), max_norm=10.0)
         self.optimizer.step()
-        return total / (self.config.subnets + 2)
+        return total / len(specs)
 
     def run(self) -> SupernetResult:
         from edgeprune.train.run_files import write_config
@@ -302,10 +304,9 @@ class SupernetTrainer:
         evaluator = Evaluator(val, batch_size=8, cache_images=True)
         batches = list(image_batches(self.train_data, self.imgsz, 8, config.probe_batches,
                                      seed=config.seed))
-        middle = math.sqrt(config.min_ratio)
-        specs = {"largest": self.sampler.largest(),
-                 f"uniform {middle:.2f}": self.net.space.normalize(
-                     self.net.rules.spec(default_ratio=middle)),
+        uniform = {f"uniform {r:.2f}": self.net.space.normalize(
+            self.net.rules.spec(default_ratio=r)) for r in (0.6, math.sqrt(config.min_ratio))}
+        specs = {"largest": self.sampler.largest(), **uniform,
                  "smallest": self.sampler.smallest()}
         scores = {}
         with self.console.status("scoring sub-networks of the trained network..."):

@@ -35,22 +35,33 @@ class ScratchModel:
                 "latency_ratio": self.latency_ratio, "seconds": self.seconds}
 
 
-def latency_ratio(meter, model: str, num_classes: int, imgsz: int, width: float) -> float:
-    """Latency of the built-in `model` at `width` over the base's, on `meter` (whose reference
-    is the base), timed in one window."""
+ROUND_TO = 8  # filter counts as the search's pruned networks keep them (--round-to)
+
+
+def scratch_cfg(model: str, num_classes: int, imgsz: int, width: float,
+                round_to: int = ROUND_TO):
+    """The built-in `model` at `width`, filter counts multiples of `round_to`: odd counts
+    (width 0.14 of 32 is 4.5) run slower than rounder, wider ones and would handicap it."""
     from edgeprune.models import builtin_cfg
 
-    result = meter.measure(builtin_cfg(model, num_classes=num_classes, width=width,
-                                       imgsz=imgsz))
+    return builtin_cfg(model, num_classes=num_classes, width=width, imgsz=imgsz,
+                       round_to=round_to)
+
+
+def latency_ratio(meter, model: str, num_classes: int, imgsz: int, width: float,
+                  round_to: int = ROUND_TO) -> float:
+    """Latency of the built-in `model` at `width` over the base's, on `meter` (whose reference
+    is the base), timed in one window."""
+    result = meter.measure(scratch_cfg(model, num_classes, imgsz, width, round_to))
     return result.ratio if result.ratio is not None else 1.0
 
 
 def matched_width(meter, num_classes: int, imgsz: int, max_width: float, max_ratio: float,
-                  model: str = "yolov3") -> tuple[float, float]:
+                  model: str = "yolov3", round_to: int = ROUND_TO) -> tuple[float, float]:
     """(width, latency ratio to the base) of the widest `model` at most `max_ratio` of the
     base's latency, by bisection over (0, max_width] on the width grid."""
     def ratio(steps: int) -> float:
-        return latency_ratio(meter, model, num_classes, imgsz, steps / WIDTH_GRID)
+        return latency_ratio(meter, model, num_classes, imgsz, steps / WIDTH_GRID, round_to)
 
     low, high = 1, max(2, round(max_width * WIDTH_GRID) + 1)
     low_ratio = ratio(low)
@@ -69,9 +80,12 @@ def matched_width(meter, num_classes: int, imgsz: int, max_width: float, max_rat
 def train_scratch(data_yaml: Path, model: str, width: float, ratio: float, *, imgsz: int,
                   epochs: int, batch: int, seed: int, workers: int | None, run: Path,
                   console: Console, cache: Path | None = None, device: str | None = None,
-                  validate: bool = True) -> ScratchModel:
-    """`model` at `width` trained from scratch on `data_yaml` into `run`; with `cache`, the
-    model cached there is reused (the demo keys the folder by every setting)."""
+                  validate: bool = True, round_to: int = ROUND_TO) -> ScratchModel:
+    """`model` at `width` (filters multiples of `round_to`) trained from scratch on
+    `data_yaml` into `run`; with `cache`, the model cached there is reused (the demo keys the
+    folder by every setting)."""
+    from edgeprune.data import dataset_names
+    from edgeprune.models import write_cfg_text
     from edgeprune.train import TrainConfig
     from edgeprune.train.trainer import train
 
@@ -79,7 +93,11 @@ def train_scratch(data_yaml: Path, model: str, width: float, ratio: float, *, im
         meta = json.loads((cache / "scratch.json").read_text())
         return ScratchModel(cache / "scratch.pt", model, width, ratio, True,
                             meta.get("seconds", 0.0))
-    config = TrainConfig(data=str(data_yaml), model=model, width=width, imgsz=imgsz,
+    cfg = scratch_cfg(model, len(dataset_names(str(data_yaml))), imgsz, width, round_to)
+    run.mkdir(parents=True, exist_ok=True)
+    cfg_path = run / f"{model}-w{width:g}.cfg"
+    atomic_write_text(cfg_path, write_cfg_text(cfg))
+    config = TrainConfig(data=str(data_yaml), model=str(cfg_path), imgsz=imgsz,
                          epochs=epochs, batch=batch, seed=seed, device=device)
     if workers is not None:
         config.workers = workers

@@ -33,7 +33,7 @@ def test_paired_timing_keeps_the_ratio_while_the_device_slows_down():
             return cost * (2.0 if clock["calls"] > 60 else 1.0)
         return call
 
-    protocol = Protocol().with_overrides({**PAIRS, "min_runs": 60, "max_runs": 60})
+    protocol = Protocol().with_overrides({**PAIRS, "min_runs": 60, "max_runs": 60, "pair_block": 1})
     paired = run_interleaved(slowed(0.004), slowed(0.010), protocol)
     assert len(paired.ratios) == 60
     assert np.allclose(paired.ratios, 0.4)

@@ -44,7 +44,7 @@ def test_knapsack_spends_its_budget_on_the_most_important_channels(search_setup,
     previous_value = None
     for fraction in (0.9, 0.7, 0.5):
         kept, dropped = solver.solve(everything * fraction)
-        assert solver.layer_sum(kept, dropped) <= everything * fraction * 1.02
+        assert solver.layer_sum(kept, dropped) <= everything * fraction
         spec = solver.spec(kept, dropped)
         resolved = space.resolve(spec)  # a valid spec on the channel grid
         assert all(resolved.kept[g.set_id] % 8 == 0 or resolved.kept[g.set_id] == g.width

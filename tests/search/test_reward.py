@@ -8,7 +8,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.search.reward import RewardConfig, flops_cost_ms, meets_target, reward
 from edgeprune.search.target import Target, check_reachable, parse_latency_ms
 
-SOFT = RewardConfig()
+SOFT = RewardConfig(kind="soft")
 HARD = RewardConfig(kind="hard")
 
 
@@ -16,7 +16,7 @@ def test_soft_reward_is_mnasnet_formula():
     assert reward(0.6, 8.0, 10.0, SOFT) == pytest.approx(0.6)  # alpha 0: no bonus for speed
     assert reward(0.6, 20.0, 10.0, SOFT) == pytest.approx(0.6 * 2 ** -0.5)
     assert reward(0.6, 11.0, 10.0, SOFT) == pytest.approx(0.6 * 1.1 ** -0.5)
-    pair = RewardConfig(alpha=-0.07, beta=-0.07)
+    pair = RewardConfig(kind="soft", alpha=-0.07, beta=-0.07)
     assert reward(0.5, 5.0, 10.0, pair) == pytest.approx(0.5 * 0.5 ** -0.07)
     assert reward(0.5, 20.0, 10.0, pair) == pytest.approx(0.5 * 2 ** -0.07)
 
