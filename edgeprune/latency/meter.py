@@ -210,12 +210,13 @@ def reference_onnx() -> bytes:
     return model.SerializeToString()
 
 
-def resolve_device(spec: str | None = None, *, token: str | None = None,
+def resolve_device(spec: str | DeviceProfile | None = None, *, token: str | None = None,
                    cache: LatencyCache | str | Path | bool | None = True,
                    protocol: dict | Protocol | None = None, precision: str | None = None,
                    imgsz=None, threads: int | None = None) -> LatencyMeter:
     """A LatencyMeter for `--device SPEC`: a profile name (robots/NAME.yaml, default `cpu`),
-    a profile .yaml path, or an agent address http://HOST:PORT.
+    a profile .yaml path, an agent address http://HOST:PORT, or a DeviceProfile. A pool
+    profile (`agents: [...]`) measures on its first board.
 
     `cache`: True for the default cache file, a path or LatencyCache, False/None for none.
     `protocol` overrides the profile's protocol fields; `precision`, `imgsz` and `threads`
@@ -223,7 +224,7 @@ def resolve_device(spec: str | None = None, *, token: str | None = None,
     """
     from edgeprune.models.loading import parse_imgsz
 
-    profile = resolve_profile(spec)
+    profile = resolve_profile(spec).members()[0]
     if profile.agent:
         expect = None if profile.backend == "remote" else profile.backend
         backend = create_backend("remote", url=profile.agent, token=token,
