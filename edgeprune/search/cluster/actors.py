@@ -82,11 +82,13 @@ class DeviceActor:
         return result, time.perf_counter() - began
 
     def _answers(self) -> bool:
-        info = getattr(self.meter.backend, "agent_info", None)
-        if info is None:  # a local backend: the device is this node, it is here
+        from edgeprune.latency.client import AgentClient
+
+        client = getattr(self.meter.backend, "client", None)
+        if not isinstance(client, AgentClient):  # a local backend: the device is this node
             return True
-        try:
-            info(refresh=True)
+        try:  # once, briefly: the measurement already retried with backoff
+            AgentClient(client.url, client.token, timeout_s=10.0, retries=0).info()
         except EdgepruneError:
             return False
         return True

@@ -20,6 +20,7 @@ from rich.console import Console
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.cache import CacheKey
 from edgeprune.latency.profiles import resolve_profile
+from edgeprune.latency.result import LatencyResult
 from edgeprune.search.cluster.actors import AccuracyWorker, DeviceActor, DeviceGone
 from edgeprune.search.cluster.connect import (
     ClusterOptions,
@@ -145,7 +146,7 @@ class RayExecutor(Executor):
                                                      settings.precision, settings.threads)
             self.devices.append(actor)
             names[actor] = f"device {member.agent or member.name}"
-        self._check_pool(env, names)
+        self._check_pool(settings, names)
 
         count = self.options.workers or free_worker_slots(self.options)
         Worker = ray.remote(AccuracyWorker).options(num_cpus=self.options.worker_cpus,
@@ -165,12 +166,13 @@ class RayExecutor(Executor):
                                f"most {settings.round_size} of the {count} workers busy",
                                highlight=False)
 
-    def _check_pool(self, env: SearchEnvironment, names: dict) -> None:
-        """Every device answers, and all of them are the device the base was measured on
-        (same backend and version, same identity): else their numbers cannot be compared."""
+    def _check_pool(self, settings, names: dict) -> None:
+        """The devices that answer must all be the device the base was measured on (same
+        backend and version, same identity), else their numbers cannot be compared; one that
+        does not answer is left out."""
         ray = self.ray
-        expected = (env.meter.backend.cache_backend_key(),
-                    env.meter.backend.identity().key())
+        base = LatencyResult.from_json(settings.baseline.latency)
+        expected = (f"{base.backend} {base.backend_version}", base.device.key())
         alive = []
         for actor in list(self.devices):
             try:
@@ -184,7 +186,7 @@ class RayExecutor(Executor):
                 raise EdgepruneError(
                     f"{names[actor]} measures with {info['backend_key']} on "
                     f"{info['describe']}, but the base was measured with {expected[0]} on "
-                    f"{env.meter.describe()}: a pool must be identical boards")
+                    f"{base.device.describe()}: a pool must be identical boards")
             alive.append(actor)
         if not alive:
             raise EdgepruneError("no device of the pool answers; is `edgeprune agent serve` "
