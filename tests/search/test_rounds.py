@@ -46,10 +46,10 @@ def test_rounds_are_deterministic_and_depend_on_the_round_size(name):
     def reward(spec):
         return -abs(kept_fraction(ctx, spec) - 0.4)
 
-    in_fours = drive_rounds(create_agent(name, ctx), 12, 4, reward)
-    again = drive_rounds(create_agent(name, ctx), 12, 4, reward)
+    in_fours = drive_rounds(create_agent(name, ctx), 8, 4, reward)
+    again = drive_rounds(create_agent(name, ctx), 8, 4, reward)
     assert [s.hash for s in again] == [s.hash for s in in_fours]
-    one_by_one = drive_rounds(create_agent(name, ctx), 12, 1, reward)
+    one_by_one = drive_rounds(create_agent(name, ctx), 8, 1, reward)
     sequential = create_agent(name, ctx)
     for step, spec in enumerate(one_by_one):  # round size 1 is the plain ask/tell
         assert sequential.propose(step).hash == spec.hash
