@@ -311,6 +311,8 @@ def write_report(args, warmup, runs, pools, costs, load_start, seconds) -> str:
         "",
     ]
     lines += simulation_tables(costs, args.round_size)
+    lines += ["", "Where it stops (the bounds the tables run into, from the same costs):", ""]
+    lines += scaling_limits(costs)
     lines += ["", "## Commands", ""]
     lines += [f"- `{run['command']}`" for run in [warmup, runs[1][0], runs[2][0], *pools.values()]]
     return "\n".join(lines) + "\n"
@@ -335,6 +337,32 @@ def simulation_tables(costs: dict, round_size: int) -> list[str]:
                  for n in (round_size, 8, 16, 32)]
         lines.append(f"| {workers} | " + " | ".join(cells) + " |")
     return lines
+
+
+def scaling_limits(costs: dict, candidates: int = 192, round_size: int = 16) -> list[str]:
+    """The three limits: the serial part, the devices, and each round's slowest candidate."""
+    one = simulate(costs, 1, 1, round_size, candidates)
+    n = len(costs["accuracy"])
+    rounds = -(-candidates // round_size)
+    serial = (rounds * statistics.mean(costs["agent_per_round"]) * round_size
+              / costs["round_size"] + candidates * costs["driver_per_candidate"])
+    slowest = sum(max(max(costs["accuracy"][s % n], costs["latency"][s % n])
+                      for s in range(first, min(first + round_size, candidates)))
+                  for first in range(0, candidates, round_size))
+    latency = sum(costs["latency"][s % n] for s in range(candidates))
+    return [
+        f"- the serial part (the agent between rounds, the driver recording each candidate) "
+        f"is {serial:.0f} s of the {one:.0f} s one worker and one device take: no number of "
+        f"workers gets past {one / serial:.0f}x (Amdahl)",
+        f"- latency on D devices takes at least {latency:.0f} s / D: with one device the "
+        f"search cannot go past {one / (latency + serial):.1f}x, however many workers; "
+        f"devices have to grow with the workers",
+        f"- a round is done when its slowest candidate is: with as many workers and devices "
+        f"as the round has candidates ({round_size}), the search still takes "
+        f"{slowest + serial:.0f} s, {one / (slowest + serial):.1f}x; past the round size, "
+        f"more workers wait (a bigger --round-size lets them work, at the price of an agent "
+        f"that learns less often)",
+    ]
 
 
 if __name__ == "__main__":

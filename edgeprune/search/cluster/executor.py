@@ -161,6 +161,7 @@ class RayExecutor(Executor):
         self.scheduler = Scheduler(self.runner, {ACCURACY: self.workers,
                                                  LATENCY: self.devices},
                                    max_attempts=RESTARTS + 2, notify=self._notify)
+        self.console.print(f"evaluating on {self.describe()}", highlight=False)
         if settings.round_size < count:
             self.console.print(f"[yellow]note:[/] --round-size {settings.round_size} keeps at "
                                f"most {settings.round_size} of the {count} workers busy",
