@@ -57,8 +57,8 @@ def prepare(work: Path, imgsz: int, width: float) -> tuple[Path, Path]:
 
     from edgeprune.data.synth import CLASSES, generate_dataset
     from edgeprune.models import Checkpoint, create, save_checkpoint
+    from tests.conftest import write_self_labels
     from tests.helpers import randomize_weights
-    from tests.search.conftest import write_self_labels
 
     data, base = work / "data" / "data.yaml", work / "base.pt"
     if data.is_file() and base.is_file():

@@ -40,7 +40,9 @@ def main() -> None:
     \b
     Typical day:
       edgeprune train    --data robomaster.yaml --model yolov3
-      edgeprune search   --data robomaster.yaml --weights base.pt --device jetson
+      edgeprune supernet train --data robomaster.yaml --weights base.pt
+      edgeprune search   --data robomaster.yaml --weights base.pt --device jetson \
+                         --supernet runs/supernet/exp/supernet.pt
       edgeprune finetune --weights runs/search/exp/best.pt --teacher base.pt
       edgeprune export   --weights final.pt --format engine --half     # on the robot
       edgeprune deploy   --robot robomaster-infantry
@@ -60,16 +62,18 @@ def _register() -> None:
         latency_cmds,
         model_cmds,
         prune_cmd,
+        scratch_cmd,
         search_cmd,
         sim2real_cmd,
+        supernet_cmds,
         train_cmd,
     )
 
     for command in (model_cmds.info, model_cmds.export, data_cmds.data, train_cmd.train,
                     eval_cmds.val, eval_cmds.predict, prune_cmd.prune, latency_cmds.latency,
-                    agent_cmds.agent, search_cmd.search, finetune_cmd.finetune,
-                    sim2real_cmd.eval_group, calib_cmds.calib, deploy_cmd.deploy,
-                    demo_cmd.demo):
+                    agent_cmds.agent, supernet_cmds.supernet, search_cmd.search,
+                    finetune_cmd.finetune, scratch_cmd.scratch, sim2real_cmd.eval_group,
+                    calib_cmds.calib, deploy_cmd.deploy, demo_cmd.demo):
         main.add_command(command)
 
 

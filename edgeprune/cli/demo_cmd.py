@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from edgeprune.cli.app import stdout
-from edgeprune.demo.pipeline import DemoSettings  # no torch: plain settings
+from edgeprune.demo.settings import DemoSettings  # no torch: plain settings
 
 DEFAULTS = DemoSettings()
 
@@ -33,6 +33,10 @@ DEFAULTS = DemoSettings()
 @click.option("--target-speedup", type=click.FloatRange(min=1, min_open=True),
               default=DEFAULTS.target_speedup, show_default=True,
               help="Latency target of the search, relative to the base on this CPU.")
+@click.option("--supernet-epochs", type=click.FloatRange(min=0, min_open=True),
+              default=DEFAULTS.supernet_epochs, show_default=True,
+              help="Epochs of the base's weight-sharing network (the search's accuracy "
+              "proxy).")
 @click.option("--agent", default=DEFAULTS.agent, show_default=True,
               help="Search agent (the random baseline when this one is not installed).")
 @click.option("--budget", type=click.IntRange(min=1), default=DEFAULTS.budget,
@@ -48,17 +52,20 @@ DEFAULTS = DemoSettings()
               help="Data-loading processes. Default: CPU cores - 1.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, batch,
-         target_speedup, agent, budget, val_images, recal_batches, finetune_epochs, workers,
-         seed) -> None:
+         target_speedup, supernet_epochs, agent, budget, val_images, recal_batches,
+         finetune_epochs, workers, seed) -> None:
     """Run the whole chain on generated RoboMaster-like data, on this machine alone.
 
     \b
     1. generate a sim and a real dataset (edgeprune data synth; same scenes, real adds a
        camera model)
-    2. train a small yolov3 on sim (cached: a second demo reuses it)
-    3. search a pruned model 2x faster on this CPU (ONNX Runtime latency in the reward)
-    4. fine-tune it with distillation from the base
-    5. evaluate base, pruned and fine-tuned on sim and real; export the final ONNX
+    2. train a small yolov3 on sim, then its weight-sharing network (both cached: a second
+       demo reuses them)
+    3. search a pruned model 2x faster on this CPU (ONNX Runtime latency in the reward,
+       candidates scored with the weight-sharing network's weights)
+    4. fine-tune it with distillation from the base; train the widest yolov3 as fast as it
+       from scratch, the comparison that matters (cached too)
+    5. evaluate base, pruned, fine-tuned and scratch on sim and real; export the final ONNX
     6. sim-to-real robustness of the base and the fine-tuned model (edgeprune eval
        sim2real on a subset of corruptions and val images)
 
@@ -72,7 +79,8 @@ def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, batc
     from edgeprune.runs import new_run_dir
 
     settings = DemoSettings(images=images, imgsz=imgsz, width=width, epochs=epochs,
-                            batch=batch, target_speedup=target_speedup, agent=agent,
+                            batch=batch, target_speedup=target_speedup,
+                            supernet_epochs=supernet_epochs, agent=agent,
                             budget=budget, val_images=val_images, recal_batches=recal_batches,
                             finetune_epochs=finetune_epochs, seed=seed, workers=workers)
     cache = None if no_cache else Path(cache_dir) if cache_dir else DEFAULT_CACHE

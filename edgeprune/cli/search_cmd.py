@@ -44,7 +44,7 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
               "latency measured on the same device, e.g. 3.")
 @click.option("--agent", default="abcp", show_default=True,
               help="Search agent: abcp, purl, rlpruner, gcn, or the baselines flops, uniform, "
-              "random.")
+              "random, halp (latency knapsack on the device's per-layer table).")
 @click.option("--agent-option", "agent_items", multiple=True, metavar="KEY=VALUE",
               help="Agent-specific setting (repeatable), e.g. --agent-option spread=0.2.")
 @click.option("--budget", type=click.IntRange(min=1), default=40, show_default=True,
@@ -53,16 +53,22 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
               help="Candidates the agent proposes together before it learns from them: up to "
               "this many are evaluated side by side with --cluster. A setting of the search "
               "(what a seed proposes depends on it, never on the number of workers).")
-@click.option("--reward", "reward_kind", type=click.Choice(["soft", "hard"]), default="soft",
-              show_default=True, help="soft: accuracy x (latency/target)^w (MnasNet); hard: "
-              "accuracy within the target, a negative penalty beyond it (README 'Search').")
+@click.option("--reward", "reward_kind", type=click.Choice(["soft", "hard"]), default="hard",
+              show_default=True, help="hard: accuracy within the target, a penalty growing "
+              "with the miss beyond it (a budget); soft: accuracy x (latency/target)^w "
+              "(MnasNet) (README 'Search').")
 @click.option("--reward-alpha", type=float, default=0.0, show_default=True,
               help="soft reward exponent within the target.")
 @click.option("--reward-beta", type=click.FloatRange(max=0), default=-0.5, show_default=True,
               help="soft reward exponent over the target.")
-@click.option("--proxy", type=click.Choice(["bn-recal", "finetune"]), default="bn-recal",
-              show_default=True, help="Accuracy proxy: BN recalibration, or a few training "
-              "steps then BN recalibration.")
+@click.option("--proxy", type=click.Choice(["bn-recal", "finetune", "pruningnet", "slimmable"]),
+              help="Accuracy proxy: bn-recal (BN re-estimation of the pruned base), finetune "
+              "(a few training steps, then BN re-estimation), pruningnet or slimmable (weights "
+              "from the --supernet file, then BN re-estimation). Default: the --supernet "
+              "file's form, else bn-recal.")
+@click.option("--supernet", "supernet_path", type=click.Path(dir_okay=False),
+              help="Weight-sharing network of --weights (edgeprune supernet train): candidates "
+              "get its trained weights; its channel grid becomes the search's.")
 @click.option("--recal-batches", type=click.IntRange(min=1), default=20, show_default=True,
               help="Training batches for BN recalibration (K).")
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True,
@@ -73,11 +79,13 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
               help="Fixed validation subset the proxy's mAP@0.5 is measured on.")
 @click.option("--imgsz", help="Input size N or WIDTHxHEIGHT. Default: the device profile's, "
               "else the checkpoint's.")
-@click.option("--round-to", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Kept channels are a multiple of this.")
-@click.option("--min-channels", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--min-ratio", type=click.FloatRange(0, 1, min_open=True), default=0.125,
-              show_default=True, help="Lowest keep ratio an agent may choose.")
+@click.option("--round-to", type=click.IntRange(min=1),
+              help="Kept channels are a multiple of this. Default: the --supernet's, else 8.")
+@click.option("--min-channels", type=click.IntRange(min=1),
+              help="Fewest channels a layer keeps. Default: the --supernet's, else 8.")
+@click.option("--min-ratio", type=click.FloatRange(0, 1, min_open=True),
+              help="Lowest keep ratio an agent may choose. Default: the --supernet's, else "
+              "0.125.")
 @click.option("--importance", default="l1", show_default=True,
               help="Channel importance criterion: l1, l2, bn_scale, random.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
@@ -86,6 +94,13 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
               help="ort-cpu intra-op threads (0: one per CPU). Default: the profile's.")
 @click.option("--protocol", "protocol_items", multiple=True, metavar="FIELD=VALUE",
               help="Override a latency protocol field (repeatable; README 'Latency').")
+@click.option("--interleave/--no-interleave", default=True, show_default=True,
+              help="Time each candidate interleaved with the base in one window and use the "
+              "ratio (drift-corrected on a busy device); --no-interleave times it alone, in "
+              "half the time.")
+@click.option("--latency-table", type=click.Path(dir_okay=False),
+              help="Per-layer latency table (edgeprune latency lut) for --agent halp. "
+              "Default: measured once into the run folder.")
 @click.option("--latency-cache", type=click.Path(dir_okay=False),
               help="Latency cache file. Default: latency.sqlite in the run folder.")
 @click.option("--token", envvar="EDGEPRUNE_AGENT_TOKEN", show_envvar=True,
@@ -172,9 +187,10 @@ def _executor(options: dict):
 
 
 def _settings(*, data, weights, device, target_latency, target_speedup, agent, agent_items,
-              budget, round_size, reward_kind, reward_alpha, reward_beta, proxy, recal_batches,
-              batch, finetune_steps, val_images, imgsz, round_to, min_channels, min_ratio,
-              importance, precision, threads, protocol_items, latency_cache, seed):
+              budget, round_size, reward_kind, reward_alpha, reward_beta, proxy,
+              supernet_path, recal_batches, batch, finetune_steps, val_images, imgsz,
+              round_to, min_channels, min_ratio, importance, precision, threads,
+              protocol_items, interleave, latency_table, latency_cache, seed):
     from edgeprune.cli.latency_cmds import parse_protocol_items
     from edgeprune.errors import EdgepruneError
     from edgeprune.latency.protocol import Protocol
@@ -201,6 +217,7 @@ def _settings(*, data, weights, device, target_latency, target_speedup, agent, a
         raise EdgepruneError("give --target-latency or --target-speedup, not both")
     target = Target(latency_ms=parse_latency_ms(target_latency)
                     if target_latency is not None else None, speedup=target_speedup)
+    proxy, grid = _proxy_and_grid(proxy, supernet_path, round_to, min_channels, min_ratio)
     protocol = parse_protocol_items(protocol_items)
     Protocol().with_overrides(protocol, "--protocol")  # bad fields fail before any work
     get_importance(importance)
@@ -211,12 +228,48 @@ def _settings(*, data, weights, device, target_latency, target_speedup, agent, a
         agent=agent, agent_options=_key_values(agent_items, "--agent-option"), budget=budget,
         round_size=round_size,
         reward=RewardConfig(kind=reward_kind, alpha=reward_alpha, beta=reward_beta),
-        proxy=proxy, proxy_settings=ProxySettings(recal_batches=recal_batches,
-                                                  batch_size=batch,
-                                                  finetune_steps=finetune_steps, seed=seed),
-        val_images=val_images, imgsz=parse_imgsz(imgsz) if imgsz else None,
-        round_to=round_to, min_channels=min_channels, min_ratio=min_ratio,
-        importance=importance, seed=seed)
+        proxy=proxy, proxy_settings=ProxySettings(
+            recal_batches=recal_batches, batch_size=batch, finetune_steps=finetune_steps,
+            supernet=str(Path(supernet_path).resolve()) if supernet_path else None, seed=seed),
+        val_images=val_images, imgsz=parse_imgsz(imgsz) if imgsz else None, **grid,
+        importance=importance, seed=seed, interleave=interleave,
+        latency_table=str(Path(latency_table).resolve()) if latency_table else None)
+
+
+def _proxy_and_grid(proxy, supernet_path, round_to, min_channels, min_ratio):
+    """The proxy and the channel grid: a weight-sharing network brings its own grid, and a
+    search must stay inside it."""
+    from edgeprune.errors import EdgepruneError
+
+    weight_sharing = ("pruningnet", "slimmable")
+    if supernet_path is None:
+        if proxy in weight_sharing:
+            raise EdgepruneError(f"--proxy {proxy} reads a weight-sharing network: give "
+                                 f"--supernet FILE (edgeprune supernet train --form {proxy})")
+        if proxy is None:
+            stdout.print("[dim]accuracy proxy bn-recal; a weight-sharing network (edgeprune "
+                         "supernet train, then --supernet) ranks candidates much closer to "
+                         "their fine-tuned accuracy[/]", highlight=False)
+        return proxy or "bn-recal", {"round_to": round_to or 8, "min_channels": min_channels
+                                     or 8, "min_ratio": min_ratio or 0.125}
+    from edgeprune.supernet.file import read_supernet_data
+
+    data = read_supernet_data(supernet_path)
+    if proxy is not None and proxy not in weight_sharing:
+        raise EdgepruneError(f"--supernet is read by the pruningnet and slimmable proxies, "
+                             f"not by --proxy {proxy}")
+    rules = data["rules"]
+    for value, key, option in ((round_to, "round_to", "--round-to"),
+                               (min_channels, "min_channels", "--min-channels")):
+        if value is not None and value != rules[key]:
+            raise EdgepruneError(f"{option} {value}: {supernet_path} was trained with "
+                                 f"{option} {rules[key]}; the search must use its grid")
+    if min_ratio is not None and min_ratio < rules["min_ratio"]:
+        raise EdgepruneError(f"--min-ratio {min_ratio:g}: {supernet_path} covers keep ratios "
+                             f"down to {rules['min_ratio']:g} only")
+    return proxy or data["form"], {"round_to": rules["round_to"],
+                                   "min_channels": rules["min_channels"],
+                                   "min_ratio": min_ratio or rules["min_ratio"]}
 
 
 def print_summary(outcome) -> None:

@@ -2,278 +2,45 @@
 
     data = make_data(settings, cache)             # generated sim + real RoboMaster-like data
     base = train_base(settings, data, cache, run)  # or reuse the cached one
-    search = search_pruned(settings, base, data, run)
+    shared = train_weight_sharing(settings, base, data, cache, run)  # the search's proxy
+    search = search_pruned(settings, base, shared, data, run)
     tuned = finetune_pruned(settings, search, base, data, run)
+    scratch = scratch_comparison(settings, search, data, cache, run)  # same latency, no search
     evaluations = evaluate_models(settings, {...}, data)
     export_final(tuned, run)
     robustness = sim_to_real(settings, base, tuned, data, run)   # base vs fine-tuned
 
-Each step is a plain function of the settings and the previous steps' results, so steps can
-be added without touching the others. The generated
-data and the trained base are cached under `cache_dir`, keyed by every setting they depend on,
-so a second demo skips them.
+Each step (demo/steps.py) is a plain function of the settings and the previous steps' results,
+so steps can be added without touching the others.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
-from edgeprune import __version__
-from edgeprune.atomic import atomic_write_text
-from edgeprune.errors import EdgepruneError
+from edgeprune.demo.settings import DEFAULT_CACHE, DemoSettings
+from edgeprune.demo.steps import (
+    BaseModel,
+    DemoData,
+    ModelEvaluation,
+    StageTimer,
+    WeightSharing,
+    evaluate_models,
+    export_final,
+    finetune_pruned,
+    make_data,
+    scratch_comparison,
+    search_pruned,
+    sim_to_real,
+    train_base,
+    train_weight_sharing,
+)
 
-DEFAULT_CACHE = Path.home() / ".cache" / "edgeprune" / "demo"
-
-
-@dataclass(frozen=True)
-class DemoSettings:
-    """Sizes chosen so a cold run takes under 20 minutes on a 2-core CPU (README "Demo")."""
-
-    images: int = 1000  # generated images per domain (80% train, 20% val)
-    image_size: tuple[int, int] = (640, 480)  # generated image width, height
-    imgsz: int = 320  # network input
-    width: float = 0.25  # yolov3 width multiplier
-    epochs: int = 8
-    batch: int = 16
-    target_speedup: float = 2.0
-    agent: str = "abcp"
-    budget: int = 24
-    recal_batches: int = 10
-    val_images: int = 60  # the search's fixed validation subset
-    finetune_epochs: int = 3
-    distill_weight: float = 1.0
-    seed: int = 0
-    workers: int | None = None  # data-loading processes; None: the trainer's default
-    # sim-to-real robustness of the base and the fine-tuned model: a few corruptions on a
-    # val subset keep it to about a minute (`edgeprune eval sim2real` runs the whole suite)
-    sim2real_corruptions: str = "gaussian_noise,motion_blur,low_light"
-    sim2real_severities: str = "1,3,5"
-    sim2real_images: int = 60
-
-    def key(self, *names: str) -> str:
-        """A short hash of the named settings (and the edgeprune version)."""
-        values = {name: getattr(self, name) for name in names}
-        text = json.dumps({"edgeprune": __version__, **values}, sort_keys=True, default=list)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-DATA_SETTINGS = ("images", "image_size", "seed")
-BASE_SETTINGS = (*DATA_SETTINGS, "imgsz", "width", "epochs", "batch")
-
-
-@dataclass
-class DemoData:
-    sim: Path  # data.yaml of the sim domain
-    real: Path  # data.yaml of the real domain (same scenes through a camera model)
-    reused: bool
-
-
-@dataclass
-class BaseModel:
-    weights: Path
-    reused: bool
-    map50: float | None  # on sim val, from training
-    seconds: float  # training time (of the run that made it, when reused)
-
-
-@dataclass
-class StageTimer:
-    """Wall time of each demo step, in order."""
-
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def record(self, name: str, began: float) -> None:
-        self.seconds[name] = time.perf_counter() - began
-
-
-# ------------------------------------------------------------------------------ data
-
-def make_data(settings: DemoSettings, cache: Path | None, run: Path,
-              console: Console) -> DemoData:
-    """Generate the sim and real datasets (same seed, same scenes), or reuse cached ones."""
-    from edgeprune.data.synth import generate_dataset
-
-    root = (cache / f"data-{settings.key(*DATA_SETTINGS)}") if cache else run / "data"
-    paths, reused = {}, True
-    for domain in ("sim", "real"):
-        out = root / domain
-        if not (out / "data.yaml").is_file():  # written last: present means complete
-            reused = False
-            with console.status(f"generating {settings.images} {domain} images..."):
-                generate_dataset(out, domain=domain, images=settings.images,
-                                 seed=settings.seed, size=settings.image_size,
-                                 workers=_synth_workers(), force=True)
-        paths[domain] = out / "data.yaml"
-    return DemoData(paths["sim"], paths["real"], reused)
-
-
-def _synth_workers() -> int:
-    from edgeprune.data.synth import default_workers
-
-    return default_workers()
-
-
-# ------------------------------------------------------------------------------ base model
-
-def train_base(settings: DemoSettings, data: DemoData, cache: Path | None, run: Path,
-               console: Console) -> BaseModel:
-    """Train yolov3 at the demo width on sim, or reuse the one cached for these settings."""
-    from edgeprune.train import TrainConfig
-    from edgeprune.train.trainer import train
-
-    cached = cache / f"base-{settings.key(*BASE_SETTINGS)}" if cache else None
-    if cached is not None and (cached / "base.pt").is_file():
-        meta = json.loads((cached / "base.json").read_text())
-        return BaseModel(cached / "base.pt", True, meta.get("map50"), meta.get("seconds", 0.0))
-    config = TrainConfig(data=str(data.sim), model="yolov3", width=settings.width,
-                         imgsz=settings.imgsz, epochs=settings.epochs, batch=settings.batch,
-                         seed=settings.seed)
-    if settings.workers is not None:
-        config.workers = settings.workers
-    console.print(f"training the base model (yolov3 width {settings.width:g}, "
-                  f"{settings.imgsz} px, {settings.epochs} epochs) into {run / 'train'}",
-                  highlight=False)
-    result = train(config.check(), run / "train", console=console)
-    best = result.best_stats
-    map50 = best.map50 if best else None
-    if cached is None:
-        return BaseModel(result.best, False, map50, result.seconds)
-    cached.mkdir(parents=True, exist_ok=True)
-    partial = cached / ".base.pt.partial"
-    shutil.copyfile(result.best, partial)
-    partial.replace(cached / "base.pt")
-    atomic_write_text(cached / "base.json", json.dumps(
-        {"map50": map50, "seconds": result.seconds, "settings": settings.to_dict(),
-         "trained_in": str(run / "train")}, indent=2))
-    return BaseModel(cached / "base.pt", False, map50, result.seconds)
-
-
-# ------------------------------------------------------------------------------ search
-
-def search_agent(settings: DemoSettings, console: Console) -> str:
-    from edgeprune.search.agents.base import agent_names
-
-    if settings.agent in agent_names():
-        return settings.agent
-    console.print(f"[yellow]search agent {settings.agent!r} is not installed here; the demo "
-                  f"uses the random-search baseline[/]", highlight=False)
-    return "random"
-
-
-def search_pruned(settings: DemoSettings, base: BaseModel, data: DemoData, run: Path,
-                  console: Console):
-    """Search a pruned yolov3 that is `target_speedup` times faster on this CPU (ort-cpu)."""
-    from edgeprune.search.loop import Search
-    from edgeprune.search.proxy import ProxySettings
-    from edgeprune.search.settings import SearchSettings
-    from edgeprune.search.target import Target
-
-    search_settings = SearchSettings(
-        weights=str(base.weights.resolve()), data=str(data.sim.resolve()),
-        target=Target(speedup=settings.target_speedup), device="cpu",
-        agent=search_agent(settings, console), budget=settings.budget,
-        val_images=settings.val_images, seed=settings.seed,
-        proxy_settings=ProxySettings(recal_batches=settings.recal_batches,
-                                     seed=settings.seed))
-    console.print(f"searching ({search_settings.agent}, {settings.budget} candidates, "
-                  f"target {settings.target_speedup:g}x faster on this CPU) into "
-                  f"{run / 'search'}", highlight=False)
-    return Search.start(search_settings, run / "search", console=console).run()
-
-
-# ------------------------------------------------------------------------------ fine-tuning
-
-def finetune_pruned(settings: DemoSettings, search, base: BaseModel, data: DemoData,
-                    run: Path, console: Console):
-    """Fine-tune the search's best model on sim with distillation from the base."""
-    from edgeprune.train.finetune import finetune, finetune_config
-
-    if search.best is None:
-        raise EdgepruneError("the search evaluated no candidate; nothing to fine-tune")
-    overrides = {"batch": settings.batch, "seed": settings.seed}
-    if settings.workers is not None:
-        overrides["workers"] = settings.workers
-    config = finetune_config(search.files["best_model"], str(data.sim),
-                             settings.finetune_epochs, settings.imgsz, **overrides)
-    console.print(f"fine-tuning the pruned model ({settings.finetune_epochs} epochs, "
-                  f"distillation from the base) into {run / 'finetune'}", highlight=False)
-    return finetune(config, run / "finetune", base.weights, settings.distill_weight,
-                    console=console)
-
-
-# ------------------------------------------------------------------------------ evaluation
-
-@dataclass
-class ModelEvaluation:
-    name: str
-    weights: Path
-    latency_ms: float  # measured by the search on ort-cpu
-    gflops: float
-    params: int
-    results: dict[str, object]  # domain -> EvalResult
-
-
-def evaluate_models(models: list[tuple[str, Path, float, float, int]], data: DemoData,
-                    console: Console) -> list[ModelEvaluation]:
-    """mAP of each (name, weights, latency, GFLOPs, params) on sim val and on real val, with
-    the Detector that runs on the robot (torch backend)."""
-    from edgeprune.data import load_dataset
-    from edgeprune.eval.evaluate import Evaluator
-    from edgeprune.runtime.detector import Detector
-
-    evaluators = {domain: Evaluator(load_dataset(path, "val").require_usable(), batch_size=8,
-                                    cache_images=True)
-                  for domain, path in (("sim", data.sim), ("real", data.real))}
-    evaluations = []
-    for name, weights, latency_ms, gflops, params in models:
-        detector = Detector(str(weights), backend="torch", device="cpu")
-        results = {}
-        for domain, evaluator in evaluators.items():
-            with console.status(f"evaluating {name} on {domain} val..."):
-                results[domain] = evaluator(detector)
-        evaluations.append(ModelEvaluation(name, weights, latency_ms, gflops, params, results))
-    return evaluations
-
-
-def sim_to_real(settings: DemoSettings, base: BaseModel, tuned, data: DemoData, run: Path,
-                console: Console):
-    """The base and the fine-tuned model side by side on sim, real and corrupted sim
-    (`edgeprune eval sim2real` with the demo's subset of corruptions, severities and images)."""
-    from edgeprune.eval.sim2real import run_sim2real
-
-    done = 0
-    with console.status("sim-to-real robustness...") as status:
-        def progress(images: int, total: int, what: str) -> None:
-            nonlocal done
-            done += images
-            status.update(f"sim-to-real robustness: {what} ({done}/{total} images)")
-
-        return run_sim2real({"base": base.weights, "fine-tuned": tuned.train.best}, data.sim,
-                            data.real, settings.sim2real_corruptions,
-                            settings.sim2real_severities, out=run / "sim2real",
-                            max_images=settings.sim2real_images, seed=settings.seed,
-                            backend="torch", device="cpu", progress=progress)
-
-
-def export_final(weights: Path, run: Path) -> Path:
-    """The fine-tuned model as ONNX (checked against torch with ONNX Runtime): what goes on
-    the robot next (`edgeprune export --format engine` on a Jetson)."""
-    from edgeprune.export.onnx import export_onnx
-    from edgeprune.models import load_checkpoint
-
-    ckpt = load_checkpoint(weights)
-    return export_onnx(ckpt.model, run / "final.onnx", ckpt.imgsz, ckpt.names).path
+__all__ = ["DEFAULT_CACHE", "DemoResult", "DemoSettings", "ModelEvaluation", "run_demo"]
 
 
 # ------------------------------------------------------------------------------ the chain
@@ -291,11 +58,16 @@ class DemoResult:
     timer: StageTimer
     sim2real: object = None  # Sim2RealResult: base vs fine-tuned
     report: Path | None = None
+    shared: WeightSharing | None = None
+    scratch: object = None  # ScratchModel
 
 
 def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
              console: Console) -> DemoResult:
     """Every step in order; `cache` None regenerates and retrains everything."""
+    from edgeprune.models import load_checkpoint
+    from edgeprune.models.counting import count_gflops, count_params
+
     timer = StageTimer()
     began = time.perf_counter()
     data = make_data(settings, cache, run, console)
@@ -306,7 +78,11 @@ def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
     timer.record("base model", began)
 
     began = time.perf_counter()
-    search = search_pruned(settings, base, data, run, console)
+    shared = train_weight_sharing(settings, base, data, cache, run, console)
+    timer.record("weight-sharing network", began)
+
+    began = time.perf_counter()
+    search = search_pruned(settings, base, shared, data, run, console)
     timer.record("search", began)
 
     began = time.perf_counter()
@@ -314,12 +90,21 @@ def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
     timer.record("fine-tuning", began)
 
     began = time.perf_counter()
+    scratch = scratch_comparison(settings, search, data, cache, run, console)
+    timer.record("scratch comparison", began)
+
+    began = time.perf_counter()
     baseline, best = search.baseline, search.best
+    scratch_cfg = load_checkpoint(scratch.weights).model.cfg
     evaluations = evaluate_models(
         [("base", base.weights, baseline.latency_ms, baseline.gflops, baseline.params),
          ("pruned", search.files["best_model"], best.latency_ms, best.gflops,
           best.params),
-         ("fine-tuned", tuned.train.best, best.latency_ms, best.gflops, best.params)],
+         ("fine-tuned", tuned.train.best, best.latency_ms, best.gflops, best.params),
+         (f"scratch (yolov3 w{scratch.width:g})", scratch.weights,
+          scratch.latency_ratio * baseline.latency_ms,
+          count_gflops(scratch_cfg, (settings.imgsz, settings.imgsz)),
+          count_params(scratch_cfg))],
         data, console)
     onnx = export_final(tuned.train.best, run)
     timer.record("evaluation and export", began)
@@ -328,7 +113,7 @@ def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
     robustness = sim_to_real(settings, base, tuned, data, run, console)
     timer.record("sim-to-real robustness", began)
     result = DemoResult(settings, run, data, base, search, tuned, evaluations, onnx, timer,
-                        robustness)
+                        robustness, shared=shared, scratch=scratch)
 
     from edgeprune.demo.report import write_report
 

@@ -42,7 +42,8 @@ def summary_table(result: DemoResult):
     for row in _rows(result):
         table.add_row(row[0], row[1], row[2], row[3], row[5], row[7], row[6],
                       row[8])
-    table.caption = "mAP on the val split of each domain; latency on this CPU (ort-cpu)"
+    table.caption = ("mAP on the val split of each domain; latency on this CPU (ort-cpu), "
+                     "timed against the base; scratch: trained without the search")
     return table
 
 
@@ -120,12 +121,17 @@ def write_report(result: DemoResult) -> Path:
         "|" + "---|" * len(COLUMNS),
         *["| " + " | ".join(row) + " |" for row in _rows(result)],
         "",
-        "`pruned` is the search's best candidate (BN recalibrated), `fine-tuned` the same "
-        "network after fine-tuning with distillation. "
-        f"Latency is the median measured by the search on {_device(baseline.latency)}; the "
-        f"fine-tuned model has the pruned architecture, so the same measurement. mAP on the "
+        "`pruned` is the search's best candidate (its weights from the weight-sharing "
+        "network, BN recalibrated), `fine-tuned` the same network after fine-tuning with "
+        "distillation; `scratch` is what a user gets without the search: the widest yolov3 "
+        "no slower than the pruned network, trained from scratch on the same data for the "
+        "base's epochs. "
+        f"Latency is measured on {_device(baseline.latency)}, each network timed interleaved "
+        f"with the base in one window: the ratio to the base x the base's median (the "
+        f"fine-tuned model has the pruned architecture, so the same measurement). mAP on the "
         f"val split of each domain ({final.results['sim'].images} images), with the "
         f"Detector that runs on the robot.",
+        *_verdict(result),
         "",
         *(_robustness_section(result) if result.sim2real is not None else []),
         "## Steps",
@@ -140,6 +146,7 @@ def write_report(result: DemoResult) -> Path:
         + (f"; sim val mAP@0.5 {result.base.map50:.4f} in training"
            if result.base.map50 is not None else "")
         + f"; {result.base.seconds / 60:.1f} min of training: `{result.base.weights}`.",
+        *_weight_sharing_step(result),
         f"3. **Search**: agent `{search.settings.agent}`, {len(search.records)} candidates "
         f"(budget {settings.budget}), target {settings.target_speedup:g}x faster = "
         f"{baseline.target_ms:.2f} ms; best candidate {best.latency_ms:.2f} ms "
@@ -151,6 +158,7 @@ def write_report(result: DemoResult) -> Path:
         + (f"{tuned.before.map50:.4f} before, {tuned.after.map50:.4f} after"
            if tuned.before and tuned.after else "not measured")
         + f": `{_relative(tuned.train.best, run)}`.",
+        *_scratch_step(result),
         f"5. **Export**: `{_relative(result.onnx, run)}` (checked against torch with ONNX "
         f"Runtime); on a Jetson: `edgeprune export --weights "
         f"{_relative(tuned.train.best, run)} --format engine --half`.",
@@ -170,6 +178,46 @@ def write_report(result: DemoResult) -> Path:
     path = run / "report.md"
     atomic_write_text(path, "\n".join(lines))
     return path
+
+
+def _by_name(result: DemoResult, prefix: str) -> ModelEvaluation | None:
+    return next((e for e in result.evaluations if e.name.startswith(prefix)), None)
+
+
+def _verdict(result: DemoResult) -> list[str]:
+    """One sentence: does the searched network beat the model trained from scratch?"""
+    tuned, scratch = _by_name(result, "fine-tuned"), _by_name(result, "scratch")
+    if tuned is None or scratch is None:
+        return []
+    gap = tuned.results["sim"].map50 - scratch.results["sim"].map50
+    word = "beats" if gap > 0 else "does NOT beat"
+    return ["", f"**The searched network {word} the model trained from scratch**: sim "
+            f"mAP@0.5 {tuned.results['sim'].map50:.4f} vs {scratch.results['sim'].map50:.4f} "
+            f"({gap * 100:+.1f} points) at {tuned.latency_ms:.2f} vs {scratch.latency_ms:.2f} "
+            f"ms."]
+
+
+def _weight_sharing_step(result: DemoResult) -> list[str]:
+    shared, settings = result.shared, result.settings
+    if shared is None:
+        return []
+    probe = ", ".join(f"{name} {value:.3f}" for name, value in shared.probe.items())
+    return [f"2b. **Weight-sharing network**: `edgeprune supernet train --form "
+            f"{settings.supernet_form}`, {settings.supernet_epochs:g} epochs from the base"
+            + (" (reused from the cache)" if shared.reused else "")
+            + f"; {shared.seconds / 60:.1f} min of training; sub-networks after BN "
+            f"re-estimation: {probe or 'not probed'}: `{shared.supernet}`."]
+
+
+def _scratch_step(result: DemoResult) -> list[str]:
+    scratch, settings = result.scratch, result.settings
+    if scratch is None:
+        return []
+    return [f"4b. **Scratch comparison**: yolov3 width {scratch.width:g} (the widest at most "
+            f"the pruned network's latency: {scratch.latency_ratio:.3f} of the base's, timed "
+            f"against it), {settings.epochs} epochs from scratch on sim"
+            + (" (reused from the cache)" if scratch.reused else "")
+            + f"; {scratch.seconds / 60:.1f} min of training: `{scratch.weights}`."]
 
 
 def _device(latency: dict) -> str:

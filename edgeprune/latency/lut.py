@@ -294,7 +294,8 @@ def build_predictor(cfg: DarknetCfg, meter, imgsz: tuple[int, int],
     def measure_models(models: list[tuple[str, DarknetCfg]], stage: str) -> list[tuple]:
         measured = []
         for done, (name, model_cfg) in enumerate(models, start=1):
-            measured.append((name, model_cfg, meter.measure(model_cfg, shape).median_ms))
+            measured.append((name, model_cfg,
+                             meter.measure(model_cfg, shape, interleave=False).median_ms))
             if progress:
                 progress(stage, done, len(models))
         return measured

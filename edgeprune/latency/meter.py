@@ -10,6 +10,12 @@ every `protocol.drift_every` fresh measurements (and before the first) the meter
 fixed reference network; its median is compared with the first one ever recorded for this
 device in the cache. A ratio outside 1 +- `drift_tolerance` (a throttling Jetson, a busy CPU)
 is logged and recorded in every result until the next check.
+
+Drift correction: with `use_reference(base)` every candidate is timed interleaved with the
+base in the same window (protocol.run_interleaved), and its result carries the median ratio to
+the base. A busy machine slows both models of a pair alike, so the ratio holds where the
+milliseconds drift; the search's reward and target use it. Such results are cached under the
+pair (candidate, reference).
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class LatencyMeter:
         self.fresh_measurements = 0
         self.drift: dict | None = None
         self._baselines: dict[tuple, float] = {}
+        self.reference: tuple[str, object] | None = None  # (arch hash, model) to time against
 
     @property
     def latency_budget_ms(self) -> float | None:
@@ -60,14 +67,24 @@ class LatencyMeter:
 
     # ---------------------------------------------------------------------------- measuring
 
+    def use_reference(self, model) -> None:
+        """Time every later measurement interleaved with `model` (the search's base), so the
+        results carry the ratio to it measured in the same window (`LatencyResult.ratio`)."""
+        arch_hash, _, _ = self._prepare(model, None)
+        self.reference = (arch_hash, model)
+
     def measure(self, model, input_shape: tuple[int, ...] | None = None,
-                precision: str | None = None, *, use_cache: bool = True) -> LatencyResult:
+                precision: str | None = None, *, use_cache: bool = True,
+                interleave: bool = True) -> LatencyResult:
         """Latency of `model`: a DarknetModel, Checkpoint, DarknetCfg, ONNX bytes or a path to
         an .onnx file. `input_shape` defaults to (batch, channels, *imgsz) with the meter's
-        imgsz, else the model's own."""
+        imgsz, else the model's own. With a reference set (`use_reference`) and `interleave`,
+        the model is timed against it; the reference itself, or `interleave=False`, alone."""
         precision = check_precision(precision or self.precision)
         arch_hash, shape, export = self._prepare(model, input_shape)
-        key = self.cache_key(arch_hash, shape, precision)
+        keyed = self.keyed_hash(arch_hash, interleave)
+        paired = keyed != arch_hash
+        key = self.cache_key(keyed, shape, precision)
         if use_cache and self.cache is not None:
             cached = self.cache.get(key)
             if cached is not None:
@@ -75,7 +92,14 @@ class LatencyMeter:
         if self.protocol.drift_every and \
                 self.fresh_measurements % self.protocol.drift_every == 0:
             self.check_drift(shape, precision)
-        result = self.backend.measure(export(), shape, precision, self.protocol)
+        if paired:
+            reference_hash, reference = self.reference
+            _, _, reference_export = self._prepare(reference, shape)
+            result = self.backend.measure_interleaved(export(), reference_export(), shape,
+                                                      precision, self.protocol,
+                                                      reference_hash=reference_hash)
+        else:
+            result = self.backend.measure(export(), shape, precision, self.protocol)
         self.fresh_measurements += 1
         if self.drift is not None:
             result.drift = {**self.drift, "measurements_since_check":
@@ -83,6 +107,13 @@ class LatencyMeter:
         if use_cache and self.cache is not None:
             self.cache.put(key, result)
         return result
+
+    def keyed_hash(self, arch_hash: str, interleave: bool = True) -> str:
+        """What a result of `arch_hash` is cached under: paired with the reference's hash when
+        it is timed against the reference (a search on a cluster looks results up by it)."""
+        if interleave and self.reference is not None and self.reference[0] != arch_hash:
+            return f"{arch_hash}~{self.reference[0]}"
+        return arch_hash
 
     def cache_key(self, arch_hash: str, shape: tuple[int, ...], precision: str) -> CacheKey:
         return CacheKey(arch_hash, tuple(shape), precision, self.backend.cache_backend_key(),

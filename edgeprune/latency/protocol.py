@@ -206,3 +206,93 @@ def run_protocol(timed_call: Callable[[], float], protocol: Protocol) -> Timing:
             break
     return Timing(samples_ms=best, warmup_runs=warmup_total, warmup_s=warmup_seconds,
                   remeasures=remeasures, ci_level=protocol.ci_level)
+
+
+@dataclass(frozen=True)
+class PairedTiming:
+    """A candidate timed interleaved with a reference model in the same window.
+
+    `ratios` holds one candidate/reference ratio per pair of adjacent runs: whatever slows
+    the device down for a while (another process on the CPU, a throttling Jetson) slows both
+    runs of a pair, so their ratio keeps what the candidate costs relative to the reference
+    while the milliseconds drift.
+    """
+
+    candidate: Timing
+    reference: Timing
+    ratios: np.ndarray
+    interleaved: bool = True  # False: reference before and after, in separate windows
+
+    @property
+    def ratio(self) -> float:
+        return float(np.median(self.ratios))
+
+    def summary(self, reference_hash: str | None = None) -> dict:
+        """The `reference` entry of the candidate's LatencyResult."""
+        low, high = median_ci(self.ratios, self.candidate.ci_level)
+        return {"arch_hash": reference_hash, "median_ms": self.reference.median_ms,
+                "ratio": self.ratio, "ratio_ci": [float(low), float(high)],
+                "ratio_cv": _cv(self.ratios), "pairs": int(len(self.ratios)),
+                "interleaved": self.interleaved}
+
+
+def _paired_attempt(candidate: Callable[[], float], reference: Callable[[], float],
+                    protocol: Protocol) -> tuple[np.ndarray, np.ndarray, int, float]:
+    clock = time.perf_counter
+    start = clock()
+    warmup = 0
+    while warmup < protocol.warmup_runs or clock() - start < protocol.warmup_seconds:
+        reference()
+        candidate()
+        warmup += 1
+    warmup_s = clock() - start
+    ours: list[float] = []
+    theirs: list[float] = []
+    start = clock()
+    while True:
+        # the order alternates so neither model always runs on the other's warm caches
+        if len(ours) % 2:
+            theirs.append(reference() * 1000.0)
+            ours.append(candidate() * 1000.0)
+        else:
+            ours.append(candidate() * 1000.0)
+            theirs.append(reference() * 1000.0)
+        n = len(ours)
+        if n >= protocol.max_runs:
+            break
+        if clock() - start >= 2 * protocol.max_seconds and n >= MIN_SAMPLES:
+            break
+        if n < protocol.min_runs:
+            continue
+        ratios = np.asarray(ours) / np.asarray(theirs)
+        if (n - protocol.min_runs) % protocol.check_every == 0 and \
+                relative_ci(ratios, protocol.ci_level) <= protocol.target_rel_ci:
+            break
+    return np.asarray(ours), np.asarray(theirs), warmup, warmup_s
+
+
+def run_interleaved(candidate: Callable[[], float], reference: Callable[[], float],
+                    protocol: Protocol) -> PairedTiming:
+    """Time `candidate` and `reference` (each one inference, returning seconds) in
+    alternation by `protocol`: warm-up of both, then pairs until the median ratio is known to
+    `target_rel_ci` (or `max_runs` pairs, or twice `max_seconds`, both models being timed);
+    an attempt whose ratios spread beyond `max_cv` is repeated like a plain measurement."""
+    best = None
+    warmup_total, warmup_seconds, remeasures = 0, 0.0, -1
+    while remeasures < protocol.max_remeasures:
+        remeasures += 1
+        ours, theirs, warmup, warmup_s = _paired_attempt(candidate, reference, protocol)
+        warmup_total += warmup
+        warmup_seconds += warmup_s
+        spread = _cv(ours / theirs)
+        if best is None or spread < _cv(best[0] / best[1]):
+            best = (ours, theirs)
+        if spread <= protocol.max_cv:
+            break
+    ours, theirs = best
+
+    def timing(samples: np.ndarray) -> Timing:
+        return Timing(samples_ms=samples, warmup_runs=warmup_total, warmup_s=warmup_seconds,
+                      remeasures=remeasures, ci_level=protocol.ci_level)
+
+    return PairedTiming(timing(ours), timing(theirs), ours / theirs)

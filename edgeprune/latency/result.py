@@ -73,6 +73,9 @@ class LatencyResult:
     drift: dict | None = None  # latest reference-model check (see LatencyMeter)
     measured_at: str = ""  # ISO 8601 UTC
     total_s: float = 0.0  # wall time of the whole measurement (build, warm-up, runs)
+    # timed interleaved with a reference model (the search's base): its median, the median
+    # candidate/reference ratio and its spread (protocol.PairedTiming.summary); else None
+    reference: dict | None = None
     from_cache: bool = field(default=False, compare=False)
 
     @property
@@ -80,6 +83,11 @@ class LatencyResult:
         """Half-width of the median's confidence interval relative to the median."""
         low, high = self.median_ci_ms
         return (high - low) / 2 / self.median_ms if self.median_ms > 0 else float("inf")
+
+    @property
+    def ratio(self) -> float | None:
+        """Candidate / reference latency in the same window, when timed against one."""
+        return float(self.reference["ratio"]) if self.reference else None
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)

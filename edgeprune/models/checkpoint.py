@@ -104,3 +104,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     height, width = data["imgsz"]
     return Checkpoint(model=model, names=list(data["names"]), imgsz=(int(height), int(width)),
                       provenance=dict(data["provenance"]))
+
+
+def model_fingerprint(model: DarknetModel) -> str:
+    """A digest of the architecture and every weight: what "the same base model" means to
+    files derived from one (a weight-sharing network records its base's)."""
+    import hashlib
+
+    digest = hashlib.sha256(write_cfg_text(model.cfg).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()

@@ -14,7 +14,7 @@ from typing import ClassVar
 import torch
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.models.darknet import ConvUnit
+from edgeprune.models.darknet import ConvUnit, DarknetModel
 
 IMPORTANCE: dict[str, type[Importance]] = {}
 
@@ -97,3 +97,16 @@ def group_scores(units: list[ConvUnit], criterion: Importance) -> torch.Tensor:
         scores = scores / scores.mean().clamp_min(1e-12)
         total = scores if total is None else total + scores
     return total / len(units)
+
+
+def channel_set_scores(model: DarknetModel, importance: str | Importance
+                       ) -> dict[int, torch.Tensor]:
+    """Scores of every prunable channel set's channels from all of its producers (set id ->
+    scores): one fixed channel order per set, what the weight-sharing network slices by and
+    the `halp` knapsack values channels with."""
+    from edgeprune.prune.space import prune_space
+
+    criterion = get_importance(importance)
+    coupling = prune_space(model.cfg).coupling
+    return {s.id: group_scores([model.layers[i] for i in s.producers], criterion)
+            for s in coupling.sets if s.prunable}

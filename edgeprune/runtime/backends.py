@@ -152,11 +152,12 @@ class OnnxRuntimeBackend(InferenceBackend):
         import onnxruntime as ort
 
         from edgeprune.export.onnx import META_IMGSZ, META_NAMES
+        from edgeprune.ort_session import exact_int8
 
         label = "model bytes" if isinstance(source, bytes) else str(source)
         if not isinstance(source, bytes) and not Path(source).is_file():
             raise EdgepruneError(f"{source}: file not found")
-        options = ort.SessionOptions()
+        options = exact_int8(ort.SessionOptions())
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads

@@ -26,7 +26,7 @@ from edgeprune.models.cfg import DarknetCfg
 from edgeprune.models.checkpoint import Checkpoint
 from edgeprune.models.counting import count_gflops, count_params
 from edgeprune.models.darknet import DarknetModel
-from edgeprune.prune.apply import apply_spec, pruned_cfg
+from edgeprune.prune.apply import pruned_cfg
 from edgeprune.prune.importance import get_importance
 from edgeprune.prune.space import prune_space
 from edgeprune.prune.spec import PruneSpec
@@ -57,7 +57,7 @@ class SearchEnvironment:
                  train_data: DetectionDataset,
                  val_data: DetectionDataset, *, imgsz: tuple[int, int], proxy: str = "bn-recal",
                  proxy_settings: ProxySettings | None = None, val_images: int | None = 100,
-                 importance: str = "l1", seed: int = 0) -> None:
+                 importance: str = "l1", seed: int = 0, base_name: str = "the base") -> None:
         if len(train_data.names) != len(base.names):
             raise EdgepruneError(f"the base model has {len(base.names)} classes "
                                  f"({', '.join(base.names)}); the dataset {train_data.source} "
@@ -69,7 +69,7 @@ class SearchEnvironment:
         self.space = prune_space(base.model.cfg)
         self.importance = get_importance(importance)
         self.proxy = create_proxy(proxy, proxy_settings or ProxySettings(seed=seed),
-                                  train_data.require_usable(), imgsz)
+                                  train_data.require_usable(), imgsz, base, base_name)
         val_data = val_data.require_usable()
         self.val_data = subset(val_data, val_images, seed) if val_images else val_data
         self.evaluator = Evaluator(self.val_data, batch_size=8, cache_images=True)
@@ -107,8 +107,9 @@ class SearchEnvironment:
         return self.score(self.base.model)
 
     def pruned_model(self, spec: PruneSpec) -> DarknetModel:
-        """`spec` applied to the base and repaired by the accuracy proxy, in eval mode."""
-        model = apply_spec(self.base.model, spec, self.importance).eval()
+        """The candidate network of `spec` (the base pruned, or the weight-sharing network's
+        sub-network) repaired by the accuracy proxy, in eval mode."""
+        model = self.proxy.build(spec, self.importance)
         self.proxy.prepare(model)
         return model.eval()
 

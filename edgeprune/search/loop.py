@@ -30,10 +30,11 @@ from rich.console import Console
 from edgeprune.clock import utc_now
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.meter import LatencyMeter, resolve_device
+from edgeprune.latency.result import LatencyResult
 from edgeprune.models.checkpoint import Checkpoint, save_checkpoint
 from edgeprune.models.counting import count_gflops, count_params
 from edgeprune.prune.spec import PruneSpec
-from edgeprune.search.agents.base import AgentContext, SearchAgent, create_agent
+from edgeprune.search.agents.base import AgentContext, SearchAgent, agent_class, create_agent
 from edgeprune.search.environment import CandidateResult, SearchEnvironment
 from edgeprune.search.executor import Executor, Job, LocalExecutor
 from edgeprune.search.records import CandidateLog, CandidateRecord
@@ -48,6 +49,7 @@ from edgeprune.search.settings import Baseline, SearchSettings
 from edgeprune.search.target import check_reachable
 
 LATENCY_CACHE = "latency.sqlite"
+LATENCY_TABLE = "latency_table.json"
 
 
 @dataclass
@@ -98,7 +100,8 @@ def build_environment(settings: SearchSettings, meter: LatencyMeter | None
         base, meter, train_data, val_data,
         imgsz=tuple(settings.imgsz or (meter.imgsz if meter else None) or base.imgsz),
         proxy=settings.proxy, proxy_settings=settings.proxy_settings,
-        val_images=settings.val_images, importance=settings.importance, seed=settings.seed)
+        val_images=settings.val_images, importance=settings.importance, seed=settings.seed,
+        base_name=settings.weights)
 
 
 class Search:
@@ -152,6 +155,8 @@ class Search:
         if settings.imgsz is None:
             self.settings = settings = settings.replace(imgsz=tuple(self.env.imgsz))
             settings.save(self.run_dir)
+        if settings.interleave:
+            self.meter.use_reference(self.env.base.model.cfg)
         if settings.baseline is None:
             self.settings = settings = settings.replace(baseline=self._measure_baseline())
             settings.save(self.run_dir)
@@ -166,7 +171,8 @@ class Search:
         with self._status("measuring the most-pruned allowed network..."):
             fastest_latency = env.measure_latency(fastest)
         target_ms = settings.target.resolve_ms(base_latency.median_ms)
-        check_reachable(target_ms, base_latency.median_ms, fastest_latency.median_ms, device,
+        fastest_ms = relative_ms(fastest_latency, base_latency.median_ms)
+        check_reachable(target_ms, base_latency.median_ms, fastest_ms, device,
                         f"every block dropped, every keep ratio {settings.min_ratio:g}")
         with self._status(f"scoring the base model on {len(env.val_data)} validation "
                           f"images..."):
@@ -184,13 +190,40 @@ class Search:
 
     def context(self) -> AgentContext:
         env, settings, baseline = self.env, self.settings, self.settings.baseline
+        table = scores = None
+        if agent_class(settings.agent).needs_latency_table:
+            from edgeprune.prune.importance import channel_set_scores
+
+            table = self.latency_table()
+            scores = {k: v.numpy() for k, v in
+                      channel_set_scores(env.base.model, settings.importance).items()}
         return AgentContext(space=env.space, budget=settings.budget,
                             target_ms=baseline.target_ms, base_latency_ms=baseline.latency_ms,
                             base_accuracy=baseline.accuracy, base_gflops=baseline.gflops,
                             seed=settings.seed, round_to=settings.round_to,
                             min_channels=settings.min_channels,
                             ratio_range=(settings.min_ratio, 1.0),
-                            options=dict(settings.agent_options))
+                            options=dict(settings.agent_options),
+                            node_embeddings=env.proxy.node_embeddings(),
+                            latency_table=table, channel_scores=scores)
+
+    def latency_table(self):
+        """The base's per-layer latency table on the search's device: --latency-table, or
+        the one measured into the run folder (once: a resumed search reads it back)."""
+        from edgeprune.latency.lut import LatencyPredictor, build_predictor
+
+        given = self.settings.latency_table
+        path = Path(given) if given else self.run_dir / LATENCY_TABLE
+        if path.is_file():
+            return LatencyPredictor.load(path)
+        if given:
+            raise EdgepruneError(f"{given}: latency table not found (make one with "
+                                 f"`edgeprune latency lut`)")
+        with self._status(f"measuring the per-layer latency table on "
+                          f"{self.meter.describe()} (once per search)..."):
+            report = build_predictor(self.env.base.model.cfg, self.meter, self.settings.imgsz,
+                                     round_to=self.settings.round_to)
+        return report.predictor.save(path) and report.predictor
 
     # ---------------------------------------------------------------------------- the loop
 
@@ -308,20 +341,22 @@ class Search:
         baseline, config = self.settings.baseline, self.settings.reward
         target = baseline.target_ms
         flops_ms = flops_cost_ms(result.gflops, baseline.gflops, baseline.latency_ms)
+        latency_ms = relative_ms(result.latency, baseline.latency_ms)
         spec = job.spec
         return CandidateRecord(
             step=job.step, spec=spec.to_dict(), spec_hash=spec.hash,
-            arch_hash=result.arch_hash,
-            accuracy=result.accuracy, latency_ms=result.latency_ms,
+            arch_hash=result.arch_hash, accuracy=result.accuracy, latency_ms=latency_ms,
             latency=result.latency.to_json(),
             gflops=result.gflops, params=result.params,
-            reward=reward(result.accuracy, result.latency_ms, target, config),
+            reward=reward(result.accuracy, latency_ms, target, config),
             flops_reward=reward(result.accuracy, flops_ms, target, config),
-            feasible=meets_target(result.latency_ms, target, config),
+            feasible=meets_target(latency_ms, target, config),
             agent=self.settings.agent, session=session,
             repeat_of=job.repeat_of,
             accuracy_seconds=result.accuracy_seconds, latency_seconds=result.latency_seconds,
-            wall_seconds=seconds, time=utc_now())
+            wall_seconds=seconds, time=utc_now(), measured_ms=result.latency.median_ms,
+            latency_ratio=result.latency.ratio,
+            noise=measurement_noise(result.latency, self.meter.protocol))
 
     # ---------------------------------------------------------------------------- results
 
@@ -351,6 +386,7 @@ class Search:
                        "accuracy_proxy": self.settings.proxy, "map50_proxy": best.accuracy,
                        "latency_ms": best.latency_ms, "target_ms": outcome.baseline.target_ms,
                        "device": self.settings.device, "data": self.settings.data},
+            "weight_sharing": self.settings.proxy_settings.supernet,
             "bn_recalibration": {"data": self.settings.data,
                                  "batches": self.settings.proxy_settings.recal_batches,
                                  "batch_size": self.settings.proxy_settings.batch_size},
@@ -373,6 +409,31 @@ class Search:
 
     def _progress(self, done: int) -> SearchProgress:
         return SearchProgress(self, done)
+
+
+def relative_ms(result: LatencyResult, base_ms: float) -> float:
+    """The latency the search compares: the ratio to the base timed in the same window times
+    the base's latency at the search's start (drift-corrected), else the measured median."""
+    return result.ratio * base_ms if result.ratio is not None else result.median_ms
+
+
+NOISY_RATIO_CI = 0.05  # half-width of the ratio's CI, relative, above which it is flagged
+
+
+def measurement_noise(result: LatencyResult, protocol) -> str | None:
+    """Why a measurement is suspect, or None: re-taken because its spread was above the
+    protocol's max_cv, or a ratio to the base known only to more than 5%."""
+    reasons = []
+    if result.remeasures:
+        reasons.append(f"re-measured {result.remeasures}x (cv {result.cv:.2f} > "
+                       f"{protocol.max_cv:g})" if result.cv > protocol.max_cv
+                       else f"re-measured {result.remeasures}x")
+    if result.reference and result.ratio:
+        low, high = result.reference.get("ratio_ci", (result.ratio, result.ratio))
+        spread = (high - low) / 2 / result.ratio
+        if spread > NOISY_RATIO_CI:
+            reasons.append(f"ratio to the base +-{spread:.0%}")
+    return "; ".join(reasons) or None
 
 
 class SearchProgress:
@@ -424,6 +485,8 @@ class SearchProgress:
             return
         source = (f"repeat of step {record.repeat_of}" if record.repeat_of is not None
                   else "cached" if record.from_cache else "measured")
+        if record.noise:
+            source += f", [yellow]noisy: {record.noise}[/]"
         mark = "[green]meets target[/]" if record.feasible else "[yellow]over target[/]"
         self.console.print(
             f"step {record.step + 1}/{self.search.settings.budget}  "

@@ -10,6 +10,14 @@ fixed validation subset).
   accuracy does, at a few forward passes each.
 - `finetune` (as ABCP trains each child briefly): k Adam steps of the YOLOv3 training loss
   (edgeprune.train's) on fixed augmented batches, then the same BN re-estimation.
+- `pruningnet` (Graph PruningNet) and `slimmable`: the candidate's weights come from a
+  weight-sharing network trained once for the base (`edgeprune supernet train`, ProxySettings
+  `supernet`), which gives every sub-network trained weights, then the same BN
+  re-estimation. These rank candidates the way fine-tuning does, where a freshly pruned
+  network's accuracy mostly says how badly its statistics broke (benchmarks/proxy_fidelity.py).
+
+A proxy also builds the candidate (`build`): `apply_spec` on the base for the first two, the
+weight-sharing network's extraction for the others.
 
 Batches are drawn once per search with the search's seed and reused for every candidate, so
 candidates are compared on the same images and a resumed search scores them as before.
@@ -26,8 +34,11 @@ from torch import nn
 
 from edgeprune.data.dataset import DetectionDataset
 from edgeprune.errors import EdgepruneError
+from edgeprune.models.checkpoint import Checkpoint
 from edgeprune.models.darknet import DarknetModel
+from edgeprune.prune.importance import Importance
 from edgeprune.prune.recalibrate import recalibrate_bn
+from edgeprune.prune.spec import PruneSpec
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,7 @@ class ProxySettings:
     batch_size: int = 8
     finetune_steps: int = 20  # k: training steps of the `finetune` proxy
     finetune_lr: float = 5e-4  # Adam learning rate of those steps
+    supernet: str | None = None  # weight-sharing network file (pruningnet, slimmable)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -55,11 +67,23 @@ class AccuracyProxy(ABC):
     name: ClassVar[str]
 
     def __init__(self, settings: ProxySettings, train_data: DetectionDataset,
-                 imgsz: tuple[int, int]) -> None:
+                 imgsz: tuple[int, int], base: Checkpoint, base_name: str = "the base") -> None:
         self.settings = settings
         self.train_data = train_data
         self.imgsz = imgsz
+        self.base = base
+        self.base_name = base_name
         self._recal: list[torch.Tensor] | None = None
+
+    def build(self, spec: PruneSpec, importance: Importance) -> DarknetModel:
+        """The candidate network of `spec`, in eval mode, before `prepare`."""
+        from edgeprune.prune.apply import apply_spec
+
+        return apply_spec(self.base.model, spec, importance).eval()
+
+    def node_embeddings(self):
+        """Learned per-layer states of the base network (numpy (layers, hidden)), or None."""
+        return None
 
     def recalibration_batches(self) -> list[torch.Tensor]:
         """K letterboxed training batches, kept in memory as uint8 (exact: they are made from
@@ -92,11 +116,20 @@ def register_proxy(cls: type[AccuracyProxy]) -> type[AccuracyProxy]:
 
 
 def create_proxy(name: str, settings: ProxySettings, train_data: DetectionDataset,
-                 imgsz: tuple[int, int]) -> AccuracyProxy:
+                 imgsz: tuple[int, int], base: Checkpoint,
+                 base_name: str = "the base") -> AccuracyProxy:
+    from edgeprune.search import weight_sharing as _  # noqa: F401  registers its proxies
+
     if name not in PROXIES:
         raise EdgepruneError(f"unknown accuracy proxy {name!r} (proxies: "
                              f"{', '.join(sorted(PROXIES))})")
-    return PROXIES[name](settings, train_data, imgsz)
+    return PROXIES[name](settings, train_data, imgsz, base, base_name)
+
+
+def proxy_names() -> list[str]:
+    from edgeprune.search import weight_sharing as _  # noqa: F401
+
+    return sorted(PROXIES)
 
 
 @register_proxy

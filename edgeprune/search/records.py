@@ -28,7 +28,9 @@ class CandidateRecord:
     spec_hash: str
     arch_hash: str
     accuracy: float  # the accuracy proxy, mAP@0.5 on the fixed validation subset
-    latency_ms: float  # measured median
+    # the latency the reward and target see: with a reference, latency_ratio x the base's
+    # latency measured at the search's start (drift-corrected); else the measured median
+    latency_ms: float
     latency: dict  # the whole LatencyResult
     gflops: float
     params: int
@@ -42,6 +44,9 @@ class CandidateRecord:
     latency_seconds: float
     wall_seconds: float  # this candidate, proposal to record
     time: str  # ISO 8601 UTC when recorded
+    measured_ms: float | None = None  # the median measured in this candidate's window
+    latency_ratio: float | None = None  # candidate / base, timed interleaved in one window
+    noise: str | None = None  # why this measurement is suspect (re-taken, wide spread)
 
     @property
     def prune_spec(self) -> PruneSpec:

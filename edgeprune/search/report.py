@@ -38,14 +38,21 @@ def plot_pareto(records: list[CandidateRecord], front: list[CandidateRecord],
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(7, 4.2))
     points = distinct(records)
-    axis.scatter([r.latency_ms for r in points], [r.accuracy for r in points], s=16,
+    clean = [r for r in points if not r.noise]
+    noisy = [r for r in points if r.noise]
+    axis.scatter([r.latency_ms for r in clean], [r.accuracy for r in clean], s=16,
                  color="tab:gray", alpha=0.7, label="candidates")
+    if noisy:  # re-taken or wide-spread measurements: shown, not hidden among the others
+        axis.scatter([r.latency_ms for r in noisy], [r.accuracy for r in noisy], s=30,
+                     marker="x", color="tab:orange", label="noisy measurement")
     axis.plot([r.latency_ms for r in front], [r.accuracy for r in front], "o-",
               color="tab:blue", ms=5, label="Pareto front")
     axis.scatter([base_ms], [base_accuracy], marker="*", s=120, color="black", label="base",
                  zorder=4)
     axis.axvline(target_ms, color="tab:red", ls="--", lw=1, label="target")
-    axis.set_xlabel("measured latency (ms, median)")
+    relative = any(r.latency_ratio is not None for r in points)
+    axis.set_xlabel("latency (ms): ratio to the base in the same window x base latency"
+                    if relative else "measured latency (ms, median)")
     axis.set_ylabel("accuracy proxy (mAP@0.5)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
@@ -137,7 +144,9 @@ def write_report(outcome, space: PruneSpace) -> Path:
         f"| accuracy proxy | `{settings.proxy}`: {settings.proxy_settings.recal_batches} BN "
         f"recalibration batches of {settings.proxy_settings.batch_size}"
         + (f", {settings.proxy_settings.finetune_steps} training steps first"
-           if settings.proxy == "finetune" else "") + " |",
+           if settings.proxy == "finetune" else "")
+        + (f"; weights from `{settings.proxy_settings.supernet}`"
+           if settings.proxy_settings.supernet else "") + " |",
         f"| pruning | keep ratios {settings.min_ratio:g}..1, channels rounded to "
         f"{settings.round_to}, at least {settings.min_channels}; `{settings.importance}` "
         f"importance |",
@@ -176,6 +185,7 @@ def write_report(outcome, space: PruneSpace) -> Path:
         f"latency measurements, {len(records) - measured} answered by the latency cache",
         f"- {sum(r.feasible for r in records)} meet the target; the most-pruned allowed "
         f"network measures {baseline.fastest_ms:.3f} ms",
+        f"- latency: {_latency_text(settings, records)}",
         f"- {sessions} session(s); time in candidates "
         f"{sum(r.wall_seconds for r in records) / 60:.1f} min (latency "
         f"{sum(r.latency_seconds for r in records) / 60:.1f} min, accuracy proxy "
@@ -196,6 +206,18 @@ def write_report(outcome, space: PruneSpace) -> Path:
     path = run / "report.md"
     atomic_write_text(path, "\n".join(lines))
     return path
+
+
+def _latency_text(settings, records: list[CandidateRecord]) -> str:
+    noisy = [r for r in records if r.noise and r.repeat_of is None]
+    how = ("each candidate timed interleaved with the base in one window; the reward uses the "
+           "ratio x the base's latency" if settings.interleave
+           else "each candidate timed alone (--no-interleave)")
+    if not noisy:
+        return how + "; no measurement was flagged noisy"
+    listed = ", ".join(f"step {r.step} ({r.noise})" for r in noisy[:8])
+    more = f" and {len(noisy) - 8} more" if len(noisy) > 8 else ""
+    return f"{how}; {len(noisy)} flagged noisy (crosses in the Pareto plot): {listed}{more}"
 
 
 def _device_text(latency: dict) -> str:

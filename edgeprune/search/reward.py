@@ -2,16 +2,22 @@
 
 Two forms, chosen with `--reward`:
 
-- `hard` (a budget): a candidate that meets the target scores its accuracy; one that misses it
-  scores `-penalty x (latency / target - 1)`, always below every feasible candidate (accuracy
-  is >= 0) and still ordered by how far it misses, so an agent that has found nothing feasible
-  yet is pulled towards the target instead of seeing a flat floor.
+- `hard` (a budget; the default): a candidate that meets the target scores its accuracy; one
+  that misses it scores `-penalty x (latency / target - 1)`, always below every feasible
+  candidate (accuracy is >= 0) and still ordered by how far it misses, so an agent that has
+  found nothing feasible yet is pulled towards the target instead of seeing a flat floor.
 - `soft` (MnasNet, Tan et al. 2019): `accuracy x (latency / target) ** w`, with `w = alpha`
   when the latency meets the target and `w = beta` when it does not. The defaults alpha = 0,
   beta = -0.5 give no bonus for being faster than needed and a smooth, firm price for being
   slower (10% over the target costs 4.7% of the accuracy, 2x over costs 29%). MnasNet's own
   soft pair, alpha = beta = -0.07, is much gentler: a candidate 2x over the target then loses
   only 5%, which on a latency budget mostly picks infeasible networks.
+
+`hard` is the default because the target is a budget: with an accuracy proxy that tells
+networks apart, a network 10% over the target is often a few points more accurate, so any
+soft price an agent can pay with accuracy pays it to leave the target (the demo's search
+with `soft` spent its last 11 candidates over the target). The agents keep most proposals
+within the target by aiming their centre below it (agents/common.py).
 
 `feasible` is the same in both: measured median latency <= target x (1 + tolerance).
 
@@ -32,7 +38,7 @@ REWARD_KINDS = ("soft", "hard")
 
 @dataclass(frozen=True)
 class RewardConfig:
-    kind: Literal["soft", "hard"] = "soft"
+    kind: Literal["soft", "hard"] = "hard"
     alpha: float = 0.0  # soft: exponent when the latency meets the target
     beta: float = -0.5  # soft: exponent when it does not
     penalty: float = 1.0  # hard: reward lost per unit of relative miss

@@ -67,6 +67,8 @@ class SearchSettings:
     min_ratio: float = 0.125
     importance: str = "l1"
     seed: int = 0
+    interleave: bool = True  # time candidates interleaved with the base (drift-corrected)
+    latency_table: str | None = None  # per-layer table for `halp`; None: measured into the run
     baseline: Baseline | None = None
 
     def __post_init__(self) -> None:
@@ -101,6 +103,7 @@ class SearchSettings:
             raise EdgepruneError(f"{source}: unknown key {unknown[0]!r} (written by a newer "
                                  f"edgeprune?)")
         values = dict(data)
+        values.setdefault("interleave", False)  # written before candidates had a reference
         try:
             values["target"] = Target.from_dict(values["target"])
             values["reward"] = RewardConfig.from_dict(values.get("reward") or {})

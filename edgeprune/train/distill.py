@@ -74,7 +74,11 @@ class Distillation:
 
     def __call__(self, images: torch.Tensor, outputs: list[torch.Tensor],
                  targets: torch.Tensor) -> torch.Tensor:
-        taught = self.teacher_outputs(images)
+        return self.loss(self.teacher_outputs(images), outputs)
+
+    def loss(self, taught: list[torch.Tensor], outputs: list[torch.Tensor]) -> torch.Tensor:
+        """The distillation term of student `outputs` against the teacher's raw outputs
+        `taught` on the same batch (several students can share one teacher pass)."""
         if [t.shape for t in taught] != [s.shape for s in outputs]:
             raise EdgepruneError(f"teacher and student head outputs differ in shape "
                                  f"({[tuple(t.shape) for t in taught]} vs "

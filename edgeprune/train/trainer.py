@@ -372,11 +372,7 @@ class Trainer:
         write_results(self.run_dir, self.history)
 
     def _progress(self) -> Progress:
-        return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[losses]}"), TimeElapsedColumn(),
-                        TimeRemainingColumn(), console=self.console, transient=True,
-                        disable=not (self.show_progress and self.console.is_terminal
-                                     and self.is_main))
+        return progress_bar(self.console, self.show_progress and self.is_main)
 
     def _report(self, stats: EpochStats, improved: bool) -> None:
         if not self.show_progress:
@@ -388,6 +384,15 @@ class Trainer:
             line += (f"  mAP50 {stats.map50:.3f}  mAP50-95 {stats.map50_95:.3f}"
                      + ("  [green]best[/]" if improved else ""))
         self.console.print(line, highlight=False)
+
+
+def progress_bar(console: Console, show: bool) -> Progress:
+    """The training progress bar: description, bar, count, a `losses` field, times; shown
+    only on a terminal."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[losses]}"), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=console, transient=True,
+                    disable=not (show and console.is_terminal))
 
 
 def train(config: TrainConfig | None, run_dir: str | Path, **options) -> TrainResult:

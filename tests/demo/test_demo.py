@@ -16,7 +16,8 @@ from edgeprune.search.records import CandidateLog
 # the edge of what can be reached and measurement noise decides; 1.25x is always reachable.
 TOY = ["--images", "16", "--imgsz", "64", "--width", "0.125", "--epochs", "1", "--batch", "4",
        "--budget", "3", "--val-images", "4", "--recal-batches", "2", "--finetune-epochs", "1",
-       "--workers", "0", "--agent", "random", "--target-speedup", "1.25"]
+       "--workers", "0", "--agent", "random", "--target-speedup", "1.25",
+       "--supernet-epochs", "1"]
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +43,8 @@ def test_toy_demo_runs_every_step_and_reuses_its_cache(tmp_path, one_thread):
     assert result.exit_code == 0, result.output
     run = tmp_path / "demo" / "exp"
     for name in ("report.md", "final.onnx", "search/report.md", "search/best.pt",
-                 "finetune/best.pt", "train/best.pt", "sim2real/report.md",
+                 "finetune/best.pt", "train/best.pt", "supernet/supernet.pt",
+                 "scratch/best.pt", "sim2real/report.md",
                  "sim2real/results.json", "sim2real/severity.png"):
         assert (run / name).is_file(), name
     assert len(CandidateLog(run / "search").read()) == 3
@@ -50,7 +52,9 @@ def test_toy_demo_runs_every_step_and_reuses_its_cache(tmp_path, one_thread):
     assert final.provenance["finetune"]["teacher"].endswith("base.pt")
     assert final.model.cfg.layers == load_checkpoint(run / "search" / "best.pt").model.cfg.layers
     report = (run / "report.md").read_text()
-    for text in ("| base |", "| pruned |", "| fine-tuned |", "## Time", "search/report.md",
+    for text in ("| base |", "| pruned |", "| fine-tuned |", "| scratch (yolov3 w",
+                 "the model trained from scratch**", "Weight-sharing network", "## Time",
+                 "search/report.md",
                  "## Sim-to-real robustness", "[sim2real/report.md](sim2real/report.md)"):
         assert text in report
     robustness = json.loads((run / "sim2real" / "results.json").read_text())
@@ -65,8 +69,10 @@ def test_toy_demo_runs_every_step_and_reuses_its_cache(tmp_path, one_thread):
                                       *TOY, "--budget", "1"])
     assert again.exit_code == 0, again.output
     assert "training the base model" not in again.output
+    assert "weight-sharing network (" not in again.output
     assert "(reused from the cache)" in (tmp_path / "demo" / "exp2" / "report.md").read_text()
     assert list(cache.glob("base-*/base.pt")) == bases
+    assert len(list(cache.glob("supernet-*/supernet.pt"))) == 1
 
 
 @pytest.mark.slow

@@ -14,16 +14,12 @@ from edgeprune.models import create
 from edgeprune.models.cfg import read_cfg
 from edgeprune.models.counting import count_gflops
 from edgeprune.prune import PruneSpec, prune_space, pruned_cfg
+from edgeprune.prune.layer_graph import NODE_FEATURES
 from edgeprune.search.agents.actions import DecisionTable, ratio_bins
 from edgeprune.search.agents.base import create_agent
 from edgeprune.search.agents.common import Option, read_options
 from edgeprune.search.agents.costs import CostModel, LatencyFit
-from edgeprune.search.agents.features import (
-    DECISION_FEATURES,
-    NODE_FEATURES,
-    decision_features,
-    layer_graph,
-)
+from edgeprune.search.agents.features import DECISION_FEATURES, decision_features, layer_graph
 from edgeprune.search.agents.policy import (
     binned_normal_log_prob,
     decisions_log_prob,
@@ -236,3 +232,25 @@ def test_agents_compute_on_one_thread_and_restore_the_callers_threads():
         assert seen == [1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name", ["abcp", "gcn", "purl"])
+def test_the_centre_aims_below_the_target_while_candidates_miss_it(name):
+    from tests.search.agent_helpers import evaluation, new_agent
+
+    agent = new_agent(name)
+    start_centre = agent.centre
+    for step in range(8):  # every candidate over the 10 ms target
+        spec = agent.propose(step)
+        agent.observe(evaluation(spec, step, -0.2, latency_ms=12.0, gflops=0.6))
+    assert agent.aim < 0.75 and agent.centre < start_centre
+    low = agent.aim
+    for step in range(8, 32):  # now every candidate within it
+        spec = agent.propose(step)
+        agent.observe(evaluation(spec, step, 0.5, latency_ms=8.0, gflops=0.4))
+    assert agent.aim > low and agent.aim == pytest.approx(1.0)
+    fixed = new_agent(name, options={"feasible_share": 0})
+    for step in range(8):
+        spec = fixed.propose(step)
+        fixed.observe(evaluation(spec, step, -0.2, latency_ms=12.0, gflops=0.6))
+    assert fixed.aim == 1.0  # feasible_share 0: the centre aims at the target itself

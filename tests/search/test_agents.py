@@ -139,7 +139,8 @@ def test_stage_split():
 
 
 def test_rlpruner_scales_its_distribution_to_the_fitted_latency():
-    ctx = context(target_ms=10.0)  # half the base latency
+    # half the base latency; aim at the target itself (the aim's own test is elsewhere)
+    ctx = context(target_ms=10.0, options={"feasible_share": 0})
     agent = create_agent("rlpruner", ctx)
     base = agent.costs.base_gflops
     first = agent.propose(0)

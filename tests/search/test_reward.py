@@ -8,7 +8,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.search.reward import RewardConfig, flops_cost_ms, meets_target, reward
 from edgeprune.search.target import Target, check_reachable, parse_latency_ms
 
-SOFT = RewardConfig()
+SOFT = RewardConfig(kind="soft")  # the default is hard
 HARD = RewardConfig(kind="hard")
 
 

@@ -18,13 +18,29 @@ import numpy as np
 
 from edgeprune.clock import utc_now
 from edgeprune.errors import EdgepruneError
-from edgeprune.latency.protocol import Protocol, Timing
+from edgeprune.latency.protocol import (
+    PairedTiming,
+    Protocol,
+    Timing,
+    run_interleaved,
+    run_protocol,
+)
 from edgeprune.latency.result import DeviceIdentity, LatencyResult, check_precision
 
 
 class ModelRejected(EdgepruneError):
     """The model itself cannot be measured: not ONNX, an unsupported op, a wrong input shape.
     (The agent answers 400 for these and 500 for failures of the device.)"""
+
+
+@dataclasses.dataclass
+class PreparedModel:
+    """A model loaded on the device and ready to run: `timed_call()` runs one inference and
+    returns its duration in seconds; `close()` frees what loading took."""
+
+    timed_call: Callable[[], float]
+    close: Callable[[], None] = lambda: None
+    build_s: float | None = None  # engine build time, where there is one
 
 
 class Backend(ABC):
@@ -53,10 +69,40 @@ class Backend(ABC):
             self._identity_cache = cached
         return cached[1]
 
-    @abstractmethod
+    def prepare(self, model_bytes: bytes, input_shape: tuple[int, ...],
+                precision: str) -> PreparedModel:
+        """Load a model (precision already checked) for timing. Backends that time on this
+        machine implement it; `measure` and `measure_interleaved` are built on it."""
+        raise NotImplementedError(f"backend {self.name} does not load models here")
+
     def _measure(self, model_bytes: bytes, input_shape: tuple[int, ...], precision: str,
                  protocol: Protocol) -> LatencyResult:
         """Measure a model whose precision has already been checked."""
+        started = time.perf_counter()
+        prepared = self.prepare(model_bytes, input_shape, precision)
+        try:
+            timing = run_protocol(prepared.timed_call, protocol)
+        finally:
+            prepared.close()
+        return self.result(timing, input_shape, precision, started,
+                           engine_build_s=prepared.build_s)
+
+    def _measure_pair(self, model_bytes: bytes, reference_bytes: bytes,
+                      input_shape: tuple[int, ...], precision: str,
+                      protocol: Protocol) -> tuple[LatencyResult, PairedTiming]:
+        """Both models loaded at once and timed in alternation (protocol.run_interleaved)."""
+        started = time.perf_counter()
+        candidate = self.prepare(model_bytes, input_shape, precision)
+        try:
+            reference = self.prepare(reference_bytes, input_shape, precision)
+            try:
+                paired = run_interleaved(candidate.timed_call, reference.timed_call, protocol)
+            finally:
+                reference.close()
+        finally:
+            candidate.close()
+        return self.result(paired.candidate, input_shape, precision, started,
+                           engine_build_s=candidate.build_s), paired
 
     def measured_by(self) -> str:
         """The backend that produces the numbers (the agent's, for `remote`)."""
@@ -68,14 +114,47 @@ class Backend(ABC):
     def measure(self, model_bytes: bytes, input_shape: tuple[int, ...], precision: str = "fp32",
                 protocol: Protocol | None = None) -> LatencyResult:
         """Latency of the ONNX model `model_bytes` fed one input of `input_shape`."""
+        self._check(input_shape, precision)
+        return self._measure(model_bytes, tuple(int(d) for d in input_shape), precision,
+                             protocol or Protocol())
+
+    def _check(self, input_shape: tuple[int, ...], precision: str) -> None:
         check_precision(precision)
         if precision not in self.precisions:
             raise EdgepruneError(f"backend {self.name} measures {', '.join(self.precisions)}, "
                                  f"not {precision}")
         if not input_shape or any(int(d) < 1 for d in input_shape):
             raise ModelRejected(f"input shape {input_shape}: every dimension must be >= 1")
-        return self._measure(model_bytes, tuple(int(d) for d in input_shape), precision,
-                             protocol or Protocol())
+
+    def measure_interleaved(self, model_bytes: bytes, reference_bytes: bytes,
+                            input_shape: tuple[int, ...], precision: str = "fp32",
+                            protocol: Protocol | None = None,
+                            reference_hash: str | None = None) -> LatencyResult:
+        """Latency of `model_bytes` timed interleaved with `reference_bytes` in one window;
+        the result's `reference` entry holds the reference's median and the median ratio.
+
+        A backend that cannot hold two models at once (a device server of the first protocol
+        version) times the reference right before and right after the candidate instead, and
+        says so (`interleaved: false`)."""
+        self._check(input_shape, precision)
+        shape = tuple(int(d) for d in input_shape)
+        protocol = protocol or Protocol()
+        try:
+            result, paired = self._measure_pair(model_bytes, reference_bytes, shape, precision,
+                                                protocol)
+        except NotImplementedError:
+            before = self._measure(reference_bytes, shape, precision, protocol)
+            result = self._measure(model_bytes, shape, precision, protocol)
+            after = self._measure(reference_bytes, shape, precision, protocol)
+            reference_ms = float(np.sqrt(before.median_ms * after.median_ms))
+            ratio = result.median_ms / reference_ms
+            result.reference = {"arch_hash": reference_hash, "median_ms": reference_ms,
+                                "ratio": ratio, "ratio_ci": [ratio, ratio],
+                                "ratio_cv": abs(before.median_ms - after.median_ms)
+                                / reference_ms, "pairs": 0, "interleaved": False}
+            return result
+        result.reference = paired.summary(reference_hash)
+        return result
 
     def info(self) -> dict:
         return {"backend": self.measured_by(), "version": self.version(),

@@ -7,7 +7,6 @@ int8 and fp16 models are made from the float32 model by `transforms`.
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
@@ -15,14 +14,15 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.latency.backends.base import (
     Backend,
     ModelRejected,
+    PreparedModel,
     random_input,
     register_backend,
     timer,
 )
 from edgeprune.latency.backends.transforms import convert_fp16, quantize_int8
 from edgeprune.latency.device import cpu_identity, gpu_identity
-from edgeprune.latency.protocol import Protocol, run_protocol
-from edgeprune.latency.result import DeviceIdentity, LatencyResult
+from edgeprune.latency.result import DeviceIdentity
+from edgeprune.ort_session import exact_int8
 
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
               "tensor(double)": np.float64, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}
@@ -35,8 +35,9 @@ def _ort():
 
 
 def session_options(threads: int):
+    """Sequential, `threads` intra-op threads, and the int8 kernels the Detector runs."""
     ort = _ort()
-    options = ort.SessionOptions()
+    options = exact_int8(ort.SessionOptions())
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -102,9 +103,8 @@ class OrtCpuBackend(Backend):
     def _detect_identity(self) -> DeviceIdentity:
         return cpu_identity(self.threads)
 
-    def _measure(self, model_bytes: bytes, input_shape: tuple[int, ...], precision: str,
-                 protocol: Protocol) -> LatencyResult:
-        started = time.perf_counter()
+    def prepare(self, model_bytes: bytes, input_shape: tuple[int, ...],
+                precision: str) -> PreparedModel:
         options = session_options(self.threads)
         session = load_session(model_bytes, options, ["CPUExecutionProvider"])
         name, dtype = single_input(session, input_shape)
@@ -113,8 +113,7 @@ class OrtCpuBackend(Backend):
                                    ["CPUExecutionProvider"])
         feed = {name: random_input(input_shape, dtype)}
         run_once(session, feed, "ort-cpu")
-        timing = run_protocol(timer(lambda: session.run(None, feed)), protocol)
-        return self.result(timing, input_shape, precision, started)
+        return PreparedModel(timer(lambda: session.run(None, feed)))
 
 
 @register_backend
@@ -140,10 +139,9 @@ class OrtCudaBackend(Backend):
     def _detect_identity(self) -> DeviceIdentity:
         return gpu_identity(_cuda_device_name(self.device_id))
 
-    def _measure(self, model_bytes: bytes, input_shape: tuple[int, ...], precision: str,
-                 protocol: Protocol) -> LatencyResult:
+    def prepare(self, model_bytes: bytes, input_shape: tuple[int, ...],
+                precision: str) -> PreparedModel:
         ort = _ort()
-        started = time.perf_counter()
         if precision == "fp16":
             model_bytes = convert_fp16(model_bytes)
         providers = [("CUDAExecutionProvider", {"device_id": self.device_id}),
@@ -158,8 +156,7 @@ class OrtCudaBackend(Backend):
         for output in session.get_outputs():
             binding.bind_output(output.name, "cuda", self.device_id)
         # run_with_iobinding returns after the GPU work is done, so wall time is GPU time.
-        timing = run_protocol(timer(lambda: session.run_with_iobinding(binding)), protocol)
-        return self.result(timing, input_shape, precision, started)
+        return PreparedModel(timer(lambda: session.run_with_iobinding(binding)))
 
 
 def _cuda_device_name(device_id: int) -> str:

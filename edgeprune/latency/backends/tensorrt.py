@@ -29,15 +29,15 @@ from edgeprune.export.tensorrt import (
 from edgeprune.latency.backends.base import (
     Backend,
     ModelRejected,
+    PreparedModel,
     random_input,
     register_backend,
 )
 from edgeprune.latency.backends.transforms import quantize_int8
 from edgeprune.latency.device import gpu_identity
-from edgeprune.latency.protocol import Protocol, run_protocol
-from edgeprune.latency.result import DeviceIdentity, LatencyResult
+from edgeprune.latency.result import DeviceIdentity
 
-KEPT_ENGINES = 2
+KEPT_ENGINES = 3  # a candidate, the reference it is timed against, the drift reference
 
 __all__ = ["TensorRTBackend", "onnx_input_name"]
 
@@ -102,16 +102,23 @@ class TensorRTBackend(Backend):
 
     # ------------------------------------------------------------------------------ time
 
-    def _measure(self, model_bytes: bytes, input_shape: tuple[int, ...], precision: str,
-                 protocol: Protocol) -> LatencyResult:
+    def prepare(self, model_bytes: bytes, input_shape: tuple[int, ...],
+                precision: str) -> PreparedModel:
         trt, cudart = self.trt, self.cudart
-        started = time.perf_counter()
         engine, build_s = self._engine(model_bytes, input_shape, precision)
         context = engine.create_execution_context()
         buffers: list[int] = []
         stream = cuda_call(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
         start_event = cuda_call(cudart, cudart.cudaEventCreate(), "cudaEventCreate")
         end_event = cuda_call(cudart, cudart.cudaEventCreate(), "cudaEventCreate")
+
+        def close() -> None:
+            for pointer in buffers:
+                cudart.cudaFree(pointer)
+            cudart.cudaEventDestroy(start_event)
+            cudart.cudaEventDestroy(end_event)
+            cudart.cudaStreamDestroy(stream)
+
         try:
             names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
             inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
@@ -129,26 +136,22 @@ class TensorRTBackend(Backend):
                     cuda_call(cudart, cudart.cudaMemcpy(
                         pointer, host.ctypes.data, size,
                         cudart.cudaMemcpyKind.cudaMemcpyHostToDevice), "cudaMemcpy")
+        except BaseException:
+            close()
+            raise
 
-            def timed_call() -> float:
-                cuda_call(cudart, cudart.cudaEventRecord(start_event, stream), "cudaEventRecord")
-                if not context.execute_async_v3(int(stream)):
-                    raise EdgepruneError("TensorRT failed to run the engine")
-                cuda_call(cudart, cudart.cudaEventRecord(end_event, stream), "cudaEventRecord")
-                cuda_call(cudart, cudart.cudaEventSynchronize(end_event), "cudaEventSynchronize")
-                elapsed_ms = cuda_call(cudart, cudart.cudaEventElapsedTime(start_event,
-                                                                           end_event),
-                                       "cudaEventElapsedTime")
-                return float(elapsed_ms) / 1000.0
+        def timed_call() -> float:
+            cuda_call(cudart, cudart.cudaEventRecord(start_event, stream), "cudaEventRecord")
+            if not context.execute_async_v3(int(stream)):
+                raise EdgepruneError("TensorRT failed to run the engine")
+            cuda_call(cudart, cudart.cudaEventRecord(end_event, stream), "cudaEventRecord")
+            cuda_call(cudart, cudart.cudaEventSynchronize(end_event), "cudaEventSynchronize")
+            elapsed_ms = cuda_call(cudart, cudart.cudaEventElapsedTime(start_event, end_event),
+                                   "cudaEventElapsedTime")
+            return float(elapsed_ms) / 1000.0
 
-            timing = run_protocol(timed_call, protocol)
-        finally:
-            for pointer in buffers:
-                cudart.cudaFree(pointer)
-            cudart.cudaEventDestroy(start_event)
-            cudart.cudaEventDestroy(end_event)
-            cudart.cudaStreamDestroy(stream)
-        return self.result(timing, input_shape, precision, started, engine_build_s=build_s)
+        # the context holds the engine; both live as long as the timed call does
+        return PreparedModel(timed_call, close, build_s)
 
     def close(self) -> None:
         self._engines.clear()

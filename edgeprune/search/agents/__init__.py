@@ -5,6 +5,7 @@ from edgeprune.search.agents import (  # noqa: F401  (registers them)
     baselines,
     flops,
     gcn,
+    halp,
     purl,
     rlpruner,
 )

@@ -73,6 +73,14 @@ class AgentContext:
     min_channels: int = 8
     ratio_range: tuple[float, float] = (0.125, 1.0)  # keep ratios an agent may choose
     options: dict = field(default_factory=dict)  # agent-specific settings from the CLI/config
+    # learned per-layer states of the base (layers, hidden), from the trained Graph
+    # PruningNet when the search's accuracy proxy has one; None otherwise
+    node_embeddings: np.ndarray | None = field(default=None, compare=False)
+    # for agents that price channels on the device (`halp`): the per-layer latency table of
+    # the base on the target device (latency.lut.LatencyPredictor) and every prunable channel
+    # set's importance scores (set id -> scores); None unless the agent needs them
+    latency_table: object | None = field(default=None, compare=False)
+    channel_scores: dict | None = field(default=None, compare=False)
 
     def spec(self, drop_blocks=(), ratios: dict[int, float] | None = None,
              default_ratio: float = 1.0) -> PruneSpec:
@@ -88,6 +96,7 @@ class SearchAgent(ABC):
 
     name: ClassVar[str]
     reward_metric: ClassVar[Literal["latency", "flops"]] = "latency"
+    needs_latency_table: ClassVar[bool] = False  # the search measures one for it (halp)
 
     def __init__(self, context: AgentContext) -> None:
         self.context = context
@@ -128,12 +137,16 @@ def register_agent(cls: type[SearchAgent]) -> type[SearchAgent]:
     return cls
 
 
-def create_agent(name: str, context: AgentContext) -> SearchAgent:
+def agent_class(name: str) -> type[SearchAgent]:
     from edgeprune.search import agents as _  # noqa: F401  registers the built-in agents
 
     if name not in AGENTS:
         raise EdgepruneError(f"unknown search agent {name!r} (agents: {', '.join(sorted(AGENTS))})")
-    return AGENTS[name](context)
+    return AGENTS[name]
+
+
+def create_agent(name: str, context: AgentContext) -> SearchAgent:
+    return agent_class(name)(context)
 
 
 def agent_names() -> list[str]:

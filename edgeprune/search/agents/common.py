@@ -13,6 +13,12 @@ the target; refitted after every evaluation (a function of the observations, so 
 rebuilds it), the centre follows the device, and the learned part of the policy only has to
 learn where to prune more or less than the centre. For the `flops` agent the cost is FLOPs,
 so the line stays proportional: it sees exactly what its reward sees.
+
+Aim: proposals spread around the centre, so a centre exactly at the target puts half of them
+over it, where the reward pays nothing for their accuracy. The centre therefore aims at
+`aim x target`, and `aim` follows the share of the recent candidates that met the target: below
+`feasible_share` it moves down, above it back up towards 1 (a step of `aim_step` in log space
+per candidate, clipped to [0.6, 1]); a function of the observations, so replay rebuilds it.
 """
 
 from __future__ import annotations
@@ -51,6 +57,17 @@ SAMPLING_OPTIONS = {
     "drop_init": Option(0.1, "initial drop probability of every residual block", 0.0, 1.0),
     "ratio_std": Option(0.1, "initial spread (std) of the keep ratios", 0.02, 0.5),
 }
+
+
+# What every policy agent lets a user set about where its proposals aim.
+AIM_OPTIONS = {
+    "feasible_share": Option(0.8, "share of recent candidates the centre aims to keep within "
+                             "the target (0: aim at the target itself)", 0.0, 0.99),
+    "aim_step": Option(0.05, "how fast the aim follows that share (log-space step per "
+                       "candidate)", 0.0, 1.0),
+}
+AIM_WINDOW = 8  # candidates the share of feasible ones is counted over
+AIM_RANGE = (0.6, 1.0)
 
 
 def read_options(agent: str, declared: dict[str, Option], given: dict) -> dict:
@@ -103,7 +120,10 @@ class PolicyAgent(SearchAgent):
 
     def __init__(self, context: AgentContext) -> None:
         super().__init__(context)
-        self.options = read_options(self.name, self.OPTIONS, context.options)
+        self.options = read_options(self.name, {**self.OPTIONS, **AIM_OPTIONS},
+                                    context.options)
+        self.aim = 1.0
+        self.recent_feasible: list[bool] = []
         self.table = DecisionTable(context)
         self.costs = CostModel(context.space)
         self.features = torch.from_numpy(decision_features(self.table, self.costs))
@@ -112,7 +132,7 @@ class PolicyAgent(SearchAgent):
     def target_gflops(self) -> float:
         """The GFLOPs (in the cost model's units) the latency fit says meet the target."""
         ctx = self.context
-        fraction = min(1.0, self.fit.gflops_for(ctx.target_ms) / ctx.base_gflops)
+        fraction = min(1.0, self.fit.gflops_for(ctx.target_ms * self.aim) / ctx.base_gflops)
         return self.costs.base_gflops * fraction
 
     def centre_ratio(self, drop_probability: float = 0.0) -> float:
@@ -122,8 +142,17 @@ class PolicyAgent(SearchAgent):
                                             self.context.ratio_range, presence)
 
     def calibrate(self, evaluation: Evaluation) -> None:
-        """Take a measured cost into the latency fit."""
-        self.fit.add(evaluation.gflops, self.cost_ms(evaluation))
+        """Take a measured cost into the latency fit, and move the aim (module doc)."""
+        cost = self.cost_ms(evaluation)
+        self.fit.add(evaluation.gflops, cost)
+        share = self.options["feasible_share"]
+        if share <= 0:
+            return
+        self.recent_feasible = [*self.recent_feasible, cost <= self.context.target_ms
+                                ][-AIM_WINDOW:]
+        met = sum(self.recent_feasible) / len(self.recent_feasible)
+        step = self.options["aim_step"] * (1.0 if met >= share else -1.0)
+        self.aim = float(np.clip(self.aim * np.exp(step), *AIM_RANGE))
 
     def reward_of(self, evaluation: Evaluation) -> float:
         return evaluation.reward_for(self.reward_metric)

@@ -9,6 +9,12 @@ neighbourhood: a conv feeding a route to a detection head "knows" it. A decision
 embedding is the mean over its layers (a block's layers, a channel group's producers); a
 small head turns it into a block drop logit or a keep-ratio mean (distribution in policy.py).
 
+With a trained Graph PruningNet (the `pruningnet` accuracy proxy), each node's raw features
+are joined by its learned embedding from that network's encoder (AgentContext
+`node_embeddings`): the states the weight-sharing network learned while producing weights for
+sub-networks, as the Graph PruningNet paper uses its PruningNet's node features for the RL
+states (option `pruningnet_states`).
+
 Training: PPO. A round of `samples_per_update` candidates is sampled from the current
 policy; then `epochs` Adam steps on the clipped surrogate with round-normalized rewards as
 advantages, plus an entropy bonus. Starts like `abcp` (drop_init, ratio means at the
@@ -67,6 +73,8 @@ class GraphPruningAgent(SamplingAgent):
         "samples_per_update": Option(4, "candidates per PPO round", 2, 10000),
         "epochs": Option(4, "PPO gradient steps per round", 1, 1000),
         "clip": Option(0.2, "PPO clip range eps", 0.01, 1.0),
+        "pruningnet_states": Option(True, "join each node's features with the trained Graph "
+                                    "PruningNet's embedding, when the search has one"),
         **SAMPLING_OPTIONS,
     }
 
@@ -74,7 +82,11 @@ class GraphPruningAgent(SamplingAgent):
         super().__init__(context)
         opts = self.options
         graph = layer_graph(self.table)
-        self.nodes = torch.from_numpy(graph.features)
+        nodes = graph.features
+        learned = context.node_embeddings
+        if opts["pruningnet_states"] and learned is not None:
+            nodes = np.concatenate([nodes, np.asarray(learned, dtype=np.float32)], axis=1)
+        self.nodes = torch.from_numpy(np.ascontiguousarray(nodes))
         self.adjacency = torch.from_numpy(graph.adjacency)
         members = np.zeros((len(self.table), len(graph.features)), dtype=np.float32)
         for p, layers in enumerate(graph.members):

@@ -44,12 +44,14 @@ class AccuracyWorker:
 
 class DeviceActor:
     def __init__(self, profile: DeviceProfile, token: str | None, protocol: dict,
-                 precision: str | None, threads: int | None) -> None:
+                 precision: str | None, threads: int | None, reference=None) -> None:
         from edgeprune.latency.meter import resolve_device
 
         self.profile = profile
         self.meter = resolve_device(profile, token=token, cache=False, protocol=protocol,
                                     precision=precision, threads=threads)
+        if reference is not None:  # timed interleaved with the base, as the driver would
+            self.meter.use_reference(reference)
 
     def info(self) -> dict:
         """What the driver checks the pool by; an unreachable device raises DeviceGone."""

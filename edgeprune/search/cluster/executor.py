@@ -142,8 +142,9 @@ class RayExecutor(Executor):
 
                 options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
                     ray.get_runtime_context().get_node_id(), soft=False)
-            actor = Device.options(**options).remote(member, token, settings.protocol,
-                                                     settings.precision, settings.threads)
+            actor = Device.options(**options).remote(
+                member, token, settings.protocol, settings.precision, settings.threads,
+                env.base.model.cfg if settings.interleave else None)
             self.devices.append(actor)
             names[actor] = f"device {member.agent or member.name}"
         self._check_pool(settings, names)
@@ -272,9 +273,10 @@ class RayExecutor(Executor):
             yield from finished()
 
     def _key(self, env: SearchEnvironment, arch_hash: str) -> CacheKey:
+        """The cache key the driver's meter would use, under the pool's identity."""
         backend_key, identity = self.pool_key
-        return CacheKey(arch_hash, tuple(env.input_shape), env.meter.precision, backend_key,
-                        identity)
+        return CacheKey(env.meter.keyed_hash(arch_hash), tuple(env.input_shape),
+                        env.meter.precision, backend_key, identity)
 
     # ---------------------------------------------------------------------------- the end
 

@@ -1,0 +1,62 @@
+"""The demo's settings: sizes chosen so a cold run stays under 20 minutes on a 2-core CPU,
+and the keys the cached data, base, weight-sharing network and scratch model are stored under.
+
+Plain data (no torch), so `edgeprune demo --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeprune import __version__
+
+DEFAULT_CACHE = Path.home() / ".cache" / "edgeprune" / "demo"
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Sizes chosen so a cold run takes under 20 minutes on a 2-core CPU (README "Demo")."""
+
+    images: int = 1000  # generated images per domain (80% train, 20% val)
+    image_size: tuple[int, int] = (640, 480)  # generated image width, height
+    imgsz: int = 320  # network input
+    width: float = 0.25  # yolov3 width multiplier
+    epochs: int = 8
+    batch: int = 16
+    target_speedup: float = 2.0
+    supernet_form: str = "pruningnet"  # the weight-sharing network the search scores with
+    supernet_epochs: float = 2.0
+    agent: str = "abcp"
+    budget: int = 24
+    recal_batches: int = 10
+    val_images: int = 60  # the search's fixed validation subset
+    finetune_epochs: int = 3
+    distill_weight: float = 1.0
+    seed: int = 0
+    workers: int | None = None  # data-loading processes; None: the trainer's default
+    # sim-to-real robustness of the base and the fine-tuned model: a few corruptions on a
+    # val subset keep it to about a minute (`edgeprune eval sim2real` runs the whole suite)
+    sim2real_corruptions: str = "gaussian_noise,motion_blur,low_light"
+    sim2real_severities: str = "1,3,5"
+    sim2real_images: int = 60
+
+    def key(self, *names: str) -> str:
+        """A short hash of the named settings (and the edgeprune version)."""
+        values = {name: getattr(self, name) for name in names}
+        text = json.dumps({"edgeprune": __version__, **values}, sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+DATA_SETTINGS = ("images", "image_size", "seed")
+BASE_SETTINGS = (*DATA_SETTINGS, "imgsz", "width", "epochs", "batch")
+SUPERNET_SETTINGS = (*BASE_SETTINGS, "supernet_form", "supernet_epochs")
+SCRATCH_SETTINGS = (*DATA_SETTINGS, "imgsz", "epochs", "batch")  # and the width found
+
+

@@ -1,0 +1,96 @@
+"""The comparison every user makes: a thinner model of the same family trained from scratch.
+
+`matched_width` finds the widest built-in model (yolov3 by default) whose latency, measured on
+the search's device and timed against the base like every search candidate, is at most a
+target; `train_scratch` trains it on the same data (cached by the demo like its base). A
+pruned network is only worth its search if it beats this model at equal or lower latency.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from edgeprune.atomic import atomic_write_text
+
+WIDTH_GRID = 64  # widths are searched on multiples of 1/64 (stable cache keys across runs)
+
+
+@dataclass
+class ScratchModel:
+    weights: Path
+    model: str
+    width: float
+    latency_ratio: float  # to the base, timed in the same window
+    reused: bool
+    seconds: float  # training time (of the run that made it, when reused)
+
+    def to_json(self) -> dict:
+        return {"weights": str(self.weights), "model": self.model, "width": self.width,
+                "latency_ratio": self.latency_ratio, "seconds": self.seconds}
+
+
+def latency_ratio(meter, model: str, num_classes: int, imgsz: int, width: float) -> float:
+    """Latency of the built-in `model` at `width` over the base's, on `meter` (whose reference
+    is the base), timed in one window."""
+    from edgeprune.models import builtin_cfg
+
+    result = meter.measure(builtin_cfg(model, num_classes=num_classes, width=width,
+                                       imgsz=imgsz))
+    return result.ratio if result.ratio is not None else 1.0
+
+
+def matched_width(meter, num_classes: int, imgsz: int, max_width: float, max_ratio: float,
+                  model: str = "yolov3") -> tuple[float, float]:
+    """(width, latency ratio to the base) of the widest `model` at most `max_ratio` of the
+    base's latency, by bisection over (0, max_width] on the width grid."""
+    def ratio(steps: int) -> float:
+        return latency_ratio(meter, model, num_classes, imgsz, steps / WIDTH_GRID)
+
+    low, high = 1, max(2, round(max_width * WIDTH_GRID) + 1)
+    low_ratio = ratio(low)
+    if low_ratio > max_ratio:  # even the thinnest is slower: report it as it is
+        return low / WIDTH_GRID, low_ratio
+    while high - low > 1:
+        middle = (low + high) // 2
+        measured = ratio(middle)
+        if measured <= max_ratio:
+            low, low_ratio = middle, measured
+        else:
+            high = middle
+    return low / WIDTH_GRID, low_ratio
+
+
+def train_scratch(data_yaml: Path, model: str, width: float, ratio: float, *, imgsz: int,
+                  epochs: int, batch: int, seed: int, workers: int | None, run: Path,
+                  console: Console, cache: Path | None = None, device: str | None = None,
+                  validate: bool = True) -> ScratchModel:
+    """`model` at `width` trained from scratch on `data_yaml` into `run`; with `cache`, the
+    model cached there is reused (the demo keys the folder by every setting)."""
+    from edgeprune.train import TrainConfig
+    from edgeprune.train.trainer import train
+
+    if cache is not None and (cache / "scratch.pt").is_file():
+        meta = json.loads((cache / "scratch.json").read_text())
+        return ScratchModel(cache / "scratch.pt", model, width, ratio, True,
+                            meta.get("seconds", 0.0))
+    config = TrainConfig(data=str(data_yaml), model=model, width=width, imgsz=imgsz,
+                         epochs=epochs, batch=batch, seed=seed, device=device)
+    if workers is not None:
+        config.workers = workers
+    console.print(f"training from scratch: {model} width {width:g} ({ratio:.3f} of the base's "
+                  f"latency), {epochs} epochs, into {run}", highlight=False)
+    result = train(config.check(), run, console=console, validate=validate)
+    trained = ScratchModel(result.best, model, width, ratio, False, result.seconds)
+    if cache is None:
+        return trained
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cache / ".scratch.pt.partial"
+    shutil.copyfile(result.best, partial)
+    partial.replace(cache / "scratch.pt")
+    atomic_write_text(cache / "scratch.json", json.dumps(trained.to_json(), indent=2))
+    return ScratchModel(cache / "scratch.pt", model, width, ratio, False, result.seconds)

@@ -1,0 +1,35 @@
+"""`edgeprune scratch`: the thinner model a user would train instead, at a matched latency."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from edgeprune.cli import main
+from edgeprune.models import load_checkpoint
+from tests.conftest import FAST_PROTOCOL
+
+
+def test_scratch_trains_the_widest_model_within_the_target(search_setup, tmp_path):
+    result = CliRunner().invoke(main, [
+        "scratch", "--data", str(search_setup.data), "--weights", str(search_setup.weights),
+        "--target-speedup", "1.25", "--epochs", "1", "--batch", "4", "--workers", "0",
+        "--threads", "1", "--no-cache", *FAST_PROTOCOL, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "scratch" / "exp"
+    record = json.loads((run / "scratch.json").read_text())
+    assert record["model"] == "yolov3" and 0 < record["width"] <= 1
+    # the widest within the target: timed against the base in one window, like candidates
+    assert record["latency_ratio"] <= 1 / 1.25 or record["width"] == 1 / 64
+    trained = load_checkpoint(run / "best.pt")
+    assert trained.names == load_checkpoint(search_setup.weights).names
+    assert "trained 1 epochs" in result.output
+
+
+def test_scratch_needs_exactly_one_target(search_setup, tmp_path):
+    args = ["scratch", "--data", str(search_setup.data), "--weights", str(search_setup.weights)]
+    none = CliRunner().invoke(main, args)
+    assert none.exit_code == 1 and "give one of --width" in none.output
+    two = CliRunner().invoke(main, [*args, "--width", "0.1", "--target-speedup", "2"])
+    assert two.exit_code == 1 and "give one of" in two.output
