@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from machine_info import commit, machine_line, uptime  # noqa: E402
+from machine_info import commit, cpu_share, machine_line, uptime  # noqa: E402
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 ONE = [sys.executable, "-m", "edgeprune"]
@@ -90,6 +90,7 @@ def report(args, curves, load_start, seconds) -> str:
         "",
         f"- {machine_line()}",
         f"- load, start: `{load_start}`; end: `{uptime()}`",
+        f"- {cpu_share()}",
         f"- yolov3-tiny width {args.width} at {args.imgsz} px, 96 generated sim images "
         f"(80 train), {args.epochs} epochs, `--batch {args.batch}` (2 processes: "
         f"{args.batch // 2} each, gloo on CPU), seeds {', '.join(map(str, args.seeds))}, "

@@ -33,7 +33,6 @@ from edgeprune.latency.meter import LatencyMeter, resolve_device
 from edgeprune.latency.result import LatencyResult
 from edgeprune.models.checkpoint import Checkpoint, save_checkpoint
 from edgeprune.models.counting import count_gflops, count_params
-from edgeprune.prune.spec import PruneSpec
 from edgeprune.search.agents.base import AgentContext, SearchAgent, agent_class, create_agent
 from edgeprune.search.environment import CandidateResult, SearchEnvironment
 from edgeprune.search.executor import Executor, Job, LocalExecutor
@@ -45,6 +44,7 @@ from edgeprune.search.results import (
     write_pareto_csv,
 )
 from edgeprune.search.reward import flops_cost_ms, meets_target, reward
+from edgeprune.search.rounds import Round, propose_round, replay_rounds
 from edgeprune.search.settings import Baseline, SearchSettings
 from edgeprune.search.target import check_reachable
 
@@ -71,18 +71,6 @@ class SearchOutcome:
     def baseline(self) -> Baseline:
         assert self.settings.baseline is not None
         return self.settings.baseline
-
-
-@dataclass(frozen=True)
-class Round:
-    """Specs proposed together, for steps first, first + 1, ..."""
-
-    first: int
-    specs: list[PruneSpec]
-
-    @property
-    def end(self) -> int:
-        return self.first + len(self.specs)
 
 
 def build_environment(settings: SearchSettings, meter: LatencyMeter | None
@@ -269,44 +257,10 @@ class Search:
             self.close()
 
     def _propose(self, agent: SearchAgent, first: int) -> Round:
-        """The agent's next round (at most round_size, never past the budget), normalized."""
-        settings = self.settings
-        size = min(settings.round_size, settings.budget - first)
-        specs = agent.propose_round(first, size)
-        if not isinstance(specs, list) or not 1 <= len(specs) <= size:
-            raise EdgepruneError(f"agent {settings.agent!r} proposed "
-                                 f"{len(specs) if isinstance(specs, list) else specs!r} specs "
-                                 f"at step {first}, not a list of 1 to {size}")
-        normalized = []
-        for step, spec in enumerate(specs, first):
-            if not isinstance(spec, PruneSpec):
-                raise EdgepruneError(f"agent {settings.agent!r} proposed "
-                                     f"{type(spec).__name__} at step {step}, not a PruneSpec")
-            spec = spec.replace(round_to=settings.round_to, min_channels=settings.min_channels,
-                                source=f"agent {settings.agent} step {step}")
-            normalized.append(self.env.space.normalize(spec))
-        return Round(first, normalized)
+        return propose_round(agent, self.settings, self.env.space, first)
 
     def _replay(self, agent: SearchAgent, records: list[CandidateRecord]) -> Round | None:
-        """Feed the recorded rounds to the agent; the last round when only part of it was
-        recorded (the rest is evaluated next), else None."""
-        step = 0
-        while step < len(records):
-            proposed = self._propose(agent, step)
-            recorded = records[proposed.first:proposed.end]
-            for record, spec in zip(recorded, proposed.specs, strict=False):
-                if spec.hash != record.spec_hash:
-                    raise EdgepruneError(
-                        f"{self.log.path}: replaying step {record.step}, agent "
-                        f"{self.settings.agent!r} proposed a different spec than the one "
-                        f"recorded (was the agent changed, or is it not deterministic?); the "
-                        f"run cannot be resumed faithfully")
-            if len(recorded) < len(proposed.specs):
-                return proposed
-            for record in recorded:
-                agent.observe(record.evaluation())
-            step = proposed.end
-        return None
+        return replay_rounds(agent, self.settings, self.env.space, records, self.log.path)
 
     def _evaluate(self, env: SearchEnvironment, proposed: Round,
                   records: list[CandidateRecord], session: int, began: float
