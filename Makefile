@@ -14,7 +14,7 @@ ROS_PACKAGES := ros-rclpy ros-sensor-msgs ros-std-msgs ros-rmw-fastrtps-cpp
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,dist]'  # dist: Ray (cluster tests)
 	touch $(STAMP)
 
 demo: $(STAMP)  ## the whole chain on the embedded default

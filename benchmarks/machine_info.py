@@ -32,3 +32,11 @@ def commit() -> str:
                               text=True, check=False, timeout=5).stdout.strip() or "?"
     except OSError:
         return "?"
+
+
+def cpu_share() -> str:
+    """The CPUs this process may run on and its niceness: a workplace may pin a session's
+    processes to fewer cores than the machine has, which caps any parallel speedup."""
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    return (f"this process may run on CPU(s) {', '.join(map(str, allowed)) or '?'} of "
+            f"{os.cpu_count()}, nice {os.nice(0)}")

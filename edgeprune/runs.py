@@ -45,8 +45,12 @@ def new_run_dir(verb: str, name: str | None = None, root: str | Path = "runs",
 
 
 @contextlib.contextmanager
-def locked_run_dir(folder: str | Path, verb: str) -> Iterator[Path]:
-    """Hold the run folder's lock for the block; another holder is a RunFolderInUse error."""
+def locked_run_dir(folder: str | Path, verb: str, hold: bool = True) -> Iterator[Path]:
+    """Hold the run folder's lock for the block; another holder is a RunFolderInUse error.
+    `hold=False` (the other ranks of a torchrun job, whose rank 0 holds it) skips the lock."""
+    if not hold:
+        yield Path(folder)
+        return
     from filelock import FileLock, Timeout
 
     from edgeprune.atomic import atomic_write_text

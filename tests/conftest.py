@@ -77,12 +77,14 @@ class SearchSetup:
                 *extra]
 
 
-def write_self_labels(yaml_path: Path, ckpt) -> int:
-    """Replace every label file of the dataset by the model's own detections (conf 0.5)."""
+def write_self_labels(yaml_path: Path, ckpt, conf_threshold: float = 0.5,
+                      max_detections: int = 300) -> int:
+    """Replace every label file of the dataset by the model's own detections (the scaling
+    benchmark uses it too)."""
     from edgeprune.data import load_dataset, read_image
     from edgeprune.runtime.detector import Detector
 
-    detector = Detector(ckpt, conf_threshold=0.5)
+    detector = Detector(ckpt, conf_threshold=conf_threshold, max_detections=max_detections)
     boxes = 0
     for split in ("train", "val"):
         for sample in load_dataset(yaml_path, split).samples:

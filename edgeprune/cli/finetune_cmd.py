@@ -39,17 +39,20 @@ def finetune(weights, teacher, no_teacher, data, epochs, distill_weight, imgsz, 
     \b
     edgeprune finetune --weights runs/search/exp/best.pt --teacher base.pt --epochs 10
     edgeprune finetune --weights pruned.pt --data robomaster.yaml --no-teacher
+    torchrun --nproc-per-node 2 -m edgeprune finetune --weights best.pt --teacher base.pt
 
     The loss is the YOLOv3 training loss plus --distill-weight x (objectness KL on every cell,
     class KL and box regression where the teacher is confident), on the same augmented
     batches. Prints mAP before and after (and the teacher's) on the validation split; writes
-    best.pt and last.pt to runs/finetune/NAME.
+    best.pt and last.pt to runs/finetune/NAME. Under torchrun it runs on every process with
+    DistributedDataParallel, as `edgeprune train` does (see its --help).
     """
     from pathlib import Path
 
     from edgeprune.errors import EdgepruneError
     from edgeprune.models import load_checkpoint
     from edgeprune.runs import locked_run_dir, new_run_dir
+    from edgeprune.train import distributed
     from edgeprune.train.finetune import finetune as run_finetune
     from edgeprune.train.finetune import finetune_config
 
@@ -80,13 +83,20 @@ def finetune(weights, teacher, no_teacher, data, epochs, distill_weight, imgsz, 
     if workers is not None:
         overrides["workers"] = workers
     config = finetune_config(weights, data, epochs, imgsz, **overrides)
-    run_dir = new_run_dir("finetune", name, out_root)
-    stdout.print(f"fine-tuning into [bold]{escape(run_dir)}[/]"
-                 + (f" with distillation from {escape(teacher)}" if teacher else ""),
-                 highlight=False)
-    with locked_run_dir(run_dir, "finetune"):
+    processes = distributed.join(device)
+    run_dir = None
+    if processes.is_main:  # one folder for all processes: rank 0's
+        run_dir = new_run_dir("finetune", name, out_root)
+        stdout.print(f"fine-tuning into [bold]{escape(run_dir)}[/]"
+                     + (f" with distillation from {escape(teacher)}" if teacher else "")
+                     + (f" on {processes.world_size} processes" if processes.distributed
+                        else ""), highlight=False)
+    run_dir = distributed.from_main(run_dir)
+    with locked_run_dir(run_dir, "finetune", hold=processes.is_main):
         result = run_finetune(config, run_dir, teacher, distill_weight, console=stdout)
-    print_summary(result)
+    if processes.is_main:
+        print_summary(result)
+    distributed.leave()
 
 
 def print_summary(result) -> None:

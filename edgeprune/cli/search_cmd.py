@@ -10,7 +10,9 @@ from click.core import ParameterSource
 from edgeprune.cli.app import stdout
 from edgeprune.console import escape
 
-RESUME_KEEPS = {"resume", "token"}  # the only options that mean something with --resume
+# the only options that mean something with --resume: the rest is the run's config.yaml
+RESUME_KEEPS = {"resume", "token", "cluster", "workers", "worker_cpus"}
+NOT_SETTINGS = RESUME_KEEPS | {"out_root", "name"}
 
 
 def _key_values(items: tuple[str, ...], option: str) -> dict:
@@ -48,6 +50,10 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
               help="Agent-specific setting (repeatable), e.g. --agent-option spread=0.2.")
 @click.option("--budget", type=click.IntRange(min=1), default=40, show_default=True,
               help="Candidates to evaluate.")
+@click.option("--round-size", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Candidates the agent proposes together before it learns from them: up to "
+              "this many are evaluated side by side with --cluster. A setting of the search "
+              "(what a seed proposes depends on it, never on the number of workers).")
 @click.option("--reward", "reward_kind", type=click.Choice(["soft", "hard"]), default="hard",
               show_default=True, help="hard: accuracy within the target, a penalty growing "
               "with the miss beyond it (a budget); soft: accuracy x (latency/target)^w "
@@ -106,12 +112,18 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
 @click.option("--name", default="exp", show_default=True, help="Run name.")
 @click.option("--resume", type=click.Path(file_okay=False),
               help="Continue the search in this run folder (settings from its config.yaml).")
+@click.option("--cluster", metavar="ADDRESS",
+              help="Evaluate candidates on a Ray cluster: `local` (a private one on this "
+              "machine's CPUs), `auto` (the one `ray start` runs here), HOST:PORT or "
+              "ray://HOST:PORT. Accuracy runs on worker actors, latency on one actor per device "
+              "(a profile's `agents:` list is a pool of identical boards). Needs "
+              "edgeprune[dist].")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Accuracy workers on the cluster. Default: one per --worker-cpus CPUs.")
+@click.option("--worker-cpus", type=click.IntRange(min=1), default=1, show_default=True,
+              help="CPUs (and torch threads) each accuracy worker holds.")
 @click.pass_context
-def search(ctx: click.Context, data, weights, device, target_latency, target_speedup, agent,
-           agent_items, budget, reward_kind, reward_alpha, reward_beta, proxy, supernet_path,
-           recal_batches, batch, finetune_steps, val_images, imgsz, round_to, min_channels,
-           min_ratio, importance, precision, threads, protocol_items, interleave,
-           latency_table, latency_cache, token, seed, out_root, name, resume) -> None:
+def search(ctx: click.Context, **options) -> None:
     """Search a pruned network that meets a latency target measured on --device.
 
     \b
@@ -119,6 +131,8 @@ def search(ctx: click.Context, data, weights, device, target_latency, target_spe
     edgeprune search --data d.yaml --weights base.pt --device jetson-nano --target-latency 40ms
     edgeprune search --data d.yaml --weights base.pt --device http://10.0.0.7:8650 \\
         --token $T --target-latency 8ms --agent abcp --budget 200
+    edgeprune search --data d.yaml --weights base.pt --device jetson-pool.yaml \\
+        --target-latency 8ms --round-size 8 --cluster auto
     edgeprune search --resume runs/search/exp
 
     The agent proposes pruning specs (blocks to drop, channels to keep per layer); each is
@@ -127,11 +141,17 @@ def search(ctx: click.Context, data, weights, device, target_latency, target_spe
     evaluated; a killed search continues with --resume without repeating any. The run folder
     ends with pareto.csv, best.yaml (the spec), best.pt (pruned, BN recalibrated) and
     report.md with plots.
+
+    With --cluster, the candidates of a round (--round-size) are evaluated side by side; the
+    search records the same candidates for a seed whatever the number of workers, and
+    --resume may run on another cluster or on none.
     """
     from edgeprune.errors import EdgepruneError
     from edgeprune.runs import locked_run_dir
     from edgeprune.search.loop import Search
 
+    resume, token = options["resume"], options["token"]
+    executor = _executor(options)
     if resume:
         given = sorted(p.name for p in ctx.command.params
                        if p.name not in RESUME_KEEPS
@@ -139,31 +159,42 @@ def search(ctx: click.Context, data, weights, device, target_latency, target_spe
                                                                     None))
         if given:
             raise EdgepruneError(f"--resume takes its settings from {resume}/config.yaml; "
-                                 f"drop --{given[0].replace('_', '-')} (only --token may be "
-                                 f"given again)")
+                                 f"drop --{given[0].replace('_', '-')} (only --token and the "
+                                 f"cluster options may be given again)")
         with locked_run_dir(resume, "search"):
-            outcome = Search.resume(resume, token=token, console=stdout).run()
+            outcome = Search.resume(resume, token=token, console=stdout,
+                                    executor=executor).run()
     else:
-        settings = _settings(data, weights, device, target_latency, target_speedup, agent,
-                             agent_items, budget, reward_kind, reward_alpha, reward_beta, proxy,
-                             supernet_path, recal_batches, batch, finetune_steps, val_images,
-                             imgsz, round_to, min_channels, min_ratio, importance, precision,
-                             threads, protocol_items, interleave, latency_table,
-                             latency_cache, seed)
+        settings = _settings(**{k: v for k, v in options.items() if k not in NOT_SETTINGS})
         from edgeprune.runs import new_run_dir
 
-        run_dir = new_run_dir("search", name, out_root)
+        run_dir = new_run_dir("search", options["name"], options["out_root"])
         stdout.print(f"searching into [bold]{escape(run_dir)}[/]", highlight=False)
         with locked_run_dir(run_dir, "search"):
-            outcome = Search.start(settings, run_dir, token=token, console=stdout).run()
+            outcome = Search.start(settings, run_dir, token=token, console=stdout,
+                                   executor=executor).run()
     print_summary(outcome)
 
 
-def _settings(data, weights, device, target_latency, target_speedup, agent, agent_items,
-              budget, reward_kind, reward_alpha, reward_beta, proxy, supernet_path,
-              recal_batches, batch, finetune_steps, val_images, imgsz, round_to, min_channels,
-              min_ratio, importance, precision, threads, protocol_items, interleave,
-              latency_table, latency_cache, seed):
+def _executor(options: dict):
+    """The RayExecutor for --cluster (None: evaluate in this process)."""
+    from edgeprune.errors import EdgepruneError
+
+    if not options["cluster"]:
+        if options["workers"] is not None or options["worker_cpus"] != 1:
+            raise EdgepruneError("--workers and --worker-cpus need --cluster")
+        return None
+    from edgeprune.search.cluster import ClusterOptions, RayExecutor
+
+    return RayExecutor(ClusterOptions(options["cluster"], options["workers"],
+                                      options["worker_cpus"]), console=stdout)
+
+
+def _settings(*, data, weights, device, target_latency, target_speedup, agent, agent_items,
+              budget, round_size, reward_kind, reward_alpha, reward_beta, proxy,
+              supernet_path, recal_batches, batch, finetune_steps, val_images, imgsz,
+              round_to, min_channels, min_ratio, importance, precision, threads,
+              protocol_items, interleave, latency_table, latency_cache, seed):
     from edgeprune.cli.latency_cmds import parse_protocol_items
     from edgeprune.errors import EdgepruneError
     from edgeprune.latency.protocol import Protocol
@@ -199,6 +230,7 @@ def _settings(data, weights, device, target_latency, target_speedup, agent, agen
         device=device, precision=precision, threads=threads, protocol=protocol,
         latency_cache=str(Path(latency_cache).resolve()) if latency_cache else None,
         agent=agent, agent_options=_key_values(agent_items, "--agent-option"), budget=budget,
+        round_size=round_size,
         reward=RewardConfig(kind=reward_kind, alpha=reward_alpha, beta=reward_beta),
         proxy=proxy, proxy_settings=ProxySettings(
             recal_batches=recal_batches, batch_size=batch, finetune_steps=finetune_steps,

@@ -58,17 +58,23 @@ def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optim
     edgeprune train --data robomaster.yaml --model yolov3 --width 0.25 --imgsz 320 --epochs 30
     edgeprune train --data robomaster.yaml --cfg yolov3.cfg --weights yolov3.weights
     edgeprune train --name exp --resume
+    torchrun --nproc-per-node 4 -m edgeprune train --data robomaster.yaml --batch 64
+
+    Under torchrun, every process trains with DistributedDataParallel on its share of each
+    batch (--batch is the batch of one step over all processes; gloo on CPU, nccl with one
+    GPU per process); rank 0 validates and writes the run folder, which resumes as usual.
     """
     from edgeprune.errors import EdgepruneError
     from edgeprune.runs import locked_run_dir, new_run_dir
-    from edgeprune.train import TrainConfig
+    from edgeprune.train import TrainConfig, distributed
     from edgeprune.train.trainer import train as run_training
 
+    processes = distributed.join(device)
     if resume:
         run_dir = Path(out_dir) if out_dir else Path("runs") / "train" / name
         if not run_dir.is_dir():
             raise EdgepruneError(f"{run_dir}: no run to resume")
-        with locked_run_dir(run_dir, "train"):
+        with locked_run_dir(run_dir, "train", hold=processes.is_main):
             result = run_training(None, run_dir, resume=True, validate=not no_val,
                                   console=stdout)
     else:
@@ -84,18 +90,25 @@ def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optim
         if workers is not None:
             config.workers = workers
         config.check()
-        if out_dir:
-            run_dir = Path(out_dir)
-            if (run_dir / "last.pt").exists():
-                raise EdgepruneError(f"{run_dir} already holds a run; add --resume to "
-                                     f"continue it or choose another --out")
-            run_dir.mkdir(parents=True, exist_ok=True)
-        else:
-            run_dir = new_run_dir("train", name)
-        stdout.print(f"training into [bold]{escape(run_dir)}[/]", highlight=False)
-        with locked_run_dir(run_dir, "train"):
+        run_dir = None
+        if processes.is_main:  # one folder for all processes: rank 0's
+            if out_dir:
+                run_dir = Path(out_dir)
+                if (run_dir / "last.pt").exists():
+                    raise EdgepruneError(f"{run_dir} already holds a run; add --resume to "
+                                         f"continue it or choose another --out")
+                run_dir.mkdir(parents=True, exist_ok=True)
+            else:
+                run_dir = new_run_dir("train", name)
+            stdout.print(f"training into [bold]{escape(run_dir)}[/]"
+                         + (f" on {processes.world_size} processes"
+                            if processes.distributed else ""), highlight=False)
+        run_dir = distributed.from_main(run_dir)
+        with locked_run_dir(run_dir, "train", hold=processes.is_main):
             result = run_training(config, run_dir, validate=not no_val, console=stdout)
-    _summary(result)
+    if processes.is_main:
+        _summary(result)
+    distributed.leave()
 
 
 def _summary(result) -> None:

@@ -83,10 +83,14 @@ def collate_samples(batch) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
 
 
 def make_train_loader(training_set: TrainingSet, batch_size: int, workers: int = 0,
-                      shuffle: bool = True, seed: int = 0) -> torch.utils.data.DataLoader:
-    """A DataLoader over `training_set`; reseed its order per epoch with `loader.generator`."""
+                      shuffle: bool = True, seed: int = 0,
+                      sampler: torch.utils.data.Sampler | None = None
+                      ) -> torch.utils.data.DataLoader:
+    """A DataLoader over `training_set`; reseed its order per epoch with `loader.generator`
+    (or, with a `sampler` such as DistributedSampler, the sampler's own `set_epoch`)."""
     return torch.utils.data.DataLoader(
-        training_set, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
+        training_set, batch_size=batch_size, shuffle=shuffle and sampler is None,
+        sampler=sampler, num_workers=workers,
         collate_fn=collate_samples, pin_memory=torch.cuda.is_available(),
         generator=torch.Generator().manual_seed(seed), drop_last=False,
         persistent_workers=False)

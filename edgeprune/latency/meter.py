@@ -84,9 +84,9 @@ class LatencyMeter:
         the model is timed against it; the reference itself, or `interleave=False`, alone."""
         precision = check_precision(precision or self.precision)
         arch_hash, shape, export = self._prepare(model, input_shape)
-        paired = interleave and self.reference is not None and self.reference[0] != arch_hash
-        key = self.cache_key(f"{arch_hash}~{self.reference[0]}" if paired else arch_hash,
-                             shape, precision)
+        keyed = self.keyed_hash(arch_hash, interleave)
+        paired = keyed != arch_hash
+        key = self.cache_key(keyed, shape, precision)
         if use_cache and self.cache is not None:
             cached = self.cache.get(key)
             if cached is not None:
@@ -116,6 +116,13 @@ class LatencyMeter:
             _, _, export = self._prepare(self.reference[1], shape)
             self._reference_onnx[shape] = export()
         return self._reference_onnx[shape]
+
+    def keyed_hash(self, arch_hash: str, interleave: bool = True) -> str:
+        """What a result of `arch_hash` is cached under: paired with the reference's hash when
+        it is timed against the reference (a search on a cluster looks results up by it)."""
+        if interleave and self.reference is not None and self.reference[0] != arch_hash:
+            return f"{arch_hash}~{self.reference[0]}"
+        return arch_hash
 
     def cache_key(self, arch_hash: str, shape: tuple[int, ...], precision: str) -> CacheKey:
         return CacheKey(arch_hash, tuple(shape), precision, self.backend.cache_backend_key(),
@@ -243,12 +250,13 @@ def reference_onnx() -> bytes:
     return model.SerializeToString()
 
 
-def resolve_device(spec: str | None = None, *, token: str | None = None,
+def resolve_device(spec: str | DeviceProfile | None = None, *, token: str | None = None,
                    cache: LatencyCache | str | Path | bool | None = True,
                    protocol: dict | Protocol | None = None, precision: str | None = None,
                    imgsz=None, threads: int | None = None) -> LatencyMeter:
     """A LatencyMeter for `--device SPEC`: a profile name (robots/NAME.yaml, default `cpu`),
-    a profile .yaml path, or an agent address http://HOST:PORT.
+    a profile .yaml path, an agent address http://HOST:PORT, or a DeviceProfile. A pool
+    profile (`agents: [...]`) measures on its first board.
 
     `cache`: True for the default cache file, a path or LatencyCache, False/None for none.
     `protocol` overrides the profile's protocol fields; `precision`, `imgsz` and `threads`
@@ -256,7 +264,7 @@ def resolve_device(spec: str | None = None, *, token: str | None = None,
     """
     from edgeprune.models.loading import parse_imgsz
 
-    profile = resolve_profile(spec)
+    profile = resolve_profile(spec).members()[0]
     if profile.agent:
         expect = None if profile.backend == "remote" else profile.backend
         backend = create_backend("remote", url=profile.agent, token=token,

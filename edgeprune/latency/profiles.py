@@ -5,6 +5,9 @@ size, and the latency budget a model must meet there.
 name (robots/NAME.yaml), a path to a profile file, or a server address (http://HOST:PORT).
 Unknown keys and wrong types are errors naming the file and line, because a misspelt
 `latency_budget_ms` silently ignored would make a search optimize for the wrong target.
+
+A profile may list `agents: [...]` instead of one `agent`: identical boards used as a pool by
+a search on a cluster (one device actor each). Anything else measures on the first of them.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class DeviceProfile:
     description: str = ""
     backend: str = "ort-cpu"
     agent: str | None = None  # http://HOST:PORT: measure there with `backend`
+    agents: tuple[str, ...] = ()  # a pool of identical boards, each http://HOST:PORT
     precision: str = "fp32"
     imgsz: tuple[int, int] | None = None  # (height, width); None: the model's own
     batch: int = 1
@@ -49,6 +53,14 @@ class DeviceProfile:
     protocol: dict = field(default_factory=dict)  # overrides of Protocol's defaults
     token_file: str | None = None  # the server's token, for `agent`
     source: str = "<built-in>"
+
+    def members(self) -> list[DeviceProfile]:
+        """One profile per physical device: each agent of a pool, else this one."""
+        if not self.agents:
+            return [self]
+        return [dataclasses.replace(self, agent=url, agents=(),
+                                    name=f"{self.name}[{index}]")
+                for index, url in enumerate(self.agents)]
 
     def backend_options(self) -> dict:
         """Options for the local backend (the agent applies its own when `agent` is set)."""
@@ -66,7 +78,8 @@ class DeviceProfile:
 
 _TYPES = {"name": str, "description": str, "backend": str, "agent": str, "precision": str,
           "batch": int, "latency_budget_ms": (int, float), "threads": int,
-          "workspace_mb": int, "timing_cache": str, "protocol": dict, "token_file": str}
+          "workspace_mb": int, "timing_cache": str, "protocol": dict, "token_file": str,
+          "agents": list}
 
 
 def profile_search_path() -> list[Path]:
@@ -112,6 +125,9 @@ def profile_from_dict(data: dict, source: str, lines: dict | None = None) -> Dev
     where = field_locator(source, lines)
     values = convert_fields(data, known, where, _convert)
     values.setdefault("name", Path(source).stem)
+    if values.get("agent") and values.get("agents"):
+        raise EdgepruneError(f"{where('agents')}: give `agent` (one device) or `agents` (a "
+                             f"pool of identical boards), not both")
     try:
         from edgeprune.latency.protocol import Protocol
 
@@ -145,6 +161,15 @@ def _convert(key: str, value):
         from edgeprune.latency.client import normalize_url
 
         return normalize_url(value)
+    if key == "agents":
+        from edgeprune.latency.client import normalize_url
+
+        if not value or not all(isinstance(url, str) for url in value):
+            raise ValueError(f"expected a list of http://HOST:PORT addresses, got {value!r}")
+        urls = tuple(normalize_url(url) for url in value)
+        if len(set(urls)) != len(urls):
+            raise ValueError(f"an address appears twice in {list(urls)}")
+        return urls
     if key in ("batch", "workspace_mb") and value < 1:
         raise ValueError(f"must be at least 1, got {value}")
     if key in ("threads",) and value < 0:
@@ -156,9 +181,11 @@ def _convert(key: str, value):
     return value
 
 
-def resolve_profile(spec: str | None, registered: bool = True) -> DeviceProfile:
+def resolve_profile(spec: str | DeviceProfile | None, registered: bool = True) -> DeviceProfile:
     """A profile from a registered device's name (unless `registered` is False), a profile
     name, a .yaml path, or a server address (a profile of its own)."""
+    if isinstance(spec, DeviceProfile):
+        return spec
     spec = spec or "cpu"
     if registered and not spec.startswith(("http://", "https://")):
         from edgeprune.latency.registry import find_registered, registry_path

@@ -5,6 +5,10 @@ It owns the base checkpoint, the latency meter of the target device, the accurac
 its fixed training batches, and an evaluator on a fixed validation subset (images decoded once
 and kept). Latency is measured on the pruned cfg alone (a measurement never needs weights), so
 the meter's cache answers for any architecture measured before, by this search or another.
+
+Its two halves also work apart, which is how a search on a cluster spreads them: `accuracy`
+(a Ray worker holds an environment without a meter) and `measure_latency` (a device actor
+measures the pruned cfg); `result` puts the halves together.
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ class CandidateResult:
 
 
 class SearchEnvironment:
-    def __init__(self, base: Checkpoint, meter: LatencyMeter, train_data: DetectionDataset,
+    def __init__(self, base: Checkpoint, meter: LatencyMeter | None,
+                 train_data: DetectionDataset,
                  val_data: DetectionDataset, *, imgsz: tuple[int, int], proxy: str = "bn-recal",
                  proxy_settings: ProxySettings | None = None, val_images: int | None = 100,
                  importance: str = "l1", seed: int = 0, base_name: str = "the base") -> None:
@@ -68,7 +73,8 @@ class SearchEnvironment:
         val_data = val_data.require_usable()
         self.val_data = subset(val_data, val_images, seed) if val_images else val_data
         self.evaluator = Evaluator(self.val_data, batch_size=8, cache_images=True)
-        self.input_shape = (meter.batch, base.model.input_channels, *imgsz)
+        batch = meter.batch if meter is not None else 1  # no meter: accuracy only
+        self.input_shape = (batch, base.model.input_channels, *imgsz)
         self.base.model.eval()
 
     # ---------------------------------------------------------------------------- architecture
@@ -107,6 +113,10 @@ class SearchEnvironment:
         self.proxy.prepare(model)
         return model.eval()
 
+    def accuracy(self, spec: PruneSpec) -> float:
+        """The accuracy proxy's score of `spec`."""
+        return self.score(self.pruned_model(spec))
+
     def evaluate(self, spec: PruneSpec, known_accuracy: float | None = None) -> CandidateResult:
         """Latency first (cheap when cached, and kept in the cache if the process dies during
         the accuracy proxy), then the accuracy unless it is already known."""
@@ -117,8 +127,13 @@ class SearchEnvironment:
         accuracy, accuracy_seconds = known_accuracy, 0.0
         if accuracy is None:
             began = time.perf_counter()
-            accuracy = self.score(self.pruned_model(spec))
+            accuracy = self.accuracy(spec)
             accuracy_seconds = time.perf_counter() - began
+        return self.result(cfg, accuracy, latency, accuracy_seconds, latency_seconds)
+
+    def result(self, cfg: DarknetCfg, accuracy: float, latency: LatencyResult,
+               accuracy_seconds: float, latency_seconds: float) -> CandidateResult:
+        """A candidate's result from its two halves (its pruned cfg gives the rest)."""
         return CandidateResult(accuracy=accuracy, latency=latency,
                                gflops=count_gflops(cfg, self.imgsz), params=count_params(cfg),
                                arch_hash=cfg_arch_hash(cfg), accuracy_seconds=accuracy_seconds,

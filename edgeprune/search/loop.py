@@ -8,6 +8,12 @@ a target outside that range. A resumed one reads config.yaml (settings and the b
 measurements) and candidates.jsonl, replays every recorded evaluation into a fresh agent with
 the same seed (checking that it proposes exactly what was recorded), and carries on from the
 first step not recorded: nothing recorded is evaluated or measured again.
+
+The agent proposes a round of `round_size` candidates at a time; the executor evaluates them
+(one after another here, side by side on a cluster: executor.py) and the loop records them in
+step order, then tells the agent, in step order. The round size is a setting of the search,
+saved with it, so the candidates a seed proposes never depend on how many workers ran them;
+a run killed in the middle of a round is resumed in the middle of that round.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,9 +34,9 @@ from edgeprune.latency.meter import LatencyMeter, resolve_device
 from edgeprune.latency.result import LatencyResult
 from edgeprune.models.checkpoint import Checkpoint, save_checkpoint
 from edgeprune.models.counting import count_gflops, count_params
-from edgeprune.prune.spec import PruneSpec
 from edgeprune.search.agents.base import AgentContext, SearchAgent, agent_class, create_agent
 from edgeprune.search.environment import CandidateResult, SearchEnvironment
+from edgeprune.search.executor import Executor, Job, LocalExecutor
 from edgeprune.search.records import CandidateLog, CandidateRecord
 from edgeprune.search.results import (
     best_record,
@@ -38,6 +45,7 @@ from edgeprune.search.results import (
     write_pareto_csv,
 )
 from edgeprune.search.reward import flops_cost_ms, meets_target, reward
+from edgeprune.search.rounds import Round, propose_round, replay_rounds
 from edgeprune.search.settings import Baseline, SearchSettings
 from edgeprune.search.target import check_reachable
 
@@ -66,16 +74,36 @@ class SearchOutcome:
         return self.settings.baseline
 
 
+def build_environment(settings: SearchSettings, meter: LatencyMeter | None
+                      ) -> SearchEnvironment:
+    """The search's environment from its settings: the base, the data, the accuracy proxy,
+    at the settings' input size (else the device profile's, else the checkpoint's). Without a
+    meter it scores accuracy only (a cluster's accuracy worker)."""
+    from edgeprune.data import load_dataset
+    from edgeprune.models.loading import load_model
+
+    base = load_model(settings.weights)
+    train_data = load_dataset(settings.data, "train").require_usable()
+    val_data = load_dataset(settings.data, "val").require_usable()
+    return SearchEnvironment(
+        base, meter, train_data, val_data,
+        imgsz=tuple(settings.imgsz or (meter.imgsz if meter else None) or base.imgsz),
+        proxy=settings.proxy, proxy_settings=settings.proxy_settings,
+        val_images=settings.val_images, importance=settings.importance, seed=settings.seed,
+        base_name=settings.weights)
+
+
 class Search:
     def __init__(self, run_dir: Path, settings: SearchSettings, *, token: str | None = None,
                  console: Console | None = None, show_progress: bool = True,
-                 fresh: bool = False) -> None:
+                 fresh: bool = False, executor: Executor | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.settings = settings
         self.token = token
         self.console = console or Console(stderr=True)
         self.show_progress = show_progress
         self.fresh = fresh
+        self.executor = executor or LocalExecutor()
         self.log = CandidateLog(self.run_dir)
         self.env: SearchEnvironment | None = None
         self.meter: LatencyMeter | None = None
@@ -107,27 +135,17 @@ class Search:
             raise
 
     def _prepare(self) -> SearchEnvironment:
-        from edgeprune.data import load_dataset
-        from edgeprune.models.loading import load_model
-
         settings = self.settings
-        base = load_model(settings.weights)
-        train_data = load_dataset(settings.data, "train").require_usable()
-        val_data = load_dataset(settings.data, "val").require_usable()
         cache = settings.latency_cache or self.run_dir / LATENCY_CACHE
         self.meter = resolve_device(settings.device, token=self.token, cache=cache,
                                     protocol=settings.protocol, precision=settings.precision,
                                     threads=settings.threads)
+        self.env = build_environment(settings, self.meter)
         if settings.imgsz is None:
-            imgsz = self.meter.imgsz or base.imgsz
-            self.settings = settings = settings.replace(imgsz=tuple(imgsz))
+            self.settings = settings = settings.replace(imgsz=tuple(self.env.imgsz))
             settings.save(self.run_dir)
         if settings.interleave:
-            self.meter.use_reference(base.model.cfg)
-        self.env = SearchEnvironment(
-            base, self.meter, train_data, val_data, imgsz=settings.imgsz, proxy=settings.proxy,
-            proxy_settings=settings.proxy_settings, val_images=settings.val_images,
-            importance=settings.importance, seed=settings.seed, base_name=settings.weights)
+            self.meter.use_reference(self.env.base.model.cfg)
         if settings.baseline is None:
             self.settings = settings = settings.replace(baseline=self._measure_baseline())
             settings.save(self.run_dir)
@@ -206,20 +224,30 @@ class Search:
             self.log.open_for_append()
             records = self.log.read()
             session = max((r.session for r in records), default=-1) + 1
-            self._replay(agent, records)
+            pending = self._replay(agent, records)
             replayed = len(records)
             evaluated = measured = 0
             finished_early = False
+            self.executor.start(env, self.settings, self.token)
             with self._progress(len(records)) as progress:
-                while len(records) < self.settings.budget:
-                    if agent.finished():
-                        finished_early = True
-                        break
-                    record = self._step(agent, env, records, session)
-                    records.append(record)
-                    evaluated += record.repeat_of is None
-                    measured += not record.from_cache
-                    progress.update(records)
+                while True:
+                    round_began = time.perf_counter()
+                    if pending is None:
+                        if len(records) >= self.settings.budget:
+                            break
+                        if agent.finished():
+                            finished_early = True
+                            break
+                        pending = self._propose(agent, len(records))
+                    for record in self._evaluate(env, pending, records, session,
+                                                 round_began):
+                        records.append(record)
+                        evaluated += record.repeat_of is None
+                        measured += not record.from_cache
+                        progress.update(records)
+                    for record in records[pending.first:pending.end]:
+                        agent.observe(record.evaluation())
+                    pending = None
             outcome = SearchOutcome(self.run_dir, self.settings, records,
                                     best_record(records), pareto_front(records), session,
                                     replayed, evaluated, measured,
@@ -229,57 +257,57 @@ class Search:
         finally:
             self.close()
 
-    def _normalized(self, agent: SearchAgent, step: int) -> PruneSpec:
-        spec = agent.propose(step)
-        if not isinstance(spec, PruneSpec):
-            raise EdgepruneError(f"agent {self.settings.agent!r} proposed "
-                                 f"{type(spec).__name__} at step {step}, not a PruneSpec")
-        settings = self.settings
-        spec = spec.replace(round_to=settings.round_to, min_channels=settings.min_channels,
-                            source=f"agent {settings.agent} step {step}")
-        return self.env.space.normalize(spec)
+    def _propose(self, agent: SearchAgent, first: int) -> Round:
+        return propose_round(agent, self.settings, self.env.space, first)
 
-    def _replay(self, agent: SearchAgent, records: list[CandidateRecord]) -> None:
-        for record in records:
-            spec = self._normalized(agent, record.step)
-            if spec.hash != record.spec_hash:
-                raise EdgepruneError(
-                    f"{self.log.path}: replaying step {record.step}, agent "
-                    f"{self.settings.agent!r} proposed a different spec than the one recorded "
-                    f"(was the agent changed, or is it not deterministic?); the run cannot be "
-                    f"resumed faithfully")
-            agent.observe(record.evaluation())
+    def _replay(self, agent: SearchAgent, records: list[CandidateRecord]) -> Round | None:
+        return replay_rounds(agent, self.settings, self.env.space, records, self.log.path)
 
-    def _step(self, agent: SearchAgent, env: SearchEnvironment,
-              records: list[CandidateRecord], session: int) -> CandidateRecord:
-        began = time.perf_counter()
-        step = len(records)
-        spec = self._normalized(agent, step)
-        arch_hash = env.arch_hash(spec)
-        earlier = next((r for r in records if r.arch_hash == arch_hash), None)
-        result = env.evaluate(spec, earlier.accuracy if earlier else None)
-        record = self._record(step, spec, result, session, earlier,
-                              time.perf_counter() - began)
-        self.log.append(record)
-        agent.observe(record.evaluation())
-        return record
+    def _evaluate(self, env: SearchEnvironment, proposed: Round,
+                  records: list[CandidateRecord], session: int, began: float
+                  ) -> Iterator[CandidateRecord]:
+        """Evaluate the round's steps not yet recorded; record each, in step order, as soon
+        as every step before it is recorded."""
+        jobs: list[Job] = []
+        for step, spec in enumerate(proposed.specs[len(records) - proposed.first:],
+                                    len(records)):
+            arch_hash = env.arch_hash(spec)
+            earlier = next((r for r in records if r.arch_hash == arch_hash), None)
+            same_as = None if earlier else next(
+                (job.step for job in jobs if job.arch_hash == arch_hash), None)
+            jobs.append(Job(step, spec, arch_hash, earlier.accuracy if earlier else None,
+                            same_as, earlier.step if earlier else same_as))
+        done: dict[int, CandidateResult] = {}
+        pending = iter(jobs)
+        job = next(pending, None)
+        last = began
+        for step, result in self.executor.evaluate(env, jobs):
+            done[step] = result
+            while job is not None and job.step in done:
+                now = time.perf_counter()
+                record = self._record(job, done.pop(job.step), session, now - last)
+                last = now
+                self.log.append(record)
+                yield record
+                job = next(pending, None)
 
-    def _record(self, step: int, spec: PruneSpec, result: CandidateResult, session: int,
-                earlier: CandidateRecord | None, seconds: float) -> CandidateRecord:
+    def _record(self, job: Job, result: CandidateResult, session: int,
+                seconds: float) -> CandidateRecord:
         baseline, config = self.settings.baseline, self.settings.reward
         target = baseline.target_ms
         flops_ms = flops_cost_ms(result.gflops, baseline.gflops, baseline.latency_ms)
         latency_ms = relative_ms(result.latency, baseline.latency_ms)
+        spec = job.spec
         return CandidateRecord(
-            step=step, spec=spec.to_dict(), spec_hash=spec.hash, arch_hash=result.arch_hash,
-            accuracy=result.accuracy, latency_ms=latency_ms,
+            step=job.step, spec=spec.to_dict(), spec_hash=spec.hash,
+            arch_hash=result.arch_hash, accuracy=result.accuracy, latency_ms=latency_ms,
             latency=result.latency.to_json(),
             gflops=result.gflops, params=result.params,
             reward=reward(result.accuracy, latency_ms, target, config),
             flops_reward=reward(result.accuracy, flops_ms, target, config),
             feasible=meets_target(latency_ms, target, config),
             agent=self.settings.agent, session=session,
-            repeat_of=earlier.step if earlier else None,
+            repeat_of=job.repeat_of,
             accuracy_seconds=result.accuracy_seconds, latency_seconds=result.latency_seconds,
             wall_seconds=seconds, time=utc_now(), measured_ms=result.latency.median_ms,
             latency_ratio=result.latency.ratio,
@@ -324,6 +352,7 @@ class Search:
     # ---------------------------------------------------------------------------- plumbing
 
     def close(self) -> None:
+        self.executor.close()
         if self.meter is not None:
             self.meter.close()
             self.meter = None

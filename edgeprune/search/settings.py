@@ -56,6 +56,7 @@ class SearchSettings:
     agent: str = "abcp"
     agent_options: dict = field(default_factory=dict)
     budget: int = 40
+    round_size: int = 1  # candidates proposed together, before the agent learns from them
     reward: RewardConfig = field(default_factory=RewardConfig)
     proxy: str = "bn-recal"
     proxy_settings: ProxySettings = field(default_factory=ProxySettings)
@@ -73,6 +74,8 @@ class SearchSettings:
     def __post_init__(self) -> None:
         if self.budget < 1:
             raise EdgepruneError(f"--budget must be at least 1, got {self.budget}")
+        if self.round_size < 1:
+            raise EdgepruneError(f"--round-size must be at least 1, got {self.round_size}")
         if not 0 < self.min_ratio <= 1:
             raise EdgepruneError(f"--min-ratio must be in (0, 1], got {self.min_ratio}")
         if self.val_images is not None and self.val_images < 1:

@@ -5,6 +5,9 @@ term, e.g. distillation from a teacher's outputs on the same images), SGD or Ada
 warm-up + cosine schedule, AMP on CUDA, an EMA of the weights; then the EMA model is evaluated
 on the validation split with the same Detector and evaluator as `edgeprune val`, and last.pt /
 best.pt are written atomically. A run killed at any point resumes from its last.pt.
+
+Under torchrun the same loop runs in every process with DistributedDataParallel; rank 0 alone
+validates and writes (distributed.py).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from edgeprune.models.checkpoint import Checkpoint, load_checkpoint
 from edgeprune.models.darknet import BN_MOMENTUM, DarknetModel
 from edgeprune.runtime.backends import TorchBackend
 from edgeprune.runtime.detector import Detector
+from edgeprune.train import distributed
 from edgeprune.train.config import TrainConfig
 from edgeprune.train.ema import ModelEMA
 from edgeprune.train.loss import YoloLoss
@@ -132,12 +136,15 @@ class Trainer:
             config = TrainConfig.from_dict(resumed[1].config)
         self.config = config.check()
         self.imgsz = (config.imgsz, config.imgsz)
-        self.device = select_device(config.device)
+        self.processes = distributed.join(config.device)
+        self.is_main = self.processes.is_main
+        self.device = distributed.process_device(select_device(config.device), self.processes)
         torch.manual_seed(config.seed)
 
         self.train_data = self._dataset(train_data, "train")
         self.names = list(self.train_data.names)
-        self.val_data = self._dataset(val_data, "val") if validate else None
+        # rank 0 alone validates: the others would only repeat its numbers
+        self.val_data = self._dataset(val_data, "val") if validate and self.is_main else None
         if self.val_data is not None and config.val_images:
             self.val_data = subset(self.val_data, config.val_images, config.seed)
 
@@ -162,6 +169,11 @@ class Trainer:
                 self.notes.append(f"starting weights: {started.transferred[0]}/"
                                   f"{started.transferred[1]} tensors transferred")
         self.model = model.to(self.device).train()
+        self.network = self.model  # what the batches go through: DDP's wrapper under torchrun
+        if self.processes.distributed:
+            self.network = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda"
+                else None)
         self.loss = YoloLoss(self.model, config.loss).to(self.device)
         self.optimizer = make_optimizer(self.model, config)
         self.use_amp = config.amp and self.device.type == "cuda"
@@ -169,8 +181,14 @@ class Trainer:
         self.ema = ModelEMA(self.model)
         self.training_set = TrainingSet(self.train_data, self.imgsz, config.augment,
                                         config.seed)
-        self.loader = make_train_loader(self.training_set, config.batch, config.workers,
-                                        seed=config.seed)
+        self.sampler = None
+        if self.processes.distributed:
+            self.sampler = torch.utils.data.DistributedSampler(
+                self.training_set, self.processes.world_size, self.processes.rank,
+                shuffle=True, seed=config.seed)
+        self.loader = make_train_loader(
+            self.training_set, distributed.batch_per_process(config.batch, self.processes),
+            config.workers, seed=config.seed, sampler=self.sampler)
         self.schedule = Schedule(config.lr, config.epochs, len(self.loader),
                                  warmup_epochs=config.warmup_epochs,
                                  final_lr_fraction=config.final_lr_fraction)
@@ -231,9 +249,10 @@ class Trainer:
 
     def _run(self) -> TrainResult:
         began = time.perf_counter()
-        write_config(self.run_dir, self.config.to_dict())
-        for note in self.notes:
-            self.console.print(f"[dim]{escape(note)}[/]", highlight=False)
+        if self.is_main:
+            write_config(self.run_dir, self.config.to_dict())
+            for note in self.notes:
+                self.console.print(f"[dim]{escape(note)}[/]", highlight=False)
         for epoch in range(self.start_epoch, self.config.epochs):
             stats = self.train_epoch(epoch)
             if self.evaluator is not None:
@@ -245,14 +264,17 @@ class Trainer:
             improved = stats.fitness > self.best_fitness
             if improved:
                 self.best_fitness, self.best_epoch = stats.fitness, stats.epoch
-            self.save(stats, improved)
-            self._report(stats, improved)
-            if self.on_epoch_end is not None:
-                self.on_epoch_end(stats)
+            if self.is_main:
+                self.save(stats, improved)
+                self._report(stats, improved)
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(stats)
         final_eval = None
         if self.evaluator is not None:
             best = load_checkpoint(self.run_dir / BEST).model.to(self.device)
             final_eval = self.validate(best)
+        if self.processes.distributed:  # every process leaves once rank 0 has written
+            torch.distributed.barrier()
         return TrainResult(self.run_dir, self.run_dir / LAST, self.run_dir / BEST,
                            self.history, self.best_epoch, time.perf_counter() - began,
                            self.names, self.description, self.notes, final_eval)
@@ -262,6 +284,8 @@ class Trainer:
         self.model.train()
         self.training_set.set_epoch(epoch)
         self.loader.generator.manual_seed(self.config.seed + epoch)
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
         steps = len(self.loader)
         sums = torch.zeros(4)
         lr = 0.0
@@ -276,13 +300,17 @@ class Trainer:
                 images = images.to(self.device, non_blocking=True).float() / 255
                 with torch.autocast(self.device.type, dtype=torch.float16,
                                     enabled=self.use_amp):
-                    outputs = self.model(images)
+                    outputs = self.network(images)
                     parts = self.loss(outputs, targets, self.imgsz)
                     total = parts.total
                     extra = (self.extra_loss(images, outputs, targets)
                              if self.extra_loss is not None else None)
                     if extra is not None:
                         total = total + extra
+                # the loss is scaled by the batch (this process's share) and DDP averages
+                # gradients over processes: x world size gives one process's gradient at the
+                # whole batch
+                total = total * self.processes.world_size
                 if not torch.isfinite(total):
                     raise EdgepruneError(f"the loss became {float(total)} at epoch {epoch + 1}"
                                          f" step {step + 1}; lower --lr or check the labels")
@@ -300,7 +328,7 @@ class Trainer:
                 if extra is not None:
                     shown += f" extra {mean[3]:.4f}"
                 progress.update(task, advance=1, losses=shown)
-        mean = sums / max(steps, 1)
+        mean = distributed.mean_over_processes(sums / max(steps, 1))
         return EpochStats(epoch + 1, *(float(v) for v in mean), lr=lr,
                           train_seconds=time.perf_counter() - began)
 
@@ -345,7 +373,7 @@ class Trainer:
         write_results(self.run_dir, self.history)
 
     def _progress(self) -> Progress:
-        return progress_bar(self.console, self.show_progress)
+        return progress_bar(self.console, self.show_progress and self.is_main)
 
     def _report(self, stats: EpochStats, improved: bool) -> None:
         if not self.show_progress:

@@ -6,7 +6,10 @@ probability (residual block, Bernoulli) or the mean of a keep ratio (channel gro
 clipped to the ratio range, one learned spread). Block and channel choices are sampled
 jointly in one sequence, so a later layer's ratio can depend on earlier drops. Training is
 REINFORCE on the candidate's reward with an exponential-moving-average baseline (advantages
-scaled by the spread of rewards seen) and an entropy bonus that keeps it exploring.
+scaled by the spread of rewards seen) and an entropy bonus that keeps it exploring. A round of
+several candidates (the search's round size) is sampled from one policy and makes one update,
+the mean of its candidates' REINFORCE terms; each candidate's log-probability is taken under
+the centre it was sampled with.
 
 Sized for a few dozen episodes: the drop probabilities start at `drop_init` and the ratio
 means at the centre, the uniform ratio predicted to meet the target (common.py), with
@@ -70,14 +73,19 @@ class ABCPAgent(SamplingAgent):
         self.optimizer = torch.optim.Adam([*self.controller.parameters(), self.log_std],
                                           lr=opts["lr"])
         self.baseline = RewardBaseline(opts["baseline_decay"])
+        self.pending: dict[int, tuple[float, float]] = {}  # step -> (centre, ratio_bias) used
+        self.round: list[tuple[PruneSpec, float, tuple[float, float]]] = []  # to learn from
 
     # --------------------------------------------------------------------------- controller
 
-    def _unroll(self, actions: tuple[np.ndarray, np.ndarray] | None, mode: str = "sample"):
+    def _unroll(self, actions: tuple[np.ndarray, np.ndarray] | None, mode: str = "sample",
+                centre: tuple[float, float] | None = None):
         """Walk the decisions. `actions` given: teacher-forced (for the log-probability of an
         evaluated spec); else choose by `mode`: "sample" or "mode" (most likely action).
+        `centre`: the (centre, ratio_bias) to walk under, default the current one.
         Returns (drop, ratios, logits, means) with logits/means as tensors over decisions."""
         table, net = self.table, self.controller
+        centre_ratio, ratio_bias = centre or (self.centre, self.ratio_bias)
         lo, hi = table.lo, table.hi
         std = bounded_std(self.log_std)
         drop = np.zeros(len(table), dtype=bool)
@@ -103,7 +111,7 @@ class ABCPAgent(SamplingAgent):
                     drop[p] = bool(logits[p] > 0)
                 previous = torch.tensor([float(drop[p]), 0.0, 0.0])
             else:
-                means[p] = ratio_mean(net.ratio_head(hidden)[0, 0] + self.ratio_bias, lo, hi)
+                means[p] = ratio_mean(net.ratio_head(hidden)[0, 0] + ratio_bias, lo, hi)
                 if actions is not None:
                     ratios[p] = actions[1][p]
                 elif mode == "sample":
@@ -111,7 +119,7 @@ class ABCPAgent(SamplingAgent):
                     ratios[p] = table.snap(p, float(means[p].detach() + std.detach() * noise))
                 else:
                     ratios[p] = table.snap(p, float(means[p].detach()))
-                previous = torch.tensor([0.0, float(ratios[p]) - self.centre, 0.0])
+                previous = torch.tensor([0.0, float(ratios[p]) - centre_ratio, 0.0])
         return drop, ratios, torch.stack(logits), torch.stack(means)
 
     # -------------------------------------------------------------------------- ask / tell
@@ -120,22 +128,31 @@ class ABCPAgent(SamplingAgent):
     def propose(self, step: int) -> PruneSpec:
         with torch.no_grad():
             drop, ratios, _, _ = self._unroll(None)
+        self.pending[step] = (self.centre, self.ratio_bias)
         return self.table.to_spec(drop, ratios)
 
     @one_thread
     def observe(self, evaluation: Evaluation) -> None:
-        self._learn(evaluation)
-        self.calibrate(evaluation)
-
-    def _learn(self, evaluation: Evaluation) -> None:
+        centre = self.pending.pop(evaluation.step, (self.centre, self.ratio_bias))
         advantage = self.baseline.advantage(self.reward_of(evaluation))
-        if advantage == 0.0:  # the first reward, or no spread yet: nothing to learn from
+        if advantage != 0.0:  # 0: the first reward, or no spread yet: nothing to learn from
+            self.round.append((evaluation.spec, advantage, centre))
+        self.calibrate(evaluation)
+        if not self.pending:  # the round is complete: one update from all of it
+            self._learn(self.round)
+            self.round = []
+
+    def _learn(self, samples: list[tuple[PruneSpec, float, tuple[float, float]]]) -> None:
+        if not samples:
             return
-        actions = self.table.from_spec(evaluation.spec)
-        drop, ratios, logits, means = self._unroll(actions)
-        log_prob, entropy = decisions_log_prob(self.table, logits, means,
-                                               bounded_std(self.log_std), drop, ratios)
-        loss = -(advantage * log_prob + self.options["entropy"] * entropy)
+        std = bounded_std(self.log_std)
+        terms = []
+        for spec, advantage, centre in samples:
+            actions = self.table.from_spec(spec)
+            drop, ratios, logits, means = self._unroll(actions, centre=centre)
+            log_prob, entropy = decisions_log_prob(self.table, logits, means, std, drop, ratios)
+            terms.append(-(advantage * log_prob + self.options["entropy"] * entropy))
+        loss = terms[0] if len(terms) == 1 else torch.stack(terms).mean()
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()

@@ -1,7 +1,8 @@
 """The contract between the search loop and its agents, and the registry that names them.
 
-An agent proposes one PruneSpec at a time and is told how it scored (ask/tell). The loop owns
-everything else: evaluating, caching, logging, resuming. Because an agent sees nothing but its
+An agent proposes PruneSpecs a round at a time and is told how each scored (ask/tell). The loop
+owns everything else: evaluating (in parallel when the search runs on a cluster), caching,
+logging, resuming. Because an agent sees nothing but its
 `AgentContext`, its own seeded generators and the evaluations it is told, replaying the recorded
 evaluations of a killed run into a fresh agent with the same seed rebuilds its exact state:
 that is how `edgeprune search --resume` continues without re-evaluating anything. So agents
@@ -11,6 +12,10 @@ only from `self.rng` / `self.torch_generator`, never from global state.
 Terms:
 - step: the index of a proposal in the run (0, 1, 2, ...); every proposal is one candidate
   evaluation and counts against the budget.
+- round: the steps proposed together, before any of them is observed (`round_size` of the
+  search's settings, 1 by default); the loop evaluates them, possibly side by side, then
+  observes them in step order. The round size is a search setting, never the number of
+  workers, so what a seed proposes does not depend on how many machines evaluate it.
 - episode: an agent's own grouping of steps (an ABCP episode is one step; a PuRL episode
   decides layer after layer and so spans several steps, each with its own reward).
 """
@@ -102,6 +107,12 @@ class SearchAgent(ABC):
     def propose(self, step: int) -> PruneSpec:
         """The next spec to evaluate."""
 
+    def propose_round(self, first_step: int, size: int) -> list[PruneSpec]:
+        """The specs of steps first_step, first_step + 1, ... (at most `size`, at least one),
+        all proposed before any of them is observed. Agents that learn must handle several
+        proposals waiting for their evaluations."""
+        return [self.propose(first_step + offset) for offset in range(size)]
+
     @abstractmethod
     def observe(self, evaluation: Evaluation) -> None:
         """Learn from the evaluation of the spec proposed at `evaluation.step`."""
@@ -109,7 +120,7 @@ class SearchAgent(ABC):
     def finished(self) -> bool:
         """True when the agent has nothing left to try (e.g. `uniform` once its bisection has
         converged): the loop then stops before the budget is spent. Asked before every
-        proposal, after the evaluations so far were observed."""
+        round, after the evaluations so far were observed."""
         return False
 
     def best_guess(self) -> PruneSpec | None:

@@ -19,7 +19,8 @@ class UniformAgent(SearchAgent):
     many ratios give the same network), so it never evaluates one network twice and finishes
     after about log2(distinct networks) candidates, leaving the rest of the budget unspent.
     It assumes latency grows with the ratio; measurement noise near the target can make it
-    settle one network off.
+    settle one network off. A round of k candidates (the search's round size) splits the
+    interval at k points instead of one (k-ary search: fewer rounds, more candidates).
     """
 
     name = "uniform"
@@ -39,7 +40,7 @@ class UniformAgent(SearchAgent):
         # not. The widest (ratio 1, the base) is known to miss it: the loop checks that.
         self.feasible = -1
         self.infeasible = len(self.ratios) - 1 if high >= 1.0 else len(self.ratios)
-        self.pending: int | None = None
+        self.pending: dict[int, int] = {}  # step -> index of the ratio it proposed
 
     def _spec(self, ratio: float) -> PruneSpec:
         return self.context.spec(default_ratio=ratio)
@@ -48,17 +49,27 @@ class UniformAgent(SearchAgent):
         return self.infeasible - self.feasible <= 1
 
     def propose(self, step: int) -> PruneSpec:
-        self.pending = (self.feasible + self.infeasible) // 2
-        return self._spec(self.ratios[self.pending])
+        return self.propose_round(step, 1)[0]
+
+    def propose_round(self, first_step: int, size: int) -> list[PruneSpec]:
+        low, gap = self.feasible, self.infeasible - self.feasible
+        # size 1: the midpoint, (feasible + infeasible) // 2; never an end of the interval
+        points = sorted({low + gap * k // (size + 1) for k in range(1, size + 1)}
+                        - {low, self.infeasible})
+        specs = []
+        for step, index in enumerate(points, first_step):
+            self.pending[step] = index
+            specs.append(self._spec(self.ratios[index]))
+        return specs
 
     def observe(self, evaluation: Evaluation) -> None:
-        if self.pending is None:
+        index = self.pending.pop(evaluation.step, None)
+        if index is None:
             return
         if evaluation.feasible:
-            self.feasible = self.pending
+            self.feasible = max(self.feasible, index)
         else:
-            self.infeasible = self.pending
-        self.pending = None
+            self.infeasible = min(self.infeasible, index)
 
     def best_guess(self) -> PruneSpec | None:
         return self._spec(self.ratios[self.feasible]) if self.feasible >= 0 else None

@@ -18,7 +18,9 @@ states (option `pruningnet_states`).
 Training: PPO. A round of `samples_per_update` candidates is sampled from the current
 policy; then `epochs` Adam steps on the clipped surrogate with round-normalized rewards as
 advantages, plus an entropy bonus. Starts like `abcp` (drop_init, ratio means at the
-centre refitted to the measured latencies, common.py) with a near-zero head.
+centre refitted to the measured latencies, common.py) with a near-zero head. Each candidate's
+old log-probability is taken when it is proposed, so candidates proposed together in a round
+(the search's round size) are judged under the policy that really sampled them.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ class GraphPruningAgent(SamplingAgent):
                                           lr=opts["lr"])
         # (drop, ratios, ratio_bias it was proposed under, old log-probability, reward)
         self.batch: list[tuple[np.ndarray, np.ndarray, float, float, float]] = []
+        self.pending: dict[int, tuple[float, float]] = {}  # step -> (ratio_bias, old log-prob)
 
     def _heads(self, ratio_bias: float) -> tuple[torch.Tensor, torch.Tensor]:
         drop, ratio = self.policy(self.nodes, self.adjacency, self.members, self.kinds)
@@ -110,19 +113,27 @@ class GraphPruningAgent(SamplingAgent):
     def propose(self, step: int) -> PruneSpec:
         with torch.no_grad():
             logits, means = self._heads(self.ratio_bias)
-            drop, ratios = sample_decisions(self.table, logits, means,
-                                            bounded_std(self.log_std), self.torch_generator)
-        return self.table.to_spec(drop, ratios)
+            std = bounded_std(self.log_std)
+            drop, ratios = sample_decisions(self.table, logits, means, std,
+                                            self.torch_generator)
+            spec = self.table.to_spec(drop, ratios)
+            old, _ = decisions_log_prob(self.table, logits, means, std,
+                                        *self.table.from_spec(spec))
+        self.pending[step] = (self.ratio_bias, float(old))
+        return spec
 
     @one_thread
     def observe(self, evaluation: Evaluation) -> None:
         drop, ratios = self.table.from_spec(evaluation.spec)
-        with torch.no_grad():  # under the policy that proposed it (no update since)
-            logits, means = self._heads(self.ratio_bias)
-            old, _ = decisions_log_prob(self.table, logits, means, bounded_std(self.log_std),
-                                        drop, ratios)
-        self.batch.append((drop, ratios, self.ratio_bias, float(old),
-                           self.reward_of(evaluation)))
+        if evaluation.step in self.pending:
+            ratio_bias, old = self.pending.pop(evaluation.step)
+        else:  # not proposed by this agent: judged under the current policy
+            ratio_bias = self.ratio_bias
+            with torch.no_grad():
+                logits, means = self._heads(ratio_bias)
+                old = float(decisions_log_prob(self.table, logits, means,
+                                               bounded_std(self.log_std), drop, ratios)[0])
+        self.batch.append((drop, ratios, ratio_bias, old, self.reward_of(evaluation)))
         if len(self.batch) >= self.options["samples_per_update"]:
             self._update()
         self.calibrate(evaluation)

@@ -66,6 +66,10 @@ class HalpAgent(SearchAgent):
         self.pending = self.budget
         return self._spec(self.budget)
 
+    def propose_round(self, first_step: int, size: int) -> list[PruneSpec]:
+        # each budget follows from the last measurement: one candidate per round
+        return [self.propose(first_step)]
+
     def observe(self, evaluation: Evaluation) -> None:
         if self.pending is None:
             return

@@ -11,6 +11,8 @@ Gaussian noise; the first of each round is theta itself, which tracks progress a
 the latency fit calibrated near the policy), evaluates them, and updates theta with PPO:
 several Adam steps on the clipped surrogate min(r A, clip(r, 1 - eps, 1 + eps) A), r the
 ratio of new to old probability of each neighbour, A its reward normalized within the round.
+The old probability is that of the theta a neighbour was sampled from, kept with it, so a
+search round (the search's round size) that spans a PPO update still trains correctly.
 
 Channel groups only, as in RL-Pruner (residual blocks are never dropped by this agent).
 """
@@ -44,9 +46,10 @@ class RLPrunerAgent(PolicyAgent):
         self.positions = self.table.channel_positions
         self.theta = torch.zeros(len(self.positions), requires_grad=True)
         self.optimizer = torch.optim.Adam([self.theta], lr=self.options["lr"])
-        self.proposed_in_round = 0
-        self.pending: dict[int, np.ndarray] = {}  # step -> the logits its spec came from
-        self.batch: list[tuple[np.ndarray, float]] = []
+        self.proposals = 0
+        # step -> (the logits its spec came from, the theta they were sampled around)
+        self.pending: dict[int, tuple[np.ndarray, torch.Tensor]] = {}
+        self.batch: list[tuple[np.ndarray, torch.Tensor, float]] = []
 
     def _ratios(self, logits: np.ndarray) -> np.ndarray:
         """Per-decision keep ratios for a distribution, its amount fitted to the target."""
@@ -80,29 +83,32 @@ class RLPrunerAgent(PolicyAgent):
     @one_thread
     def propose(self, step: int) -> PruneSpec:
         theta = self.theta.detach().double().numpy()
-        if self.proposed_in_round == 0:
+        if self.proposals % self.options["samples_per_update"] == 0:  # a PPO round's first
             logits = theta.copy()
         else:
             noise = torch.randn(len(theta), generator=self.torch_generator, dtype=torch.float64)
             logits = theta + self.options["noise"] * noise.numpy()
-        self.proposed_in_round += 1
-        self.pending[step] = logits
+        self.proposals += 1
+        self.pending[step] = (logits, self.theta.detach().clone())
         return self._spec(logits)
 
     @one_thread
     def observe(self, evaluation: Evaluation) -> None:
         self.calibrate(evaluation)
-        logits = self.pending.pop(evaluation.step, None)
-        if logits is None:  # not proposed by this agent: it still calibrated the fit
+        proposed = self.pending.pop(evaluation.step, None)
+        if proposed is None:  # not proposed by this agent: it still calibrated the fit
             return
-        self.batch.append((logits, self.reward_of(evaluation)))
+        logits, theta = proposed
+        self.batch.append((logits, theta, self.reward_of(evaluation)))
         if len(self.batch) >= self.options["samples_per_update"]:
             self._update()
 
     def _update(self) -> None:
-        samples = torch.tensor(np.array([x for x, _ in self.batch]), dtype=torch.float32)
-        advantages = torch.tensor(normalized([r for _, r in self.batch]), dtype=torch.float32)
-        self.batch, self.proposed_in_round = [], 0
+        samples = torch.tensor(np.array([x for x, _, _ in self.batch]), dtype=torch.float32)
+        sampled_around = torch.stack([theta for _, theta, _ in self.batch])
+        advantages = torch.tensor(normalized([r for _, _, r in self.batch]),
+                                  dtype=torch.float32)
+        self.batch = []
         if not advantages.any():
             return
         sigma = self.options["noise"]
@@ -110,7 +116,7 @@ class RLPrunerAgent(PolicyAgent):
         def log_prob(theta: torch.Tensor) -> torch.Tensor:
             return -((samples - theta) ** 2).sum(dim=1) / (2 * sigma ** 2)
 
-        old = log_prob(self.theta.detach())
+        old = log_prob(sampled_around)
         for _ in range(self.options["epochs"]):
             objective = ppo_objective(log_prob(self.theta), old, advantages,
                                       self.options["clip"])

@@ -1,0 +1,63 @@
+"""Who evaluates a round of candidates: the search loop hands its executor the round's jobs and
+gets each candidate's CandidateResult back as it is ready, in any order; the loop alone writes
+the run folder, in step order.
+
+- `LocalExecutor` (the default): in this process, one candidate after another, through
+  `SearchEnvironment.evaluate`: what a search without a cluster has always done.
+- `RayExecutor` (edgeprune.search.cluster, `edgeprune search --cluster`): accuracy on Ray
+  worker actors, latency on one actor per device, side by side.
+
+A job whose network was evaluated before (same architecture hash) carries the known accuracy
+(`known_accuracy`, from an earlier record) or the step of an earlier job of the same round
+(`same_as`): either way its accuracy is not computed again and its latency comes from the
+cache, so a round's records are the same whichever executor ran it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from edgeprune.prune.spec import PruneSpec
+from edgeprune.search.environment import CandidateResult, SearchEnvironment
+
+
+@dataclass(frozen=True)
+class Job:
+    step: int
+    spec: PruneSpec
+    arch_hash: str
+    known_accuracy: float | None = None  # an earlier record's, same network
+    same_as: int | None = None  # an earlier job of this round with the same network
+    repeat_of: int | None = None  # the step whose network this is: known_accuracy's or same_as
+
+
+class Executor(ABC):
+    """Evaluates jobs. `start` is called once the environment exists (the base measured),
+    before the first round; `close` always, at the end."""
+
+    def start(self, env: SearchEnvironment, settings, token: str | None) -> None:  # noqa: B027
+        """Set up workers; the local executor needs nothing."""
+
+    @abstractmethod
+    def evaluate(self, env: SearchEnvironment, jobs: list[Job]
+                 ) -> Iterator[tuple[int, CandidateResult]]:
+        """(step, result) for every job, in any order."""
+
+    def describe(self) -> str:
+        return "this process"
+
+    def close(self) -> None:  # noqa: B027
+        """Release workers."""
+
+
+class LocalExecutor(Executor):
+    def evaluate(self, env: SearchEnvironment, jobs: list[Job]
+                 ) -> Iterator[tuple[int, CandidateResult]]:
+        done: dict[int, CandidateResult] = {}
+        for job in jobs:
+            known = done[job.same_as].accuracy if job.same_as is not None \
+                else job.known_accuracy
+            done[job.step] = env.evaluate(job.spec, known)
+            yield job.step, done[job.step]
