@@ -54,7 +54,8 @@ pytestmark = pytest.mark.skipif(not ROS_PYTHON.exists(),
                                 reason=".venv-ros is missing: `make ros-venv` (make test runs it)")
 needs_vision_msgs = pytest.mark.skipif(
     not (VISION_MSGS / "Detection2DArray.json").exists(),
-    reason="vision_msgs is not built into .venv-ros: `make ros-venv` (make test runs it)")
+    reason="vision_msgs is not built into .venv-ros: `make ros-venv` builds it where there is a "
+           "C compiler (make test runs it)")
 
 
 def ros_env() -> dict[str, str]:
