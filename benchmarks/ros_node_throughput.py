@@ -115,7 +115,7 @@ def main() -> None:
         f"Command: `python {' '.join(shlex.quote(a) for a in sys.argv)}`  ",
         f"Machine: {machine_line()}; rclpy from PyPI (ros-rclpy), Fast DDS over loopback  ",
         f"Load before: `{load_before}`  ",
-        f"Load after: `{uptime()}`  ",
+        f"Load after: `{uptime()}`; this process's niceness at the end: {os.nice(0)}  ",
         f"Model: yolov3 width {args.width}, 5 classes (trained-like output statistics), ONNX "
         f"Runtime CPU, default threads; camera frames {args.camera} bgr8 (UCSD sample "
         f"resized); QoS reliable, keep last 1; detections as {kind}", "",
