@@ -16,6 +16,7 @@ from tests.helpers import randomize_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "ros2" / "edgeprune_ros"))
 from edgeprune_ros.conversions import ImageMessageError  # noqa: E402
+from edgeprune_ros.latency import FrameLatency, LatencyWindow  # noqa: E402
 from edgeprune_ros.params import PARAMETERS  # noqa: E402
 from edgeprune_ros.pipeline import DetectionPipeline  # noqa: E402
 
@@ -47,7 +48,7 @@ def test_pipeline_publishes_the_detectors_boxes_for_a_message(tiny_onnx, shared_
     first = frame.boxes[0]
     x1, y1, x2, y2 = expected.boxes[0]
     assert (first.center_x, first.size_y) == pytest.approx(((x1 + x2) / 2, y2 - y1), abs=1e-4)
-    assert pipeline.rate_report().startswith("1 frames") and pipeline.rate_report() is None
+    assert 0 < frame.detector_s < 10
     only_cars = DetectionPipeline(params(model_path=str(tiny_onnx), conf_threshold=0.3,
                                          classes=["car"]))
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
@@ -70,3 +71,23 @@ def test_bad_parameters_are_one_clear_error(tiny_onnx, changes, message):
     with pytest.raises(Exception, match=None) as error:
         DetectionPipeline(params(**{"model_path": str(tiny_onnx), **changes}))
     assert message in str(error.value)
+
+
+def test_frame_latency_splits_publish_to_detections_and_the_log_reports_percentiles():
+    ms = 1_000_000
+    frame = FrameLatency.from_clock(source_ns=100 * ms, callback_ns=103 * ms,
+                                    published_ns=115 * ms, detector_s=0.010)
+    assert (frame.publish_to_detections_ms, frame.transport_ms, frame.in_node_ms,
+            frame.detector_ms) == pytest.approx((15, 3, 12, 10))
+    assert dict(frame.values())["publish_to_detections_ms"] == "15.000"
+    # without the middleware's source timestamp only the node's own share is known
+    unknown = FrameLatency.from_clock(None, 103 * ms, 115 * ms, 0.010)
+    assert unknown.publish_to_detections_ms is None and unknown.total_ms == pytest.approx(12)
+    assert dict(unknown.values())["transport_ms"] == ""
+    window = LatencyWindow()
+    assert window.report() is None
+    for total in [*range(10, 109), 500]:  # 100 frames, one slow
+        window.add(FrameLatency.from_clock(1, 1, total * ms + 1, 0.005))
+    report = window.report()
+    assert report.startswith("100 frames: publish -> detections p50 59.5 ms, p99 111.9 ms")
+    assert report.endswith("detector 5.0 ms (median)") and window.report() is None

@@ -99,8 +99,9 @@ def boxes_to_json_payload(boxes: list[Box2D], stamp_sec: int, stamp_nanosec: int
 def fill_detection_array(array, boxes: list[Box2D], detection_type, hypothesis_type,
                          header=None):
     """Append `boxes` to a vision_msgs Detection2DArray `array`. Works with the layout of
-    vision_msgs 4 (ROS 2 Humble and later: bbox.center.position, hypothesis.class_id as a
-    string) and the older one (ROS 1 Noetic, ROS 2 Foxy: bbox.center.x, integer id)."""
+    vision_msgs 4 (ROS 2 Humble and later: bbox.center.position, hypothesis.class_id, a string:
+    the class name) and the older one (ROS 1 Noetic, ROS 2 Foxy: bbox.center.x, an integer
+    id: the class index)."""
     for box in boxes:
         detection = detection_type()
         if header is not None:
@@ -113,7 +114,7 @@ def fill_detection_array(array, boxes: list[Box2D], detection_type, hypothesis_t
         hypothesis = hypothesis_type()
         target = hypothesis.hypothesis if hasattr(hypothesis, "hypothesis") else hypothesis
         if hasattr(target, "class_id"):
-            target.class_id = str(box.class_id)  # index into the model's class names
+            target.class_id = box.class_name
         else:
             target.id = box.class_id
         target.score = box.score

@@ -7,15 +7,19 @@ class runs here as in `edgeprune val` and the benchmarks, so what was measured i
 from __future__ import annotations
 
 import sys
+import time
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.subscription import Subscription
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from edgeprune_ros.conversions import ImageMessageError
+from edgeprune_ros.latency import FrameLatency, LatencyWindow
 from edgeprune_ros.messages import (
     HAVE_VISION_MSGS,
     Detection2DArray,
@@ -24,6 +28,10 @@ from edgeprune_ros.messages import (
 )
 from edgeprune_ros.params import LOOSELY_TYPED, PARAMETERS
 from edgeprune_ros.pipeline import DetectionPipeline, number
+
+# rclpy passes the middleware's MessageInfo (with the publisher's source timestamp) to
+# two-argument callbacks from Iron on; Humble's calls every callback with the message alone.
+MESSAGE_INFO = hasattr(Subscription, "CallbackType")
 
 
 class DetectorNode(Node):
@@ -34,7 +42,8 @@ class DetectorNode(Node):
                                    ParameterDescriptor(dynamic_typing=name in LOOSELY_TYPED))
         params = {name: self.get_parameter(name).value for name in PARAMETERS}
         self.pipeline = DetectionPipeline(params)
-        # Class ids in the messages index this list; `ros2 param get` shows it.
+        self.described = self.pipeline.describe()
+        # The JSON fallback's integer class_id indexes this list; `ros2 param get` shows it.
         self.declare_parameter("model_class_names", self.pipeline.names,
                                ParameterDescriptor(read_only=True))
         reliability = (ReliabilityPolicy.RELIABLE if params["qos_reliability"] == "reliable"
@@ -52,21 +61,28 @@ class DetectorNode(Node):
                 f"{self.publisher.topic_name} instead of Detection2DArray")
         self.overlay = (self.create_publisher(Image, params["overlay_topic"], qos)
                         if params["publish_overlay"] else None)
-        self.subscription = self.create_subscription(Image, params["input_topic"],
-                                                     self.on_image, qos)
+        self.latency = (self.create_publisher(DiagnosticArray, params["latency_topic"], 10)
+                        if params["latency_topic"] else None)
+        self.latency_window = LatencyWindow()
+        callback = self.on_image if MESSAGE_INFO else (lambda msg: self.on_image(msg, None))
+        self.subscription = self.create_subscription(Image, params["input_topic"], callback,
+                                                     qos)
         period = number(params, "log_period_s")
         if period > 0:
             self.create_timer(period, self._log_rate)
+        if self.latency is not None:
+            where += f", frame latency on {self.latency.topic_name}"
         self.get_logger().info(
-            f"ready: {params['model_path']} ({self.pipeline.describe()}), "
+            f"ready: {params['model_path']} ({self.described}), "
             f"{self.subscription.topic_name} -> {where}")
 
     def _log_rate(self) -> None:
-        report = self.pipeline.rate_report()
+        report = self.latency_window.report()
         if report:
             self.get_logger().info(report)
 
-    def on_image(self, msg: Image) -> None:
+    def on_image(self, msg: Image, info: dict | None) -> None:
+        callback_ns = time.time_ns()
         try:
             frame = self.pipeline.process(msg.encoding, msg.height, msg.width, msg.step,
                                           msg.data)
@@ -76,8 +92,23 @@ class DetectorNode(Node):
             return
         stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
         self.publisher.publish(detections_message(frame.boxes, msg.header, stamp, String))
+        latency = FrameLatency.from_clock(info["source_timestamp"] if info else None,
+                                          callback_ns, time.time_ns(), frame.detector_s)
+        self.latency_window.add(latency)
+        if self.latency is not None:
+            self.latency.publish(self._latency_message(latency, msg.header))
         if self.overlay is not None:
             self.overlay.publish(overlay_message(self.pipeline.overlay(frame), msg.header, Image))
+
+    def _latency_message(self, latency: FrameLatency, header) -> DiagnosticArray:
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.OK, name=f"{self.get_name()}: frame latency",
+            message=f"{latency.total_ms:.1f} ms "
+                    + ("publish to detections" if latency.publish_to_detections_ms is not None
+                       else "in the node"),
+            hardware_id=self.described,
+            values=[KeyValue(key=key, value=value) for key, value in latency.values()])
+        return DiagnosticArray(header=header, status=[status])
 
 
 def main(args: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ PARAMETERS = {
     "output_topic": "detections",
     "fallback_topic": "detections_json",
     "overlay_topic": "detections_image",
+    "latency_topic": "detections_latency",  # per-frame timing (ROS 2 only); "": not published
     "publish_overlay": False,
     "conf_threshold": 0.25,
     "iou_threshold": 0.45,

@@ -14,6 +14,7 @@ class Frame:
     image: object  # BGR uint8 (H, W, 3)
     detections: object  # edgeprune Detections, boxes in image pixels
     boxes: list[Box2D]  # the published ones (class filter applied)
+    detector_s: float  # time in the Detector call
 
 
 class DetectionPipeline:
@@ -44,7 +45,6 @@ class DetectionPipeline:
         if unknown:
             raise ValueError(f"classes {sorted(unknown)} are not among the model's classes "
                              f"{self.names}")
-        self.frames, self.busy_s = 0, 0.0
 
     def describe(self) -> str:
         height, width = self.detector.imgsz
@@ -56,24 +56,15 @@ class DetectionPipeline:
         image = image_to_bgr(encoding, height, width, step, data)
         started = time.perf_counter()
         detections = self.detector(image)[0]
-        self.busy_s += time.perf_counter() - started
-        self.frames += 1
+        detector_s = time.perf_counter() - started
         return Frame(image, detections,
-                     detections_to_boxes(detections, self.names, self.allowed_classes))
+                     detections_to_boxes(detections, self.names, self.allowed_classes),
+                     detector_s)
 
     def overlay(self, frame: Frame):
         from edgeprune.runtime.draw import draw_detections
 
         return draw_detections(frame.image, frame.detections, self.names)
-
-    def rate_report(self) -> str | None:
-        """'N frames, X ms each in the detector' since the last report, None when idle."""
-        if not self.frames:
-            return None
-        report = f"{self.frames} frames, {self.busy_s / self.frames * 1000:.1f} ms each in " \
-                 f"the detector"
-        self.frames, self.busy_s = 0, 0.0
-        return report
 
 
 def number(params: dict, name: str) -> float:
