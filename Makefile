@@ -30,7 +30,7 @@ ROS1_STAMP := $(VENV_ROS)/.ros1
 ROS1_LOG := $(VENV_ROS)/ros1-apt.log
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 
-.PHONY: demo test test-slow lint bench clean ros-venv
+.PHONY: demo test test-slow lint docs bench clean ros-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -88,5 +88,8 @@ test-slow: $(STAMP)  ## the tests marked slow
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+docs: $(STAMP)  ## the documentation site (docs/, mkdocs.yml) into site/
+	$(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) $(VENV_ROS) .pytest_cache .ruff_cache *.egg-info
+	rm -rf site $(VENV) $(VENV_ROS) .pytest_cache .ruff_cache *.egg-info
