@@ -85,6 +85,9 @@ def _param_row(ctx: click.Context, param: click.Parameter) -> str:
         meaning = _escape(" ".join((param.help or "").split()))
         if param.multiple and "repeatable" not in meaning:
             meaning += " (repeatable)"
+        if param.envvar:
+            envvars = [param.envvar] if isinstance(param.envvar, str) else param.envvar
+            meaning += " (environment: " + ", ".join(f"`{name}`" for name in envvars) + ")"
     return f"| {names} | {_type_text(param)} | {_default_text(ctx, param)} | {meaning} |"
 
 
