@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2000, help="Generated images per domain "
                         "(80%% train, 20%% val).")
     parser.add_argument("--epochs", type=int, default=6,
-                        help="The documented command's (README, Training and evaluation).")
+                        help="The documented command's (docs/training.md).")
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None,

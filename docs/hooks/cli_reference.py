@@ -30,14 +30,19 @@ def render(path: str, where: str) -> str:
 
     names = path.split()[1:]
     command: click.Command = main
-    ctx = click.Context(main, info_name="edgeprune")
+    ctx = _context(main, "edgeprune", None)
     for name in names:
         sub = command.get_command(ctx, name) if isinstance(command, click.Group) else None
         if sub is None:
             raise PluginError(f"{where}: '::: cli {path}': no such command")
         command = sub
-        ctx = click.Context(command, info_name=name, parent=ctx)
+        ctx = _context(command, name, ctx)
     return "\n".join(_command_lines(ctx, HEADING_LEVEL))
+
+
+def _context(command: click.Command, name: str, parent: click.Context | None) -> click.Context:
+    return command.context_class(command, info_name=name, parent=parent,
+                                 **command.context_settings)
 
 
 def _command_lines(ctx: click.Context, level: int) -> list[str]:
@@ -46,8 +51,9 @@ def _command_lines(ctx: click.Context, level: int) -> list[str]:
     lines += _help_lines(command.help or command.short_help or "")
     pieces = " ".join(command.collect_usage_pieces(ctx))
     lines += ["```text", f"{ctx.command_path} {pieces}".rstrip(), "```", ""]
+    help_option = command.get_help_option(ctx)  # every verb has -h/--help: not listed
     params = [p for p in command.get_params(ctx)
-              if not getattr(p, "hidden", False) and p.name != "help"]
+              if not getattr(p, "hidden", False) and p is not help_option]
     if params:
         lines += ["| argument / option | type | default | meaning |", "|---|---|---|---|"]
         lines += [_param_row(ctx, param) for param in params]
@@ -56,8 +62,7 @@ def _command_lines(ctx: click.Context, level: int) -> list[str]:
         for name in command.list_commands(ctx):
             sub = command.get_command(ctx, name)
             if sub is not None and not sub.hidden:
-                lines += _command_lines(click.Context(sub, info_name=name, parent=ctx),
-                                        level + 1)
+                lines += _command_lines(_context(sub, name, ctx), level + 1)
     return lines
 
 

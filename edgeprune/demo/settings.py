@@ -19,7 +19,7 @@ DEFAULT_CACHE = Path.home() / ".cache" / "edgeprune" / "demo"
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Sizes chosen so a cold run takes under 20 minutes on a 2-core CPU (README "Demo")."""
+    """Sizes chosen so a cold run takes under 20 minutes on a 2-core CPU (docs/demo.md)."""
 
     images: int = 1000  # generated images per domain (80% train, 20% val)
     image_size: tuple[int, int] = (640, 480)  # generated image width, height

@@ -1,8 +1,7 @@
 """Everything a training run depends on, in one record that is saved with it for --resume.
 
 Defaults are chosen so that the documented benchmark command (yolov3 at width 0.25, 320 px, on
-generated RoboMaster-like data, on a 2-core CPU) reaches its mAP target; see README "Training
-and evaluation".
+generated RoboMaster-like data, on a 2-core CPU) reaches its mAP target; see docs/training.md.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class LossConfig:
     anchor_iou_threshold: float = 0.2
     # ultralytics multiplies the objectness gain by (imgsz / 640)^2, which keeps the gradient
     # per positive cell equal across input sizes; measured here it slows small-input training
-    # (README "Training and evaluation"), so by default the gain is not scaled.
+    # (docs/training.md, "Loss"), so by default the gain is not scaled.
     obj_scaled_by_imgsz: bool = False
     label_smoothing: float = 0.0
 
