@@ -46,7 +46,7 @@ def _sections(page: Path) -> dict[str, str]:
     """Heading id -> the text up to the next heading."""
     parts = re.split(r'<h\d id="([^"]+)"', page.read_text(encoding="utf-8"))
     return {anchor: html.unescape(re.sub(r"<[^>]+>", "", body))
-            for anchor, body in zip(parts[1::2], parts[2::2])}
+            for anchor, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 def test_the_site_builds_strict_and_lists_every_option_of_every_verb(site):
@@ -56,7 +56,8 @@ def test_the_site_builds_strict_and_lists_every_option_of_every_verb(site):
         assert anchor in sections, f"{path} missing from docs/cli.md"
         for param in command.params:
             if not getattr(param, "hidden", False):
-                shown = param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
+                shown = (param.opts[0] if isinstance(param, click.Option)
+                         else param.human_readable_name)
                 assert shown in sections[anchor], f"{path} {shown} not in its table"
     # the option tables are tables, on the pages that explain them too
     search = (site / "search" / "index.html").read_text(encoding="utf-8")
