@@ -16,7 +16,7 @@ import pytest
 import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
-SKIP_PARTS = {".venv", ".venv-ros", ".git", "runs", "build", "__pycache__", ".pytest_cache",
+SKIP_PARTS = {".venv", ".venv-ros", ".git", "runs", "build", "site", "__pycache__", ".pytest_cache",
               ".ruff_cache"}
 
 
