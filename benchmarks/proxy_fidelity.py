@@ -62,7 +62,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--val-images", type=int, default=60)
     parser.add_argument("--recal-batches", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args()
+    parser.add_argument("--proxies", nargs="+", choices=PROXIES, default=list(PROXIES),
+                        help="proxies to compare (a weight-sharing form left out is not "
+                        "trained)")
+    args = parser.parse_args()
+    args.forms = [p for p in args.proxies if p in FORMS]
+    return args
 
 
 def load_json(path: Path):
@@ -93,7 +98,7 @@ def weight_sharing(args, settings, data, base, console) -> dict[str, dict]:
     from edgeprune.supernet.train import SupernetConfig, train_supernet
 
     made = {}
-    for form in FORMS:
+    for form in args.forms:
         run = args.work / f"supernet-{form}"
         if not (run / "supernet.pt").is_file():
             resume = (run / "last.pt").is_file()
@@ -279,7 +284,7 @@ def main() -> None:
             console.print(f"ground truth {number}/{len(candidates)}", highlight=False)
             truth[candidate["spec_hash"]] = ground_truth(args, candidate, base, data, console)
         scores = {proxy: proxy_scores(args, proxy, candidates, base, data, supernets, meter)
-                  for proxy in PROXIES}
+                  for proxy in args.proxies}
     finally:
         meter.close()
     stats = statistics(candidates, truth, scores, target_ratio)

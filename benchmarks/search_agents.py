@@ -1,362 +1,261 @@
-"""Benchmark: the RL search agents against the baselines at equal candidate budget.
+"""Benchmark: the RL search agents against the baselines at equal budget, over seeds, at two
+latency targets, from a base with room to prune (issue 13, item 4).
 
-Same base model (yolov3 width 0.25, 320 px, trained with `edgeprune train` on generated sim
-data), same data, same latency target (a speedup over the base measured with ONNX Runtime on
-this CPU, one thread), same budget, same accuracy proxy, same fine-tuning; one search per
-agent: abcp, purl, rlpruner, gcn (the RL agents), uniform, random, flops (the baselines).
-Then every fine-tuned model is scored on the whole sim val split and all are timed side by
-side with the base (ONNX Runtime, one thread, interleaved round-robin after warm-up, so a load
-change on this shared machine hits every model alike).
+Decided before running:
 
-Runs the documented user commands (data synth, train, search, finetune, val) as subprocesses,
-so what is timed is what a user runs. Searches and fine-tunings already in --work are reused
-(an interrupted search is continued with `edgeprune search --resume`), so the benchmark can
-be continued after a crash; delete --work to start over.
+- base: yolov3 width 0.5 trained from scratch on generated sim data (`edgeprune data synth`,
+  `edgeprune train`), then its weight-sharing network (`edgeprune supernet train`, the default
+  form), both cached in --work with their training time;
+- targets 2x and 4x (speedup over the base on ort-cpu, 1 thread); per target the RL agents
+  abcp, purl, rlpruner, gcn and the FLOPs-reward agent `flops`, and `random`, with 3 seeds
+  each, `uniform` and `halp` (deterministic) once; every search with the weight-sharing proxy
+  (`--supernet`), the same budget, the same val subset, `--threads 1`;
+- every search's best fine-tuned the same way (`edgeprune finetune --teacher base`, same
+  epochs, distillation, seed 0) and scored by `edgeprune val` on the whole sim val split;
+- per target `edgeprune scratch --match` (the target's first search: abcp seed 0 by default)
+  for base + fine-tuning epochs: yolov3 at the matched width and yolov3-tiny at the widest
+  width up to 1 that matches;
+- at the end, every final model timed side by side with the base (ONNX Runtime, 1 thread,
+  interleaved rounds), so every latency column comes from one window; then issue 13's goals
+  evaluated from those numbers (search_goals.py) and a Pareto PNG beside the result file.
 
-    .venv/bin/python benchmarks/search_agents.py      # writes benchmarks/results/search_agents.md
-    .venv/bin/python benchmarks/search_agents.py --budget 4 --agents abcp uniform \\
-        --finetune-epochs 1 --out /tmp/quick.md                            # a quick look
+Runs the documented user commands as subprocesses (search_steps.py). Everything finished is
+reused from --work (an interrupted search continues with `edgeprune search --resume`, the
+base and weight-sharing trainings with their --resume), so a run can be completed later;
+delete --work to start over.
+
+Sizes (defaults): SIZING below, from timings of one epoch and of single candidate
+evaluations at these sizes on this machine; the whole run is estimated at about 2 hours on a
+quiet 2-core machine.
+
+    .venv/bin/python benchmarks/search_agents.py     # -> benchmarks/results/search_agents.md
+    nice -n 15 .venv/bin/python benchmarks/search_agents.py --work /tmp/sa --images 48 \\
+        --imgsz 64 --width 0.25 --base-epochs 1 --supernet-epochs 0.5 --budget 4 --seeds 2 \\
+        --finetune-epochs 1 --out /tmp/sa.md                               # a quick look
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import os
 import shlex
-import shutil
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from machine_info import machine_line, uptime  # noqa: E402
+from machine_info import commit, machine_line, uptime  # noqa: E402
+from search_goals import (  # noqa: E402
+    GOAL_SEEDS,
+    GOAL_TARGETS,
+    LATENCY_TOLERANCE,
+    RL_AGENTS,
+    SEARCH_BASELINES,
+)
+from search_report import write_report  # noqa: E402
+from search_steps import Work, load_json  # noqa: E402
+from side_by_side import side_by_side  # noqa: E402
 
-EDGEPRUNE = [str(Path(sys.executable).parent / "edgeprune")]
-RL_AGENTS = ("abcp", "purl", "rlpruner", "gcn")
-BASELINES = ("uniform", "random", "flops")
-MAP_MARGIN = 0.02  # target 1: the best RL agent beats uniform and random by 2 mAP points
-EQUAL_MAP = 0.01  # target 2: "equal mAP" means within 1 point
-LATENCY_TOLERANCE = 0.03  # side-by-side latency within 3% of the target still meets it
-# torch on one thread: the 2 cores are shared with other developers, and for these small
-# models a contended thread pool is slower than one thread (the same for every agent)
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-def run(command: list[str], log: Path) -> float:
-    """Run `command` (output to `log`), return its wall seconds; stop if it fails."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    began = time.perf_counter()
-    with log.open("w") as out:
-        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=ENV)
-    seconds = time.perf_counter() - began
-    if done.returncode != 0:
-        sys.exit(f"failed ({done.returncode}): {shown(command)}\n"
-                 f"{log.read_text()[-3000:]}")
-    return seconds
+AGENTS = (*RL_AGENTS, "flops", "random", "uniform", "halp")
+DETERMINISTIC = ("uniform", "halp")  # run once: a second seed gives the same search
+MIN_BUDGET = 32
+SIZING = """\
+(to be measured)"""
 
 
-def shown(command: list[str]) -> str:
-    return "edgeprune " + shlex.join(command[len(EDGEPRUNE):])
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench" / "search_agents",
+                        help="data, base, weight-sharing network and runs (reused)")
+    parser.add_argument("--out", type=Path,
+                        default=ROOT / "benchmarks" / "results" / "search_agents.md",
+                        help="result file (the Pareto PNG goes beside it)")
+    parser.add_argument("--images", type=int, default=1000,
+                        help="generated sim images (80%% train, 20%% val)")
+    parser.add_argument("--imgsz", type=int, default=160, help="network input size")
+    parser.add_argument("--width", type=float, default=0.5, help="base yolov3 width")
+    parser.add_argument("--base-epochs", type=int, default=10)
+    parser.add_argument("--supernet-epochs", type=float, default=2.0)
+    parser.add_argument("--targets", type=float, nargs="+", default=list(GOAL_TARGETS),
+                        help="target speedups over the base")
+    parser.add_argument("--agents", nargs="+", default=list(AGENTS), choices=AGENTS)
+    parser.add_argument("--seeds", type=int, default=GOAL_SEEDS,
+                        help="seeds 0..N-1 per agent (uniform and halp: once)")
+    parser.add_argument("--budget", type=int, default=MIN_BUDGET, help="candidates per search")
+    parser.add_argument("--val-images", type=int, default=60,
+                        help="the fixed val subset every search scores on (also fine-tuning's "
+                        "per-epoch check)")
+    parser.add_argument("--recal-batches", type=int, default=10,
+                        help="BN re-estimation batches (of 8) per candidate")
+    parser.add_argument("--finetune-epochs", type=int, default=1)
+    parser.add_argument("--protocol", action="append", default=[], metavar="FIELD=VALUE",
+                        help="latency protocol override for the searches and the scratch width "
+                        "matching (repeatable; a quick look on a busy machine: the full run "
+                        "keeps the default protocol)")
+    parser.add_argument("--no-scratch", action="store_true", help="skip the scratch models")
+    parser.add_argument("--rounds", type=int, default=40, help="side-by-side latency rounds")
+    args = parser.parse_args()
+    args.work = args.work.resolve()
+    args.out = args.out.resolve()
+    return args
 
 
-def prepare(args, commands: list[str]) -> tuple[Path, Path]:
-    """The generated data and the base model (reused when already in --work)."""
-    work = args.work
-    data = work / "sim" / "data.yaml"
-    if not data.is_file():
-        command = [*EDGEPRUNE, "data", "synth", "--out", str(work / "sim"), "--domain", "sim",
-                   "--images", str(args.images), "--seed", "0", "--force"]
-        run(command, work / "logs" / "synth.log")
-        commands.append(shown(command))
-    base = args.base or work / "base" / "best.pt"
-    if not base.is_file():
-        command = [*EDGEPRUNE, "train", "--data", str(data), "--model", "yolov3", "--width",
-                   "0.25", "--imgsz", str(args.imgsz), "--epochs", str(args.base_epochs),
-                   "--workers", "1", "--val-images", "200", "--seed", "0",
-                   "--out", str(work / "base")]
-        run(command, work / "logs" / "train.log")
-        commands.append(shown(command))
-    return data, base
+def planned_searches(args) -> list[dict]:
+    """Every search, in the order run: per target, per agent, per seed."""
+    searches = []
+    for target in args.targets:
+        for agent in args.agents:
+            for seed in [0] if agent in DETERMINISTIC else range(args.seeds):
+                suffix = "" if agent in DETERMINISTIC else f"-s{seed}"
+                searches.append({"name": f"{target:g}x-{agent}{suffix}", "target": target,
+                                 "agent": agent, "seed": seed})
+    return searches
 
 
-def search(args, agent: str, data: Path, base: Path, commands: list[str]) -> dict:
-    run_dir = args.work / "runs" / "search" / agent
-    timing = run_dir / "benchmark.json"
-    command = [*EDGEPRUNE, "search", "--data", str(data), "--weights", str(base),
-               "--device", "cpu", "--threads", "1", "--target-speedup", str(args.speedup),
-               "--agent", agent, "--reward", args.reward, "--budget", str(args.budget),
-               "--val-images",
-               str(args.val_images), "--recal-batches", str(args.recal_batches),
-               "--imgsz", str(args.imgsz), "--seed", str(args.seed),
-               "--out", str(args.work / "runs"), "--name", agent]
-    commands.append(shown(command))
-    if timing.is_file():
-        return json.loads(timing.read_text())
-    if (run_dir / "config.yaml").is_file():  # interrupted earlier: continue it
-        command = [*EDGEPRUNE, "search", "--resume", str(run_dir)]
-        commands.append(shown(command))
-    elif run_dir.exists():
-        shutil.rmtree(run_dir)
-    seconds = run(command, args.work / "logs" / f"search-{agent}.log")
-    records = [json.loads(line) for line in (run_dir / "candidates.jsonl").read_text()
-               .splitlines() if line.strip()]
-    result = {"seconds": seconds, "candidates": len(records),
-              "measured": sum(not r["latency"].get("from_cache") for r in records),
-              "evaluated": sum(r["repeat_of"] is None for r in records),
-              "resumed": "--resume" in command}
-    timing.write_text(json.dumps(result))
-    return result
+def search_options(args, search: dict, data: Path, base: Path, supernet: Path) -> list[str]:
+    return ["--data", str(data), "--weights", str(base), "--supernet", str(supernet),
+            "--device", "cpu", "--threads", "1", "--target-speedup", f"{search['target']:g}",
+            "--agent", search["agent"], "--budget", str(args.budget), "--val-images",
+            str(args.val_images), "--recal-batches", str(args.recal_batches), "--imgsz",
+            str(args.imgsz), "--seed", str(search["seed"]), *protocol_options(args)]
 
 
-def finetune(args, agent: str, base: Path, data: Path, commands: list[str]) -> dict:
-    run_dir = args.work / "runs" / "finetune" / agent
-    timing = run_dir / "benchmark.json"
-    command = [*EDGEPRUNE, "finetune", "--weights",
-               str(args.work / "runs" / "search" / agent / "best.pt"), "--teacher", str(base),
-               "--data", str(data), "--epochs", str(args.finetune_epochs), "--workers", "1",
-               "--val-images", str(args.val_images), "--seed", str(args.seed),
-               "--out", str(args.work / "runs"), "--name", agent]
-    commands.append(shown(command))
-    if timing.is_file():
-        return json.loads(timing.read_text())
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    result = {"seconds": run(command, args.work / "logs" / f"finetune-{agent}.log")}
-    timing.write_text(json.dumps(result))
-    return result
+def protocol_options(args) -> list[str]:
+    return [option for item in args.protocol for option in ("--protocol", item)]
 
 
-def validate(args, name: str, weights: Path, data: Path, commands: list[str]) -> dict:
-    command = [*EDGEPRUNE, "val", "--data", str(data), "--weights", str(weights), "--json",
-               "--name", f"bench-search-{name}"]
-    log = args.work / "logs" / f"val-{name}.log"
-    run(command, log)
-    commands.append(shown(command))
-    text = log.read_text()
-    return json.loads(text[text.index("{"):])
-
-
-def side_by_side(models: dict[str, Path], imgsz: int, rounds: int) -> dict[str, dict]:
-    """ONNX Runtime CPU latency, one thread, all models interleaved round-robin."""
-    import numpy as np
-    import onnxruntime as ort
-
-    from edgeprune.export.onnx import INPUT_NAME, onnx_bytes
-    from edgeprune.models import load_checkpoint
-    from edgeprune.models.counting import count_gflops, count_params
-
-    sessions = {}
-    info = {}
-    for name, path in models.items():
-        model = load_checkpoint(path).model.eval()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        sessions[name] = ort.InferenceSession(onnx_bytes(model, (imgsz, imgsz)), options,
-                                              providers=["CPUExecutionProvider"])
-        info[name] = {"gflops": count_gflops(model.cfg, (imgsz, imgsz)),
-                      "params": count_params(model.cfg), "times": []}
-    image = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
-    for session in sessions.values():  # warm-up
-        for _ in range(5):
-            session.run(None, {INPUT_NAME: image})
-    for _ in range(rounds):
-        for name, session in sessions.items():
-            began = time.perf_counter()
-            session.run(None, {INPUT_NAME: image})
-            info[name]["times"].append((time.perf_counter() - began) * 1e3)
-    for entry in info.values():
-        entry["median_ms"] = statistics.median(entry["times"])
-        entry["p90_ms"] = sorted(entry["times"])[int(0.9 * (len(entry["times"]) - 1))]
-    return info
+def scope(args) -> list[str]:
+    """How this run differs from the full design (the goals say what that leaves open)."""
+    gaps = []
+    missing = [t for t in GOAL_TARGETS if t not in args.targets]
+    if missing:
+        gaps.append("targets not run: " + ", ".join(f"{t:g}x" for t in missing))
+    absent = [a for a in AGENTS if a not in args.agents]
+    if absent:
+        gaps.append("agents not run: " + ", ".join(absent))
+    if args.seeds < GOAL_SEEDS:
+        gaps.append(f"{args.seeds} seed(s) per agent; the goals ask for {GOAL_SEEDS}")
+    if args.budget < MIN_BUDGET:
+        gaps.append(f"budget {args.budget} candidates; the issue asks for >= {MIN_BUDGET}")
+    if args.protocol:
+        gaps.append(f"latency protocol overridden: {', '.join(args.protocol)}")
+    if args.no_scratch:
+        gaps.append("no scratch models (--no-scratch)")
+    if args.width != 0.5:
+        gaps.append(f"base width {args.width:g}; the issue asks for 0.5")
+    return gaps
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path("/tmp/edgeprune-bench-search"),
-                        help="Data, base model and runs (reused when present).")
-    parser.add_argument("--base", type=Path, help="Base checkpoint. Default: WORK/base/best.pt, "
-                        "trained with edgeprune train when missing.")
-    parser.add_argument("--images", type=int, default=2000, help="Generated sim images.")
-    parser.add_argument("--base-epochs", type=int, default=10)
-    parser.add_argument("--imgsz", type=int, default=320)
-    parser.add_argument("--speedup", type=float, default=2.0, help="--target-speedup.")
-    parser.add_argument("--reward", choices=("hard", "soft"), default="hard",
-                        help="hard (default): every model is compared at the target latency, "
-                        "so the search must treat it as a budget; soft lets a search trade "
-                        "latency over the target for accuracy.")
-    parser.add_argument("--budget", type=int, default=30, help="Candidates per search.")
-    parser.add_argument("--val-images", type=int, default=100,
-                        help="Validation subset of the accuracy proxy and of fine-tuning.")
-    parser.add_argument("--recal-batches", type=int, default=10)
-    parser.add_argument("--finetune-epochs", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=60, help="Side-by-side latency rounds.")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--agents", nargs="+", default=[*RL_AGENTS, *BASELINES])
-    parser.add_argument("--out", type=Path,
-                        default=ROOT / "benchmarks" / "results" / "search_agents.md")
-    args = parser.parse_args()
-    args.work = args.work.resolve()
+    args = parse_args()
     began = time.perf_counter()
+    args.work.mkdir(parents=True, exist_ok=True)
     loads = {"start": uptime()}
-    commands: list[str] = []
-    data, base = prepare(args, commands)
-    searches, finetunes = {}, {}
-    for agent in args.agents:
-        print(f"search: {agent}", file=sys.stderr, flush=True)
-        searches[agent] = search(args, agent, data, base, commands)
-    loads["after searches"] = uptime()
-    for agent in args.agents:
-        print(f"finetune: {agent}", file=sys.stderr, flush=True)
-        finetunes[agent] = finetune(args, agent, base, data, commands)
-    loads["after fine-tuning"] = uptime()
-    finals = {agent: args.work / "runs" / "finetune" / agent / "best.pt"
-              for agent in args.agents}
-    print("validating", file=sys.stderr, flush=True)
-    scores = {name: validate(args, name, path, data, commands)
-              for name, path in {"base": base, **finals}.items()}
-    print("timing side by side", file=sys.stderr, flush=True)
-    latency = side_by_side({"base": base, **finals}, args.imgsz, args.rounds)
+    work = Work(args.work)
+
+    def say(text: str) -> None:
+        print(f"[{dt.datetime.now():%H:%M:%S}] {text}", file=sys.stderr, flush=True)
+
+    say("data")
+    data, search_data = work.data(args.images, args.val_images)
+    say("base model")
+    base, base_info = work.base(data, args.imgsz, args.width, args.base_epochs,
+                                args.val_images)
+    say("weight-sharing network")
+    supernet, supernet_info = work.supernet(base, data, args.supernet_epochs)
+    loads["after the base"] = uptime()
+    searches = planned_searches(args)
+    scratch = []
+    for target in args.targets:
+        mine = [s for s in searches if s["target"] == target]
+        for number, search in enumerate(mine, 1):
+            say(f"{target:g}x search {number}/{len(mine)}: {search['name']}")
+            search["search_info"] = work.search(
+                search["name"], search_options(args, search, search_data, base, supernet))
+        for number, search in enumerate(mine, 1):
+            say(f"{target:g}x fine-tuning {number}/{len(mine)}: {search['name']}")
+            search["finetune_info"] = work.finetune(
+                search["name"], Path(search["search_info"]["weights"]), base, data,
+                args.finetune_epochs, args.val_images)
+        if mine and not args.no_scratch:
+            matched = work.runs / "search" / mine[0]["name"]
+            for model in ("yolov3", "yolov3-tiny"):
+                say(f"{target:g}x scratch {model} matching {mine[0]['name']}")
+                info = work.scratch(f"{target:g}x-{model}", model, data, base, matched,
+                                    args.base_epochs + args.finetune_epochs,
+                                    protocol_options(args))
+                scratch.append({"name": f"{model} width {info['width']:g}", "model": model,
+                                "target": target, "info": info, "weights": info["weights"],
+                                "matched_name": mine[0]["name"],
+                                "train_seconds": info["seconds"]})
+        loads[f"after {target:g}x"] = uptime()
+    final_began = time.perf_counter()
+    say("validating every final model on the whole sim val split")
+    base_score = work.validate("base", base, data)
+    for search in searches:
+        search["val"] = work.validate(search["name"],
+                                      Path(search["finetune_info"]["weights"]), data)
+    for model in scratch:
+        model["val"] = work.validate(f"scratch-{model['target']:g}x-{model['model']}",
+                                     Path(model["weights"]), data)
+    say("timing every final model side by side with the base")
+    models = {"base": base,
+              **{s["name"]: Path(s["finetune_info"]["weights"]) for s in searches},
+              **{f"scratch-{m['target']:g}x-{m['model']}": Path(m["weights"])
+                 for m in scratch}}
+    latency = side_by_side(models, args.imgsz, args.rounds)
     loads["end"] = uptime()
-    config = _search_config(args, args.agents[0])
-    write_report(args, commands, searches, finetunes, scores, latency, config, loads,
-                 time.perf_counter() - began)
+    base_ms = latency["base"]["median_ms"]
+    runs = [row(search, latency[search["name"]], base_ms) for search in searches]
+    trained = [{**m, **scores(m["val"]), **timed(latency[f"scratch-{m['target']:g}x-"
+                                                        f"{m['model']}"], m["target"], base_ms)}
+               for m in scratch]
+    context = {
+        "recorded": dt.datetime.now().isoformat(timespec="seconds"),
+        "command": shlex.join([".venv/bin/python", "benchmarks/search_agents.py",
+                               *sys.argv[1:]]),
+        "commit": commit(), "machine": machine_line(), "loads": loads,
+        "seconds": time.perf_counter() - began,
+        "final_seconds": time.perf_counter() - final_began, "scope": scope(args),
+        "targets": args.targets, "runs": runs, "scratch": trained,
+        "base": {"ms": base_ms, **scores(base_score), "images": base_score["images"]},
+        "base_info": base_info, "supernet_info": supernet_info,
+        "data_timing": load_json(data.parent / "benchmark.json") or {},
+        "search_configs": {s["name"]: search_config(work, s["name"]) for s in searches},
+        "commands": work.commands}
+    write_report(args, context, SIZING)
 
 
-def _search_config(args, agent: str) -> dict:
+def scores(val: dict) -> dict:
+    return {"map50": val["map50"], "map50_95": val["map50_95"]}
+
+
+def timed(entry: dict, target: float, base_ms: float) -> dict:
+    """The side-by-side latency of a model and whether it meets `target` on that clock."""
+    target_ms = base_ms / target
+    return {"ms": entry["median_ms"], "speedup": base_ms / entry["median_ms"],
+            "gflops": entry["gflops"], "target_ms": target_ms,
+            "meets": entry["median_ms"] <= target_ms * (1 + LATENCY_TOLERANCE)}
+
+
+def row(search: dict, entry: dict, base_ms: float) -> dict:
+    info, finetune = search["search_info"], search["finetune_info"]
+    return {**search, **scores(search["val"]), **timed(entry, search["target"], base_ms),
+            "proxy_map50": info["proxy_map50"], "search_seconds": info["search_seconds"],
+            "candidates": info["candidates"], "measured": info["measured"],
+            "noisy": info["noisy"], "best_step": info["best_step"],
+            "search_latency_ms": info["search_latency_ms"],
+            "search_target_ms": info["target_ms"],
+            "finetune_seconds": finetune["train_seconds"],
+            "kind": "RL" if search["agent"] in RL_AGENTS else "baseline",
+            "baseline": search["agent"] in SEARCH_BASELINES}
+
+
+def search_config(work: Work, name: str) -> dict:
     import yaml
 
-    return yaml.safe_load((args.work / "runs" / "search" / agent / "config.yaml").read_text())
-
-
-def _proxy_map(args, agent: str) -> float:
-    """The accuracy proxy of the search's best candidate (recorded in best.pt)."""
-    from edgeprune.models import load_checkpoint
-
-    checkpoint = args.work / "runs" / "search" / agent / "best.pt"
-    return float(load_checkpoint(checkpoint).provenance["search"]["map50_proxy"])
-
-
-def write_report(args, commands, searches, finetunes, scores, latency, config, loads,
-                 seconds) -> None:
-    base_ms = latency["base"]["median_ms"]
-    target_ms = base_ms / args.speedup
-    baseline = config["baseline"]
-    rows = []
-    result = {}
-    for agent in args.agents:
-        ms = latency[agent]["median_ms"]
-        meets = ms <= target_ms * (1 + LATENCY_TOLERANCE)
-        result[agent] = {"map": scores[agent]["map50"], "ms": ms, "meets": meets}
-        search = searches[agent]
-        kind = "RL" if agent in RL_AGENTS else "baseline"
-        rows.append(
-            f"| {agent} | {kind} | {ms:.2f} | {base_ms / ms:.2f}x | "
-            f"{'yes' if meets else 'no'} | {latency[agent]['gflops']:.3f} | "
-            f"{_proxy_map(args, agent):.4f} | {scores[agent]['map50']:.4f} | "
-            f"{scores[agent]['map50_95']:.4f} | {search['seconds'] / 60:.1f} | "
-            f"{search['candidates']} ({search['evaluated']} evaluated, "
-            f"{search['measured']} measured) | {finetunes[agent]['seconds'] / 60:.1f} |")
-    verdicts = _verdicts(result)
-    base_score = scores["base"]
-    from edgeprune.models import load_checkpoint
-
-    trained = load_checkpoint(args.base or args.work / "base" / "best.pt").provenance
-    lines = [
-        "# Search agents vs baselines at equal budget",
-        "",
-        f"Recorded {dt.datetime.now().isoformat(timespec='seconds')} by "
-        f"`{shlex.join(['.venv/bin/python', 'benchmarks/search_agents.py', *sys.argv[1:]])}`"
-        f" ({seconds / 60:.0f} min in all).",
-        "",
-        "## Machine",
-        "",
-        f"- {machine_line()}",
-        *[f"- load, {when}: `{line}`" for when, line in loads.items()],
-        "- every subprocess ran with OMP_NUM_THREADS=1 (torch on one thread).",
-        "",
-        "## Setup",
-        "",
-        f"- base: `{args.base or args.work / 'base' / 'best.pt'}`, yolov3 width 0.25, "
-        f"{args.imgsz} px; mAP@0.5 {base_score['map50']:.4f} on the whole sim val split "
-        f"({base_score['images']} images)",
-        f"- base provenance: `edgeprune train` {trained.get('epochs')} of "
-        f"{trained.get('epochs_planned')} planned epochs on `{trained.get('data')}`, saved "
-        f"{trained.get('saved')}",
-        f"- target: {args.speedup:g}x speedup over the base on ort-cpu, 1 thread "
-        f"(the searches measured the base at {baseline['latency']['median_ms']:.2f} ms, "
-        f"target {baseline['target_ms']:.2f} ms); reward `{config['reward']['kind']}`",
-        f"- each search: budget {args.budget} candidates, accuracy proxy bn-recal "
-        f"({args.recal_batches} batches of 8) + mAP@0.5 on {args.val_images} val images, "
-        f"seed {args.seed}, default agent options",
-        f"- each best candidate: `edgeprune finetune` {args.finetune_epochs} epoch(s) with "
-        f"distillation from the base, then `edgeprune val` on the whole sim val split",
-        f"- latency column: base and all fine-tuned models timed side by side after the "
-        f"searches (ONNX Runtime CPU, 1 thread, {args.rounds} interleaved rounds, median); "
-        f"base {base_ms:.2f} ms, so the target is {target_ms:.2f} ms here (a model within "
-        f"{LATENCY_TOLERANCE:.0%} of it counts as meeting it)",
-        "",
-        "## Result",
-        "",
-        "| agent | kind | latency ms | speedup | meets target | GFLOPs | proxy mAP@0.5 "
-        "(search) | mAP@0.5 fine-tuned | mAP@0.5:0.95 | search min | candidates | "
-        "fine-tune min |",
-        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|",
-        f"| base | | {base_ms:.2f} | 1.00x | | {latency['base']['gflops']:.3f} | | "
-        f"{base_score['map50']:.4f} | {base_score['map50_95']:.4f} | | | |",
-        *rows,
-        "",
-        "## Targets",
-        "",
-        *verdicts,
-        "",
-        "## Commands",
-        "",
-        "```sh",
-        *dict.fromkeys(commands),
-        "```",
-        "",
-    ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
-
-
-def _verdicts(result: dict) -> list[str]:
-    lines = []
-    rl = {a: r for a, r in result.items() if a in RL_AGENTS}
-    if rl and {"uniform", "random"} <= set(result):
-        feasible = {a: r for a, r in rl.items() if r["meets"]} or rl
-        best = max(feasible, key=lambda a: feasible[a]["map"])
-        gaps = {b: result[best]["map"] - result[b]["map"] for b in ("uniform", "random")}
-        missed = [b for b in gaps if not result[b]["meets"]]
-        met = all(g >= MAP_MARGIN for g in gaps.values()) and result[best]["meets"]
-        lines.append(
-            f"1. Best RL agent beats `uniform` and `random` by >= {MAP_MARGIN * 100:.0f} "
-            f"mAP points at the same measured latency: **{'met' if met else 'MISSED'}**. "
-            f"Best RL agent `{best}` (mAP@0.5 {result[best]['map']:.4f}, "
-            f"{result[best]['ms']:.2f} ms); "
-            + ", ".join(f"vs `{b}` {gap * 100:+.1f} points ({result[b]['ms']:.2f} ms)"
-                        for b, gap in gaps.items())
-            + (f"; over the target: {', '.join(missed)}" if missed else "") + ".")
-    if {"abcp", "flops"} <= set(result):
-        latency, flops = result["abcp"], result["flops"]
-        equal = latency["map"] >= flops["map"] - EQUAL_MAP
-        met = equal and latency["ms"] < flops["ms"]
-        lines.append(
-            f"2. Latency-reward search (`abcp`) reaches lower measured latency than `flops` at "
-            f"equal mAP (within {EQUAL_MAP * 100:.0f} point): **{'met' if met else 'MISSED'}**."
-            f" `abcp` {latency['ms']:.2f} ms at mAP@0.5 {latency['map']:.4f}; `flops` "
-            f"{flops['ms']:.2f} ms at {flops['map']:.4f}.")
-    return lines
+    return yaml.safe_load((work.runs / "search" / name / "config.yaml").read_text())
 
 
 if __name__ == "__main__":

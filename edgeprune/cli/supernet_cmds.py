@@ -42,7 +42,7 @@ def supernet() -> None:
 @click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--subnets", type=click.IntRange(min=0), default=2, show_default=True,
               help="Random sub-networks per step, besides the largest and the smallest.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.001,
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-4,
               show_default=True, help="Peak AdamW learning rate.")
 @click.option("--distill-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Weight of distillation from the base's outputs (0: labels only).")

@@ -54,9 +54,10 @@ class Protocol:
     spread is kept. Every `drift_every` fresh measurements the meter re-times a reference
     model and flags drift beyond `drift_tolerance` (0 turns the check off).
 
-    Interleaved timing (run_interleaved) counts pairs instead of runs: a pair is a block of
-    `pair_block` runs of the candidate then as many of the reference, each side's sample the
-    mean of its block after the first run (see _paired_attempt for why blocks).
+    Interleaved timing (run_interleaved) times pairs: a block of `pair_block` runs of the
+    candidate then as many of the reference, each side's sample the mean of its block after
+    the first run (see _paired_attempt for why blocks); the run counts above count the runs
+    of each model, so a pair is `pair_block` of them.
     """
 
     warmup_runs: int = 10
@@ -301,15 +302,18 @@ def _paired_attempt(candidate: Callable[[], float], reference: Callable[[], floa
         else:
             ours.append(_block_ms(candidate, protocol.pair_block))
             theirs.append(_block_ms(reference, protocol.pair_block))
+        # run counts (min_runs, max_runs, check_every) are runs of each model, as for a
+        # plain measurement; a block is pair_block of them
         n = len(ours)
-        if n >= protocol.max_runs:
+        runs = n * protocol.pair_block
+        if runs >= protocol.max_runs:
             break
         if clock() - start >= 2 * protocol.max_seconds and n >= MIN_SAMPLES:
             break
-        if n < protocol.min_runs:
+        if runs < protocol.min_runs or n < MIN_SAMPLES:
             continue
         ratios = np.asarray(ours) / np.asarray(theirs)
-        if (n - protocol.min_runs) % protocol.check_every == 0 and \
+        if n % max(1, protocol.check_every // protocol.pair_block) == 0 and \
                 relative_ci(ratios, protocol.ci_level) <= protocol.target_rel_ci:
             break
     return np.asarray(ours), np.asarray(theirs), warmup, warmup_s

@@ -1,0 +1,238 @@
+"""The pieces of the search-agents benchmark: each one `edgeprune` command, run as a user runs
+it (a subprocess, output to a log), and reused from the work folder once it has finished.
+
+A finished piece leaves `benchmark.json` in its run folder (its wall and CPU seconds and what
+the report needs); a piece without it is redone: an interrupted search continues with
+`edgeprune search --resume`, interrupted base and weight-sharing trainings with their
+`--resume`, an interrupted fine-tuning or scratch training starts again.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import resource
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EDGEPRUNE = [str(Path(sys.executable).parent / "edgeprune")]
+DONE = "benchmark.json"
+# torch on one thread: the 2 cores are shared with other work, and for these models a
+# contended thread pool is slower than one thread (the same for every piece)
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def load_json(path: Path):
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def save_json(path: Path, data) -> None:
+    from edgeprune.atomic import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data, indent=2))
+
+
+class Work:
+    """The work folder: generated data, base, weight-sharing network, runs, logs."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.runs = root / "runs"
+        self.commands: list[str] = []  # every edgeprune command the results come from
+
+    def shown(self, command: list[str]) -> str:
+        text = "edgeprune " + shlex.join(command[len(EDGEPRUNE):])
+        return text.replace(str(self.root), "$WORK")
+
+    def run(self, command: list[str], log: str) -> dict:
+        """Run `command` (output to logs/`log`); its wall and CPU seconds (children's CPU
+        time: data-loading workers included). Stops the benchmark when it fails."""
+        path = self.root / "logs" / log
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        began = time.perf_counter()
+        with path.open("w") as out:
+            done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT,
+                                  cwd=self.root, env=ENV, check=False)
+        seconds = time.perf_counter() - began
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0:
+            sys.exit(f"failed ({done.returncode}): {self.shown(command)}\n"
+                     f"{path.read_text()[-3000:]}")
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime
+               + cpu_after.ru_stime - cpu_before.ru_stime)
+        return {"seconds": seconds, "cpu_seconds": cpu}
+
+    def _once(self, folder: Path, command: list[str], log: str, resume: list[str] | None,
+              summary) -> dict:
+        """`command` into `folder` unless finished there before; `resume` continues an
+        interrupted run (None: start it again). `summary(timing)` is what gets recorded."""
+        self.commands.append(self.shown(command))
+        done = load_json(folder / DONE)
+        if done is not None:
+            return done
+        if resume is not None:
+            self.commands.append(self.shown(resume))
+            timing = self.run(resume, log)
+            timing["resumed"] = True
+        else:
+            if folder.exists():
+                shutil.rmtree(folder)
+            timing = self.run(command, log)
+        result = {"wall_seconds": timing["seconds"], **summary(timing)}
+        save_json(folder / DONE, result)
+        return result
+
+    # ------------------------------------------------------------------------------ pieces
+
+    def data(self, images: int, val_images: int) -> tuple[Path, Path]:
+        """The generated sim data, and the same data whose val split is the fixed subset
+        every search scores on (the search draws its subset by its own seed otherwise)."""
+        folder = self.root / "sim"
+        data = folder / "data.yaml"
+        command = [*EDGEPRUNE, "data", "synth", "--out", str(folder), "--domain", "sim",
+                   "--images", str(images), "--seed", "0", "--force"]
+        self.commands.append(self.shown(command))
+        if load_json(folder / DONE) is None:
+            timing = self.run(command, "synth.log")
+            save_json(folder / DONE, timing)
+        search_data = folder / f"search-val{val_images}.yaml"
+        if not search_data.is_file():
+            from edgeprune.data import load_dataset
+            from edgeprune.eval.evaluate import subset
+
+            chosen = subset(load_dataset(data, "val"), val_images, seed=0)
+            listing = folder / f"search-val{val_images}.txt"
+            listing.write_text("".join(f"{s.image_path}\n" for s in chosen.samples))
+            search_data.write_text(
+                f"# the val split of data.yaml cut to a fixed {len(chosen.samples)}-image "
+                f"subset (seed 0), so every search scores on the same images\n"
+                f"path: .\ntrain: images/train\nval: {listing.name}\n"
+                f"names: [{', '.join(chosen.names)}]\n")
+        return data, search_data
+
+    def base(self, data: Path, imgsz: int, width: float, epochs: int,
+             val_images: int) -> tuple[Path, dict]:
+        folder = self.root / "base"
+        command = [*EDGEPRUNE, "train", "--data", str(data), "--model", "yolov3", "--width",
+                   str(width), "--imgsz", str(imgsz), "--epochs", str(epochs), "--workers",
+                   "1", "--val-images", str(val_images), "--seed", "0", "--out", str(folder)]
+        resume = ([*EDGEPRUNE, "train", "--out", str(folder), "--resume"]
+                  if (folder / "last.pt").is_file() else None)
+
+        def summary(timing: dict) -> dict:
+            return {**timing, "train_seconds": training_seconds(folder)}
+
+        return folder / "best.pt", self._once(folder, command, "train-base.log", resume,
+                                              summary)
+
+    def supernet(self, base: Path, data: Path, epochs: float) -> tuple[Path, dict]:
+        folder = self.runs / "supernet" / "base"
+        command = [*EDGEPRUNE, "supernet", "train", "--weights", str(base), "--data",
+                   str(data), "--epochs", f"{epochs:g}", "--workers", "1", "--seed", "0",
+                   "--out", str(self.runs), "--name", "base"]
+        resume = ([*EDGEPRUNE, "supernet", "train", "--resume", str(folder)]
+                  if (folder / "last.pt").is_file() else None)
+
+        def summary(timing: dict) -> dict:
+            with (folder / "log.csv").open() as rows:
+                seconds = float(list(csv.DictReader(rows))[-1]["seconds"])
+            return {**timing, "train_seconds": seconds,
+                    "probe": load_json(folder / "probe.json")}
+
+        return folder / "supernet.pt", self._once(folder, command, "supernet.log", resume,
+                                                  summary)
+
+    def search(self, name: str, options: list[str]) -> dict:
+        """`edgeprune search OPTIONS --out WORK/runs --name NAME`, summarised from its log."""
+        folder = self.runs / "search" / name
+        command = [*EDGEPRUNE, "search", *options, "--out", str(self.runs), "--name", name]
+        resume = ([*EDGEPRUNE, "search", "--resume", str(folder)]
+                  if (folder / "config.yaml").is_file() else None)
+        return self._once(folder, command, f"search-{name}.log", resume,
+                          lambda timing: search_summary(folder, timing))
+
+    def finetune(self, name: str, weights: Path, base: Path, data: Path, epochs: int,
+                 val_images: int) -> dict:
+        folder = self.runs / "finetune" / name
+        command = [*EDGEPRUNE, "finetune", "--weights", str(weights), "--teacher", str(base),
+                   "--data", str(data), "--epochs", str(epochs), "--workers", "1",
+                   "--val-images", str(val_images), "--seed", "0", "--out", str(self.runs),
+                   "--name", name]
+
+        def summary(timing: dict) -> dict:
+            return {**timing, "train_seconds": training_seconds(folder),
+                    "weights": str(folder / "best.pt")}
+
+        return self._once(folder, command, f"finetune-{name}.log", None, summary)
+
+    def scratch(self, name: str, model: str, data: Path, base: Path, match: Path,
+                epochs: int, options: list[str]) -> dict:
+        """`edgeprune scratch --match`: the widest `model` no slower than `match`'s best."""
+        folder = self.runs / "scratch" / name
+        command = [*EDGEPRUNE, "scratch", "--data", str(data), "--weights", str(base),
+                   "--model", model, "--match", str(match), "--epochs", str(epochs),
+                   "--workers", "1", "--device", "cpu", "--threads", "1", "--cache",
+                   str(self.root / "scratch-latency.sqlite"), "--seed", "0", *options,
+                   "--out", str(self.runs), "--name", name]
+
+        def summary(timing: dict) -> dict:
+            return {**timing, **json.loads((folder / "scratch.json").read_text()),
+                    "matched": str(match)}
+
+        return self._once(folder, command, f"scratch-{name}.log", None, summary)
+
+    def validate(self, name: str, weights: Path, data: Path) -> dict:
+        """`edgeprune val` on the whole val split (results kept in WORK/val)."""
+        path = self.root / "val" / f"{name}.json"
+        command = [*EDGEPRUNE, "val", "--data", str(data), "--weights", str(weights),
+                   "--json", "--name", name]
+        self.commands.append(self.shown(command))
+        done = load_json(path)
+        if done is not None and done.get("weights") == str(weights):
+            return done
+        self.run(command, f"val-{name}.log")
+        text = (self.root / "logs" / f"val-{name}.log").read_text()
+        result = {**json.loads(text[text.index("{"):]), "weights": str(weights)}
+        save_json(path, result)
+        return result
+
+
+def training_seconds(folder: Path) -> float:
+    """Training and validation time over all sessions of a run (its results.csv)."""
+    with (folder / "results.csv").open() as rows:
+        return sum(float(r["train_seconds"]) + float(r.get("val_seconds") or 0)
+                   for r in csv.DictReader(rows))
+
+
+def search_summary(folder: Path, timing: dict) -> dict:
+    """What the report needs from a finished search run folder."""
+    import yaml
+
+    from edgeprune.search.records import CandidateLog
+    from edgeprune.search.results import best_record
+
+    records = CandidateLog(folder).read()
+    best = best_record(records)
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    last = max(r.session for r in records)
+    earlier = sum(r.wall_seconds for r in records if r.session < last)
+    return {**timing, "wall_seconds": timing["seconds"] + earlier,
+            "search_seconds": timing["seconds"] + earlier,
+            "candidates": len(records),
+            "evaluated": sum(r.repeat_of is None for r in records),
+            "measured": sum(not r.from_cache for r in records),
+            "noisy": sum(r.noise is not None for r in records),
+            "accuracy_seconds": sum(r.accuracy_seconds for r in records),
+            "latency_seconds": sum(r.latency_seconds for r in records),
+            "best_step": best.step, "proxy_map50": best.accuracy,
+            "search_latency_ms": best.latency_ms, "feasible": best.feasible,
+            "target_ms": config["baseline"]["target_ms"],
+            "base_ms": config["baseline"]["latency"]["median_ms"],
+            "weights": str(folder / "best.pt")}

@@ -1,0 +1,46 @@
+"""Many models timed side by side in one window: ONNX Runtime on the CPU, one thread, the
+session options of the search's ort-cpu backend, all sessions interleaved round-robin after
+warm-up, so a load change on a shared machine hits every
+model alike and the latency columns of a report compare."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+
+def side_by_side(models: dict[str, Path], imgsz: int, rounds: int,
+                 reference: str = "base") -> dict[str, dict]:
+    """name -> median and p90 ms, the median of the per-round ratios to `reference`, GFLOPs
+    and parameters, for checkpoints `models` (which include `reference`)."""
+    import numpy as np
+
+    from edgeprune.export.onnx import INPUT_NAME, onnx_bytes
+    from edgeprune.latency.backends.ort import load_session, session_options
+    from edgeprune.models import load_checkpoint
+    from edgeprune.models.counting import count_gflops, count_params
+
+    sessions, info = {}, {}
+    for name, path in models.items():
+        model = load_checkpoint(path).model.eval()
+        sessions[name] = load_session(onnx_bytes(model, (imgsz, imgsz)), session_options(1),
+                                      ["CPUExecutionProvider"])
+        info[name] = {"gflops": count_gflops(model.cfg, (imgsz, imgsz)),
+                      "params": count_params(model.cfg), "times": []}
+    image = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
+    for session in sessions.values():  # warm-up
+        for _ in range(5):
+            session.run(None, {INPUT_NAME: image})
+    for _ in range(rounds):
+        for name, session in sessions.items():
+            began = time.perf_counter()
+            session.run(None, {INPUT_NAME: image})
+            info[name]["times"].append((time.perf_counter() - began) * 1e3)
+    base = info[reference]["times"]
+    for entry in info.values():
+        times = entry.pop("times")
+        entry["median_ms"] = statistics.median(times)
+        entry["p90_ms"] = sorted(times)[int(0.9 * (len(times) - 1))]
+        entry["ratio"] = statistics.median(t / b for t, b in zip(times, base, strict=True))
+    return info
