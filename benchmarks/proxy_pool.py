@@ -12,6 +12,10 @@ import numpy as np
 SPEEDUPS = (1.5, 3.0)
 SEARCH_BUDGET = 16
 RANDOM_PROPOSALS = 40
+# The pool only needs each candidate's speedup to about +-5% (to keep it inside 1.5x-3x and
+# to place the 2x band); a short interleaved window keeps ~100 measurements to minutes.
+POOL_PROTOCOL = {"max_seconds": 2.0, "target_rel_ci": 0.03, "max_remeasures": 0,
+                 "drift_every": 0}
 
 
 def _context(base_ckpt, base_ms: float, seed: int):
@@ -42,6 +46,7 @@ def _searched(args, agent: str, base, data, console) -> list:
             settings = SearchSettings(
                 weights=str(base.weights), data=str(data.sim), target=Target(speedup=2.0),
                 agent=agent, budget=SEARCH_BUDGET, val_images=args.val_images, seed=args.seed,
+                protocol=dict(POOL_PROTOCOL),
                 proxy_settings=ProxySettings(recal_batches=args.recal_batches, seed=args.seed))
             search = Search.start(settings, run, console=console)
         records = search.run().records
@@ -58,7 +63,8 @@ def candidate_pool(args, base, data, console):
 
     base_ckpt = load_checkpoint(base.weights)
     cfg = base_ckpt.model.cfg
-    meter = resolve_device("cpu", cache=Path(args.work) / "latency.sqlite")
+    meter = resolve_device("cpu", cache=Path(args.work) / "latency.sqlite",
+                           protocol=POOL_PROTOCOL)
     meter.use_reference(cfg)
     path = Path(args.work) / "candidates.json"
     if path.is_file():
