@@ -81,7 +81,7 @@ class Repeater(SearchAgent):
 def repeater():
     register_agent(Repeater)
     yield
-    AGENTS.pop(Repeater.name)
+    AGENTS.unregister(Repeater.name)
 
 
 def test_repeats_reuse_the_evaluation_and_agents_may_finish_early(search_setup, tmp_path,
