@@ -13,7 +13,7 @@ from edgeprune.export.opencv_check import compare_detections
 from edgeprune.models import load_checkpoint
 from edgeprune.runtime.backends import BACKENDS, InferenceBackend, register_backend
 from edgeprune.runtime.detector import Detector
-from tests.datagen import trained_tiny_model
+from tests.datagen_helpers import trained_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from edgeprune.search.loop import Search
 from edgeprune.search.proxy import ProxySettings
 from edgeprune.search.settings import SearchSettings
 from edgeprune.search.target import Target
-from tests.latency.latency_support import FAST
+from tests.latency.latency_helpers import FAST
 
 
 def environment(setup, proxy: str, tmp_path) -> SearchEnvironment:
