@@ -12,6 +12,7 @@ the known names sorted.
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
@@ -34,6 +35,9 @@ class Registry(Generic[T]):
         self._builtins = builtins
         self._error = error
         self._entries: dict[str, T] = {}
+        self._loading = threading.RLock()
+        self._importing = False
+        self._ready = False
 
     def register(self, item: T) -> T:
         """Decorator: add `item` (a class or object with a `name`) and return it unchanged."""
@@ -77,14 +81,18 @@ class Registry(Generic[T]):
         return len(self._loaded())
 
     def _loaded(self) -> dict[str, T]:
-        if self._builtins is not None:
-            # Cleared first: the package may ask this registry while it is being imported.
-            builtins, self._builtins = self._builtins, None
-            try:
-                importlib.import_module(builtins)
-            except BaseException:
-                self._builtins = builtins
-                raise
+        if not self._ready:
+            # Other threads wait here until the built-ins are in; the importing thread may ask
+            # again while the module runs (a re-entrant lock) and gets what is registered so far.
+            with self._loading:
+                if not self._ready and not self._importing:
+                    self._importing = True
+                    try:
+                        if self._builtins is not None:
+                            importlib.import_module(self._builtins)
+                    finally:
+                        self._importing = False
+                    self._ready = True
         return self._entries
 
     def __repr__(self) -> str:

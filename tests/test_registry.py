@@ -1,6 +1,8 @@
 """The registry type every plug-in family uses, and the families built on it."""
 
 import sys
+import threading
+import time
 
 import pytest
 
@@ -87,6 +89,33 @@ def test_builtins_module_is_imported_on_first_use(tmp_path, monkeypatch):
     assert "registry_test_plugins" not in sys.modules
     assert LAZY.get("hexagon").name == "hexagon"
     assert "registry_test_plugins" in sys.modules and LAZY.names() == ["hexagon"]
+
+
+SLOW: Registry[type[Shape]] = Registry("shape", builtins="registry_test_slow_plugins")
+
+SLOW_PLUGINS = """
+import time
+
+from tests.test_registry import SLOW, Circle, Square
+
+SLOW.register(Circle)
+time.sleep(0.3)  # another thread asks meanwhile
+SLOW.register(Square)
+"""
+
+
+def test_another_thread_waits_for_the_builtins(tmp_path, monkeypatch):
+    (tmp_path / "registry_test_slow_plugins.py").write_text(SLOW_PLUGINS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "registry_test_slow_plugins", raising=False)
+    seen = {}
+    first = threading.Thread(target=lambda: seen.setdefault("first", SLOW.names()))
+    first.start()
+    while "registry_test_slow_plugins" not in sys.modules:
+        time.sleep(0.01)
+    seen["second"] = SLOW.names()  # started while the first thread imports
+    first.join(timeout=10)
+    assert seen == {"first": ["circle", "square"], "second": ["circle", "square"]}
 
 
 def test_a_failed_builtins_import_is_retried():
