@@ -186,7 +186,7 @@ def main() -> None:
                 str(workers)]))
 
     # B: latency-bound, a pool of 1 server vs 2
-    from tests.latency.latency_support import AgentProcess
+    from tests.latency.latency_helpers import AgentProcess
 
     servers = [AgentProcess("--token", TOKEN), AgentProcess("--token", TOKEN)]
     pools: dict[int, dict] = {}

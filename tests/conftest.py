@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.latency.latency_support import FAST  # noqa: E402
+from tests.latency.latency_helpers import FAST  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = Path(os.environ.get("EDGEPRUNE_SHARED_DATASETS",
@@ -51,6 +51,29 @@ def private_config_dir(tmp_path_factory, monkeypatch) -> Path:
     folder = tmp_path_factory.mktemp("config")
     monkeypatch.setenv("EDGEPRUNE_CONFIG_DIR", str(folder))
     return folder
+
+
+@pytest.fixture
+def private_latency_cache(tmp_path, monkeypatch) -> Path:
+    """Its own latency cache file and no device token, never the user's (autouse in the
+    latency and search tests)."""
+    path = tmp_path / "latency.sqlite"
+    monkeypatch.setenv("EDGEPRUNE_LATENCY_CACHE", str(path))
+    monkeypatch.delenv("EDGEPRUNE_AGENT_TOKEN", raising=False)
+    return path
+
+
+@pytest.fixture
+def one_torch_thread(monkeypatch):
+    """Tiny models run fastest on one thread, and on a shared machine two threads that wait
+    for each other's core made the search tests 4x slower (measured); subprocesses too."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    yield
+    torch.set_num_threads(threads)
 
 
 # ------------------------------------------------------------------ the tiny search base

@@ -71,7 +71,7 @@ def test_finetune_holds_its_run_folder(tmp_path, monkeypatch):
     the same, checked from inside the run."""
     import edgeprune.train.finetune as finetune_module
     from edgeprune.models import load_model, save_checkpoint
-    from tests.datagen import write_dataset
+    from tests.datagen_helpers import write_dataset
 
     data, _, _ = write_dataset(tmp_path / "data", train=4, val=2)
     weights = save_checkpoint(load_model("yolov3-tiny", num_classes=3, width=0.125, imgsz=64),

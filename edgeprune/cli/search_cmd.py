@@ -200,7 +200,7 @@ def _settings(*, data, weights, device, target_latency, target_speedup, agent, a
     from edgeprune.latency.protocol import Protocol
     from edgeprune.models.loading import parse_imgsz
     from edgeprune.prune.importance import get_importance
-    from edgeprune.search.agents.base import agent_names
+    from edgeprune.search.agents.base import AGENTS
     from edgeprune.search.proxy import ProxySettings
     from edgeprune.search.reward import RewardConfig
     from edgeprune.search.settings import SearchSettings
@@ -214,9 +214,7 @@ def _settings(*, data, weights, device, target_latency, target_speedup, agent, a
     for path, what in ((data, "--data"), (weights, "--weights")):
         if not Path(path).exists():
             raise EdgepruneError(f"{path}: {what} not found")
-    if agent not in agent_names():
-        raise EdgepruneError(f"unknown search agent {agent!r} (agents: "
-                             f"{', '.join(agent_names())})")
+    AGENTS.get(agent)  # an unknown agent fails here, naming the known ones
     if target_latency is not None and target_speedup is not None:
         raise EdgepruneError("give --target-latency or --target-speedup, not both")
     target = Target(latency_ms=parse_latency_ms(target_latency)

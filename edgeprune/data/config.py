@@ -171,8 +171,10 @@ def _format_name(value, source: str) -> str | None:
         return None
     from edgeprune.data.formats import FORMATS
 
-    if value not in FORMATS:
-        raise DataError(f"{source}: unknown format {value!r} (known: {', '.join(FORMATS)})")
+    try:
+        FORMATS.get(value)
+    except DataError as exc:
+        raise DataError(f"{source}: {exc}") from None
     return value
 
 

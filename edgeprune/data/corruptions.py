@@ -1,7 +1,7 @@
 """Camera effects a robot camera meets, as named corruptions with severities 0..5.
 
 `apply_corruption(name, image, severity, rng)` takes a BGR uint8 image and returns a new one;
-severity 0 is the identity and 1..5 are increasingly strong (the table in `CORRUPTIONS[name]`
+severity 0 is the identity and 1..5 are increasingly strong (the table in `CORRUPTIONS.get(name)`
 says what each level means). Everything random comes from `rng`, so the same generator state
 gives the same bytes. Sizes (blur lengths) are given for a 640-pixel-wide image and scale with
 the width, so a severity looks the same at any resolution.
@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.registry import Registry
 
 GAMMA = 2.2
 REFERENCE_WIDTH = 640  # blur sizes below are for this width and scale with the image width
@@ -51,27 +52,27 @@ class Corruption:
         return f"{self.name}: {self.summary}; severity 1..5 = {levels}"
 
 
-CORRUPTIONS: dict[str, Corruption] = {}
+# The built-in corruptions are defined (and registered) below, in the order suites run them.
+CORRUPTIONS: Registry[Corruption] = Registry("corruption", error=CorruptionError)
 
 
 def corruption(name: str, summary: str, levels: tuple):
+    """Decorator: register the function as corruption `name` with its severity table."""
     def register(function):
-        CORRUPTIONS[name] = Corruption(name, summary, levels, function)
+        CORRUPTIONS.register(Corruption(name, summary, levels, function))
         return function
 
     return register
 
 
 def list_corruptions() -> list[str]:
-    return list(CORRUPTIONS)
+    return CORRUPTIONS.names()
 
 
 def apply_corruption(name: str, image: np.ndarray, severity: int,
                      rng: np.random.Generator) -> np.ndarray:
     """`image` (BGR uint8, HxWx3) through corruption `name` at `severity` (0 = unchanged)."""
-    if name not in CORRUPTIONS:
-        raise CorruptionError(f"unknown corruption {name!r} (known: "
-                              f"{', '.join(CORRUPTIONS)})")
+    entry = CORRUPTIONS.get(name)
     if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) \
             or not 0 <= severity <= 5:
         raise CorruptionError(f"{name}: severity must be an integer 0..5, got {severity!r}")
@@ -85,7 +86,6 @@ def apply_corruption(name: str, image: np.ndarray, severity: int,
         raise CorruptionError(f"{name}: rng must be a numpy.random.Generator")
     if severity == 0:
         return image.copy()
-    entry = CORRUPTIONS[name]
     return entry.function(image, entry.levels[severity - 1], rng)
 
 

@@ -159,9 +159,9 @@ def train_weight_sharing(settings: DemoSettings, base: BaseModel, data: DemoData
 # ------------------------------------------------------------------------------ search
 
 def search_agent(settings: DemoSettings, console: Console) -> str:
-    from edgeprune.search.agents.base import agent_names
+    from edgeprune.search.agents.base import AGENTS
 
-    if settings.agent in agent_names():
+    if settings.agent in AGENTS:
         return settings.agent
     console.print(f"[yellow]search agent {settings.agent!r} is not installed here; the demo "
                   f"uses the random-search baseline[/]", highlight=False)

@@ -142,7 +142,7 @@ def _inherit(values: dict, device: DeviceProfile, source: str, where) -> RobotPr
         raise EdgepruneError(f"{where('backend')}: a TensorRT engine, but the device profile "
                              f"{device.source} measures with {device.backend}: its latency "
                              f"would not be the engine's")
-    measurable = BACKENDS[device.backend].precisions if device.backend in BACKENDS else ()
+    measurable = BACKENDS.get(device.backend).precisions if device.backend in BACKENDS else ()
     if values["backend"] != "tensorrt" and values["precision"] == "fp16":
         raise EdgepruneError(f"{where('precision')}: fp16 is deployed as a TensorRT engine; "
                              f"backend {values['backend']} runs the model in fp32")

@@ -121,14 +121,6 @@ class LatencyCache:
                     "INSERT OR REPLACE INTO measurements VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (*key.row(), stored.dumps(), time.time()))
 
-    def delete(self, key: CacheKey) -> None:
-        with self._errors("write"):
-            connection = self._connection()
-            with _transaction(connection):
-                connection.execute(
-                    "DELETE FROM measurements WHERE arch_hash=? AND input_shape=? AND "
-                    "precision=? AND backend=? AND device=?", key.row())
-
     def __len__(self) -> int:
         with self._errors("read"):
             return self._connection().execute("SELECT COUNT(*) FROM measurements").fetchone()[0]

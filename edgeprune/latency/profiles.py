@@ -155,8 +155,10 @@ def _convert(key: str, value):
     if key == "backend":
         from edgeprune.latency.backends import BACKENDS
 
-        if value not in BACKENDS:
-            raise ValueError(f"unknown backend {value!r} (known: {', '.join(BACKENDS)})")
+        try:
+            BACKENDS.get(value)
+        except EdgepruneError as exc:  # raised again as ValueError: the caller adds the line
+            raise ValueError(str(exc)) from None
     if key == "agent":
         from edgeprune.latency.client import normalize_url
 

@@ -13,10 +13,8 @@ from typing import ClassVar
 
 import torch
 
-from edgeprune.errors import EdgepruneError
 from edgeprune.models.darknet import ConvUnit, DarknetModel
-
-IMPORTANCE: dict[str, type[Importance]] = {}
+from edgeprune.registry import Registry
 
 
 class Importance(ABC):
@@ -28,19 +26,16 @@ class Importance(ABC):
         """One non-negative score per output channel of `unit` (shape: filters)."""
 
 
-def register_importance(cls: type[Importance]) -> type[Importance]:
-    IMPORTANCE[cls.name] = cls
-    return cls
+# The built-in criteria are defined (and registered) below.
+IMPORTANCE: Registry[type[Importance]] = Registry("importance criterion")
+register_importance = IMPORTANCE.register
 
 
 def get_importance(criterion: str | Importance) -> Importance:
     """A criterion instance from its registered name (or the instance itself)."""
     if isinstance(criterion, Importance):
         return criterion
-    if criterion not in IMPORTANCE:
-        raise EdgepruneError(f"unknown importance criterion {criterion!r} "
-                             f"(known: {', '.join(sorted(IMPORTANCE))})")
-    return IMPORTANCE[criterion]()
+    return IMPORTANCE.create(criterion)
 
 
 @register_importance

@@ -46,14 +46,6 @@ class PruneReport:
     dropped_blocks: tuple[ResidualBlock, ...]
     layers: tuple[LayerChange, ...]
 
-    @property
-    def params_ratio(self) -> float:
-        return self.params_after / self.params_before
-
-    @property
-    def gflops_ratio(self) -> float:
-        return self.gflops_after / self.gflops_before
-
     def to_json(self) -> dict:
         data = asdict(self)
         data["imgsz"] = list(self.imgsz)

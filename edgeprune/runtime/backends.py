@@ -19,14 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from edgeprune.errors import EdgepruneError
-
-BACKENDS: dict[str, type[InferenceBackend]] = {}
-
-
-def register_backend(cls: type[InferenceBackend]) -> type[InferenceBackend]:
-    """Class decorator: make a backend available by its `name` (and to backend="auto")."""
-    BACKENDS[cls.name] = cls
-    return cls
+from edgeprune.registry import Registry
 
 
 class InferenceBackend(ABC):
@@ -52,20 +45,24 @@ class InferenceBackend(ABC):
         return f"{self.name} ({self.device})"
 
 
+# torch and onnxruntime are defined below; tensorrt_backend.py registers `tensorrt` when the
+# registry is first asked (it imports this module, so it cannot be imported from here).
+BACKENDS: Registry[type[InferenceBackend]] = Registry(
+    "inference backend", builtins="edgeprune.runtime.tensorrt_backend")
+register_backend = BACKENDS.register  # class decorator: by `name`, and for backend="auto"
+
+
 def create_backend(source, backend: str = "auto", **options) -> InferenceBackend:
     """The backend named `backend` (or the first that accepts `source`) loaded with `source`."""
     if backend == "auto":
-        for cls in BACKENDS.values():
+        for cls in map(BACKENDS.get, BACKENDS.names()):
             if cls.accepts(source):
                 return cls(source, **options)
         shown = source if isinstance(source, (str, Path)) else type(source).__name__
         raise EdgepruneError(f"{shown}: no inference backend for this model (known: "
-                             f"{', '.join(BACKENDS)}; .pt/.cfg/.weights run on torch, "
+                             f"{', '.join(BACKENDS.names())}; .pt/.cfg/.weights run on torch, "
                              f".onnx on onnxruntime, .engine on tensorrt)")
-    if backend not in BACKENDS:
-        raise EdgepruneError(f"unknown inference backend {backend!r} "
-                             f"(known: {', '.join(BACKENDS)})")
-    return BACKENDS[backend](source, **options)
+    return BACKENDS.create(backend, source, **options)
 
 
 def _suffix(source) -> str:
@@ -239,7 +236,3 @@ class OnnxRuntimeBackend(InferenceBackend):
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.session.run(None, {self._input_name: batch})[0],
                           dtype=np.float32)
-
-
-# Registered last: it imports this module's registry (TensorRT itself loads only when used).
-from edgeprune.runtime import tensorrt_backend  # noqa: E402, F401

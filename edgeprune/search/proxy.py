@@ -39,6 +39,7 @@ from edgeprune.models.darknet import DarknetModel
 from edgeprune.prune.importance import Importance
 from edgeprune.prune.recalibrate import recalibrate_bn
 from edgeprune.prune.spec import PruneSpec
+from edgeprune.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -107,29 +108,16 @@ class AccuracyProxy(ABC):
         """Make `model` (a freshly pruned copy, eval mode) ready to score."""
 
 
-PROXIES: dict[str, type[AccuracyProxy]] = {}
-
-
-def register_proxy(cls: type[AccuracyProxy]) -> type[AccuracyProxy]:
-    PROXIES[cls.name] = cls
-    return cls
+# weight_sharing.py defines the supernet proxies (pruningnet, slimmable) and registers them.
+PROXIES: Registry[type[AccuracyProxy]] = Registry("accuracy proxy",
+                                                  builtins="edgeprune.search.weight_sharing")
+register_proxy = PROXIES.register
 
 
 def create_proxy(name: str, settings: ProxySettings, train_data: DetectionDataset,
                  imgsz: tuple[int, int], base: Checkpoint,
                  base_name: str = "the base") -> AccuracyProxy:
-    from edgeprune.search import weight_sharing as _  # noqa: F401  registers its proxies
-
-    if name not in PROXIES:
-        raise EdgepruneError(f"unknown accuracy proxy {name!r} (proxies: "
-                             f"{', '.join(sorted(PROXIES))})")
-    return PROXIES[name](settings, train_data, imgsz, base, base_name)
-
-
-def proxy_names() -> list[str]:
-    from edgeprune.search import weight_sharing as _  # noqa: F401
-
-    return sorted(PROXIES)
+    return PROXIES.create(name, settings, train_data, imgsz, base, base_name)
 
 
 @register_proxy

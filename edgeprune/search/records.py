@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.latency.result import LatencyResult
 from edgeprune.prune.spec import PruneSpec
 from edgeprune.search.agents.base import Evaluation
 
@@ -51,10 +50,6 @@ class CandidateRecord:
     @property
     def prune_spec(self) -> PruneSpec:
         return PruneSpec.from_dict(self.spec, f"{CANDIDATES} step {self.step}")
-
-    @property
-    def latency_result(self) -> LatencyResult:
-        return LatencyResult.from_json(self.latency)
 
     @property
     def from_cache(self) -> bool:

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from edgeprune.cli import main
 from edgeprune.console import escape
 from edgeprune.models import create, load_model, save_checkpoint, write_cfg_text
-from tests.datagen import write_dataset
+from tests.datagen_helpers import write_dataset
 
 
 def invoke(*args):

@@ -13,7 +13,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.models import create
 from edgeprune.runtime.detector import Detector
 from edgeprune.train.augment import NO_AUGMENT, AugmentConfig
-from tests.datagen import write_dataset
+from tests.datagen_helpers import write_dataset
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ def change(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_registry_has_the_robot_camera_effects():
     assert set(list_corruptions()) >= REQUIRED
-    for entry in CORRUPTIONS.values():
+    for entry in map(CORRUPTIONS.get, CORRUPTIONS.names()):
         assert len(entry.levels) == 5 and entry.summary
         assert entry.describe().startswith(entry.name)
 

@@ -129,7 +129,7 @@ def test_dict_data_and_list_of_sources(tmp_path):
     ({"val": "x", "names": {0: "a", 2: "b"}}, r"must run 0..1 without gaps"),
     ({"val": "x", "names": ["a", "a"]}, r"class names repeated: a"),
     ({"val": "x", "names": ["a"], "nc": 2}, r"`nc` is 2 but `names` lists 1"),
-    ({"val": "x", "names": ["a"], "format": "csv"}, r"unknown format 'csv'"),
+    ({"val": "x", "names": ["a"], "format": "csv"}, r"unknown dataset format 'csv'"),
     ({"val": "missing/", "names": ["a"]}, r"val source .*missing not found"),
     ({"train": "x", "names": ["a"]}, r"split 'val' is not defined \(defined: train\)"),
     ({"val": "x", "names": "nope.txt"}, r"class-names file .*nope.txt not found"),

@@ -22,7 +22,7 @@ from edgeprune.cli import main
 from edgeprune.export.darknet import export_darknet
 from edgeprune.export.opencv_check import opencv_has_darknet
 from edgeprune.models import load_checkpoint
-from tests.datagen import trained_model
+from tests.datagen_helpers import trained_model
 
 pytestmark = pytest.mark.skipif(not opencv_has_darknet(),
                                 reason="this OpenCV has no Darknet reader (needs < 5)")

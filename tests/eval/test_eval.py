@@ -12,7 +12,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.eval import Evaluator, evaluate, subset
 from edgeprune.runtime.detector import Detector
 from edgeprune.runtime.postprocess import Detections
-from tests.datagen import trained_tiny_model
+from tests.datagen_helpers import trained_tiny_model
 
 NAMES = ["armor", "robot"]
 

@@ -24,8 +24,8 @@ from edgeprune.eval.sim2real import (
 from edgeprune.eval.sim2real.runner import model_sources
 from edgeprune.export.onnx import export_onnx
 from edgeprune.models import load_checkpoint
-from tests.datagen import write_dataset
-from tests.eval.sim2real_support import one_torch_thread, synth_models
+from tests.datagen_helpers import write_dataset
+from tests.eval.sim2real_helpers import one_torch_thread, synth_models
 
 SUITE = ["gaussian_noise", "shot_noise", "motion_blur", "defocus_blur"]
 SEVERITIES = ["0", "1", "3", "5"]

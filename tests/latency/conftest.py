@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgeprune.latency import Protocol
-from tests.latency.latency_support import FAST, AgentProcess
+from tests.latency.latency_helpers import FAST, AgentProcess
 
 
 @pytest.fixture
@@ -16,12 +16,9 @@ def fast_protocol() -> Protocol:
 
 
 @pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch) -> Path:
+def private_cache(private_latency_cache: Path) -> Path:
     """Every test gets its own default cache file, never the user's."""
-    path = tmp_path / "latency.sqlite"
-    monkeypatch.setenv("EDGEPRUNE_LATENCY_CACHE", str(path))
-    monkeypatch.delenv("EDGEPRUNE_AGENT_TOKEN", raising=False)
-    return path
+    return private_latency_cache
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from edgeprune.latency.backends.base import Backend
 from edgeprune.latency.protocol import Protocol, run_interleaved
 from edgeprune.models import create
 from edgeprune.prune import PruneSpec, pruned_cfg
-from tests.latency.latency_support import TOKEN, AgentProcess
+from tests.latency.latency_helpers import TOKEN, AgentProcess
 
 PAIRS = {"warmup_runs": 3, "warmup_seconds": 0.0, "min_runs": 20, "max_runs": 200,
          "max_seconds": 2.0, "target_rel_ci": 0.02, "max_remeasures": 0, "drift_every": 0}

@@ -43,7 +43,8 @@ def test_unknown_fields_and_bad_values_name_the_file_and_line(tmp_path):
     with pytest.raises(EdgepruneError, match=r"robot\.yaml:3: .*unknown protocol field"):
         load_profile(path)
     path.write_text("name: r\nbackend: tpu\n")
-    with pytest.raises(EdgepruneError, match=r"robot\.yaml:2: backend: unknown backend 'tpu'"):
+    with pytest.raises(EdgepruneError,
+                       match=r"robot\.yaml:2: backend: unknown latency backend 'tpu'"):
         load_profile(path)
     path.write_text("name: [unclosed\n")
     with pytest.raises(EdgepruneError, match=r"robot\.yaml:\d+: not valid YAML"):

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from edgeprune.cli import main
 from edgeprune.latency import resolve_device
-from tests.latency.latency_support import TOKEN
+from tests.latency.latency_helpers import TOKEN
 
 
 def run(*args: str, code: int = 0):

@@ -16,7 +16,7 @@ from edgeprune.cli import main
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency import ModelRejected, Protocol, create_backend
 from edgeprune.latency.client import AgentClient
-from tests.latency.latency_support import FAST, TOKEN, AgentProcess, raw_request, wait_until
+from tests.latency.latency_helpers import FAST, TOKEN, AgentProcess, raw_request, wait_until
 
 LONG_RUN = {**FAST, "max_seconds": 2, "min_runs": 10000, "max_runs": 10000}
 

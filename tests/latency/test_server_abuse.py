@@ -12,7 +12,7 @@ import pytest
 
 from edgeprune.latency import Protocol
 from edgeprune.latency.client import AgentClient
-from tests.latency.latency_support import FAST, TOKEN, AgentProcess, raw_request, wait_until
+from tests.latency.latency_helpers import FAST, TOKEN, AgentProcess, raw_request, wait_until
 
 UPLOAD_LIMIT_MB = 48
 HEADER_TIMEOUT = 1.0

@@ -24,7 +24,7 @@ from edgeprune.prune import (
 )
 from edgeprune.prune.report import prune_report
 from tests.helpers import randomize_weights
-from tests.prune.helpers import grouped_model, image
+from tests.prune.prune_helpers import grouped_model, image
 
 IMGSZ = 64
 

@@ -14,7 +14,7 @@ from edgeprune.models.counting import count_params
 from edgeprune.prune import PruneSpec, load_spec, prune_checkpoint, save_spec
 from edgeprune.prune.recalibrate import recalibrate_bn
 from tests.helpers import randomize_weights
-from tests.prune.helpers import image
+from tests.prune.prune_helpers import image
 
 IMGSZ = 64
 
@@ -80,7 +80,7 @@ def test_darknet_format_holds_the_same_model(tmp_path, base):
 
 def test_recalibration_from_a_dataset(tmp_path, base):
     from edgeprune.data.loader import image_batches
-    from tests.datagen import write_dataset
+    from tests.datagen_helpers import write_dataset
 
     data, _, _ = write_dataset(tmp_path / "data", train=6, val=2, height=48, width=64)
     out = run("prune", "--weights", base, "--uniform", "0.5", "--round-to", "1",

@@ -6,7 +6,7 @@ from edgeprune.models.cfg import read_cfg
 from edgeprune.models.graph import channel_coupling, residual_blocks
 from edgeprune.models.zoo import builtin_cfg
 from edgeprune.prune import PruneSpec, prune_space, pruned_cfg
-from tests.prune.helpers import GROUPED_CFG
+from tests.prune.prune_helpers import GROUPED_CFG
 
 
 def test_yolov3_shortcut_chains_are_one_set_per_stage():

@@ -11,7 +11,7 @@ from edgeprune.models import create
 from edgeprune.models.cfg import ConvLayer
 from edgeprune.prune import PruneSpec, apply_spec, prune_space
 from tests.helpers import randomize_weights
-from tests.prune.helpers import grouped_model, opencv_agreement
+from tests.prune.prune_helpers import grouped_model, opencv_agreement
 
 pytestmark = pytest.mark.skipif(not opencv_has_darknet(),
                                 reason="needs opencv-python-headless<5 (cv2.dnn Darknet reader)")

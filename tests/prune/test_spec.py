@@ -9,7 +9,7 @@ import pytest
 from edgeprune.models.cfg import read_cfg
 from edgeprune.models.zoo import builtin_cfg
 from edgeprune.prune import PruneSpec, SpecError, load_spec, prune_space, save_spec
-from tests.prune.helpers import GROUPED_CFG
+from tests.prune.prune_helpers import GROUPED_CFG
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from edgeprune.export.opencv_check import compare_detections
 from edgeprune.models import load_checkpoint
 from edgeprune.runtime.backends import BACKENDS, InferenceBackend, register_backend
 from edgeprune.runtime.detector import Detector
-from tests.datagen import trained_tiny_model
+from tests.datagen_helpers import trained_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_known_input_box_maps_to_each_original_image():
         images = [np.zeros((480, 640, 3), np.uint8), np.zeros((200, 100, 3), np.uint8)]
         wide, tall = detector(images)
     finally:
-        BACKENDS.pop(FixedRows.name)
+        BACKENDS.unregister(FixedRows.name)
     # 640x480 -> scale 0.15, pad top 12: input box 38..58 x 43..53 -> original
     np.testing.assert_allclose(wide.boxes, [[253.333, 206.667, 386.667, 273.333]], atol=1e-2)
     # 100x200 -> scale 0.48, pad left 24

@@ -17,7 +17,7 @@ from edgeprune.search.proxy import ProxySettings
 from edgeprune.search.reward import RewardConfig
 from edgeprune.search.settings import SearchSettings
 from edgeprune.search.target import Target
-from tests.datagen import CLASSES, write_dataset
+from tests.datagen_helpers import CLASSES, write_dataset
 from tests.helpers import randomize_weights
 from tests.search.agent_helpers import RL_AGENTS
 

@@ -29,7 +29,7 @@ from edgeprune.search.proxy import ProxySettings
 from edgeprune.search.records import CandidateLog
 from edgeprune.search.settings import SearchSettings
 from edgeprune.search.target import Target
-from tests.latency.latency_support import FAST, TOKEN, AgentProcess
+from tests.latency.latency_helpers import FAST, TOKEN, AgentProcess
 
 POOL = "pool-test"  # the profile's name: its device resource is device:pool-test
 BUDGET, ROUND = 6, 3

@@ -15,7 +15,7 @@ from edgeprune.search.loop import Search
 from edgeprune.search.proxy import ProxySettings
 from edgeprune.search.settings import SearchSettings
 from edgeprune.search.target import Target
-from tests.latency.latency_support import FAST
+from tests.latency.latency_helpers import FAST
 
 
 def environment(setup, proxy: str, tmp_path) -> SearchEnvironment:
@@ -81,7 +81,7 @@ class Repeater(SearchAgent):
 def repeater():
     register_agent(Repeater)
     yield
-    AGENTS.pop(Repeater.name)
+    AGENTS.unregister(Repeater.name)
 
 
 def test_repeats_reuse_the_evaluation_and_agents_may_finish_early(search_setup, tmp_path,

@@ -20,7 +20,7 @@ from edgeprune.cli import main
 from edgeprune.models import load_checkpoint
 from edgeprune.prune import load_spec
 from edgeprune.search.records import CandidateLog
-from tests.latency.latency_support import TOKEN, AgentProcess
+from tests.latency.latency_helpers import TOKEN, AgentProcess
 
 SEARCH_CLI = [sys.executable, "-c", "from edgeprune.cli import main; main()"]
 

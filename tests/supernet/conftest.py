@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.search import conftest as search_fixtures
 
-# the search tests' autouse fixtures, shared: a private latency cache, one torch thread
-private_cache = search_fixtures.private_cache
-one_torch_thread = search_fixtures.one_torch_thread
+@pytest.fixture(autouse=True)
+def supernet_test_isolation(private_latency_cache, one_torch_thread) -> None:
+    """As in the search tests: a private latency cache, tiny models on one torch thread."""
 
 
 def tiny_config(setup, **changes):

@@ -13,7 +13,7 @@ from edgeprune.prune.importance import channel_set_scores
 from edgeprune.supernet.file import load_supernet
 from edgeprune.supernet.network import WeightSharingNet
 from edgeprune.supernet.space import SubnetRules, SubnetSampler, SupernetError
-from tests.prune.helpers import image, opencv_agreement
+from tests.prune.prune_helpers import image, opencv_agreement
 
 
 def untrained(setup, form: str) -> tuple[WeightSharingNet, torch.nn.Module]:

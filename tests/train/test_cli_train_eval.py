@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from edgeprune.cli import main
 from edgeprune.export.onnx import export_onnx
 from edgeprune.models import load_checkpoint
-from tests.datagen import trained_tiny_model, write_dataset
+from tests.datagen_helpers import trained_tiny_model, write_dataset
 
 
 @pytest.fixture

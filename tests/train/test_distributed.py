@@ -16,7 +16,7 @@ import pytest
 from edgeprune.errors import EdgepruneError
 from edgeprune.models import load_checkpoint
 from edgeprune.train.distributed import Processes, batch_per_process
-from tests.datagen import write_dataset
+from tests.datagen_helpers import write_dataset
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone",
             "--nproc-per-node", "2", "-m", "edgeprune"]

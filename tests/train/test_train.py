@@ -18,7 +18,7 @@ from edgeprune.train.loss import LossConfig, YoloLoss
 from edgeprune.train.run_files import read_results
 from edgeprune.train.schedule import Schedule
 from edgeprune.train.start import start_model
-from tests.datagen import trained_tiny_model, write_dataset
+from tests.datagen_helpers import trained_tiny_model, write_dataset
 
 # ------------------------------------------------------------------------------- the loss
 

@@ -24,11 +24,11 @@ def detect_format(config: DatasetConfig, split: str) -> DatasetFormat:
         if not source.exists():
             raise DataError(f"{config.source}: {split} source {source} not found")
     for name in DETECTION_ORDER:
-        if all(FORMATS[name].claims(config, source) for source in sources):
+        if all(FORMATS.get(name).claims(config, source) for source in sources):
             return get_format(name)
     raise DataError(f"{config.source}: cannot tell the format of {split} sources "
                     f"{', '.join(map(str, sources))}; set `format:` "
-                    f"({', '.join(FORMATS)})")
+                    f"({', '.join(FORMATS.names())})")
 
 
 __all__ = ["DETECTION_ORDER", "FORMATS", "DatasetFormat", "detect_format", "get_format",

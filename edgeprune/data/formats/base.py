@@ -14,22 +14,10 @@ import numpy as np
 from edgeprune.data.config import DatasetConfig
 from edgeprune.data.dataset import DataError, DataProblem, Sample
 from edgeprune.data.images import image_size, is_image_path
-
-FORMATS: dict[str, type[DatasetFormat]] = {}
+from edgeprune.registry import Registry
 
 # Labels are often rounded to the pixel; only boxes further outside than this are reported.
 OUTSIDE_TOLERANCE_PX = 1.0
-
-
-def register_format(cls: type[DatasetFormat]) -> type[DatasetFormat]:
-    FORMATS[cls.name] = cls
-    return cls
-
-
-def get_format(name: str) -> DatasetFormat:
-    if name not in FORMATS:
-        raise DataError(f"unknown dataset format {name!r} (known: {', '.join(FORMATS)})")
-    return FORMATS[name]()
 
 
 class DatasetFormat:
@@ -52,6 +40,16 @@ class DatasetFormat:
     def claims(cls, config: DatasetConfig, source: Path) -> bool:
         """Whether a split source looks like this format (for auto-detection)."""
         return False
+
+
+FORMATS: Registry[type[DatasetFormat]] = Registry("dataset format",
+                                                  builtins="edgeprune.data.formats",
+                                                  error=DataError)
+register_format = FORMATS.register
+
+
+def get_format(name: str) -> DatasetFormat:
+    return FORMATS.create(name)
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def sample_camera(rng: np.random.Generator) -> CameraEffects:
     balance = int(rng.choice(4, p=(0.25, 0.35, 0.25, 0.15)))
     if balance:
         steps.append(("white_balance", balance))
-    quality = CORRUPTIONS["jpeg"].levels[int(rng.choice(3, p=(0.5, 0.35, 0.15)))]
+    quality = CORRUPTIONS.get("jpeg").levels[int(rng.choice(3, p=(0.5, 0.35, 0.15)))]
     return CameraEffects(tuple(steps), int(quality))
 
 

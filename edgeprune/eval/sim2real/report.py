@@ -191,8 +191,8 @@ def _method_section(result: Sim2RealResult) -> list[str]:
              f"{result.reused} from an earlier run in this folder; {result.seconds:.1f} s.",
              *[f"- Note: {note}" for note in result.notes], ""]
     if result.corruptions:
-        rows = [[name, CORRUPTIONS[name].summary,
-                 ", ".join(str(CORRUPTIONS[name].levels[s - 1]) for s in result.severities
+        rows = [[name, CORRUPTIONS.get(name).summary,
+                 ", ".join(str(CORRUPTIONS.get(name).levels[s - 1]) for s in result.severities
                            if s > 0) or "-"] for name in result.corruptions]
         lines += _table(["corruption", "what it simulates", "parameter at the severities"],
                         rows)

@@ -276,7 +276,8 @@ def _settings(splits: dict[str, _Split], split: str, seed: int,
         "seed": seed, "max_images": max_images, "conf_threshold": MAP_CONF_THRESHOLD,
         "iou_threshold": MAP_IOU_THRESHOLD, "multi_label": True,
         "max_detections": MAX_DETECTIONS,
-        "corruption_levels": {name: list(c.levels) for name, c in CORRUPTIONS.items()},
+        "corruption_levels": {name: list(CORRUPTIONS.get(name).levels)
+                              for name in CORRUPTIONS.names()},
     }
 
 

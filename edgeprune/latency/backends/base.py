@@ -27,6 +27,7 @@ from edgeprune.latency.protocol import (
     run_protocol,
 )
 from edgeprune.latency.result import DeviceIdentity, LatencyResult, check_precision
+from edgeprune.registry import Registry
 
 __all__ = ["BACKENDS", "Backend", "ModelRejected", "PreparedModel", "create_backend",
            "register_backend"]
@@ -184,21 +185,14 @@ class Backend(ABC):
                              measured_at=utc_now(), total_s=time.perf_counter() - started)
 
 
-BACKENDS: dict[str, type[Backend]] = {}
-
-
-def register_backend(cls: type[Backend]) -> type[Backend]:
-    BACKENDS[cls.name] = cls
-    return cls
+BACKENDS: Registry[type[Backend]] = Registry("latency backend",
+                                             builtins="edgeprune.latency.backends")
+register_backend = BACKENDS.register
 
 
 def create_backend(name: str, **options) -> Backend:
     """The backend registered as `name`, built with its options (threads, workspace_mb ...)."""
-    import edgeprune.latency.backends  # noqa: F401  (registers the built-in backends)
-
-    if name not in BACKENDS:
-        raise EdgepruneError(f"unknown latency backend {name!r} (known: {', '.join(BACKENDS)})")
-    cls = BACKENDS[name]
+    cls = BACKENDS.get(name)
     try:
         return cls(**options)
     except TypeError as exc:

@@ -29,9 +29,9 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 
-from edgeprune.errors import EdgepruneError
 from edgeprune.prune.space import PruneSpace
 from edgeprune.prune.spec import PruneSpec
+from edgeprune.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -129,28 +129,17 @@ class SearchAgent(ABC):
         return None
 
 
-AGENTS: dict[str, type[SearchAgent]] = {}
-
-
-def register_agent(cls: type[SearchAgent]) -> type[SearchAgent]:
-    AGENTS[cls.name] = cls
-    return cls
+AGENTS: Registry[type[SearchAgent]] = Registry("search agent", builtins="edgeprune.search.agents")
+register_agent = AGENTS.register
 
 
 def agent_class(name: str) -> type[SearchAgent]:
-    from edgeprune.search import agents as _  # noqa: F401  registers the built-in agents
-
-    if name not in AGENTS:
-        raise EdgepruneError(f"unknown search agent {name!r} (agents: {', '.join(sorted(AGENTS))})")
-    return AGENTS[name]
+    return AGENTS.get(name)
 
 
 def create_agent(name: str, context: AgentContext) -> SearchAgent:
-    return agent_class(name)(context)
+    return AGENTS.create(name, context)
 
 
 def agent_names() -> list[str]:
-    from edgeprune.search import agents as _  # noqa: F401
-
-    return sorted(AGENTS)
-
+    return sorted(AGENTS.names())

@@ -10,8 +10,6 @@ channel coupling in microseconds, so a bisection over hundreds of candidate spec
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 
 from edgeprune.models.cfg import ConvLayer
@@ -145,7 +143,3 @@ class LatencyFit:
         a, b = self.coefficients()
         return max(0.0, (latency_ms - a) / b)
 
-
-def block_presence(drop_probability: float, blocks: Iterable[object]) -> np.ndarray:
-    """Expected presence of every block when each is dropped with `drop_probability`."""
-    return np.full(len(list(blocks)), 1.0 - drop_probability)

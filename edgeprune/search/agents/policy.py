@@ -176,17 +176,3 @@ def ppo_objective(log_prob: torch.Tensor, old_log_prob: torch.Tensor,
     ratio = torch.exp(log_prob - old_log_prob)
     return torch.minimum(ratio * advantages,
                          ratio.clamp(1 - clip, 1 + clip) * advantages).mean()
-
-
-def option(context_options: dict, name: str, default, kind=float):
-    """An agent option from the context (CLI/config), converted, or `default`."""
-    from edgeprune.errors import EdgepruneError
-
-    if name not in context_options:
-        return default
-    value = context_options[name]
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise EdgepruneError(f"agent option {name}={value!r}: expected "
-                             f"{kind.__name__}") from None

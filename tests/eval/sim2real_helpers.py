@@ -2,7 +2,7 @@
 
 The models are trained on `data synth` scenes: armor plates are small and light bars thin, so
 noise and blur cost a trained model accuracy, as they do on a robot (the flat coloured shapes
-of tests/datagen.py shrug them off). Built once per test process.
+of tests/datagen_helpers.py shrug them off). Built once per test process.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ from edgeprune.prune import PruneSpec, prune_checkpoint
 from edgeprune.train.distill import Distillation, bernoulli_kl, check_same_heads
 from tests.helpers import randomize_weights
 
+# As when these ran with the search tests: tiny models on one thread, a private latency cache.
+pytestmark = pytest.mark.usefixtures("private_latency_cache", "one_torch_thread")
+
 
 def test_bernoulli_kl_is_zero_only_for_equal_distributions():
     logits = torch.tensor([-3.0, 0.0, 2.5])

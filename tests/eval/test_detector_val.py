@@ -14,7 +14,7 @@ from edgeprune.export.onnx import export_onnx
 from edgeprune.export.opencv_check import compare_detections
 from edgeprune.models import load_checkpoint
 from edgeprune.runtime.detector import Detector
-from tests.datagen import trained_tiny_model
+from tests.datagen_helpers import trained_tiny_model
 
 
 @pytest.fixture(scope="module")

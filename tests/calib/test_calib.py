@@ -24,7 +24,7 @@ from edgeprune.data.images import read_image
 from edgeprune.export.onnx import onnx_bytes
 from edgeprune.models import create
 from edgeprune.runtime.detector import Detector, prepare_batch
-from tests.datagen import write_dataset
+from tests.datagen_helpers import write_dataset
 from tests.helpers import randomize_weights
 
 TENSORRT = importlib.util.find_spec("tensorrt") is not None
