@@ -70,7 +70,9 @@ def candidate_pool(args, base, data, console):
     if path.is_file():
         chosen = json.loads(path.read_text())
         if len(chosen) >= min(args.candidates, 1):
-            return chosen, meter, 0.5
+            # a smaller --candidates takes the pool's first ones (chosen round-robin over the
+            # sources, so still a mix); a later run with more reuses what this one finished
+            return chosen[:args.candidates], meter, 0.5
     space = prune_space(cfg)
     base_ms = meter.measure(cfg).median_ms
     sources: dict[str, list[PruneSpec]] = {
