@@ -125,6 +125,11 @@ def ground_truth(args, candidate: dict, base, data, console) -> float:
     folder = args.work / "finetuned" / candidate["spec_hash"][:16]
     done = load_json(folder / "result.json")
     if done is not None:
+        # results before this field was written were all 1-epoch fine-tunings
+        if done.get("epochs", 1) != args.finetune_epochs:
+            raise SystemExit(f"{folder} was fine-tuned for {done.get('epochs', 1)} epoch(s), "
+                             f"not {args.finetune_epochs}: pass that --finetune-epochs or "
+                             "use another --work")
         return done["map50"]
     spec = PruneSpec.from_dict(candidate["spec"])
     base_ckpt = load_checkpoint(base.weights)
@@ -139,6 +144,7 @@ def ground_truth(args, candidate: dict, base, data, console) -> float:
                       show_progress=False)
     map50 = float(result.after.map50)
     save_json(folder / "result.json", {"map50": map50, "seconds": time.perf_counter() - began,
+                                       "epochs": args.finetune_epochs,
                                        "spec_hash": candidate["spec_hash"]})
     return map50
 

@@ -67,12 +67,11 @@ def candidate_pool(args, base, data, console):
                            protocol=POOL_PROTOCOL)
     meter.use_reference(cfg)
     path = Path(args.work) / "candidates.json"
-    if path.is_file():
-        chosen = json.loads(path.read_text())
-        if len(chosen) >= min(args.candidates, 1):
-            # a smaller --candidates takes the pool's first ones (chosen round-robin over the
-            # sources, so still a mix); a later run with more reuses what this one finished
-            return chosen[:args.candidates], meter, 0.5
+    earlier: list[dict] = json.loads(path.read_text()) if path.is_file() else []
+    if len(earlier) >= args.candidates:
+        # a smaller --candidates takes the pool's first ones (chosen round-robin over the
+        # sources, so still a mix)
+        return earlier[:args.candidates], meter, 0.5
     space = prune_space(cfg)
     base_ms = meter.measure(cfg).median_ms
     sources: dict[str, list[PruneSpec]] = {
@@ -97,7 +96,12 @@ def candidate_pool(args, base, data, console):
                     by_source.setdefault(source, []).append(
                         {"spec": spec.to_dict(), "spec_hash": spec.hash, "ratio": ratio,
                          "source": source})
-    chosen = []
+    # a run with more candidates than an earlier one keeps the earlier ones first, so their
+    # finished fine-tunings count, and adds new ones round-robin as before
+    chosen = list(earlier)
+    known = {c["spec_hash"] for c in earlier}
+    for pool in by_source.values():
+        pool[:] = [c for c in pool if c["spec_hash"] not in known]
     while len(chosen) < args.candidates and any(by_source.values()):
         for pool in by_source.values():  # round-robin over the sources
             if pool and len(chosen) < args.candidates:
