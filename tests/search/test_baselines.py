@@ -99,3 +99,11 @@ def test_random_options_narrow_the_draw():
         spec = agent.propose(step)
         assert not spec.drop_blocks
         assert len({r for _, r in spec.ratios}) == 1  # one level for every group
+
+
+def test_random_rejects_an_unknown_or_out_of_range_option():
+    model = _model()
+    with pytest.raises(EdgepruneError, match="agent 'random' has no option 'spred'.*max_drop"):
+        create_agent("random", context(model, target=1.0, spred=0.1))
+    with pytest.raises(EdgepruneError, match="max_drop"):
+        create_agent("random", context(model, target=1.0, max_drop=1.5))

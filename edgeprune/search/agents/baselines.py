@@ -6,6 +6,7 @@ import numpy as np
 
 from edgeprune.prune.spec import PruneSpec
 from edgeprune.search.agents.base import AgentContext, Evaluation, SearchAgent, register_agent
+from edgeprune.search.agents.common import Option, read_options
 
 GRID_POINTS = 1001  # keep ratios tried when listing the distinct uniform networks
 
@@ -88,11 +89,18 @@ class RandomAgent(SearchAgent):
     """
 
     name = "random"
+    OPTIONS = {
+        "spread": Option(0.25, "each group's keep ratio is drawn within +-spread of the "
+                         "candidate's pruning level", 0.0, 1.0),
+        "max_drop": Option(0.5, "probability of dropping each residual block at the most "
+                           "pruned level (falls linearly to 0 at the least pruned)", 0.0, 1.0),
+    }
 
     def __init__(self, context: AgentContext) -> None:
         super().__init__(context)
-        self.spread = float(context.options.get("spread", 0.25))
-        self.max_drop = float(context.options.get("max_drop", 0.5))
+        options = read_options(self.name, self.OPTIONS, context.options)
+        self.spread = float(options["spread"])
+        self.max_drop = float(options["max_drop"])
 
     def propose(self, step: int) -> PruneSpec:
         space, (low, high) = self.context.space, self.context.ratio_range
