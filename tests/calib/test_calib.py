@@ -17,13 +17,14 @@ from edgeprune.calib import (
     make_calib_set,
     select_calibration_images,
 )
-from edgeprune.calib.qdq import quantize_with_calib_set
 from edgeprune.cli import main
 from edgeprune.data.dataset import Sample
 from edgeprune.data.images import read_image
-from edgeprune.export.onnx import onnx_bytes
+from edgeprune.data.letterbox import prepare_batch
 from edgeprune.models import create
-from edgeprune.runtime.detector import Detector, prepare_batch
+from edgeprune.onnxio.serialize import onnx_bytes
+from edgeprune.runtime.detector import Detector
+from edgeprune.trt.qdq import quantize_with_calib_set
 from tests.datagen_helpers import write_dataset
 from tests.helpers import randomize_weights
 
@@ -135,7 +136,7 @@ def test_qdq_model_calibrated_on_the_set_runs_like_the_float_model(tmp_path):
 @pytest.mark.skipif(not TENSORRT, reason="TensorRT is not installed here (its PyPI package "
                     "downloads from NVIDIA's index); runs on a Jetson or a GPU box")
 def test_tensorrt_entropy_calibrator_feeds_batches_and_caches(tmp_path):
-    from edgeprune.calib.trt_calibrator import entropy_calibrator
+    from edgeprune.trt.calibrator import entropy_calibrator
 
     data, _, _ = write_dataset(tmp_path / "shapes", train=8, val=2)
     calib = make_calib_set(data, tmp_path / "calib", 8).calib

@@ -12,19 +12,19 @@ from click.testing import CliRunner
 
 from edgeprune.cli import main
 from edgeprune.errors import EdgepruneError
-from edgeprune.export.engine import (
+from edgeprune.export.engine import is_current
+from edgeprune.models import create, save_checkpoint
+from edgeprune.models.checkpoint import Checkpoint
+from edgeprune.onnxio.serialize import export_onnx
+from edgeprune.runtime.detector import Detector
+from edgeprune.trt.engine_file import (
     SIDECAR_FORMAT,
     check_compatible,
     incompatibility,
-    is_current,
     read_sidecar,
     sidecar_path,
     write_engine,
 )
-from edgeprune.export.onnx import export_onnx
-from edgeprune.models import create, save_checkpoint
-from edgeprune.models.checkpoint import Checkpoint
-from edgeprune.runtime.detector import Detector
 from tests.helpers import randomize_weights
 
 TENSORRT = importlib.util.find_spec("tensorrt") is not None

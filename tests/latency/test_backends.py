@@ -61,7 +61,7 @@ def test_fp16_conversion_keeps_float32_io(tiny_onnx):
     import numpy as np
     import onnx
 
-    from edgeprune.latency.backends.transforms import convert_fp16
+    from edgeprune.onnxio.precision import convert_fp16
 
     proto = onnx.load_from_string(convert_fp16(tiny_onnx))
     assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from edgeprune.data.augment import AugmentConfig, affine_letterbox, augment_sample
 from edgeprune.errors import EdgepruneError
-from edgeprune.export.darknet import export_darknet
 from edgeprune.models import create, load_checkpoint
+from edgeprune.models.darknet_files import export_darknet
 from edgeprune.train import TrainConfig, train
-from edgeprune.train.augment import AugmentConfig, affine_letterbox, augment_sample
 from edgeprune.train.loss import LossConfig, YoloLoss
 from edgeprune.train.run_files import read_results
 from edgeprune.train.schedule import Schedule
