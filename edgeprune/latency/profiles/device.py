@@ -1,8 +1,9 @@
 """Device profiles (robots/*.yaml): which backend measures, where, at what precision and input
 size, and the latency budget a model must meet there.
 
-`--device` accepts a registered device's name (`edgeprune device add`, registry.py), a profile
-name (robots/NAME.yaml), a path to a profile file, or a server address (http://HOST:PORT).
+`--device` accepts a registered device's name (`edgeprune device add`, latency/registry.py),
+a profile name (robots/NAME.yaml), a path to a profile file, or a server address
+(http://HOST:PORT).
 Unknown keys and wrong types are errors naming the file and line, because a misspelt
 `latency_budget_ms` silently ignored would make a search optimize for the wrong target.
 
