@@ -180,8 +180,8 @@ def main() -> None:
                                              "agent_soak.md"))
     args = parser.parse_args()
 
-    from edgeprune.export.onnx import onnx_bytes
     from edgeprune.models import create
+    from edgeprune.onnxio.serialize import onnx_bytes
 
     model = onnx_bytes(create("yolov3-tiny", num_classes=3, width=0.25, imgsz=64), (64, 64))
     limit = args.upload_mb << 20

@@ -27,11 +27,12 @@ import numpy as np
 import torch
 from machine_info import machine_line, uptime
 
-from edgeprune.export.onnx import onnx_bytes
+from edgeprune.data.letterbox import prepare_batch
 from edgeprune.models import create, load_checkpoint
 from edgeprune.models.darknet import YoloDecode
+from edgeprune.onnxio.serialize import onnx_bytes
 from edgeprune.prune.recalibrate import recalibrate_bn
-from edgeprune.runtime.detector import Detector, prepare_batch
+from edgeprune.runtime.detector import Detector
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ucsd-sample"
 

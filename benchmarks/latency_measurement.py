@@ -58,10 +58,10 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/latency_measurement.md")
     args = parser.parse_args()
 
-    from edgeprune.export.onnx import onnx_bytes
     from edgeprune.latency import LatencyCache, LatencyMeter, Protocol, create_backend
     from edgeprune.models import create
     from edgeprune.models.counting import count_gflops
+    from edgeprune.onnxio.serialize import onnx_bytes
 
     load_before = uptime()
     model = create(args.model, num_classes=args.classes, width=args.width, imgsz=args.imgsz)

@@ -300,8 +300,8 @@ def sim_to_real(settings: DemoSettings, base: BaseModel, tuned, data: DemoData, 
 def export_final(weights: Path, run: Path) -> Path:
     """The fine-tuned model as ONNX (checked against torch with ONNX Runtime): what goes on
     the robot next (`edgeprune export --format engine` on a Jetson)."""
-    from edgeprune.export.onnx import export_onnx
     from edgeprune.models import load_checkpoint
+    from edgeprune.onnxio.serialize import export_onnx
 
     ckpt = load_checkpoint(weights)
     return export_onnx(ckpt.model, run / "final.onnx", ckpt.imgsz, ckpt.names).path

@@ -27,12 +27,13 @@ import numpy as np
 
 from edgeprune.clock import utc_now
 from edgeprune.errors import EdgepruneError
-from edgeprune.latency.archhash import cfg_arch_hash, load_onnx, onnx_arch_hash
+from edgeprune.latency.archhash import cfg_arch_hash, onnx_arch_hash
 from edgeprune.latency.backends import Backend, create_backend
 from edgeprune.latency.cache import CacheKey, LatencyCache
 from edgeprune.latency.profiles import DeviceProfile, resolve_profile
 from edgeprune.latency.protocol import Protocol
 from edgeprune.latency.result import LatencyResult, check_precision
+from edgeprune.onnxio.serialize import load_onnx
 
 log = logging.getLogger("edgeprune.latency")
 
@@ -148,7 +149,7 @@ class LatencyMeter:
         shape = tuple(input_shape or (self.batch, cfg.net.channels, height, width))
 
         def export() -> bytes:
-            from edgeprune.export.onnx import onnx_bytes
+            from edgeprune.onnxio.serialize import onnx_bytes
 
             return onnx_bytes(module if module is not None else DarknetModel(cfg),
                               (shape[2], shape[3]), batch=shape[0])

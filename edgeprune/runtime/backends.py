@@ -1,7 +1,7 @@
 """Inference backends: one small class per engine behind a registry, chosen by name or by file.
 
 A backend turns a preprocessed batch (B, 3, H, W) float32 RGB in [0, 1] into the model's output
-rows (B, N, 5 + C) (the ONNX output contract, export/onnx.py); everything before and after is
+rows (B, N, 5 + C) (the ONNX output contract, onnxio/serialize.py); everything before and after is
 the Detector's job, so every engine runs exactly the same pre- and post-processing. `torch` runs
 checkpoints, Darknet files and in-memory models (the search scores candidates without
 exporting); `onnxruntime` runs .onnx files on the CPU or, with onnxruntime-gpu, CUDA;
@@ -137,9 +137,9 @@ class TorchBackend(InferenceBackend):
 class OnnxRuntimeBackend(InferenceBackend):
     """An .onnx file (or its bytes) in ONNX Runtime: CUDA when onnxruntime-gpu has it, else CPU.
 
-    Names and input size come from edgeprune's metadata (export/onnx.py), or from a static input
-    shape for ONNX files made elsewhere. A file exported with a fixed batch runs larger batches
-    in chunks.
+    Names and input size come from edgeprune's metadata (onnxio/serialize.py), or from a static
+    input shape for ONNX files made elsewhere. A file exported with a fixed batch runs larger
+    batches in chunks.
     """
 
     name = "onnxruntime"
@@ -148,8 +148,8 @@ class OnnxRuntimeBackend(InferenceBackend):
                  providers: list[str] | None = None) -> None:
         import onnxruntime as ort
 
-        from edgeprune.export.onnx import META_IMGSZ, META_NAMES
-        from edgeprune.ort_session import exact_int8
+        from edgeprune.onnxio.serialize import META_IMGSZ, META_NAMES
+        from edgeprune.onnxio.session import exact_int8
 
         label = "model bytes" if isinstance(source, bytes) else str(source)
         if not isinstance(source, bytes) and not Path(source).is_file():

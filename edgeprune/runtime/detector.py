@@ -12,12 +12,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from edgeprune.data.letterbox import LetterboxInfo, boxes_to_original, prepare_batch
 from edgeprune.errors import EdgepruneError
 from edgeprune.runtime.backends import InferenceBackend, create_backend
-from edgeprune.runtime.letterbox import LetterboxInfo, boxes_to_original, letterbox
 from edgeprune.runtime.postprocess import Detections, decode_rows
 
 # Rows kept for NMS after the objectness pre-filter; only reached by near-untrained models at
@@ -126,44 +125,3 @@ class Detector:
                                             info.original_hw)
             results.append(found)
         return results
-
-
-def prepare_batch(images: np.ndarray | list[np.ndarray], imgsz: tuple[int, int]
-                  ) -> tuple[np.ndarray, list[LetterboxInfo]]:
-    """The Detector's pre-processing, also used by INT8 calibration: letterbox each BGR image
-    to `imgsz` (height, width) with grey 114, BGR -> RGB, scale to [0, 1], NCHW float32."""
-    images = as_image_list(images)
-    batch = np.empty((len(images), 3, *imgsz), dtype=np.float32)
-    infos = []
-    for index, image in enumerate(images):
-        boxed, scale, pad = letterbox(image, imgsz)
-        # BGR -> RGB and HWC -> CHW in one strided copy, then scale to [0, 1].
-        np.multiply(boxed[..., ::-1].transpose(2, 0, 1), 1 / 255.0, out=batch[index],
-                    casting="unsafe")
-        infos.append(LetterboxInfo(scale, pad, image.shape[:2]))
-    return batch, infos
-
-
-def as_image_list(images: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
-    """One (H, W, 3) BGR image, a (B, H, W, 3) array or a list of images, as a list of
-    3-channel uint8 images (grey images are expanded to three channels)."""
-    if isinstance(images, np.ndarray):
-        if images.ndim == 4:
-            images = list(images)
-        elif images.ndim in (2, 3):
-            images = [images]
-        else:
-            raise EdgepruneError(f"expected an (H, W, 3) image or a batch, got {images.shape}")
-    if not images:
-        raise EdgepruneError("no images given")
-    checked = []
-    for index, image in enumerate(images):
-        image = np.asarray(image)
-        if image.dtype != np.uint8:
-            raise EdgepruneError(f"image {index}: expected uint8 BGR pixels, got {image.dtype}")
-        if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
-            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
-            raise EdgepruneError(f"image {index}: expected (H, W, 3) BGR, got {image.shape}")
-        checked.append(image)
-    return checked

@@ -139,8 +139,8 @@ class ShortFinetune(AccuracyProxy):
     def training_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """k augmented (images uint8, targets) batches, drawn once."""
         if self._train is None:
+            from edgeprune.data.augment import AugmentConfig
             from edgeprune.data.batches import TrainingSet, make_train_loader
-            from edgeprune.train.augment import AugmentConfig
 
             training_set = TrainingSet(self.train_data, self.imgsz, AugmentConfig(),
                                        self.settings.seed)

@@ -111,8 +111,8 @@ class SupernetTrainer:
                  resume: bool = False, console: Console | None = None,
                  show_progress: bool = True) -> None:
         from edgeprune.data import load_dataset
+        from edgeprune.data.augment import AugmentConfig
         from edgeprune.data.batches import TrainingSet
-        from edgeprune.train.augment import AugmentConfig
         from edgeprune.train.distill import Distillation
         from edgeprune.train.loss import YoloLoss
         from edgeprune.train.trainer import parameter_groups, select_device

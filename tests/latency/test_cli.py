@@ -3,10 +3,10 @@ import json
 from click.testing import CliRunner
 
 from edgeprune.cli import main
-from edgeprune.export.onnx import onnx_bytes
 from edgeprune.models import create, save_checkpoint
 from edgeprune.models.cfg import write_cfg_text
 from edgeprune.models.checkpoint import Checkpoint
+from edgeprune.onnxio.serialize import onnx_bytes
 
 FAST_ARGS = ["--threads", "1", "--protocol", "warmup_seconds=0.02", "--protocol", "min_runs=10",
              "--protocol", "max_seconds=0.5", "--protocol", "target_rel_ci=0.05",

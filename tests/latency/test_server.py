@@ -69,8 +69,8 @@ def test_upload_over_the_limit_is_refused(agent):
 
 
 def test_remote_median_matches_local(agent, fast_protocol):
-    from edgeprune.export.onnx import onnx_bytes
     from edgeprune.models import create
+    from edgeprune.onnxio.serialize import onnx_bytes
 
     model = onnx_bytes(create("yolov3-tiny", num_classes=3, width=0.25, imgsz=128),
                        (128, 128))

@@ -8,9 +8,9 @@ import pytest
 
 from edgeprune.data.images import read_image
 from edgeprune.errors import EdgepruneError
-from edgeprune.export.onnx import export_onnx
 from edgeprune.export.opencv_check import compare_detections
 from edgeprune.models import load_checkpoint
+from edgeprune.onnxio.serialize import export_onnx
 from edgeprune.runtime.backends import BACKENDS, InferenceBackend, register_backend
 from edgeprune.runtime.detector import Detector
 from tests.datagen_helpers import trained_tiny_model
@@ -128,7 +128,7 @@ def test_static_batch_onnx_runs_larger_batches(trained, tmp_path):
     ckpt = load_checkpoint(result.best)
     path = tmp_path / "static.onnx"
     # check=False: export_onnx's own ORT check feeds batch 1, which a static batch-2 graph
-    # refuses (a limitation of export/onnx.py); the comparison below is the check here.
+    # refuses (a limitation of onnxio/serialize.py); the comparison below is the check here.
     export_onnx(ckpt.model, path, ckpt.imgsz, ckpt.names, batch=2, dynamic_batch=False,
                 check=False)
     static = Detector(path, conf_threshold=0.05)

@@ -10,8 +10,8 @@ import torch
 from click.testing import CliRunner
 
 from edgeprune.cli import main
-from edgeprune.export.onnx import export_onnx
 from edgeprune.models import load_checkpoint
+from edgeprune.onnxio.serialize import export_onnx
 from tests.datagen_helpers import trained_tiny_model, write_dataset
 
 
@@ -114,7 +114,7 @@ def test_predict_draws_boxes(in_tmp, trained):
 
 
 def test_train_from_darknet_weights_for_other_classes(in_tmp, trained):
-    from edgeprune.export.darknet import export_darknet
+    from edgeprune.models.darknet_files import export_darknet
 
     files = export_darknet(load_checkpoint(trained[0].best), in_tmp / "darknet", "tiny")
     data = in_tmp / "two"

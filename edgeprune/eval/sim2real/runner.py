@@ -324,8 +324,8 @@ def _model_size(detector: Detector) -> tuple[int | None, float | None]:
     if model is not None and hasattr(model, "cfg"):
         cfg = model.cfg
     elif hasattr(detector.backend, "session"):
-        from edgeprune.export.onnx import META_CFG
         from edgeprune.models.cfg import parse_cfg
+        from edgeprune.onnxio.serialize import META_CFG
 
         text = detector.backend.session.get_modelmeta().custom_metadata_map.get(META_CFG)
         cfg = parse_cfg(text, "ONNX metadata") if text else None

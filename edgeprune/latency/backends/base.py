@@ -200,11 +200,6 @@ def create_backend(name: str, **options) -> Backend:
                              f"({exc})") from None
 
 
-def random_input(shape: tuple[int, ...], dtype: np.dtype, seed: int = 0) -> np.ndarray:
-    """An image-like input in [0, 1]; latency does not depend on values, so any seed does."""
-    return np.random.default_rng(seed).random(shape, dtype=np.float32).astype(dtype)
-
-
 def timer(call: Callable[[], object]) -> Callable[[], float]:
     """Wraps a blocking call into the protocol's `timed_call` (seconds by perf_counter)."""
 

@@ -1,8 +1,9 @@
 """Device profiles (robots/*.yaml): which backend measures, where, at what precision and input
 size, and the latency budget a model must meet there.
 
-`--device` accepts a registered device's name (`edgeprune device add`, registry.py), a profile
-name (robots/NAME.yaml), a path to a profile file, or a server address (http://HOST:PORT).
+`--device` accepts a registered device's name (`edgeprune device add`, latency/registry.py),
+a profile name (robots/NAME.yaml), a path to a profile file, or a server address
+(http://HOST:PORT).
 Unknown keys and wrong types are errors naming the file and line, because a misspelt
 `latency_budget_ms` silently ignored would make a search optimize for the wrong target.
 
@@ -18,9 +19,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.latency.profiles.fields import convert_fields, field_locator, read_yaml_fields
 from edgeprune.latency.result import check_precision
 from edgeprune.models.loading import parse_imgsz
-from edgeprune.profile_files import convert_fields, field_locator, read_yaml_fields
 
 PROFILES_ENV = "EDGEPRUNE_ROBOTS"
 
@@ -114,7 +115,7 @@ def load_profile(path: str | Path) -> DeviceProfile:
         raise EdgepruneError(f"{path}: a device profile is a mapping of fields (see "
                              f"robots/README.md)")
     if "device" in data:  # a robot profile: its device's setup with the robot's size and budget
-        from edgeprune.deploy.robot import load_robot
+        from edgeprune.latency.profiles.robot import load_robot
 
         return load_robot(path).as_device_profile()
     return profile_from_dict(data, str(path), lines)

@@ -1,5 +1,5 @@
 """int8 QDQ models run exactly in ONNX Runtime: x86 CPUs without VNNI add pairs of u8 x s8
-products into a saturating int16 unless the session asks for exact kernels (ort_session.py).
+products into a saturating int16 unless the session asks for exact kernels (onnxio/session.py).
 
 The model is one symmetric int8 convolution (zero points 0, as TensorRT requires) fed where
 that saturation bites: every input at +127 and weights of up to 127. On a CPU without the
