@@ -8,7 +8,10 @@ import click
 from click.core import ParameterSource
 
 from edgeprune.cli.app import stdout
+from edgeprune.cli.deprecation import deprecated_alias
+from edgeprune.cli.options import imgsz_option
 from edgeprune.console import escape
+from edgeprune.latency.tokens import TOKEN_ENV
 
 # the only options that mean something with --resume: the rest is the run's config.yaml
 RESUME_KEEPS = {"resume", "token", "cluster", "workers", "worker_cpus"}
@@ -57,7 +60,7 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
 @click.option("--reward", "reward_kind", type=click.Choice(["soft", "hard"]), default="hard",
               show_default=True, help="hard: accuracy within the target, a penalty growing "
               "with the miss beyond it (a budget); soft: accuracy x (latency/target)^w "
-              "(MnasNet) (README 'Search').")
+              "(MnasNet) (docs/search.md).")
 @click.option("--reward-alpha", type=float, default=0.0, show_default=True,
               help="soft reward exponent within the target.")
 @click.option("--reward-beta", type=click.FloatRange(max=0), default=-0.5, show_default=True,
@@ -78,8 +81,8 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
               help="Training steps per candidate with --proxy finetune.")
 @click.option("--val-images", type=click.IntRange(min=1), default=100, show_default=True,
               help="Fixed validation subset the proxy's mAP@0.5 is measured on.")
-@click.option("--imgsz", help="Input size N or WIDTHxHEIGHT. Default: the device profile's, "
-              "else the checkpoint's.")
+@imgsz_option("Input size N or WIDTHxHEIGHT. Default: the device profile's, else the "
+              "checkpoint's.")
 @click.option("--round-to", type=click.IntRange(min=1),
               help="Kept channels are a multiple of this. Default: the --supernet's, else 8.")
 @click.option("--min-channels", type=click.IntRange(min=1),
@@ -91,10 +94,12 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
               help="Channel importance criterion: l1, l2, bn_scale, random.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
               help="Measured precision. Default: the profile's.")
-@click.option("--threads", type=click.IntRange(min=0),
-              help="ort-cpu intra-op threads (0: one per CPU). Default: the profile's.")
+@click.option("--ort-threads", type=click.IntRange(min=0),
+              help="ONNX Runtime intra-op threads of ort-cpu (0: one per CPU). Default: the "
+              "profile's.")
+@deprecated_alias("--threads", "--ort-threads", type=click.IntRange(min=0))
 @click.option("--protocol", "protocol_items", multiple=True, metavar="FIELD=VALUE",
-              help="Override a latency protocol field (repeatable; README 'Latency').")
+              help="Override a latency protocol field (repeatable; docs/latency.md).")
 @click.option("--interleave/--no-interleave", default=True, show_default=True,
               help="Time each candidate interleaved with the base in one window and use the "
               "ratio (drift-corrected on a busy device); --no-interleave times it alone, in "
@@ -104,8 +109,8 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
               "Default: measured once into the run folder.")
 @click.option("--latency-cache", type=click.Path(dir_okay=False),
               help="Latency cache file. Default: latency.sqlite in the run folder.")
-@click.option("--token", envvar="EDGEPRUNE_AGENT_TOKEN", show_envvar=True,
-              help="Token of a device agent (never written to the run folder).")
+@click.option("--token", envvar=TOKEN_ENV, show_envvar=True,
+              help="Token of a device server (never written to the run folder).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_root", default="runs", show_default=True,
               help="Root of run folders; the search goes to OUT/search/NAME.")
@@ -116,7 +121,7 @@ def _key_values(items: tuple[str, ...], option: str) -> dict:
               help="Evaluate candidates on a Ray cluster: `local` (a private one on this "
               "machine's CPUs), `auto` (the one `ray start` runs here), HOST:PORT or "
               "ray://HOST:PORT. Accuracy runs on worker actors, latency on one actor per device "
-              "(a profile's `agents:` list is a pool of identical boards). Needs "
+              "(a profile's `servers:` list is a pool of identical boards). Needs "
               "edgeprune[dist].")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Accuracy workers on the cluster. Default: one per --worker-cpus CPUs.")
@@ -153,13 +158,12 @@ def search(ctx: click.Context, **options) -> None:
     resume, token = options["resume"], options["token"]
     executor = _executor(options)
     if resume:
-        given = sorted(p.name for p in ctx.command.params
-                       if p.name not in RESUME_KEEPS
-                       and ctx.get_parameter_source(p.name) not in (ParameterSource.DEFAULT,
-                                                                    None))
+        given = [p.opts[0] for p in sorted(ctx.command.params, key=lambda p: p.name)
+                 if p.name not in RESUME_KEEPS
+                 and ctx.get_parameter_source(p.name) not in (ParameterSource.DEFAULT, None)]
         if given:
             raise EdgepruneError(f"--resume takes its settings from {resume}/config.yaml; "
-                                 f"drop --{given[0].replace('_', '-')} (only --token and the "
+                                 f"drop {given[0]} (only --token and the "
                                  f"cluster options may be given again)")
         with locked_run_dir(resume, "search"):
             outcome = Search.resume(resume, token=token, console=stdout,
@@ -193,12 +197,11 @@ def _executor(options: dict):
 def _settings(*, data, weights, device, target_latency, target_speedup, agent, agent_items,
               budget, round_size, reward_kind, reward_alpha, reward_beta, proxy,
               supernet_path, recal_batches, batch, finetune_steps, val_images, imgsz,
-              round_to, min_channels, min_ratio, importance, precision, threads,
+              round_to, min_channels, min_ratio, importance, precision, ort_threads,
               protocol_items, interleave, latency_table, latency_cache, seed):
     from edgeprune.cli.latency_cmds import parse_protocol_items
     from edgeprune.errors import EdgepruneError
     from edgeprune.latency.protocol import Protocol
-    from edgeprune.models.loading import parse_imgsz
     from edgeprune.prune.importance import get_importance
     from edgeprune.search.agents.base import AGENTS
     from edgeprune.search.proxy import ProxySettings
@@ -225,7 +228,7 @@ def _settings(*, data, weights, device, target_latency, target_speedup, agent, a
     get_importance(importance)
     return SearchSettings(
         weights=str(Path(weights).resolve()), data=str(Path(data).resolve()), target=target,
-        device=device, precision=precision, threads=threads, protocol=protocol,
+        device=device, precision=precision, threads=ort_threads, protocol=protocol,
         latency_cache=str(Path(latency_cache).resolve()) if latency_cache else None,
         agent=agent, agent_options=_key_values(agent_items, "--agent-option"), budget=budget,
         round_size=round_size,
@@ -233,7 +236,7 @@ def _settings(*, data, weights, device, target_latency, target_speedup, agent, a
         proxy=proxy, proxy_settings=ProxySettings(
             recal_batches=recal_batches, batch_size=batch, finetune_steps=finetune_steps,
             supernet=str(Path(supernet_path).resolve()) if supernet_path else None, seed=seed),
-        val_images=val_images, imgsz=parse_imgsz(imgsz) if imgsz else None, **grid,
+        val_images=val_images, imgsz=imgsz, **grid,
         importance=importance, seed=seed, interleave=interleave,
         latency_table=str(Path(latency_table).resolve()) if latency_table else None)
 

@@ -30,7 +30,7 @@ from edgeprune.prune.apply import pruned_cfg
 from edgeprune.prune.importance import get_importance
 from edgeprune.prune.space import prune_space
 from edgeprune.prune.spec import PruneSpec
-from edgeprune.runtime.backends import TorchBackend
+from edgeprune.runtime.backends import TorchRuntime
 from edgeprune.runtime.detector import Detector
 from edgeprune.search.proxy import ProxySettings, create_proxy
 
@@ -100,7 +100,7 @@ class SearchEnvironment:
 
     def score(self, model: DarknetModel) -> float:
         """mAP@0.5 of `model` on the fixed validation subset."""
-        detector = Detector(TorchBackend(model), imgsz=self.imgsz, names=list(self.base.names))
+        detector = Detector(TorchRuntime(model), imgsz=self.imgsz, names=list(self.base.names))
         return float(self.evaluator(detector).map50)
 
     def base_accuracy(self) -> float:

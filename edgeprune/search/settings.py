@@ -2,8 +2,8 @@
 
 The base model's measurements (latency, accuracy, GFLOPs) and the resolved target are saved
 too, once taken: the agent's context is built from them, so a resumed search gives its agent
-exactly the context the first session did, without measuring the base again. The agent token
-is never written (pass it again, or set EDGEPRUNE_AGENT_TOKEN, when resuming).
+exactly the context the first session did, without measuring the base again. The server token
+is never written (pass it again, or set EDGEPRUNE_SERVER_TOKEN, when resuming).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from edgeprune.cli import main
 from edgeprune.models import load_checkpoint
 from edgeprune.prune import load_spec
 from edgeprune.search.records import CandidateLog
-from tests.latency.latency_helpers import TOKEN, AgentProcess
+from tests.latency.latency_helpers import TOKEN, ServerProcess
 
 SEARCH_CLI = [sys.executable, "-c", "from edgeprune.cli import main; main()"]
 
@@ -152,7 +152,7 @@ def test_resume_does_not_measure_again_what_a_killed_candidate_measured(search_s
 def test_search_on_a_registered_device(search_setup, tmp_path):
     """The mission's command, `edgeprune search --device jetson`, on a device registered with
     `edgeprune device add` (a server on loopback standing in for the Jetson)."""
-    agent = AgentProcess()
+    agent = ServerProcess()
     token_file = tmp_path / "jetson.token"
     token_file.write_text(TOKEN + "\n")
     try:

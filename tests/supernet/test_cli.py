@@ -27,7 +27,7 @@ CLI = [sys.executable, "-c", "from edgeprune.cli import main; main()"]
 def train_args(setup, out: Path, name: str, *extra: str) -> list[str]:
     return ["supernet", "train", "--weights", str(setup.weights), "--data", str(setup.data),
             "--form", "slimmable", "--epochs", "2", "--batch", "4", "--workers", "0",
-            "--threads", "1", "--out", str(out), "--name", name, *extra]
+            "--torch-threads", "1", "--out", str(out), "--name", name, *extra]
 
 
 def saved_step(run: Path) -> int:

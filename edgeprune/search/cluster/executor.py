@@ -137,7 +137,7 @@ class RayExecutor(Executor):
         names: dict[Hashable, str] = {}
         for member in members:
             options = dict(device_options)
-            if not member.agent:  # the local device is the driver's own CPU or GPU
+            if not member.server:  # the local device is the driver's own CPU or GPU
                 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
                 options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
@@ -146,7 +146,7 @@ class RayExecutor(Executor):
                 member, token, settings.protocol, settings.precision, settings.threads,
                 env.base.model.cfg if settings.interleave else None)
             self.devices.append(actor)
-            names[actor] = f"device {member.agent or member.name}"
+            names[actor] = f"device {member.server or member.name}"
         self._check_pool(settings, names)
 
         count = self.options.workers or free_worker_slots(self.options)
@@ -191,7 +191,7 @@ class RayExecutor(Executor):
                     f"{base.device.describe()}: a pool must be identical boards")
             alive.append(actor)
         if not alive:
-            raise EdgepruneError("no device of the pool answers; is `edgeprune agent serve` "
+            raise EdgepruneError("no device of the pool answers; is `edgeprune device serve` "
                                  "running on them?")
         self.devices = alive
         self.pool_key = expected
