@@ -86,12 +86,12 @@ def scratch(data, weights, model, width, target_speedup, target_latency, match_r
             ratio = latency_ratio(meter, model, classes, size, width, round_to)
         else:
             if match_run is not None:
+                from edgeprune.search.baseline import load_baseline
                 from edgeprune.search.records import CandidateLog
                 from edgeprune.search.results import best_record
-                from edgeprune.search.settings import SearchSettings
 
                 best = best_record(CandidateLog(match_run).read())
-                baseline = SearchSettings.load(Path(match_run)).baseline
+                baseline = load_baseline(Path(match_run))
                 if best is None or baseline is None:
                     raise EdgepruneError(f"{match_run}: no evaluated candidate to match")
                 max_ratio = best.latency_ms / baseline.latency_ms

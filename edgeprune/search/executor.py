@@ -37,8 +37,10 @@ class Executor(ABC):
     """Evaluates jobs. `start` is called once the environment exists (the base measured),
     before the first round; `close` always, at the end."""
 
-    def start(self, env: SearchEnvironment, settings, token: str | None) -> None:  # noqa: B027
-        """Set up workers; the local executor needs nothing."""
+    def start(self, env: SearchEnvironment, settings, token: str | None,  # noqa: B027
+              baseline) -> None:
+        """Set up workers (`baseline`: the base as measured); the local executor needs
+        nothing."""
 
     @abstractmethod
     def evaluate(self, env: SearchEnvironment, jobs: list[Job]

@@ -35,6 +35,7 @@ from edgeprune.latency.result import LatencyResult
 from edgeprune.models.checkpoint import Checkpoint, save_checkpoint
 from edgeprune.models.counting import count_gflops, count_params
 from edgeprune.search.agents.base import AgentContext, SearchAgent, agent_class, create_agent
+from edgeprune.search.baseline import Baseline, load_baseline, save_baseline
 from edgeprune.search.environment import CandidateResult, SearchEnvironment
 from edgeprune.search.executor import Executor, Job, LocalExecutor
 from edgeprune.search.records import CandidateLog, CandidateRecord
@@ -46,7 +47,7 @@ from edgeprune.search.results import (
 )
 from edgeprune.search.reward import flops_cost_ms, meets_target, reward
 from edgeprune.search.rounds import Round, propose_round, replay_rounds
-from edgeprune.search.settings import Baseline, SearchSettings
+from edgeprune.search.settings import SearchSettings
 from edgeprune.search.target import check_reachable
 
 LATENCY_CACHE = "latency.sqlite"
@@ -68,10 +69,7 @@ class SearchOutcome:
     finished_early: bool  # the agent had nothing left to try before the budget
     files: dict[str, Path] = field(default_factory=dict)
 
-    @property
-    def baseline(self) -> Baseline:
-        assert self.settings.baseline is not None
-        return self.settings.baseline
+    baseline: Baseline | None = None  # the base as measured (None: a search that never ran)
 
 
 def build_environment(settings: SearchSettings, meter: LatencyMeter | None
@@ -107,6 +105,7 @@ class Search:
         self.log = CandidateLog(self.run_dir)
         self.env: SearchEnvironment | None = None
         self.meter: LatencyMeter | None = None
+        self.baseline: Baseline | None = load_baseline(self.run_dir)
 
     @classmethod
     def start(cls, settings: SearchSettings, run_dir: Path, **options) -> Search:
@@ -146,9 +145,9 @@ class Search:
             settings.save(self.run_dir)
         if settings.interleave:
             self.meter.use_reference(self.env.base.model.cfg)
-        if settings.baseline is None:
-            self.settings = settings = settings.replace(baseline=self._measure_baseline())
-            settings.save(self.run_dir)
+        if self.baseline is None:
+            self.baseline = self._measure_baseline()
+            save_baseline(self.run_dir, self.baseline)
         return self.env
 
     def _measure_baseline(self) -> Baseline:
@@ -178,7 +177,7 @@ class Search:
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def context(self) -> AgentContext:
-        env, settings, baseline = self.env, self.settings, self.settings.baseline
+        env, settings, baseline = self.env, self.settings, self.baseline
         table = scores = None
         if agent_class(settings.agent).needs_latency_table:
             from edgeprune.prune.importance import channel_set_scores
@@ -228,7 +227,7 @@ class Search:
             replayed = len(records)
             evaluated = measured = 0
             finished_early = False
-            self.executor.start(env, self.settings, self.token)
+            self.executor.start(env, self.settings, self.token, self.baseline)
             with self._progress(len(records)) as progress:
                 while True:
                     round_began = time.perf_counter()
@@ -251,7 +250,8 @@ class Search:
             outcome = SearchOutcome(self.run_dir, self.settings, records,
                                     best_record(records), pareto_front(records), session,
                                     replayed, evaluated, measured,
-                                    time.perf_counter() - began, finished_early)
+                                    time.perf_counter() - began, finished_early,
+                                    baseline=self.baseline)
             self._finish(outcome)
             return outcome
         finally:
@@ -293,7 +293,7 @@ class Search:
 
     def _record(self, job: Job, result: CandidateResult, session: int,
                 seconds: float) -> CandidateRecord:
-        baseline, config = self.settings.baseline, self.settings.reward
+        baseline, config = self.baseline, self.settings.reward
         target = baseline.target_ms
         flops_ms = flops_cost_ms(result.gflops, baseline.gflops, baseline.latency_ms)
         latency_ms = relative_ms(result.latency, baseline.latency_ms)
@@ -407,7 +407,7 @@ class SearchProgress:
 
         self.search = search
         self.console = search.console
-        self.target = search.settings.baseline.target_ms
+        self.target = search.baseline.target_ms
         self.measured = 0
         self.progress = Progress(
             TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),

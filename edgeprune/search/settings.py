@@ -1,9 +1,8 @@
 """Everything a search depends on, saved as the run's config.yaml so `--resume` can rebuild it.
 
-The base model's measurements (latency, accuracy, GFLOPs) and the resolved target are saved
-too, once taken: the agent's context is built from them, so a resumed search gives its agent
-exactly the context the first session did, without measuring the base again. The server token
-is never written (pass it again, or set EDGEPRUNE_SERVER_TOKEN, when resuming).
+Settings only: what the search measures (the base model's latency and accuracy, the resolved
+target) is the run's state, in baseline.json (baseline.py). The server token is never written
+(pass it again, or set EDGEPRUNE_SERVER_TOKEN, when resuming).
 """
 
 from __future__ import annotations
@@ -21,26 +20,6 @@ from edgeprune.search.reward import RewardConfig
 from edgeprune.search.target import Target
 
 CONFIG = "config.yaml"
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """The base model measured on the search's device, and the target that follows."""
-
-    latency: dict  # LatencyResult JSON of the base
-    accuracy: float
-    gflops: float
-    params: int
-    fastest_latency: dict  # LatencyResult JSON of the most-pruned allowed network
-    target_ms: float
-
-    @property
-    def latency_ms(self) -> float:
-        return float(self.latency["median_ms"])
-
-    @property
-    def fastest_ms(self) -> float:
-        return float(self.fastest_latency["median_ms"])
 
 
 @dataclass(frozen=True)
@@ -69,7 +48,6 @@ class SearchSettings:
     seed: int = 0
     interleave: bool = True  # time candidates interleaved with the base (drift-corrected)
     latency_table: str | None = None  # per-layer table for `halp`; None: measured into the run
-    baseline: Baseline | None = None
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -90,19 +68,19 @@ class SearchSettings:
         data["reward"] = self.reward.to_dict()
         data["proxy_settings"] = self.proxy_settings.to_dict()
         data["imgsz"] = list(self.imgsz) if self.imgsz else None
-        data["baseline"] = dataclasses.asdict(self.baseline) if self.baseline else None
         return data
 
     @classmethod
     def from_dict(cls, data: dict, source: str = CONFIG) -> SearchSettings:
         if not isinstance(data, dict):
             raise EdgepruneError(f"{source}: not a search configuration (expected a mapping)")
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(cls)} | {"baseline"}  # see below
         unknown = sorted(set(data) - known)
         if unknown:
             raise EdgepruneError(f"{source}: unknown key {unknown[0]!r} (written by a newer "
                                  f"edgeprune?)")
         values = dict(data)
+        values.pop("baseline", None)  # measured state in earlier releases: load_baseline reads it
         values.setdefault("interleave", False)  # written before candidates had a reference
         try:
             values["target"] = Target.from_dict(values["target"])
@@ -110,8 +88,6 @@ class SearchSettings:
             values["proxy_settings"] = ProxySettings(**(values.get("proxy_settings") or {}))
             if values.get("imgsz"):
                 values["imgsz"] = tuple(int(v) for v in values["imgsz"])
-            if values.get("baseline"):
-                values["baseline"] = Baseline(**values["baseline"])
             return cls(**values)
         except (KeyError, TypeError, ValueError) as exc:
             raise EdgepruneError(f"{source}: malformed search configuration ({exc})") from None

@@ -132,7 +132,7 @@ def test_static_batch_onnx_runs_larger_batches(trained, tmp_path):
     export_onnx(ckpt.model, path, ckpt.imgsz, ckpt.names, batch=2, dynamic_batch=False,
                 check=False)
     static = Detector(path, conf_threshold=0.05)
-    assert static.backend.fixed_imgsz
+    assert static.runtime.fixed_imgsz
     dynamic = Detector(result.best, conf_threshold=0.05)
     for a, b in zip(static(images[:5]), dynamic(images[:5]), strict=True):
         assert compare_detections(a, b).agrees(box_tolerance=0.01, score_tolerance=1e-4)

@@ -116,7 +116,7 @@ class RayExecutor(Executor):
 
     # ---------------------------------------------------------------------------- start
 
-    def start(self, env: SearchEnvironment, settings, token: str | None) -> None:
+    def start(self, env: SearchEnvironment, settings, token: str | None, baseline) -> None:
         ray = self.ray = import_ray()
         members = resolve_profile(settings.device).members()
         resource = device_resource(resolve_profile(settings.device).name)
@@ -147,7 +147,7 @@ class RayExecutor(Executor):
                 env.base.model.cfg if settings.interleave else None)
             self.devices.append(actor)
             names[actor] = f"device {member.server or member.name}"
-        self._check_pool(settings, names)
+        self._check_pool(baseline, names)
 
         count = self.options.workers or free_worker_slots(self.options)
         Worker = ray.remote(AccuracyWorker).options(num_cpus=self.options.worker_cpus,
@@ -168,12 +168,12 @@ class RayExecutor(Executor):
                                f"most {settings.round_size} of the {count} workers busy",
                                highlight=False)
 
-    def _check_pool(self, settings, names: dict) -> None:
+    def _check_pool(self, baseline, names: dict) -> None:
         """The devices that answer must all be the device the base was measured on (same
         backend and version, same identity), else their numbers cannot be compared; one that
         does not answer is left out."""
         ray = self.ray
-        base = LatencyResult.from_json(settings.baseline.latency)
+        base = LatencyResult.from_json(baseline.latency)
         expected = (f"{base.backend} {base.backend_version}", base.device.key())
         alive = []
         for actor in list(self.devices):
