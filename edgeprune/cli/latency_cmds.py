@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import json
+from collections.abc import Callable
 
 import click
 
@@ -27,56 +27,60 @@ class DefaultCommandGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-def device_options(func):
+DEVICE_HELP = ("Where latency is measured: a registered device (edgeprune device add), a profile "
+               "name (robots/NAME.yaml), a profile .yaml, or a server address http://HOST:PORT.")
+
+
+def device_options(func: Callable | None = None, *, no_cache: bool = True,
+                   device_default: str = "cpu",
+                   cache_help: str = "Latency cache file. Default: $EDGEPRUNE_LATENCY_CACHE or "
+                   "~/.cache/edgeprune/latency.sqlite.") -> Callable:
     """--device and what shapes a measurement there (token, cache, precision, threads ...),
-    with the spellings of the last release (--threads, --cache, --no-cache) as aliases."""
+    with the spellings of the last release (--threads, --cache, --no-cache) as aliases; for
+    every verb that measures latency (latency, latency lut, scratch, search). `no_cache`: offer
+    --no-latency-cache (a search always caches, in its run folder by default)."""
 
-    @click.option("--device", "-d", default="cpu", show_default=True,
-                  help="A registered device (edgeprune device add), a profile name "
-                  "(robots/NAME.yaml), a profile .yaml, or a server address http://HOST:PORT.")
-    @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
-                  help="Default: the profile's.")
-    @click.option("--ort-threads", type=click.IntRange(min=0),
-                  help="ONNX Runtime intra-op threads of ort-cpu (0: one per CPU). Default: "
-                  "the profile's.")
-    @click.option("--token", envvar=TOKEN_ENV, show_envvar=True,
-                  help="Token of a device server (a registered device reads its token file).")
-    @click.option("--latency-cache", type=click.Path(dir_okay=False),
-                  help="Latency cache file. Default: $EDGEPRUNE_LATENCY_CACHE or "
-                  "~/.cache/edgeprune/latency.sqlite.")
-    @click.option("--no-latency-cache", is_flag=True,
-                  help="Neither read nor write the latency cache.")
-    @click.option("--protocol", "protocol_items", multiple=True, metavar="FIELD=VALUE",
-                  help="Override a protocol field, e.g. --protocol max_runs=100 (repeatable; "
-                  "docs/latency.md).")
-    @deprecated_alias("--threads", "--ort-threads", type=click.IntRange(min=0))
-    @deprecated_alias("--cache", "--latency-cache", type=click.Path(dir_okay=False))
-    @deprecated_alias("--no-cache", "--no-latency-cache", is_flag=True)
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        return func(*args, **kwargs)
+    def decorate(func: Callable) -> Callable:
+        options = [
+            click.option("--device", "-d", default=device_default, show_default=True,
+                         help=DEVICE_HELP),
+            click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
+                         help="Measured precision. Default: the profile's."),
+            click.option("--ort-threads", type=click.IntRange(min=0),
+                         help="ONNX Runtime intra-op threads of ort-cpu (0: one per CPU). "
+                         "Default: the profile's."),
+            click.option("--token", envvar=TOKEN_ENV, show_envvar=True,
+                         help="Token of a device server (a registered device reads its token "
+                         "file; never written to a run folder)."),
+            click.option("--latency-cache", type=click.Path(dir_okay=False), help=cache_help),
+            click.option("--protocol", "protocol_items", multiple=True, metavar="FIELD=VALUE",
+                         help="Override a protocol field, e.g. --protocol max_runs=100 "
+                         "(repeatable; docs/latency.md)."),
+            deprecated_alias("--threads", "--ort-threads", type=click.IntRange(min=0)),
+        ]
+        if no_cache:
+            options[5:5] = [click.option("--no-latency-cache", is_flag=True,
+                                         help="Neither read nor write the latency cache.")]
+            options += [
+                deprecated_alias("--cache", "--latency-cache", type=click.Path(dir_okay=False)),
+                deprecated_alias("--no-cache", "--no-latency-cache", is_flag=True)]
+        for option in reversed(options):
+            func = option(func)
+        return func
 
-    return wrapper
-
-
-def parse_protocol_items(items: tuple[str, ...]) -> dict:
-    overrides = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise EdgepruneError(f"--protocol {item!r}: expected FIELD=VALUE")
-        overrides[name.strip()] = value.strip()
-    return overrides
+    return decorate(func) if func is not None else decorate
 
 
 def open_meter(device, precision, ort_threads, token, latency_cache, no_latency_cache,
                protocol_items, imgsz=None):
     """The LatencyMeter that `device_options` describe."""
+    from edgeprune.cli.options import parse_key_values
     from edgeprune.latency import resolve_device
 
     cache = False if no_latency_cache else (latency_cache or True)
     return resolve_device(device, token=token, cache=cache, precision=precision, imgsz=imgsz,
-                          threads=ort_threads, protocol=parse_protocol_items(protocol_items))
+                          threads=ort_threads,
+                          protocol=parse_key_values(protocol_items, "--protocol", typed=False))
 
 
 @click.group(cls=DefaultCommandGroup)

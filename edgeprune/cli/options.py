@@ -86,3 +86,27 @@ def torch_threads_option(func: Callable) -> Callable:
                         help="CPU threads for torch. Default: one per core. On a CPU shared "
                         "with other busy processes, 1 can be several times faster (threads "
                         "wait on each other).")(func)
+
+
+def parse_key_values(items: tuple[str, ...], option: str, *, typed: bool = True) -> dict:
+    """KEY=VALUE items of a repeatable option, as a dict: values read as YAML scalars
+    (`spread=0.2` a float) when `typed`, else the stripped text (the latency protocol converts
+    its own fields, naming them)."""
+    import yaml
+
+    from edgeprune.errors import EdgepruneError
+
+    values = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise EdgepruneError(f"{option} {item!r}: expected "
+                                 f"{'KEY' if typed else 'FIELD'}=VALUE")
+        if not typed:
+            values[key.strip()] = text.strip()
+            continue
+        try:
+            values[key.strip()] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            values[key.strip()] = text
+    return values
