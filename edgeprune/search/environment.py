@@ -26,7 +26,7 @@ from edgeprune.models.cfg import DarknetCfg
 from edgeprune.models.checkpoint import Checkpoint
 from edgeprune.models.counting import count_gflops, count_params
 from edgeprune.models.darknet import DarknetModel
-from edgeprune.prune.apply import pruned_cfg
+from edgeprune.prune.apply import PrunePlan, plan_pruning
 from edgeprune.prune.importance import get_importance
 from edgeprune.prune.space import prune_space
 from edgeprune.prune.spec import PruneSpec
@@ -79,12 +79,13 @@ class SearchEnvironment:
 
     # ---------------------------------------------------------------------------- architecture
 
-    def pruned_cfg(self, spec: PruneSpec) -> DarknetCfg:
-        return pruned_cfg(self.base.model.cfg, spec)
+    def plan(self, spec: PruneSpec) -> PrunePlan:
+        """The architecture plan of `spec` on the base: made once per candidate, it gives the
+        architecture hash, the cfg whose latency is measured and the pruned model's layout."""
+        return plan_pruning(self.base.model.cfg, spec, space=self.space)
 
-    def arch_hash(self, spec: PruneSpec) -> str:
-        """Equal for specs that give the same network (e.g. ratios inside dropped blocks)."""
-        return cfg_arch_hash(self.pruned_cfg(spec))
+    def pruned_cfg(self, spec: PruneSpec) -> DarknetCfg:
+        return self.plan(spec).cfg
 
     def fastest_spec(self, min_ratio: float, round_to: int, min_channels: int) -> PruneSpec:
         """The most-pruned network the search may produce: every block dropped, every channel
@@ -106,28 +107,32 @@ class SearchEnvironment:
     def base_accuracy(self) -> float:
         return self.score(self.base.model)
 
-    def pruned_model(self, spec: PruneSpec) -> DarknetModel:
+    def pruned_model(self, spec: PruneSpec, plan: PrunePlan | None = None) -> DarknetModel:
         """The candidate network of `spec` (the base pruned, or the weight-sharing network's
-        sub-network) repaired by the accuracy proxy, in eval mode."""
-        model = self.proxy.build(spec, self.importance)
+        sub-network) repaired by the accuracy proxy, in eval mode (`plan`: its architecture
+        plan, when made already)."""
+        model = self.proxy.build(spec, self.importance, plan)
         self.proxy.prepare(model)
         return model.eval()
 
-    def accuracy(self, spec: PruneSpec) -> float:
+    def accuracy(self, spec: PruneSpec, plan: PrunePlan | None = None) -> float:
         """The accuracy proxy's score of `spec`."""
-        return self.score(self.pruned_model(spec))
+        return self.score(self.pruned_model(spec, plan))
 
-    def evaluate(self, spec: PruneSpec, known_accuracy: float | None = None) -> CandidateResult:
+    def evaluate(self, spec: PruneSpec, known_accuracy: float | None = None,
+                 plan: PrunePlan | None = None) -> CandidateResult:
         """Latency first (cheap when cached, and kept in the cache if the process dies during
-        the accuracy proxy), then the accuracy unless it is already known."""
-        cfg = self.pruned_cfg(spec)
+        the accuracy proxy), then the accuracy unless it is already known. `plan`: the spec's
+        architecture plan (`plan`), made once by the caller."""
+        plan = plan or self.plan(spec)
+        cfg = plan.cfg
         began = time.perf_counter()
         latency = self.meter.measure(cfg, self.input_shape)
         latency_seconds = time.perf_counter() - began
         accuracy, accuracy_seconds = known_accuracy, 0.0
         if accuracy is None:
             began = time.perf_counter()
-            accuracy = self.accuracy(spec)
+            accuracy = self.accuracy(spec, plan)
             accuracy_seconds = time.perf_counter() - began
         return self.result(cfg, accuracy, latency, accuracy_seconds, latency_seconds)
 

@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from edgeprune.prune.apply import PrunePlan
 from edgeprune.prune.spec import PruneSpec
 from edgeprune.search.environment import CandidateResult, SearchEnvironment
 
@@ -31,6 +32,7 @@ class Job:
     known_accuracy: float | None = None  # an earlier record's, same network
     same_as: int | None = None  # an earlier job of this round with the same network
     repeat_of: int | None = None  # the step whose network this is: known_accuracy's or same_as
+    plan: PrunePlan | None = None  # the spec's architecture plan, made once (environment.plan)
 
 
 class Executor(ABC):
@@ -61,5 +63,5 @@ class LocalExecutor(Executor):
         for job in jobs:
             known = done[job.same_as].accuracy if job.same_as is not None \
                 else job.known_accuracy
-            done[job.step] = env.evaluate(job.spec, known)
+            done[job.step] = env.evaluate(job.spec, known, job.plan)
             yield job.step, done[job.step]

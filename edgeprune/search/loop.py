@@ -30,6 +30,7 @@ from rich.console import Console
 from edgeprune.clock import utc_now
 from edgeprune.console import escape
 from edgeprune.errors import EdgepruneError
+from edgeprune.latency.archhash import cfg_arch_hash
 from edgeprune.latency.meter import LatencyMeter, resolve_device
 from edgeprune.latency.result import LatencyResult
 from edgeprune.models.checkpoint import Checkpoint, save_checkpoint
@@ -271,12 +272,13 @@ class Search:
         jobs: list[Job] = []
         for step, spec in enumerate(proposed.specs[len(records) - proposed.first:],
                                     len(records)):
-            arch_hash = env.arch_hash(spec)
+            plan = env.plan(spec)  # once: the hash, the measured cfg, the pruned model's layout
+            arch_hash = cfg_arch_hash(plan.cfg)
             earlier = next((r for r in records if r.arch_hash == arch_hash), None)
             same_as = None if earlier else next(
                 (job.step for job in jobs if job.arch_hash == arch_hash), None)
             jobs.append(Job(step, spec, arch_hash, earlier.accuracy if earlier else None,
-                            same_as, earlier.step if earlier else same_as))
+                            same_as, earlier.step if earlier else same_as, plan))
         done: dict[int, CandidateResult] = {}
         pending = iter(jobs)
         job = next(pending, None)

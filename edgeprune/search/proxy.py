@@ -35,6 +35,7 @@ from edgeprune.data.dataset import DetectionDataset
 from edgeprune.errors import EdgepruneError
 from edgeprune.models.checkpoint import Checkpoint
 from edgeprune.models.darknet import DarknetModel
+from edgeprune.prune.apply import PrunePlan
 from edgeprune.prune.importance import Importance
 from edgeprune.prune.recalibrate import recalibrate_bn
 from edgeprune.prune.spec import PruneSpec
@@ -56,11 +57,13 @@ class AccuracyProxy(ABC):
         self.base_name = base_name
         self._recal: list[torch.Tensor] | None = None
 
-    def build(self, spec: PruneSpec, importance: Importance) -> DarknetModel:
-        """The candidate network of `spec`, in eval mode, before `prepare`."""
+    def build(self, spec: PruneSpec, importance: Importance,
+              layout: PrunePlan | None = None) -> DarknetModel:
+        """The candidate network of `spec`, in eval mode, before `prepare` (`layout`: the
+        spec's architecture plan, when the caller has made it)."""
         from edgeprune.prune.apply import apply_spec
 
-        return apply_spec(self.base.model, spec, importance).eval()
+        return apply_spec(self.base.model, spec, importance, layout=layout).eval()
 
     def node_embeddings(self):
         """Learned per-layer states of the base network (numpy (layers, hidden)), or None."""

@@ -234,7 +234,7 @@ class RayExecutor(Executor):
         for job in jobs:
             if job.same_as is not None:
                 continue
-            cfgs[job.step] = cfg = env.pruned_cfg(job.spec)
+            cfgs[job.step] = cfg = job.plan.cfg if job.plan else env.pruned_cfg(job.spec)
             cached = cache.get(self._key(env, job.arch_hash)) if cache is not None else None
             if cached is not None:
                 latency[job.step] = (cached, 0.0)
