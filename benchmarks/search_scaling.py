@@ -118,7 +118,7 @@ def agent_seconds_per_round(run: Path, round_size: int) -> list[float]:
             began = time.perf_counter()
             agent.propose_round(first, min(round_size, len(records) - first))
             for record in records[first:first + round_size]:
-                agent.observe(record.evaluation())
+                agent.observe(record)
             seconds.append(time.perf_counter() - began)
         return seconds
     finally:

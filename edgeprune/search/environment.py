@@ -14,7 +14,6 @@ measures the pruned cfg); `result` puts the halves together.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from edgeprune.data.dataset import DetectionDataset
 from edgeprune.errors import EdgepruneError
@@ -32,24 +31,8 @@ from edgeprune.prune.space import prune_space
 from edgeprune.prune.spec import PruneSpec
 from edgeprune.runtime.backends import TorchRuntime
 from edgeprune.runtime.detector import Detector
+from edgeprune.search.candidate import Candidate
 from edgeprune.search.proxy import ProxySettings, create_proxy
-
-
-@dataclass(frozen=True)
-class CandidateResult:
-    """What the environment measured for one spec."""
-
-    accuracy: float  # mAP@0.5 on the fixed validation subset, after the proxy
-    latency: LatencyResult
-    gflops: float
-    params: int
-    arch_hash: str
-    accuracy_seconds: float  # 0 when the accuracy was already known
-    latency_seconds: float
-
-    @property
-    def latency_ms(self) -> float:
-        return self.latency.median_ms
 
 
 class SearchEnvironment:
@@ -120,7 +103,7 @@ class SearchEnvironment:
         return self.score(self.pruned_model(spec, plan))
 
     def evaluate(self, spec: PruneSpec, known_accuracy: float | None = None,
-                 plan: PrunePlan | None = None) -> CandidateResult:
+                 plan: PrunePlan | None = None) -> Candidate:
         """Latency first (cheap when cached, and kept in the cache if the process dies during
         the accuracy proxy), then the accuracy unless it is already known. `plan`: the spec's
         architecture plan (`plan`), made once by the caller."""
@@ -134,12 +117,13 @@ class SearchEnvironment:
             began = time.perf_counter()
             accuracy = self.accuracy(spec, plan)
             accuracy_seconds = time.perf_counter() - began
-        return self.result(cfg, accuracy, latency, accuracy_seconds, latency_seconds)
+        return self.result(spec, cfg, accuracy, latency, accuracy_seconds, latency_seconds)
 
-    def result(self, cfg: DarknetCfg, accuracy: float, latency: LatencyResult,
-               accuracy_seconds: float, latency_seconds: float) -> CandidateResult:
-        """A candidate's result from its two halves (its pruned cfg gives the rest)."""
-        return CandidateResult(accuracy=accuracy, latency=latency,
-                               gflops=count_gflops(cfg, self.imgsz), params=count_params(cfg),
-                               arch_hash=cfg_arch_hash(cfg), accuracy_seconds=accuracy_seconds,
-                               latency_seconds=latency_seconds)
+    def result(self, spec: PruneSpec, cfg: DarknetCfg, accuracy: float, latency: LatencyResult,
+               accuracy_seconds: float, latency_seconds: float) -> Candidate:
+        """A candidate from its two halves (its pruned cfg gives the rest); the search loop
+        numbers it and scores it against the target (step -1 until then)."""
+        return Candidate(spec=spec, step=-1, accuracy=accuracy, latency_ms=latency.median_ms,
+                         gflops=count_gflops(cfg, self.imgsz), params=count_params(cfg),
+                         arch_hash=cfg_arch_hash(cfg), latency=latency.to_json(),
+                         accuracy_seconds=accuracy_seconds, latency_seconds=latency_seconds)

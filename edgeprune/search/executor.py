@@ -1,5 +1,5 @@
 """Who evaluates a round of candidates: the search loop hands its executor the round's jobs and
-gets each candidate's CandidateResult back as it is ready, in any order; the loop alone writes
+gets each Candidate back as it is ready, in any order; the loop alone writes
 the run folder, in step order.
 
 - `LocalExecutor` (the default): in this process, one candidate after another, through
@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from edgeprune.prune.apply import PrunePlan
 from edgeprune.prune.spec import PruneSpec
-from edgeprune.search.environment import CandidateResult, SearchEnvironment
+from edgeprune.search.candidate import Candidate
+from edgeprune.search.environment import SearchEnvironment
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Executor(ABC):
 
     @abstractmethod
     def evaluate(self, env: SearchEnvironment, jobs: list[Job]
-                 ) -> Iterator[tuple[int, CandidateResult]]:
+                 ) -> Iterator[tuple[int, Candidate]]:
         """(step, result) for every job, in any order."""
 
     def describe(self) -> str:
@@ -58,8 +59,8 @@ class Executor(ABC):
 
 class LocalExecutor(Executor):
     def evaluate(self, env: SearchEnvironment, jobs: list[Job]
-                 ) -> Iterator[tuple[int, CandidateResult]]:
-        done: dict[int, CandidateResult] = {}
+                 ) -> Iterator[tuple[int, Candidate]]:
+        done: dict[int, Candidate] = {}
         for job in jobs:
             known = done[job.same_as].accuracy if job.same_as is not None \
                 else job.known_accuracy

@@ -19,6 +19,7 @@ a run killed in the middle of a round is resumed in the middle of that round.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import time
 from collections.abc import Iterator
@@ -37,9 +38,10 @@ from edgeprune.models.checkpoint import Checkpoint, save_checkpoint
 from edgeprune.models.counting import count_gflops, count_params
 from edgeprune.search.agents.base import AgentContext, SearchAgent, agent_class, create_agent
 from edgeprune.search.baseline import Baseline, load_baseline, save_baseline
-from edgeprune.search.environment import CandidateResult, SearchEnvironment
+from edgeprune.search.candidate import Candidate
+from edgeprune.search.environment import SearchEnvironment
 from edgeprune.search.executor import Executor, Job, LocalExecutor
-from edgeprune.search.records import CandidateLog, CandidateRecord
+from edgeprune.search.records import CandidateLog
 from edgeprune.search.results import (
     best_record,
     pareto_front,
@@ -59,9 +61,9 @@ LATENCY_TABLE = "latency_table.json"
 class SearchOutcome:
     run_dir: Path
     settings: SearchSettings
-    records: list[CandidateRecord]
-    best: CandidateRecord | None
-    pareto: list[CandidateRecord]
+    records: list[Candidate]
+    best: Candidate | None
+    pareto: list[Candidate]
     session: int
     replayed: int  # candidates recorded before this session
     evaluated: int  # accuracy evaluations this session
@@ -246,7 +248,7 @@ class Search:
                         measured += not record.from_cache
                         progress.update(records)
                     for record in records[pending.first:pending.end]:
-                        agent.observe(record.evaluation())
+                        agent.observe(record)
                     pending = None
             outcome = SearchOutcome(self.run_dir, self.settings, records,
                                     best_record(records), pareto_front(records), session,
@@ -261,12 +263,12 @@ class Search:
     def _propose(self, agent: SearchAgent, first: int) -> Round:
         return propose_round(agent, self.settings, self.env.space, first)
 
-    def _replay(self, agent: SearchAgent, records: list[CandidateRecord]) -> Round | None:
+    def _replay(self, agent: SearchAgent, records: list[Candidate]) -> Round | None:
         return replay_rounds(agent, self.settings, self.env.space, records, self.log.path)
 
     def _evaluate(self, env: SearchEnvironment, proposed: Round,
-                  records: list[CandidateRecord], session: int, began: float
-                  ) -> Iterator[CandidateRecord]:
+                  records: list[Candidate], session: int, began: float
+                  ) -> Iterator[Candidate]:
         """Evaluate the round's steps not yet recorded; record each, in step order, as soon
         as every step before it is recorded."""
         jobs: list[Job] = []
@@ -279,7 +281,7 @@ class Search:
                 (job.step for job in jobs if job.arch_hash == arch_hash), None)
             jobs.append(Job(step, spec, arch_hash, earlier.accuracy if earlier else None,
                             same_as, earlier.step if earlier else same_as, plan))
-        done: dict[int, CandidateResult] = {}
+        done: dict[int, Candidate] = {}
         pending = iter(jobs)
         job = next(pending, None)
         last = began
@@ -293,27 +295,22 @@ class Search:
                 yield record
                 job = next(pending, None)
 
-    def _record(self, job: Job, result: CandidateResult, session: int,
-                seconds: float) -> CandidateRecord:
+    def _record(self, job: Job, measured: Candidate, session: int,
+                seconds: float) -> Candidate:
+        """`measured` (the environment's) numbered, scored against the target, stamped."""
         baseline, config = self.baseline, self.settings.reward
         target = baseline.target_ms
-        flops_ms = flops_cost_ms(result.gflops, baseline.gflops, baseline.latency_ms)
-        latency_ms = relative_ms(result.latency, baseline.latency_ms)
-        spec = job.spec
-        return CandidateRecord(
-            step=job.step, spec=spec.to_dict(), spec_hash=spec.hash,
-            arch_hash=result.arch_hash, accuracy=result.accuracy, latency_ms=latency_ms,
-            latency=result.latency.to_json(),
-            gflops=result.gflops, params=result.params,
-            reward=reward(result.accuracy, latency_ms, target, config),
-            flops_reward=reward(result.accuracy, flops_ms, target, config),
+        latency = LatencyResult.from_json(measured.latency)
+        flops_ms = flops_cost_ms(measured.gflops, baseline.gflops, baseline.latency_ms)
+        latency_ms = relative_ms(latency, baseline.latency_ms)
+        return dataclasses.replace(
+            measured, spec=job.spec, step=job.step, latency_ms=latency_ms,
+            reward=reward(measured.accuracy, latency_ms, target, config),
+            flops_reward=reward(measured.accuracy, flops_ms, target, config),
             feasible=meets_target(latency_ms, target, config),
-            agent=self.settings.agent, session=session,
-            repeat_of=job.repeat_of,
-            accuracy_seconds=result.accuracy_seconds, latency_seconds=result.latency_seconds,
-            wall_seconds=seconds, time=utc_now(), measured_ms=result.latency.median_ms,
-            latency_ratio=result.latency.ratio,
-            noise=measurement_noise(result.latency, self.meter.protocol))
+            agent=self.settings.agent, session=session, repeat_of=job.repeat_of,
+            wall_seconds=seconds, time=utc_now(), measured_ms=latency.median_ms,
+            latency_ratio=latency.ratio, noise=measurement_noise(latency, self.meter.protocol))
 
     # ---------------------------------------------------------------------------- results
 
@@ -334,7 +331,7 @@ class Search:
 
     def best_checkpoint(self, outcome: SearchOutcome) -> Checkpoint:
         best, base = outcome.best, self.env.base
-        spec = best.prune_spec
+        spec = best.spec
         provenance = {
             "pruned_from": {"base": self.settings.weights, "provenance": base.provenance},
             "spec": spec.to_dict(), "spec_hash": best.spec_hash,
@@ -430,7 +427,7 @@ class SearchProgress:
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)
 
-    def update(self, records: list[CandidateRecord]) -> None:
+    def update(self, records: list[Candidate]) -> None:
         record = records[-1]
         self.measured += not record.from_cache
         best = best_record(records)

@@ -89,7 +89,7 @@ def test_search_scores_candidates_with_the_weight_sharing_network(search_setup,
     assert best.provenance["search"]["accuracy_proxy"] == "pruningnet"
     # the best network (what fine-tuning starts from) carries the shared weights
     best_spec = next(r for r in records if r.spec_hash == best.provenance["spec_hash"])
-    extracted = load_supernet(supernet).net.extract(best_spec.prune_spec)
+    extracted = load_supernet(supernet).net.extract(best_spec.spec)
     assert extracted.cfg == best.model.cfg
     for index in (0, 1, len(best.model.cfg.layers) - 2):
         shared = extracted.layers[index].conv.weight

@@ -21,6 +21,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.latency.cache import CacheKey
 from edgeprune.latency.profiles import resolve_profile
 from edgeprune.latency.result import LatencyResult
+from edgeprune.search.candidate import Candidate
 from edgeprune.search.cluster.actors import AccuracyWorker, DeviceActor, DeviceGone
 from edgeprune.search.cluster.connect import (
     ClusterOptions,
@@ -28,7 +29,7 @@ from edgeprune.search.cluster.connect import (
     free_worker_slots,
     import_ray,
 )
-from edgeprune.search.environment import CandidateResult, SearchEnvironment
+from edgeprune.search.environment import SearchEnvironment
 from edgeprune.search.executor import Executor, Job
 from edgeprune.search.scheduler import (
     ACCURACY,
@@ -225,7 +226,7 @@ class RayExecutor(Executor):
     # ---------------------------------------------------------------------------- rounds
 
     def evaluate(self, env: SearchEnvironment, jobs: list[Job]
-                 ) -> Iterator[tuple[int, CandidateResult]]:
+                 ) -> Iterator[tuple[int, Candidate]]:
         cache = env.meter.cache
         latency: dict[int, tuple[object, float]] = {}
         accuracy: dict[int, tuple[float, float]] = {}
@@ -247,7 +248,7 @@ class RayExecutor(Executor):
         waiting = list(jobs)
         arch_hashes = {job.step: job.arch_hash for job in jobs}
 
-        def finished() -> Iterator[tuple[int, CandidateResult]]:
+        def finished() -> Iterator[tuple[int, Candidate]]:
             for job in list(waiting):
                 origin = job.same_as if job.same_as is not None else job.step
                 if origin not in latency or origin not in accuracy:
@@ -258,7 +259,8 @@ class RayExecutor(Executor):
                 if job.same_as is not None:  # what the cache and the record would give
                     result = dataclasses.replace(result, from_cache=True)
                     latency_s = accuracy_s = 0.0
-                yield job.step, env.result(cfgs[origin], value, result, accuracy_s, latency_s)
+                yield job.step, env.result(job.spec, cfgs[origin], value, result, accuracy_s,
+                                           latency_s)
 
         yield from finished()
         for task, value in self.scheduler.run(tasks):
