@@ -36,4 +36,5 @@ def test_a_corrupt_latency_cache_says_what_to_do(tmp_path):
     line = one_line_error("latency", "yolov3-tiny", "--classes", 2, "--width", 0.25, "--imgsz",
                           64, "--latency-cache", cache)
     assert str(cache) in line and "delete it" in line
-    assert "--no-cache" not in line  # `search --resume` has no such option to give
+    # `search --resume` has no such option to give
+    assert "--no-latency-cache" not in line and "--no-cache" not in line
