@@ -68,7 +68,7 @@ def camera_frames(size: tuple[int, int], count: int = 6,
 
 
 def measure(detector: Detector, frames: list[np.ndarray], runs: int) -> dict:
-    session = detector.backend.session
+    session = detector.runtime.session
     name = session.get_inputs()[0].name
     prepared = [detector.preprocess(frame)[0] for frame in frames]
     for index in range(5):  # warm-up of both paths

@@ -33,10 +33,10 @@ def cv(values) -> float:
 
 
 def start_agent(token: str, threads: int) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-c", "from edgeprune.cli import main; main()", "agent",
-               "serve", "--port", "0", "--threads", str(threads), "--max-upload-mb", "1024"]
+    command = [sys.executable, "-c", "from edgeprune.cli import main; main()", "device",
+               "serve", "--port", "0", "--ort-threads", str(threads), "--max-upload-mb", "1024"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True, env={**os.environ, "EDGEPRUNE_AGENT_TOKEN": token})
+                               text=True, env={**os.environ, "EDGEPRUNE_SERVER_TOKEN": token})
     line = process.stdout.readline()
     match = re.search(r"listening on (http://\S+)", line)
     if not match:

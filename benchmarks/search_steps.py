@@ -178,7 +178,7 @@ class Work:
         folder = self.runs / "scratch" / name
         command = [*EDGEPRUNE, "scratch", "--data", str(data), "--weights", str(base),
                    "--model", model, "--match", str(match), "--epochs", str(epochs),
-                   "--workers", "1", "--device", "cpu", "--threads", "1", "--cache",
+                   "--workers", "1", "--device", "cpu", "--ort-threads", "1", "--latency-cache",
                    str(self.root / "scratch-latency.sqlite"), "--seed", "0", *options,
                    "--out", str(self.runs), "--name", name]
 

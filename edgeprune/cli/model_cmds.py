@@ -17,7 +17,7 @@ from edgeprune.console import escape
 @click.option("--classes", type=click.IntRange(min=1), help="Class count (built-in names).")
 @click.option("--width", type=click.FloatRange(0, 4, min_open=True), default=1.0,
               show_default=True, help="Width multiplier (built-in names).")
-@imgsz_option
+@imgsz_option()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (params, gflops, ...).")
 def info(model: str, classes: int | None, width: float, imgsz: str | None,
          as_json: bool) -> None:
@@ -54,7 +54,7 @@ FORMATS = ("onnx", "darknet", "checkpoint", "engine")
 
 @click.command()
 @model_source_options
-@imgsz_option
+@imgsz_option()
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="onnx", show_default=True,
               help="onnx: one .onnx (checked with ONNX Runtime); darknet: .cfg + .weights + "
               ".names; checkpoint: an edgeprune .pt; engine: a TensorRT engine for this "

@@ -24,7 +24,7 @@ def _block_list(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 @click.command()
 @model_source_options
-@imgsz_option
+@imgsz_option()
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False),
               help="Prune spec (.yaml or .json): drop_blocks, ratios, default_ratio, round_to, "
               "min_channels.")

@@ -1,9 +1,9 @@
 """The Detector: BGR images in, detections in original image coordinates out.
 
 One class does pre-processing (letterbox, BGR to RGB, [0, 1] floats, NCHW), inference through
-a backend (backends.py), decoding and class-aware NMS (postprocess.py), and maps boxes back to
-each image. `edgeprune predict`, evaluation, the benchmarks and the ROS node all call it, so
-what is measured is what runs on the robot.
+an inference runtime (backends.py), decoding and class-aware NMS (postprocess.py), and maps
+boxes back to each image. `edgeprune predict`, evaluation, the benchmarks and the ROS node
+all call it, so what is measured is what runs on the robot.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeprune.data.letterbox import LetterboxInfo, boxes_to_original, prepare_batch
 from edgeprune.errors import EdgepruneError
-from edgeprune.runtime.backends import InferenceBackend, create_backend
+from edgeprune.runtime.backends import Runtime, create_runtime
 from edgeprune.runtime.postprocess import Detections, decode_rows
 
 # Rows kept for NMS after the objectness pre-filter; only reached by near-untrained models at
@@ -41,37 +41,44 @@ class Detector:
     """Run a YOLOv3-family model on BGR uint8 images of any size, one or many at a time.
 
     `model` is a path (.pt checkpoint, .onnx, Darknet .weights with `cfg=`), a `Checkpoint`,
-    an in-memory `DarknetModel`, or a ready `InferenceBackend`. `backend="auto"` picks the
-    backend from the model; names and input size come from the model's own metadata unless
-    given. `multi_label` keeps every class above the threshold per box (for mAP); otherwise
-    each box gets its best class (what a robot acts on).
+    an in-memory `DarknetModel`, or a ready `Runtime`. `runtime="auto"` picks the runtime
+    from the model (`backend=`, its name in the last release, is deprecated); names and input
+    size come from the model's own metadata unless given. `multi_label` keeps every class
+    above the threshold per box (for mAP); otherwise each box gets its best class (what a
+    robot acts on).
     """
 
-    def __init__(self, model, backend: str = "auto", imgsz=None, conf_threshold: float = 0.25,
+    def __init__(self, model, runtime: str = "auto", imgsz=None, conf_threshold: float = 0.25,
                  iou_threshold: float = 0.45, max_detections: int = 300,
                  names: list[str] | None = None, *, multi_label: bool = False,
                  device: str | None = None, cfg: str | Path | None = None,
-                 **backend_options) -> None:
+                 backend: str | None = None, **runtime_options) -> None:
         from edgeprune.models.loading import parse_imgsz
 
-        if isinstance(model, InferenceBackend):
-            self.backend = model
+        if backend is not None:
+            from edgeprune.deprecation import warn_deprecated
+
+            warn_deprecated("Detector(backend=...)", "Detector(runtime=...)")
+            runtime = backend
+
+        if isinstance(model, Runtime):
+            self.runtime = model
         else:
             if cfg is not None:
-                backend_options["cfg"] = cfg
+                runtime_options["cfg"] = cfg
             if device is not None:
-                backend_options["device"] = device
-            self.backend = create_backend(model, backend, **backend_options)
-        size = parse_imgsz(imgsz) if imgsz is not None else self.backend.imgsz
+                runtime_options["device"] = device
+            self.runtime = create_runtime(model, runtime, **runtime_options)
+        size = parse_imgsz(imgsz) if imgsz is not None else self.runtime.imgsz
         if size is None:
-            raise EdgepruneError(f"{self.backend.describe()}: the model does not state its "
+            raise EdgepruneError(f"{self.runtime.describe()}: the model does not state its "
                                  f"input size; pass imgsz")
-        if self.backend.fixed_imgsz and size != self.backend.imgsz:
-            raise EdgepruneError(f"the model's input is fixed at {self.backend.imgsz[1]}x"
-                                 f"{self.backend.imgsz[0]}; it cannot run at {size[1]}x{size[0]}")
+        if self.runtime.fixed_imgsz and size != self.runtime.imgsz:
+            raise EdgepruneError(f"the model's input is fixed at {self.runtime.imgsz[1]}x"
+                                 f"{self.runtime.imgsz[0]}; it cannot run at {size[1]}x{size[0]}")
         self.imgsz: tuple[int, int] = size
-        num_classes = self.backend.num_classes
-        names = list(names) if names is not None else self.backend.names
+        num_classes = self.runtime.num_classes
+        names = list(names) if names is not None else self.runtime.names
         if names is None:
             names = [f"class{i}" for i in range(num_classes)]
         if len(names) != num_classes:
@@ -85,7 +92,7 @@ class Detector:
         self.last_times = StageTimes()
 
     def __repr__(self) -> str:
-        return (f"Detector({self.backend.describe()}, imgsz={self.imgsz[1]}x{self.imgsz[0]}, "
+        return (f"Detector({self.runtime.describe()}, imgsz={self.imgsz[1]}x{self.imgsz[0]}, "
                 f"classes={len(self.names)}, conf={self.conf_threshold}, "
                 f"iou={self.iou_threshold})")
 
@@ -94,7 +101,7 @@ class Detector:
         start = time.perf_counter()
         batch, infos = self.preprocess(images)
         prepared = time.perf_counter()
-        rows = self.backend.run(batch)
+        rows = self.runtime.run(batch)
         inferred = time.perf_counter()
         detections = self.postprocess(rows, infos)
         self.last_times = StageTimes(prepared - start, inferred - prepared,
@@ -109,7 +116,7 @@ class Detector:
     def postprocess(self, rows: np.ndarray, infos: list[LetterboxInfo]) -> list[Detections]:
         """Threshold, NMS and map back each image's rows (N, 5 + C)."""
         if rows.ndim != 3 or len(rows) != len(infos) or rows.shape[2] != len(self.names) + 5:
-            raise EdgepruneError(f"backend returned rows of shape {rows.shape}; expected "
+            raise EdgepruneError(f"the runtime returned rows of shape {rows.shape}; expected "
                                  f"({len(infos)}, N, {len(self.names) + 5})")
         results = []
         for image_rows, info in zip(rows, infos, strict=True):

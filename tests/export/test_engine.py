@@ -83,8 +83,8 @@ def test_engine_detections_equal_onnx_runtime_for_batches(tmp_path, tiny_checkpo
     engine, reference = Detector(out), Detector(tmp_path / "tiny.onnx")
     assert engine.names == ["car", "bus"] and engine.imgsz == (64, 64)
     tolerance = 0.05 if half else 1e-3
-    rows = engine.backend.run(engine.preprocess(images)[0])  # 6 images: chunks of 4 and 2
-    expected = reference.backend.run(reference.preprocess(images)[0])
+    rows = engine.runtime.run(engine.preprocess(images)[0])  # 6 images: chunks of 4 and 2
+    expected = reference.runtime.run(reference.preprocess(images)[0])
     np.testing.assert_allclose(rows[..., 4:], expected[..., 4:], atol=tolerance)
     again = invoke("export", "--weights", tiny_checkpoint, "--format", "engine", "--batch", 4,
                    "-o", out, "--skip-if-current", *(["--half"] if half else []))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgeprune.latency import Protocol
-from tests.latency.latency_helpers import FAST, AgentProcess
+from tests.latency.latency_helpers import FAST, ServerProcess
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def tiny_onnx() -> bytes:
 @pytest.fixture(scope="module")
 def agent():
     """An agent with a 3 MiB upload limit."""
-    process = AgentProcess("--max-upload-mb", "3",
+    process = ServerProcess("--max-upload-mb", "3",
                            "--busy-wait", "30")
     yield process
     process.stop()

@@ -23,7 +23,7 @@ def test_shipped_robot_profiles_load_and_agree_with_their_devices():
     assert sentry.precision == "int8" and sentry.calib == "calib/arena"
     # a robot profile is also a --device: the board's setup, the robot's budget and precision
     as_device = resolve_profile("robomaster-infantry")
-    assert as_device.backend == "tensorrt" and as_device.agent is not None
+    assert as_device.backend == "tensorrt" and as_device.server is not None
     assert as_device.latency_budget_ms == 12.0 and as_device.precision == "fp16"
 
 

@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeprune.latency.backends.ort import load_session, session_options
-from edgeprune.runtime.backends import OnnxRuntimeBackend
+from edgeprune.runtime.backends import OrtRuntime
 
 CHANNELS_OUT = 6
 OUTPUT_SCALE = 0.1
@@ -58,7 +58,7 @@ def conv_case():
 
 def test_detector_engine_runs_symmetric_int8_without_saturation(conv_case):
     model, images, expected = conv_case
-    rows = OnnxRuntimeBackend(model, device="cpu").run(images)
+    rows = OrtRuntime(model, device="cpu").run(images)
     np.testing.assert_allclose(rows.ravel(), expected, atol=1e-5)
 
 

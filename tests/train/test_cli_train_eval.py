@@ -33,7 +33,7 @@ def invoke(*args):
 def test_train_then_resume_from_the_command_line(in_tmp):
     data, _, _ = write_dataset(in_tmp / "data", train=16, val=8)
     common = ["--data", data, "--model", "yolov3-tiny", "--width", "0.125", "--imgsz", 64,
-              "--batch", 8, "--workers", 1, "--threads", 1]
+              "--batch", 8, "--workers", 1, "--torch-threads", 1]
     threads_before = torch.get_num_threads()
     run = invoke("train", *common, "--epochs", 1, "--name", "tiny")
     assert run.exit_code == 0, run.output

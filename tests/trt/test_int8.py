@@ -33,8 +33,8 @@ def test_qdq_model_calibrated_on_the_set_runs_like_the_float_model(tmp_path):
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     images = [read_image(s.image_path) for s in val_set.samples]
     batch, _ = prepare_batch(images, (64, 64))
-    exact = Detector(float_model).backend.run(batch)
-    approx = Detector(quantized).backend.run(batch)
+    exact = Detector(float_model).runtime.run(batch)
+    approx = Detector(quantized).runtime.run(batch)
     # objectness and class probabilities of int8 activations stay close to float32
     assert np.corrcoef(exact[..., 4:].ravel(), approx[..., 4:].ravel())[0, 1] > 0.95
 

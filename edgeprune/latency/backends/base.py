@@ -109,7 +109,7 @@ class Backend(ABC):
         return False
 
     def measured_by(self) -> str:
-        """The backend that produces the numbers (the agent's, for `remote`)."""
+        """The backend that produces the numbers (the server's, for `remote`)."""
         return self.name
 
     def cache_backend_key(self) -> str:
