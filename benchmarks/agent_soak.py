@@ -51,14 +51,14 @@ RECORD_LOCK = threading.Lock()
 class Server:
     def __init__(self, token: str, upload_mb: int, max_waiting: int) -> None:
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
-        command = [sys.executable, "-c", "from edgeprune.cli import main; main()", "agent",
-                   "serve", "--port", "0", "--threads", "1", "--max-upload-mb", str(upload_mb),
+        command = [sys.executable, "-c", "from edgeprune.cli import main; main()", "device",
+                   "serve", "--port", "0", "--ort-threads", "1", "--max-upload-mb", str(upload_mb),
                    "--max-waiting", str(max_waiting), "--max-connections", "64",
                    "--header-timeout", str(HEADER_TIMEOUT), "--body-timeout",
                    str(BODY_TIMEOUT), "--busy-wait", "120", "--max-measure-seconds", "30"]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log,
                                         text=True,
-                                        env={**os.environ, "EDGEPRUNE_AGENT_TOKEN": token})
+                                        env={**os.environ, "EDGEPRUNE_SERVER_TOKEN": token})
         line = self.process.stdout.readline()
         match = re.search(r"listening on (http://\S+)", line)
         if not match:
@@ -124,10 +124,10 @@ def head(path: str, token: str, length: int | None, partial: bool = False) -> st
 def run_client(index: int, server: Server, token: str, model: bytes, upload_bytes: int,
                limit_bytes: int, deadline: float, outcomes: dict, errors: list) -> None:
     from edgeprune.latency import Protocol
-    from edgeprune.latency.client import AgentClient
+    from edgeprune.latency.client import ServerClient
 
     rng = random.Random(index)
-    client = AgentClient(server.url, token, timeout_s=120, busy_retry_s=300)
+    client = ServerClient(server.url, token, timeout_s=120, busy_retry_s=300)
     protocol = Protocol().with_overrides(FAST)
     query = "/measure?" + urllib.parse.urlencode({"shape": "1x3x64x64", **FAST})
     kinds, weights = zip(*KINDS.items(), strict=True)
@@ -180,8 +180,8 @@ def main() -> None:
                                              "agent_soak.md"))
     args = parser.parse_args()
 
-    from edgeprune.export.onnx import onnx_bytes
     from edgeprune.models import create
+    from edgeprune.onnxio.serialize import onnx_bytes
 
     model = onnx_bytes(create("yolov3-tiny", num_classes=3, width=0.25, imgsz=64), (64, 64))
     limit = args.upload_mb << 20
@@ -194,9 +194,9 @@ def main() -> None:
     try:
         # Warm up (ONNX Runtime loaded, one measurement done) before the baseline.
         from edgeprune.latency import Protocol
-        from edgeprune.latency.client import AgentClient
+        from edgeprune.latency.client import ServerClient
 
-        warm = AgentClient(server.url, token)
+        warm = ServerClient(server.url, token)
         warm.measure(model, (1, 3, 64, 64), "fp32", Protocol().with_overrides(FAST))
         warm.close()
         raw(server, head("/measure?shape=1x3x64x64", token, 2), b"\x08\x08")
@@ -224,7 +224,7 @@ def main() -> None:
         stop_sampling.set()
         sampler.join(timeout=5)
         peak = server.memory_mb("VmHWM")
-        still_serving = AgentClient(server.url, token).info()["backend"]
+        still_serving = ServerClient(server.url, token).info()["backend"]
         log = server.log_text()
         temp_left = sum(p.stat().st_size for p in Path(tempfile.gettempdir()).glob(
             f"edgeprune-agent-{server.process.pid}-*/*"))

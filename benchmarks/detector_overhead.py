@@ -27,11 +27,12 @@ import numpy as np
 import torch
 from machine_info import machine_line, uptime
 
-from edgeprune.export.onnx import onnx_bytes
+from edgeprune.data.letterbox import prepare_batch
 from edgeprune.models import create, load_checkpoint
 from edgeprune.models.darknet import YoloDecode
+from edgeprune.onnxio.serialize import onnx_bytes
 from edgeprune.prune.recalibrate import recalibrate_bn
-from edgeprune.runtime.detector import Detector, prepare_batch
+from edgeprune.runtime.detector import Detector
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ucsd-sample"
 
@@ -67,7 +68,7 @@ def camera_frames(size: tuple[int, int], count: int = 6,
 
 
 def measure(detector: Detector, frames: list[np.ndarray], runs: int) -> dict:
-    session = detector.backend.session
+    session = detector.runtime.session
     name = session.get_inputs()[0].name
     prepared = [detector.preprocess(frame)[0] for frame in frames]
     for index in range(5):  # warm-up of both paths

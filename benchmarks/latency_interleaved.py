@@ -48,9 +48,9 @@ def load_loop(cpu: int, imgsz: int, stop, duty: tuple[float, float] | None) -> N
     """Run the base model in ONNX Runtime on `cpu` until `stop` is set; with `duty` (on, off)
     seconds, only part of the time, so the load comes and goes."""
     os.sched_setaffinity(0, {cpu})
-    from edgeprune.export.onnx import onnx_bytes
     from edgeprune.latency.backends.ort import load_session, session_options
     from edgeprune.models.darknet import DarknetModel
+    from edgeprune.onnxio.serialize import onnx_bytes
 
     base, _ = models(imgsz)
     session = load_session(onnx_bytes(DarknetModel(base), (imgsz, imgsz)), session_options(1),

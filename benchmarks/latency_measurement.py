@@ -33,10 +33,10 @@ def cv(values) -> float:
 
 
 def start_agent(token: str, threads: int) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-c", "from edgeprune.cli import main; main()", "agent",
-               "serve", "--port", "0", "--threads", str(threads), "--max-upload-mb", "1024"]
+    command = [sys.executable, "-c", "from edgeprune.cli import main; main()", "device",
+               "serve", "--port", "0", "--ort-threads", str(threads), "--max-upload-mb", "1024"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True, env={**os.environ, "EDGEPRUNE_AGENT_TOKEN": token})
+                               text=True, env={**os.environ, "EDGEPRUNE_SERVER_TOKEN": token})
     line = process.stdout.readline()
     match = re.search(r"listening on (http://\S+)", line)
     if not match:
@@ -58,10 +58,10 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/latency_measurement.md")
     args = parser.parse_args()
 
-    from edgeprune.export.onnx import onnx_bytes
     from edgeprune.latency import LatencyCache, LatencyMeter, Protocol, create_backend
     from edgeprune.models import create
     from edgeprune.models.counting import count_gflops
+    from edgeprune.onnxio.serialize import onnx_bytes
 
     load_before = uptime()
     model = create(args.model, num_classes=args.classes, width=args.width, imgsz=args.imgsz)

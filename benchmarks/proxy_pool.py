@@ -50,7 +50,7 @@ def _searched(args, agent: str, base, data, console) -> list:
                 proxy_settings=ProxySettings(recal_batches=args.recal_batches, seed=args.seed))
             search = Search.start(settings, run, console=console)
         records = search.run().records
-    return [r.prune_spec for r in records]
+    return [r.spec for r in records]
 
 
 def candidate_pool(args, base, data, console):

@@ -27,9 +27,9 @@ import onnxruntime as ort
 import torch
 from machine_info import machine_line, uptime
 
-from edgeprune.export.onnx import INPUT_NAME, onnx_bytes
 from edgeprune.models import DarknetModel, builtin_cfg
 from edgeprune.models.counting import count_gflops, count_params
+from edgeprune.onnxio.serialize import INPUT_NAME, onnx_bytes
 from edgeprune.prune import PruneSpec, prune_space, pruned_cfg
 
 

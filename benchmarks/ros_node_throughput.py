@@ -33,7 +33,7 @@ import cv2
 from detector_overhead import SAMPLE, trained_like
 from machine_info import machine_line, uptime
 
-from edgeprune.export.onnx import export_onnx
+from edgeprune.onnxio.serialize import export_onnx
 from edgeprune.runtime.detector import Detector
 
 REPO = Path(__file__).resolve().parents[1]

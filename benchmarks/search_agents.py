@@ -115,7 +115,7 @@ def planned_searches(args) -> list[dict]:
 
 def search_options(args, search: dict, data: Path, base: Path, supernet: Path) -> list[str]:
     return ["--data", str(data), "--weights", str(base), "--supernet", str(supernet),
-            "--device", "cpu", "--threads", "1", "--target-speedup", f"{search['target']:g}",
+            "--device", "cpu", "--ort-threads", "1", "--target-speedup", f"{search['target']:g}",
             "--agent", search["agent"], "--budget", str(args.budget), "--val-images",
             str(args.val_images), "--recal-batches", str(args.recal_batches), "--imgsz",
             str(args.imgsz), "--seed", str(search["seed"]), *protocol_options(args)]

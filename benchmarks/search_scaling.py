@@ -118,7 +118,7 @@ def agent_seconds_per_round(run: Path, round_size: int) -> list[float]:
             began = time.perf_counter()
             agent.propose_round(first, min(round_size, len(records) - first))
             for record in records[first:first + round_size]:
-                agent.observe(record.evaluation())
+                agent.observe(record)
             seconds.append(time.perf_counter() - began)
         return seconds
     finally:
@@ -168,7 +168,7 @@ def main() -> None:
     data, base = prepare(args.work, args.imgsz, args.width)
     common = ["--data", str(data), "--weights", str(base), "--agent", "abcp", "--seed", "0",
               "--budget", str(args.budget), "--round-size", str(args.round_size),
-              "--target-speedup", "1.5", "--threads", "1", "--batch", "8"]
+              "--target-speedup", "1.5", "--ort-threads", "1", "--batch", "8"]
 
     # A: accuracy-bound, 1 vs 2 workers, from the same warm latency cache
     accurate = [*common, "--recal-batches", str(args.recal_batches), "--val-images",
@@ -186,15 +186,15 @@ def main() -> None:
                 str(workers)]))
 
     # B: latency-bound, a pool of 1 server vs 2
-    from tests.latency.latency_helpers import AgentProcess
+    from tests.latency.latency_helpers import ServerProcess
 
-    servers = [AgentProcess("--token", TOKEN), AgentProcess("--token", TOKEN)]
+    servers = [ServerProcess("--token", TOKEN), ServerProcess("--token", TOKEN)]
     pools: dict[int, dict] = {}
     try:
         for size in (1, 2):
             profile = args.work / f"pool{size}.yaml"
             profile.write_text(json.dumps({"name": f"bench-pool-{size}", "backend": "ort-cpu",
-                                           "agents": [s.url for s in servers[:size]]}))
+                                           "servers": [s.url for s in servers[:size]]}))
             cache = args.work / f"pool{size}.sqlite"
             cache.unlink(missing_ok=True)
             pools[size] = search(args.work, f"pool{size}", [

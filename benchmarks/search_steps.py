@@ -178,7 +178,7 @@ class Work:
         folder = self.runs / "scratch" / name
         command = [*EDGEPRUNE, "scratch", "--data", str(data), "--weights", str(base),
                    "--model", model, "--match", str(match), "--epochs", str(epochs),
-                   "--workers", "1", "--device", "cpu", "--threads", "1", "--cache",
+                   "--workers", "1", "--device", "cpu", "--ort-threads", "1", "--latency-cache",
                    str(self.root / "scratch-latency.sqlite"), "--seed", "0", *options,
                    "--out", str(self.runs), "--name", name]
 
@@ -213,14 +213,13 @@ def training_seconds(folder: Path) -> float:
 
 def search_summary(folder: Path, timing: dict) -> dict:
     """What the report needs from a finished search run folder."""
-    import yaml
-
+    from edgeprune.search.baseline import load_baseline
     from edgeprune.search.records import CandidateLog
     from edgeprune.search.results import best_record
 
     records = CandidateLog(folder).read()
     best = best_record(records)
-    config = yaml.safe_load((folder / "config.yaml").read_text())
+    baseline = load_baseline(folder)
     last = max(r.session for r in records)
     earlier = sum(r.wall_seconds for r in records if r.session < last)
     return {**timing, "wall_seconds": timing["seconds"] + earlier,
@@ -233,6 +232,5 @@ def search_summary(folder: Path, timing: dict) -> dict:
             "latency_seconds": sum(r.latency_seconds for r in records),
             "best_step": best.step, "proxy_map50": best.accuracy,
             "search_latency_ms": best.latency_ms, "feasible": best.feasible,
-            "target_ms": config["baseline"]["target_ms"],
-            "base_ms": config["baseline"]["latency"]["median_ms"],
+            "target_ms": baseline.target_ms, "base_ms": baseline.latency_ms,
             "weights": str(folder / "best.pt")}

@@ -16,10 +16,10 @@ def side_by_side(models: dict[str, Path], imgsz: int, rounds: int,
     and parameters, for checkpoints `models` (which include `reference`)."""
     import numpy as np
 
-    from edgeprune.export.onnx import INPUT_NAME, onnx_bytes
     from edgeprune.latency.backends.ort import load_session, session_options
     from edgeprune.models import load_checkpoint
     from edgeprune.models.counting import count_gflops, count_params
+    from edgeprune.onnxio.serialize import INPUT_NAME, onnx_bytes
 
     sessions, info = {}, {}
     for name, path in models.items():

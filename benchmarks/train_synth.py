@@ -101,7 +101,7 @@ def main() -> None:
     if args.batch:
         train += ["--batch", str(args.batch)]
     if args.threads:
-        train += ["--threads", str(args.threads)]
+        train += ["--torch-threads", str(args.threads)]
     if run_dir.exists():
         import shutil
 

@@ -1,6 +1,6 @@
 """One small registry type for every plug-in family, chosen by name.
 
-Each family (search agents, accuracy proxies, latency backends, inference backends, dataset
+Each family (search agents, accuracy proxies, latency backends, inference runtimes, dataset
 formats, importance criteria, corruptions) owns one `Registry`. A plug-in registers itself with
 `@REGISTRY.register` in the module that defines it, under its `name` attribute; the family's
 package imports its built-in plug-ins, and the registry imports that package (`builtins`) the

@@ -59,6 +59,7 @@ def private_latency_cache(tmp_path, monkeypatch) -> Path:
     latency and search tests)."""
     path = tmp_path / "latency.sqlite"
     monkeypatch.setenv("EDGEPRUNE_LATENCY_CACHE", str(path))
+    monkeypatch.delenv("EDGEPRUNE_SERVER_TOKEN", raising=False)
     monkeypatch.delenv("EDGEPRUNE_AGENT_TOKEN", raising=False)
     return path
 
@@ -96,7 +97,7 @@ class SearchSetup:
         """`edgeprune search` arguments for a quick run on this setup."""
         return ["search", "--data", str(self.data), "--weights", str(self.weights),
                 "--agent", agent, "--budget", str(budget), "--recal-batches", "2",
-                "--batch", "4", "--val-images", "4", "--threads", "1", *FAST_PROTOCOL,
+                "--batch", "4", "--val-images", "4", "--ort-threads", "1", *FAST_PROTOCOL,
                 *extra]
 
 

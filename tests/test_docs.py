@@ -36,10 +36,12 @@ def _text(page: Path) -> str:
 
 
 def _commands(command: click.Command, path: str):
+    """Every visible command; hidden ones are the deprecated spellings, listed apart."""
     yield path, command
     if isinstance(command, click.Group):
         for name, sub in command.commands.items():
-            yield from _commands(sub, f"{path} {name}")
+            if not sub.hidden:
+                yield from _commands(sub, f"{path} {name}")
 
 
 def _sections(page: Path) -> dict[str, str]:
@@ -59,6 +61,10 @@ def test_the_site_builds_strict_and_lists_every_option_of_every_verb(site):
                 shown = (param.opts[0] if isinstance(param, click.Option)
                          else param.human_readable_name)
                 assert shown in sections[anchor], f"{path} {shown} not in its table"
+    deprecated = sections["deprecated-spellings"]
+    for old in ("edgeprune agent serve", "--backend", "--threads", "--cache", "agents:",
+                "EDGEPRUNE_AGENT_TOKEN"):
+        assert old in deprecated, f"{old} not among the deprecated spellings"
     # the option tables are tables, on the pages that explain them too
     search = (site / "search" / "index.html").read_text(encoding="utf-8")
     row = re.search(r"<tr>\s*<td><code>--target-latency</code></td>.*?</tr>", search, re.DOTALL)

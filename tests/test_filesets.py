@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from edgeprune import filesets
 from edgeprune.cli import main
 from edgeprune.errors import EdgepruneError
-from edgeprune.export.darknet import darknet_manifest, export_darknet
 from edgeprune.models import load_model, save_checkpoint
+from edgeprune.models.darknet_files import darknet_manifest, export_darknet
 
 DEAD_PID = 2**22 + 12345  # above the default pid_max: no such process
 
@@ -85,7 +85,8 @@ def test_exported_files_follow_the_umask(two_models, tmp_path, umask, mode):
 
 
 def test_an_engine_sidecar_from_another_build_is_refused(tmp_path):
-    from edgeprune.export.engine import EngineError, check_engine_matches, write_engine
+    from edgeprune.trt.build import EngineError
+    from edgeprune.trt.engine_file import check_engine_matches, write_engine
 
     engine = tmp_path / "m.engine"
     write_engine(engine, b"engine one", {"engine_sha256": _sha(b"engine one")})

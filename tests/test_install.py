@@ -75,7 +75,7 @@ def test_the_installed_package_finds_its_shipped_profiles(installed, tmp_path):
                        "--token-file", str(token), "--profile", "jetson-nano")
     assert added.returncode == 0, added.stderr
     measured = _edgeprune(installed, tmp_path, "latency", "yolov3-tiny", "--classes", "2",
-                          "--width", "0.25", "--imgsz", "64", "--device", "cpu", "--no-cache",
-                          "--protocol", "max_seconds=0.2", "--json")
+                          "--width", "0.25", "--imgsz", "64", "--device", "cpu",
+                          "--no-latency-cache", "--protocol", "max_seconds=0.2", "--json")
     assert measured.returncode == 0, measured.stderr
     assert '"backend": "ort-cpu"' in measured.stdout

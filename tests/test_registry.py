@@ -131,7 +131,7 @@ def test_every_plugin_family_finds_its_builtins_through_its_registry():
     from edgeprune.data.formats.base import FORMATS
     from edgeprune.latency.backends.base import BACKENDS as LATENCY_BACKENDS
     from edgeprune.prune.importance import IMPORTANCE
-    from edgeprune.runtime.backends import BACKENDS as INFERENCE_BACKENDS
+    from edgeprune.runtime.backends import RUNTIMES
     from edgeprune.search.agents.base import AGENTS
     from edgeprune.search.proxy import PROXIES
 
@@ -142,7 +142,7 @@ def test_every_plugin_family_finds_its_builtins_through_its_registry():
          EdgepruneError),
         (LATENCY_BACKENDS, "latency backend", {"ort-cpu", "ort-cuda", "tensorrt", "remote"},
          EdgepruneError),
-        (INFERENCE_BACKENDS, "inference backend", {"torch", "onnxruntime", "tensorrt"},
+        (RUNTIMES, "inference runtime", {"torch", "onnxruntime", "tensorrt"},
          EdgepruneError),
         (FORMATS, "dataset format", {"yolo", "darknet", "voc", "coco", "abcp"}, DataError),
         (IMPORTANCE, "importance criterion", {"l1", "l2", "bn_scale", "random"},

@@ -1,4 +1,5 @@
-"""INT8 calibration sets (calib/NAME): image selection, the files, TensorRT's calibrator."""
+"""INT8 calibration sets (calib/NAME): image selection and the files. TensorRT's calibrator
+that reads them is edgeprune.trt.calibrator."""
 
 from edgeprune.calib.calibset import CalibError, CalibSet, load_calib_set, write_calib_set
 from edgeprune.calib.make import MadeCalibSet, make_calib_set

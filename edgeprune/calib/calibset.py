@@ -19,8 +19,8 @@ import numpy as np
 import yaml
 
 from edgeprune.clock import utc_now
+from edgeprune.data.letterbox import PAD_VALUE
 from edgeprune.errors import EdgepruneError
-from edgeprune.runtime.letterbox import PAD_VALUE
 
 IMAGES_FILE = "images.txt"
 SETTINGS_FILE = "calib.yaml"
@@ -67,7 +67,7 @@ class CalibSet:
         """(batch_size, 3, H, W) float32 batches through the Detector's pre-processing; the
         last partial batch is dropped (TensorRT calibrates at one fixed batch size)."""
         from edgeprune.data.images import read_image
-        from edgeprune.runtime.detector import prepare_batch
+        from edgeprune.data.letterbox import prepare_batch
 
         for start in range(0, len(self.images) - batch_size + 1, batch_size):
             chunk = self.images[start:start + batch_size]

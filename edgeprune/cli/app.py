@@ -53,7 +53,6 @@ def main() -> None:
 
 def _register() -> None:
     from edgeprune.cli import (
-        agent_cmds,
         calib_cmds,
         data_cmds,
         demo_cmd,
@@ -66,6 +65,7 @@ def _register() -> None:
         prune_cmd,
         scratch_cmd,
         search_cmd,
+        server_cmds,
         sim2real_cmd,
         supernet_cmds,
         train_cmd,
@@ -73,7 +73,7 @@ def _register() -> None:
 
     for command in (model_cmds.info, model_cmds.export, data_cmds.data, train_cmd.train,
                     eval_cmds.val, eval_cmds.predict, prune_cmd.prune, latency_cmds.latency,
-                    agent_cmds.agent, device_cmds.device, supernet_cmds.supernet,
+                    device_cmds.device, server_cmds.agent, supernet_cmds.supernet,
                     search_cmd.search, finetune_cmd.finetune, scratch_cmd.scratch,
                     sim2real_cmd.eval_group, calib_cmds.calib, deploy_cmd.deploy,
                     demo_cmd.demo):

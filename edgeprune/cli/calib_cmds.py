@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.cli.options import imgsz_option
 from edgeprune.console import escape
 
 
@@ -25,7 +26,7 @@ def calib() -> None:
               help="The set's folder, e.g. calib/arena.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Same data and seed, same set.")
-@click.option("--imgsz", help="Only for models of this input size (N or WIDTHxHEIGHT). "
+@imgsz_option("Only for models of this input size (N or WIDTHxHEIGHT). "
               "Default: any; batches are made at the model's own size.")
 @click.option("--copy", is_flag=True, help="Copy the images into OUTPUT/images so the folder "
               "can be carried to the robot (images.txt lists them relative to it).")

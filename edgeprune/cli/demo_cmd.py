@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.cli.options import imgsz_option
 from edgeprune.console import escape
 from edgeprune.demo.settings import DemoSettings  # no torch: plain settings
 
@@ -23,8 +24,8 @@ DEFAULTS = DemoSettings()
               "folder; read and write no cache.")
 @click.option("--images", type=click.IntRange(min=8), default=DEFAULTS.images,
               show_default=True, help="Generated images per domain (80% train, 20% val).")
-@click.option("--imgsz", type=click.IntRange(min=32), default=DEFAULTS.imgsz,
-              show_default=True, help="Network input size.")
+@imgsz_option("Square network input size: N or NxN.", square=True, default=DEFAULTS.imgsz,
+              show_default=True)
 @click.option("--width", type=click.FloatRange(0, 4, min_open=True),
               default=DEFAULTS.width, show_default=True,
               help="yolov3 width multiplier.")

@@ -35,7 +35,7 @@ def deploy(robot: str | None, write_dir: str | None) -> None:
         launch_command,
         params_path,
     )
-    from edgeprune.deploy.robot import load_robot
+    from edgeprune.latency.profiles.robot import load_robot
 
     if robot is None:
         _list_robots()

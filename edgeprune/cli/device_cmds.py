@@ -1,5 +1,6 @@
 """`edgeprune device add|list|check|remove`: the local registry of device servers, so
-`--device NAME` works wherever a latency target is asked for (latency, search)."""
+`--device NAME` works wherever a latency target is asked for (latency, search, scratch).
+`device serve` and `device info` (the server itself) are in server_cmds.py."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import click
 
 from edgeprune.cli.app import stdout
 from edgeprune.console import escape
+from edgeprune.latency.tokens import TOKEN_ENV
 
 
 @click.group()
 def device() -> None:
-    """Devices set up for measuring: a name for a server's address, token file and profile.
+    """Device servers: run one (serve), ask one (info), and name them for --device (add,
+    list, check, remove): a name for a server's address, token file and profile.
 
     \b
+    edgeprune device serve --backend tensorrt --host 0.0.0.0   # on the robot
     edgeprune device add jetson http://192.168.1.42:8650 --token-file ~/jetson.token \\
         --profile jetson-orin-nano
     edgeprune device check jetson
@@ -26,7 +30,7 @@ def device() -> None:
 @click.argument("url")
 @click.option("--token-file", type=click.Path(dir_okay=False),
               help="File holding the server's token (the registry stores its path, not the "
-              "token). Without it the token comes from --token or EDGEPRUNE_AGENT_TOKEN.")
+              "token). Without it the token comes from --token or EDGEPRUNE_SERVER_TOKEN.")
 @click.option("--profile", help="Device profile (name or .yaml) saying how the server "
               "measures: backend (checked against the server's), precision, input size, "
               "latency budget. Default: whatever the server measures with, fp32, the model's "
@@ -61,18 +65,18 @@ def list_devices() -> None:
         table.add_column(column)
     for entry in devices.values():
         table.add_row(escape(entry.name), escape(entry.url), escape(entry.profile or "-"),
-                      escape(entry.token_file or "(--token or EDGEPRUNE_AGENT_TOKEN)"))
+                      escape(entry.token_file or "(--token or EDGEPRUNE_SERVER_TOKEN)"))
     stdout.print(table)
 
 
 @device.command()
 @click.argument("name")
-@click.option("--token", envvar="EDGEPRUNE_AGENT_TOKEN", show_envvar=True,
+@click.option("--token", envvar=TOKEN_ENV, show_envvar=True,
               help="The token, when the device has no token file registered.")
 def check(name, token) -> None:
     """Ask the registered device NAME what it is: reachable, the backend its profile expects,
     the device identity its results will carry."""
-    from edgeprune.cli.agent_cmds import info_table
+    from edgeprune.cli.server_cmds import info_table
     from edgeprune.errors import EdgepruneError
     from edgeprune.latency.backends import create_backend
     from edgeprune.latency.profiles import resolve_profile
@@ -82,16 +86,16 @@ def check(name, token) -> None:
         raise EdgepruneError(f"no registered device {name!r} (edgeprune device list)")
     profile = resolve_profile(name)
     expect = None if profile.backend == "remote" else profile.backend
-    backend = create_backend("remote", url=profile.agent, token=token,
+    backend = create_backend("remote", url=profile.server, token=token,
                              token_file=profile.token_file, expect_backend=expect,
                              timeout_s=10, retries=1)
     try:
-        answer = backend.agent_info()
+        answer = backend.server_info()
         identity = backend.identity().describe()
     finally:
         backend.close()
-    stdout.print(info_table(f"{name}: {profile.agent}", answer))
-    stdout.print(f"[green]ok[/]: {escape(name)} answers at {escape(profile.agent)} and "
+    stdout.print(info_table(f"{name}: {profile.server}", answer))
+    stdout.print(f"[green]ok[/]: {escape(name)} answers at {escape(profile.server)} and "
                  f"measures with {escape(answer['backend'])} on {escape(identity)}"
                  + (f" as profile {escape(profile.name)} expects" if expect else ""),
                  highlight=False)

@@ -3,16 +3,39 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.cli.deprecation import deprecated_alias
+from edgeprune.cli.options import imgsz_option, torch_device_option
 from edgeprune.console import escape
+
+RUNTIME_HELP = ("Inference runtime: auto (from the file: .pt/.weights torch, .onnx "
+                "onnxruntime, .engine tensorrt), torch, onnxruntime, tensorrt.")
+TORCH_DEVICE_HELP = ("Device of the torch and onnxruntime runtimes: cpu, cuda or cuda:N. "
+                     "Default: cuda if present.")
+
+
+def runtime_options(runtime_help: str = RUNTIME_HELP) -> Callable:
+    """--runtime and --torch-device, with --backend and --device of the last release as
+    deprecated aliases (backend is the latency word; --device is the latency target)."""
+
+    def decorate(func: Callable) -> Callable:
+        func = deprecated_alias("--backend", "--runtime")(func)
+        func = torch_device_option(TORCH_DEVICE_HELP)(func)
+        return click.option("--runtime", default="auto", show_default=True,
+                            help=runtime_help)(func)
+
+    return decorate
 
 
 def detector_options(func):
-    """--weights/--cfg/--names/--imgsz/--backend/--device: what every Detector verb takes."""
+    """--weights/--cfg/--names/--imgsz/--runtime/--torch-device: what every Detector verb
+    takes."""
+    func = runtime_options()(func)
     options = [
         click.option("--weights", "-w", required=True, help="Checkpoint (.pt), ONNX (.onnx) or "
                      "Darknet .weights (with --cfg)."),
@@ -20,25 +43,20 @@ def detector_options(func):
                      help="Darknet .cfg that goes with .weights."),
         click.option("--names", "names_file", type=click.Path(dir_okay=False),
                      help="Class names file, one a line (Darknet models carry none)."),
-        click.option("--imgsz", help="Input size: N or WIDTHxHEIGHT (multiples of 32). "
-                     "Default: the model's own."),
-        click.option("--backend", default="auto", show_default=True,
-                     help="Inference backend: auto (from the file: .pt/.weights torch, .onnx "
-                     "onnxruntime, .engine tensorrt), torch, onnxruntime, tensorrt."),
-        click.option("--device", default=None, help="cpu or cuda. Default: cuda if present."),
+        imgsz_option(),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def build_detector(weights, cfg, names_file, imgsz, backend, device, **thresholds):
+def build_detector(weights, cfg, names_file, imgsz, runtime, torch_device, **thresholds):
     from edgeprune.models.loading import read_names
     from edgeprune.runtime.detector import Detector
 
     names = read_names(names_file) if names_file else None
-    return Detector(weights, backend=backend, imgsz=imgsz, names=names, device=device, cfg=cfg,
-                    **thresholds)
+    return Detector(weights, runtime=runtime, imgsz=imgsz, names=names, device=torch_device,
+                    cfg=cfg, **thresholds)
 
 
 def class_table(result, title: str):
@@ -74,7 +92,7 @@ def class_table(result, title: str):
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--name", default="exp", show_default=True,
               help="results.json goes to runs/val/NAME.")
-def val(data, weights, cfg, names_file, imgsz, backend, device, split, batch, conf, iou,
+def val(data, weights, cfg, names_file, imgsz, runtime, torch_device, split, batch, conf, iou,
         max_images, as_json, name) -> None:
     """mAP@0.5 and mAP@0.5:0.95 (COCO, pycocotools) of a model on a dataset split.
 
@@ -93,7 +111,7 @@ def val(data, weights, cfg, names_file, imgsz, backend, device, split, batch, co
     from edgeprune.runs import new_run_dir
 
     dataset = load_dataset(data, split).require_usable()
-    detector = build_detector(weights, cfg, names_file, imgsz, backend, device,
+    detector = build_detector(weights, cfg, names_file, imgsz, runtime, torch_device,
                               conf_threshold=conf, iou_threshold=iou, multi_label=True)
     if len(detector.names) != len(dataset.names):
         raise EdgepruneError(f"{weights}: the model has {len(detector.names)} classes, "
@@ -119,7 +137,7 @@ def val(data, weights, cfg, names_file, imgsz, backend, device, split, batch, co
         return
     stdout.print(class_table(result, f"val: {weights} on {data} ({split})"))
     stdout.print(f"{result.images_per_second:.1f} images/s in the detector "
-                 f"({escape(detector.backend.describe())}, "
+                 f"({escape(detector.runtime.describe())}, "
                  f"{detector.imgsz[1]}x{detector.imgsz[0]}, batch {batch}); "
                  f"{result.seconds:.1f} s in all; results: {escape(run / 'results.json')}",
                  highlight=False)
@@ -138,8 +156,8 @@ def val(data, weights, cfg, names_file, imgsz, backend, device, split, batch, co
 @click.option("--conf", type=click.FloatRange(0, 1), default=0.25, show_default=True)
 @click.option("--iou", type=click.FloatRange(0, 1), default=0.45, show_default=True)
 @click.option("--max-det", type=click.IntRange(min=1), default=300, show_default=True)
-def predict(weights, cfg, names_file, imgsz, backend, device, source, out_dir, name, conf, iou,
-            max_det) -> None:
+def predict(weights, cfg, names_file, imgsz, runtime, torch_device, source, out_dir, name,
+            conf, iou, max_det) -> None:
     """Detect objects in images and save copies with boxes, class names and scores drawn.
 
     Also writes predictions.json: per image, boxes (x1, y1, x2, y2 pixels), scores, classes.
@@ -163,7 +181,7 @@ def predict(weights, cfg, names_file, imgsz, backend, device, source, out_dir, n
              else sorted(p for p in source.iterdir() if p.is_file() and is_image_path(p)))
     if not paths:
         raise EdgepruneError(f"{source}: no images found")
-    detector = build_detector(weights, cfg, names_file, imgsz, backend, device,
+    detector = build_detector(weights, cfg, names_file, imgsz, runtime, torch_device,
                               conf_threshold=conf, iou_threshold=iou, max_detections=max_det)
     out = Path(out_dir) if out_dir else new_run_dir("predict", name)
     out.mkdir(parents=True, exist_ok=True)
@@ -200,7 +218,7 @@ def predict(weights, cfg, names_file, imgsz, backend, device, source, out_dir, n
     table.add_row("images", str(len(records)))
     table.add_row("detections", escape(", ".join(
         f"{n} {c}" for n, c in zip(detector.names, counts, strict=True) if c) or "none"))
-    table.add_row("speed", f"{len(records) / seconds:.1f} images/s ({detector.backend.describe()}"
+    table.add_row("speed", f"{len(records) / seconds:.1f} images/s ({detector.runtime.describe()}"
                   f", {detector.imgsz[1]}x{detector.imgsz[0]})" if seconds else "-")
     table.add_row("output", f"{escape(out)} (drawn images, predictions.json)")
     if unreadable:

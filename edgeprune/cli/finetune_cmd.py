@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.cli.options import imgsz_option, torch_device_option
 from edgeprune.console import escape
 
 
@@ -18,14 +19,14 @@ from edgeprune.console import escape
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--distill-weight", type=click.FloatRange(min=0), default=1.0,
               show_default=True, help="Weight of the distillation term (0: none).")
-@click.option("--imgsz", type=click.IntRange(min=32), default=None,
-              help="Square training input size. Default: the checkpoint's.")
+@imgsz_option("Square training input size: N or NxN. Default: the checkpoint's.",
+              square=True)
 @click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Peak Adam learning rate. Default: 0.001.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Data-loading processes. Default: CPU cores - 1 (at most 8).")
-@click.option("--device", default=None, help="cpu, cuda or cuda:N. Default: cuda if present.")
+@torch_device_option()
 @click.option("--val-images", type=click.IntRange(min=1), default=None,
               help="Validate on a fixed random subset of this many images.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -33,7 +34,7 @@ from edgeprune.console import escape
               help="Root of run folders; the run goes to OUT/finetune/NAME.")
 @click.option("--name", default="exp", show_default=True, help="Run name.")
 def finetune(weights, teacher, no_teacher, data, epochs, distill_weight, imgsz, batch, lr,
-             workers, device, val_images, seed, out_root, name) -> None:
+             workers, torch_device, val_images, seed, out_root, name) -> None:
     """Fine-tune a pruned model; the base model teaches it through its raw head outputs.
 
     \b
@@ -77,13 +78,13 @@ def finetune(weights, teacher, no_teacher, data, epochs, distill_weight, imgsz, 
 
         check_same_heads(load_checkpoint(teacher).model, student.model, str(teacher),
                          str(weights))
-    overrides = {"batch": batch, "device": device, "seed": seed, "val_images": val_images}
+    overrides = {"batch": batch, "device": torch_device, "seed": seed, "val_images": val_images}
     if lr is not None:
         overrides["lr"] = lr
     if workers is not None:
         overrides["workers"] = workers
     config = finetune_config(weights, data, epochs, imgsz, **overrides)
-    processes = distributed.join(device)
+    processes = distributed.join(torch_device)
     run_dir = None
     if processes.is_main:  # one folder for all processes: rank 0's
         run_dir = new_run_dir("finetune", name, out_root)

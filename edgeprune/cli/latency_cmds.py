@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import json
+from collections.abc import Callable
 
 import click
 
 from edgeprune.cli.app import stderr, stdout
+from edgeprune.cli.deprecation import deprecated_alias
 from edgeprune.cli.options import imgsz_option, load_model_from_options, model_source_options
 from edgeprune.console import escape
 from edgeprune.errors import EdgepruneError
+from edgeprune.latency.tokens import TOKEN_ENV
 
 
 class DefaultCommandGroup(click.Group):
@@ -25,49 +27,60 @@ class DefaultCommandGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-def device_options(func):
-    """--device and what shapes a measurement there (token, cache, precision, threads ...)."""
-
-    @click.option("--device", "-d", default="cpu", show_default=True,
-                  help="A registered device (edgeprune device add), a profile name "
-                  "(robots/NAME.yaml), a profile .yaml, or a server address http://HOST:PORT.")
-    @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
-                  help="Default: the profile's.")
-    @click.option("--threads", type=click.IntRange(min=0),
-                  help="ort-cpu intra-op threads (0: one per CPU). Default: the profile's.")
-    @click.option("--token", envvar="EDGEPRUNE_AGENT_TOKEN", show_envvar=True,
-                  help="Token of a device server (a registered device reads its token file).")
-    @click.option("--cache", "cache_path", type=click.Path(dir_okay=False),
-                  help="Latency cache file. Default: $EDGEPRUNE_LATENCY_CACHE or "
-                  "~/.cache/edgeprune/latency.sqlite.")
-    @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
-    @click.option("--protocol", "protocol_items", multiple=True, metavar="FIELD=VALUE",
-                  help="Override a protocol field, e.g. --protocol max_runs=100 (repeatable; "
-                  "see README 'Latency').")
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        return func(*args, **kwargs)
-
-    return wrapper
+DEVICE_HELP = ("Where latency is measured: a registered device (edgeprune device add), a profile "
+               "name (robots/NAME.yaml), a profile .yaml, or a server address http://HOST:PORT.")
 
 
-def parse_protocol_items(items: tuple[str, ...]) -> dict:
-    overrides = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise EdgepruneError(f"--protocol {item!r}: expected FIELD=VALUE")
-        overrides[name.strip()] = value.strip()
-    return overrides
+def device_options(func: Callable | None = None, *, no_cache: bool = True,
+                   device_default: str = "cpu",
+                   cache_help: str = "Latency cache file. Default: $EDGEPRUNE_LATENCY_CACHE or "
+                   "~/.cache/edgeprune/latency.sqlite.") -> Callable:
+    """--device and what shapes a measurement there (token, cache, precision, threads ...),
+    with the spellings of the last release (--threads, --cache, --no-cache) as aliases; for
+    every verb that measures latency (latency, latency lut, scratch, search). `no_cache`: offer
+    --no-latency-cache (a search always caches, in its run folder by default)."""
+
+    def decorate(func: Callable) -> Callable:
+        options = [
+            click.option("--device", "-d", default=device_default, show_default=True,
+                         help=DEVICE_HELP),
+            click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
+                         help="Measured precision. Default: the profile's."),
+            click.option("--ort-threads", type=click.IntRange(min=0),
+                         help="ONNX Runtime intra-op threads of ort-cpu (0: one per CPU). "
+                         "Default: the profile's."),
+            click.option("--token", envvar=TOKEN_ENV, show_envvar=True,
+                         help="Token of a device server (a registered device reads its token "
+                         "file; never written to a run folder)."),
+            click.option("--latency-cache", type=click.Path(dir_okay=False), help=cache_help),
+            click.option("--protocol", "protocol_items", multiple=True, metavar="FIELD=VALUE",
+                         help="Override a protocol field, e.g. --protocol max_runs=100 "
+                         "(repeatable; docs/latency.md)."),
+            deprecated_alias("--threads", "--ort-threads", type=click.IntRange(min=0)),
+        ]
+        if no_cache:
+            options[5:5] = [click.option("--no-latency-cache", is_flag=True,
+                                         help="Neither read nor write the latency cache.")]
+            options += [
+                deprecated_alias("--cache", "--latency-cache", type=click.Path(dir_okay=False)),
+                deprecated_alias("--no-cache", "--no-latency-cache", is_flag=True)]
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate(func) if func is not None else decorate
 
 
-def open_meter(device, precision, threads, token, cache_path, no_cache, protocol_items,
-               imgsz=None):
+def open_meter(device, precision, ort_threads, token, latency_cache, no_latency_cache,
+               protocol_items, imgsz=None):
+    """The LatencyMeter that `device_options` describe."""
+    from edgeprune.cli.options import parse_key_values
     from edgeprune.latency import resolve_device
 
-    cache = False if no_cache else (cache_path or True)
+    cache = False if no_latency_cache else (latency_cache or True)
     return resolve_device(device, token=token, cache=cache, precision=precision, imgsz=imgsz,
-                          threads=threads, protocol=parse_protocol_items(protocol_items))
+                          threads=ort_threads,
+                          protocol=parse_key_values(protocol_items, "--protocol", typed=False))
 
 
 @click.group(cls=DefaultCommandGroup)
@@ -76,7 +89,7 @@ def latency() -> None:
 
     \b
     edgeprune latency yolov3 --width 0.5 --imgsz 416          # local CPU (robots/cpu.yaml)
-    edgeprune latency model.onnx --device jetson-nano --json  # through the Jetson's agent
+    edgeprune latency model.onnx --device jetson-nano --json  # through the Jetson's server
     edgeprune latency lut --weights base.pt --device cpu      # per-layer table + predictor
     """
 
@@ -86,19 +99,19 @@ def latency() -> None:
 @click.option("--classes", type=click.IntRange(min=1), help="Class count (built-in names).")
 @click.option("--width", type=click.FloatRange(0, 4, min_open=True), default=1.0,
               show_default=True, help="Width multiplier (built-in names).")
-@imgsz_option
+@imgsz_option()
 @click.option("--batch", type=click.IntRange(min=1), help="Batch size. Default: the profile's.")
 @device_options
 @click.option("--json", "as_json", is_flag=True, help="Print the LatencyResult as JSON.")
-def measure(model, classes, width, imgsz, batch, device, precision, threads, token,
-            cache_path, no_cache, protocol_items, as_json) -> None:
+def measure(model, classes, width, imgsz, batch, device, precision, ort_threads, token,
+            latency_cache, no_latency_cache, protocol_items, as_json) -> None:
     """Latency of MODEL (.onnx, .pt, .cfg or a built-in name) on --device.
 
     Warm-up, then timed runs until the median is known to the protocol's precision; results
     are cached per architecture, input shape, precision, backend and device.
     """
-    meter = open_meter(device, precision, threads, token, cache_path, no_cache,
-                       protocol_items, imgsz)
+    meter = open_meter(device, precision, ort_threads, token, latency_cache,
+                       no_latency_cache, protocol_items, imgsz)
     if batch:
         meter.batch = batch
     try:
@@ -108,7 +121,7 @@ def measure(model, classes, width, imgsz, batch, device, precision, threads, tok
             weights, cfg = (None, model) if model.lower().endswith(".cfg") else (model, None)
             target = load_model_from_options(weights, cfg, None, classes, width, None)
         with stderr.status(f"latency of {escape(model)} with {escape(meter.describe())}..."):
-            result = meter.measure(target, use_cache=not no_cache)
+            result = meter.measure(target, use_cache=not no_latency_cache)
     finally:
         meter.close()
     if as_json:
@@ -150,7 +163,7 @@ def result_table(title: str, result, budget_ms: float | None):
 
 @latency.command()
 @model_source_options
-@imgsz_option
+@imgsz_option()
 @device_options
 @click.option("--grid", default="0.25,0.5,0.75,1.0", show_default=True,
               help="Channel fractions measured for every layer.")
@@ -163,9 +176,9 @@ def result_table(title: str, result, budget_ms: float | None):
 @click.option("--out", "out_root", default="runs", show_default=True,
               help="Results go to OUT/latency-lut/NAME.")
 @click.option("--name", default="exp", show_default=True)
-def lut(weights, cfg, names, classes, width, imgsz, device, precision, threads, token,
-        cache_path, no_cache, protocol_items, grid, variants, round_to, seed, out_root,
-        name) -> None:
+def lut(weights, cfg, names, classes, width, imgsz, device, precision, ort_threads, token,
+        latency_cache, no_latency_cache, protocol_items, grid, variants, round_to, seed,
+        out_root, name) -> None:
     """Per-layer latency table over a grid of widths, and a predictor checked against
     whole-model measurements of pruned variants (NetAdapt style).
 
@@ -185,8 +198,8 @@ def lut(weights, cfg, names, classes, width, imgsz, device, precision, threads, 
     if not fractions or any(not 0 < f <= 1 for f in fractions):
         raise EdgepruneError(f"--grid {grid!r}: fractions must be in (0, 1]")
     ckpt = load_model_from_options(weights, cfg, names, classes, width, imgsz)
-    meter = open_meter(device, precision, threads, token, cache_path, no_cache,
-                       protocol_items, imgsz)
+    meter = open_meter(device, precision, ort_threads, token, latency_cache,
+                       no_latency_cache, protocol_items, imgsz)
     input_hw = meter.imgsz or ckpt.imgsz  # --imgsz, else the profile's, else the model's
     run = new_run_dir("latency-lut", name, out_root)
     try:

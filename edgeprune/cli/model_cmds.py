@@ -17,7 +17,7 @@ from edgeprune.console import escape
 @click.option("--classes", type=click.IntRange(min=1), help="Class count (built-in names).")
 @click.option("--width", type=click.FloatRange(0, 4, min_open=True), default=1.0,
               show_default=True, help="Width multiplier (built-in names).")
-@imgsz_option
+@imgsz_option()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (params, gflops, ...).")
 def info(model: str, classes: int | None, width: float, imgsz: str | None,
          as_json: bool) -> None:
@@ -54,7 +54,7 @@ FORMATS = ("onnx", "darknet", "checkpoint", "engine")
 
 @click.command()
 @model_source_options
-@imgsz_option
+@imgsz_option()
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="onnx", show_default=True,
               help="onnx: one .onnx (checked with ONNX Runtime); darknet: .cfg + .weights + "
               ".names; checkpoint: an edgeprune .pt; engine: a TensorRT engine for this "
@@ -112,7 +112,7 @@ def export(weights, cfg, names, classes, width, imgsz, fmt, output, opset, batch
 
     table = Table(title=f"export ({fmt})", show_header=False, title_justify="left")
     if fmt == "onnx":
-        from edgeprune.export.onnx import export_onnx
+        from edgeprune.onnxio.serialize import export_onnx
 
         path = Path(output or f"{stem}.onnx")
         result = export_onnx(ckpt.model, path, ckpt.imgsz, ckpt.names, batch=batch,
@@ -122,7 +122,7 @@ def export(weights, cfg, names, classes, width, imgsz, fmt, output, opset, batch
         if result.max_abs_diff is not None:
             table.add_row("ORT vs torch", f"max abs diff {result.max_abs_diff:.2e}")
     elif fmt == "darknet":
-        from edgeprune.export.darknet import export_darknet
+        from edgeprune.models.darknet_files import export_darknet
 
         written = export_darknet(ckpt, output or ".", stem)
         for kind, path in written.items():
@@ -146,7 +146,7 @@ def _export_engine(weights, cfg, names, classes, width, imgsz, output, opset, no
                    int8, calib, calib_batch, batch, workspace, timing_cache,
                    skip_if_current) -> None:
     from edgeprune.errors import EdgepruneError
-    from edgeprune.export.tensorrt import import_cudart, import_tensorrt
+    from edgeprune.trt.build import import_cudart, import_tensorrt
 
     if half and int8:
         raise EdgepruneError("--half and --int8 exclude each other (int8 engines use fp16 "
@@ -161,7 +161,7 @@ def _export_engine(weights, cfg, names, classes, width, imgsz, output, opset, no
     if weights and Path(weights).suffix.lower() == ".onnx":
         onnx_model, model_imgsz, model_names = _read_onnx_for_engine(weights, imgsz, names)
     else:
-        from edgeprune.export.onnx import export_onnx
+        from edgeprune.onnxio.serialize import export_onnx
 
         ckpt = load_model_from_options(weights, cfg, names, classes, width, imgsz)
         onnx_model = export_onnx(ckpt.model, None, ckpt.imgsz, ckpt.names, opset=opset,
@@ -200,8 +200,8 @@ def _read_onnx_for_engine(path, imgsz, names_file):
     import json
 
     from edgeprune.errors import EdgepruneError
-    from edgeprune.export.onnx import META_IMGSZ, META_NAMES, read_onnx_metadata
     from edgeprune.models import parse_imgsz, read_names
+    from edgeprune.onnxio.serialize import META_IMGSZ, META_NAMES, read_onnx_metadata
 
     if not Path(path).is_file():
         raise EdgepruneError(f"{path}: file not found")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import click
 
@@ -32,6 +33,80 @@ def load_model_from_options(weights, cfg, names, classes, width, imgsz=None):
                       num_classes=classes, width=width, imgsz=imgsz)
 
 
-imgsz_option = click.option(
-    "--imgsz", help="Input size: N for NxN or WIDTHxHEIGHT (multiples of 32). "
-    "Default: the model's own.")
+class ImageSize(click.ParamType):
+    """Input size as every verb takes it: N (NxN) or WIDTHxHEIGHT, multiples of 32, read by
+    `parse_imgsz` into (height, width); `square` verbs (training) take N or NxN only and get N."""
+
+    name = "N|WxH"
+
+    def __init__(self, square: bool = False) -> None:
+        self.square = square
+
+    def convert(self, value, param, ctx):
+        if value is None or (isinstance(value, int) and self.square):
+            return value
+        from edgeprune.errors import EdgepruneError
+        from edgeprune.models.loading import parse_imgsz
+
+        try:
+            height, width = parse_imgsz(value)
+        except EdgepruneError as exc:
+            self.fail(str(exc), param, ctx)
+        if not self.square:
+            return height, width
+        if height != width:
+            self.fail(f"{width}x{height}: this verb trains on square inputs (N or NxN)",
+                      param, ctx)
+        return height
+
+
+def imgsz_option(help: str = "Input size: N for NxN or WIDTHxHEIGHT (multiples of 32). "
+                 "Default: the model's own.", *, square: bool = False, **kwargs) -> Callable:
+    """--imgsz, one form everywhere: N or WIDTHxHEIGHT (N or NxN where training is square)."""
+    return click.option("--imgsz", type=ImageSize(square), help=help, **kwargs)
+
+
+def torch_device_option(help: str = "Torch device: cpu, cuda or cuda:N. Default: cuda if "
+                        "present.") -> Callable:
+    """--torch-device (and the old --device spelling of it, deprecated)."""
+    from edgeprune.cli.deprecation import torch_device_alias
+
+    def decorate(func: Callable) -> Callable:
+        return click.option("--torch-device", help=help)(torch_device_alias(func))
+
+    return decorate
+
+
+def torch_threads_option(func: Callable) -> Callable:
+    """--torch-threads (and the old --threads spelling of it, deprecated)."""
+    from edgeprune.cli.deprecation import deprecated_alias
+
+    func = deprecated_alias("--threads", "--torch-threads", type=click.IntRange(min=1))(func)
+    return click.option("--torch-threads", type=click.IntRange(min=1), default=None,
+                        help="CPU threads for torch. Default: one per core. On a CPU shared "
+                        "with other busy processes, 1 can be several times faster (threads "
+                        "wait on each other).")(func)
+
+
+def parse_key_values(items: tuple[str, ...], option: str, *, typed: bool = True) -> dict:
+    """KEY=VALUE items of a repeatable option, as a dict: values read as YAML scalars
+    (`spread=0.2` a float) when `typed`, else the stripped text (the latency protocol converts
+    its own fields, naming them)."""
+    import yaml
+
+    from edgeprune.errors import EdgepruneError
+
+    values = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise EdgepruneError(f"{option} {item!r}: expected "
+                                 f"{'KEY' if typed else 'FIELD'}=VALUE")
+        if not typed:
+            values[key.strip()] = text.strip()
+            continue
+        try:
+            values[key.strip()] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            values[key.strip()] = text
+    return values

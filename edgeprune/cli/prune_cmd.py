@@ -24,7 +24,7 @@ def _block_list(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 @click.command()
 @model_source_options
-@imgsz_option
+@imgsz_option()
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False),
               help="Prune spec (.yaml or .json): drop_blocks, ratios, default_ratio, round_to, "
               "min_channels.")
@@ -103,7 +103,7 @@ def prune(weights, cfg, names, classes, width, imgsz, spec_path, uniform, drop_b
 def _recalibrate(ckpt, data: str, batch_size: int, num_batches: int) -> int:
     from rich.progress import Progress
 
-    from edgeprune.data.loader import image_batches
+    from edgeprune.data.batches import image_batches
     from edgeprune.prune.recalibrate import recalibrate_bn
 
     batches = image_batches(data, ckpt.imgsz, batch_size, num_batches, split="train", seed=0)
@@ -124,7 +124,7 @@ def _write(run: Path, base, pruned, spec, fmt: str, output: str | None) -> None:
     save_spec(spec, run / "spec.yaml")
     atomic_write_text(run / "report.json", json.dumps(report.to_json(), indent=1) + "\n")
     if fmt == "darknet":
-        from edgeprune.export.darknet import export_darknet
+        from edgeprune.models.darknet_files import export_darknet
 
         written = list(export_darknet(pruned, output or run, "pruned").values())
     else:

@@ -9,6 +9,7 @@ import click
 
 from edgeprune.cli.app import stdout
 from edgeprune.cli.latency_cmds import device_options
+from edgeprune.cli.options import imgsz_option
 from edgeprune.console import escape
 
 
@@ -30,7 +31,7 @@ from edgeprune.console import escape
               "keep them (odd counts run slower than rounder, wider ones).")
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True,
               help="Training epochs; for a fair comparison, the base's plus the fine-tuning's.")
-@click.option("--imgsz", type=click.IntRange(min=32), help="Input size. Default: the base's.")
+@imgsz_option("Square input size: N or NxN. Default: the base's.", square=True)
 @click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Data-loading processes. Default: CPU cores - 1.")
@@ -43,8 +44,8 @@ from edgeprune.console import escape
 @click.option("--name", default="exp", show_default=True, help="Run name.")
 def scratch(data, weights, model, width, target_speedup, target_latency, match_run, round_to,
             epochs,
-            imgsz, batch, workers, torch_device, device, precision, threads, token, cache_path,
-            no_cache, protocol_items, seed, out_root, name) -> None:
+            imgsz, batch, workers, torch_device, device, precision, ort_threads, token,
+            latency_cache, no_latency_cache, protocol_items, seed, out_root, name) -> None:
     """Train from scratch the widest built-in model whose measured latency on --device meets
     a target: the comparison a pruned network must win.
 
@@ -75,8 +76,8 @@ def scratch(data, weights, model, width, target_speedup, target_latency, match_r
         raise EdgepruneError("give one of --width, --target-speedup, --target-latency, --match")
     base = load_checkpoint(weights)
     size = imgsz or base.imgsz[0]
-    meter = open_meter(device, precision, threads, token, cache_path, no_cache,
-                       protocol_items, size)
+    meter = open_meter(device, precision, ort_threads, token, latency_cache,
+                       no_latency_cache, protocol_items, size)
     try:
         meter.use_reference(base.model.cfg)
         base_ms = meter.measure(base.model.cfg).median_ms
@@ -85,12 +86,12 @@ def scratch(data, weights, model, width, target_speedup, target_latency, match_r
             ratio = latency_ratio(meter, model, classes, size, width, round_to)
         else:
             if match_run is not None:
+                from edgeprune.search.baseline import load_baseline
                 from edgeprune.search.records import CandidateLog
                 from edgeprune.search.results import best_record
-                from edgeprune.search.settings import SearchSettings
 
                 best = best_record(CandidateLog(match_run).read())
-                baseline = SearchSettings.load(Path(match_run)).baseline
+                baseline = load_baseline(Path(match_run))
                 if best is None or baseline is None:
                     raise EdgepruneError(f"{match_run}: no evaluated candidate to match")
                 max_ratio = best.latency_ms / baseline.latency_ms

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.cli.eval_cmds import runtime_options
+from edgeprune.cli.options import imgsz_option
 from edgeprune.console import escape
 
 
@@ -31,8 +33,8 @@ def eval_group() -> None:
                    "jpeg, low_light, vignetting).")
 @click.option("--severities", default="1-5", show_default=True,
               help="Severities of each corruption, 0 (clean) to 5: e.g. 1-5, 1,3,5.")
-@click.option("--imgsz", help="Input size for every model: N or WIDTHxHEIGHT (multiples of "
-              "32). Default: each model's own.")
+@imgsz_option("Input size for every model: N or WIDTHxHEIGHT (multiples of 32). Default: "
+              "each model's own.")
 @click.option("--split", default="val", show_default=True,
               type=click.Choice(["train", "val", "test"]),
               help="Split of both datasets to evaluate on.")
@@ -41,9 +43,7 @@ def eval_group() -> None:
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--max-images", type=click.IntRange(min=1), default=None,
               help="Evaluate a fixed random subset of this many images of each split.")
-@click.option("--backend", default="auto", show_default=True,
-              help="Inference backend: auto, torch, onnxruntime.")
-@click.option("--device", default=None, help="cpu or cuda. Default: cuda if present.")
+@runtime_options("Inference runtime: auto, torch, onnxruntime.")
 @click.option("--cache-mb", type=click.FloatRange(min=0), default=4096, show_default=True,
               help="Keep the decoded sim split in memory when it fits in this many MB; "
                    "otherwise stream it once per model.")
@@ -56,7 +56,8 @@ def eval_group() -> None:
               help="Continue runs/eval/NAME instead of starting a new folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of tables.")
 def sim2real(weights, cfg, sim, real, corruptions, severities, imgsz, split, seed, batch,
-             max_images, backend, device, cache_mb, out_dir, name, resume, as_json) -> None:
+             max_images, runtime, torch_device, cache_mb, out_dir, name, resume,
+             as_json) -> None:
     """Sim-to-real robustness of one or more models, side by side, with a report.
 
     Every model is evaluated (COCO mAP@0.5 and mAP@0.5:0.95, the Detector as `edgeprune val`
@@ -116,8 +117,8 @@ def sim2real(weights, cfg, sim, real, corruptions, severities, imgsz, split, see
             bar.update(task, advance=images, description=escape(description))
 
         result = run_sim2real(sources, sim, real, corruptions, severities, imgsz, out,
-                              split=split, seed=seed, batch_size=batch, backend=backend,
-                              device=device, max_images=max_images, cache_mb=cache_mb,
+                              split=split, seed=seed, batch_size=batch, runtime=runtime,
+                              device=torch_device, max_images=max_images, cache_mb=cache_mb,
                               progress=advance)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))

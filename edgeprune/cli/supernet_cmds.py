@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.cli.options import imgsz_option, torch_device_option, torch_threads_option
 from edgeprune.console import escape
 from edgeprune.supernet.space import SubnetRules  # plain dataclass: no torch at import
 
@@ -46,8 +47,8 @@ def supernet() -> None:
               show_default=True, help="Peak AdamW learning rate.")
 @click.option("--distill-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Weight of distillation from the base's outputs (0: labels only).")
-@click.option("--imgsz", type=click.IntRange(min=32), help="Training input size. Default: "
-              "the base checkpoint's.")
+@imgsz_option("Square training input size: N or NxN. Default: the base checkpoint's.",
+              square=True)
 @click.option("--round-to", type=click.IntRange(min=1), default=RULES.round_to,
               show_default=True, help="Channel grid of the space (as the search's).")
 @click.option("--min-channels", type=click.IntRange(min=1), default=RULES.min_channels,
@@ -62,8 +63,8 @@ def supernet() -> None:
               help="Criterion of the fixed channel order: l1, l2, bn_scale.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Data-loading processes. Default: CPU cores - 1.")
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
-@click.option("--device", help="cpu, cuda or cuda:N. Default: cuda if present.")
+@torch_threads_option
+@torch_device_option()
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--save-every", type=click.IntRange(min=1), default=25, show_default=True,
               help="Steps between saves of last.pt (what --resume continues from).")
@@ -73,7 +74,7 @@ def supernet() -> None:
 @click.option("--resume", type=click.Path(file_okay=False),
               help="Continue the run in this folder from its last.pt.")
 def train(weights, data, form, epochs, batch, subnets, lr, distill_weight, imgsz, round_to,
-          min_channels, min_ratio, max_drop, importance, workers, threads, device, seed,
+          min_channels, min_ratio, max_drop, importance, workers, torch_threads, torch_device, seed,
           save_every, out_root, name, resume) -> None:
     """Train the weight-sharing network of --weights over the whole search space.
 
@@ -100,7 +101,7 @@ def train(weights, data, form, epochs, batch, subnets, lr, distill_weight, imgsz
             weights=str(Path(weights).resolve()), data=str(Path(data).resolve()), form=form,
             epochs=epochs, batch=batch, subnets=subnets, lr=lr, distill_weight=distill_weight,
             imgsz=imgsz, round_to=round_to, min_channels=min_channels, min_ratio=min_ratio,
-            max_drop=max_drop, importance=importance, threads=threads, device=device,
+            max_drop=max_drop, importance=importance, threads=torch_threads, device=torch_device,
             seed=seed, save_every=save_every, **extra)
         run_dir = new_run_dir("supernet", name, out_root)
         stdout.print(f"training the {form} weight-sharing network into [bold]{escape(run_dir)}[/]",

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgeprune.cli.app import stdout
+from edgeprune.cli.options import imgsz_option, torch_device_option, torch_threads_option
 from edgeprune.console import escape
 
 
@@ -21,8 +22,8 @@ from edgeprune.console import escape
 @click.option("--weights", "-w", help="Starting weights: an edgeprune checkpoint (.pt) or "
               "Darknet .weights (with --cfg). Tensors whose shapes fit are transferred.")
 @click.option("--cfg", type=click.Path(dir_okay=False), help="Darknet .cfg of --weights.")
-@click.option("--imgsz", type=click.IntRange(min=32), default=416, show_default=True,
-              help="Square training input size (a multiple of 32).")
+@imgsz_option("Square training input size: N or NxN (a multiple of 32).", square=True,
+              default=416, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--workers", type=click.IntRange(min=0), default=None,
@@ -32,10 +33,8 @@ from edgeprune.console import escape
               "classic YOLO choice for long GPU runs (use --lr 0.01 with it).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Peak learning rate. Default: 0.002 with adam, 0.01 with sgd.")
-@click.option("--device", default=None, help="cpu, cuda or cuda:N. Default: cuda if present.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="CPU threads for torch. Default: one per core. On a CPU shared with other "
-              "busy processes, 1 can be several times faster (threads wait on each other).")
+@torch_device_option()
+@torch_threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--val-images", type=click.IntRange(min=1), default=None,
               help="Validate each epoch on a fixed random subset of this many images.")
@@ -48,7 +47,8 @@ from edgeprune.console import escape
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or runs/train/NAME) "
               "from its last.pt, with the settings it was started with.")
 def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optimizer, lr,
-          device, threads, seed, val_images, no_val, out_dir, name, resume) -> None:
+          torch_device, torch_threads, seed, val_images, no_val, out_dir, name,
+          resume) -> None:
     """Train a detector: YOLOv3 loss, augmentation, warm-up + cosine LR, EMA, mAP each epoch.
 
     Writes last.pt (resumable) and best.pt (highest validation fitness) into the run folder
@@ -69,7 +69,7 @@ def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optim
     from edgeprune.train import TrainConfig, distributed
     from edgeprune.train.trainer import train as run_training
 
-    processes = distributed.join(device)
+    processes = distributed.join(torch_device)
     if resume:
         run_dir = Path(out_dir) if out_dir else Path("runs") / "train" / name
         if not run_dir.is_dir():
@@ -85,7 +85,7 @@ def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optim
         config = TrainConfig(data=data, model=model, width=width, weights=weights, cfg=cfg,
                              imgsz=imgsz, epochs=epochs, batch=batch, optimizer=optimizer,
                              lr=lr,
-                             device=device, threads=threads, seed=seed,
+                             device=torch_device, threads=torch_threads, seed=seed,
                              val_images=val_images)
         if workers is not None:
             config.workers = workers

@@ -18,10 +18,10 @@ import torch
 
 from edgeprune.data.dataset import DetectionDataset
 from edgeprune.data.images import read_image
-from edgeprune.runtime.letterbox import boxes_to_letterbox, letterbox
+from edgeprune.data.letterbox import boxes_to_letterbox, letterbox
 
 if TYPE_CHECKING:  # edgeprune.train imports this module; the augmentation is imported on use
-    from edgeprune.train.augment import AugmentConfig
+    from edgeprune.data.augment import AugmentConfig
 
 
 def to_chw_rgb(image: np.ndarray) -> np.ndarray:
@@ -64,7 +64,7 @@ class TrainingSet(torch.utils.data.Dataset):
             image, scale, pad = letterbox(image, self.imgsz)
             boxes = boxes_to_letterbox(sample.boxes, scale, pad)
         else:
-            from edgeprune.train.augment import augment_sample
+            from edgeprune.data.augment import augment_sample
 
             rng = np.random.default_rng([self.seed, self.epoch, index])
             image, boxes, class_ids = augment_sample(image, sample.boxes, class_ids,

@@ -44,16 +44,3 @@ def _reader(config: DatasetConfig, split: str) -> DatasetFormat:
         raise DataError(f"{config.source}: `class_map` applies to named labels (voc, coco), "
                         f"not to the {reader.name} format")
     return reader
-
-
-_TENSOR_SIDE = ("image_batches", "TrainingSet", "make_train_loader")
-
-
-def __getattr__(name: str):
-    # The tensor side (training Dataset/DataLoader, unlabelled batches) lives in batches.py and
-    # imports torch, so it loads on first use, not with every `import edgeprune.data`.
-    if name in _TENSOR_SIDE:
-        from edgeprune.data import batches
-
-        return getattr(batches, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -258,7 +258,7 @@ class ModelEvaluation:
 def evaluate_models(models: list[tuple[str, Path, float, float, int]], data: DemoData,
                     console: Console) -> list[ModelEvaluation]:
     """mAP of each (name, weights, latency, GFLOPs, params) on sim val and on real val, with
-    the Detector that runs on the robot (torch backend)."""
+    the Detector that runs on the robot (torch runtime)."""
     from edgeprune.data import load_dataset
     from edgeprune.eval.evaluate import Evaluator
     from edgeprune.runtime.detector import Detector
@@ -268,7 +268,7 @@ def evaluate_models(models: list[tuple[str, Path, float, float, int]], data: Dem
                   for domain, path in (("sim", data.sim), ("real", data.real))}
     evaluations = []
     for name, weights, latency_ms, gflops, params in models:
-        detector = Detector(str(weights), backend="torch", device="cpu")
+        detector = Detector(str(weights), runtime="torch", device="cpu")
         results = {}
         for domain, evaluator in evaluators.items():
             with console.status(f"evaluating {name} on {domain} val..."):
@@ -294,14 +294,14 @@ def sim_to_real(settings: DemoSettings, base: BaseModel, tuned, data: DemoData, 
                             data.real, settings.sim2real_corruptions,
                             settings.sim2real_severities, out=run / "sim2real",
                             max_images=settings.sim2real_images, seed=settings.seed,
-                            backend="torch", device="cpu", progress=progress)
+                            runtime="torch", device="cpu", progress=progress)
 
 
 def export_final(weights: Path, run: Path) -> Path:
     """The fine-tuned model as ONNX (checked against torch with ONNX Runtime): what goes on
     the robot next (`edgeprune export --format engine` on a Jetson)."""
-    from edgeprune.export.onnx import export_onnx
     from edgeprune.models import load_checkpoint
+    from edgeprune.onnxio.serialize import export_onnx
 
     ckpt = load_checkpoint(weights)
     return export_onnx(ckpt.model, run / "final.onnx", ckpt.imgsz, ckpt.names).path

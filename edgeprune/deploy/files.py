@@ -12,7 +12,7 @@ import shlex
 
 import yaml
 
-from edgeprune.deploy.robot import RobotProfile
+from edgeprune.latency.profiles.robot import RobotProfile
 
 NODE_NAME = "edgeprune_detector"
 

@@ -1,132 +1,18 @@
-"""ONNX export of a `DarknetModel`, checked against torch with ONNX Runtime before it is kept.
-
-Output contract (what the Detector, the latency backends and TensorRT rely on): one input
-`images` (batch, channels, H, W) float32 RGB in [0, 1]; one output `detections`
-(batch, N, 5 + classes): cx, cy, w, h in input pixels, objectness, class probabilities, with
-N = sum over yolo layers of anchors x H x W. The cfg, class names and input size ride along as
-metadata, so an .onnx file alone is enough for `edgeprune info` and the Detector.
+"""The old home of the ONNX export, kept for scripts that import it from here: the module is
+now edgeprune.onnxio.serialize (the low package models, latency, runtime and TensorRT share).
 """
 
-from __future__ import annotations
-
-import copy
-import io
-import json
-import warnings
-from dataclasses import dataclass
-from pathlib import Path
-
-import numpy as np
-import onnx
-import torch
-
-from edgeprune.atomic import atomic_write_bytes
-from edgeprune.errors import EdgepruneError, ExportError
-from edgeprune.models.cfg import write_cfg_text
-from edgeprune.models.darknet import DarknetModel
-
-DEFAULT_OPSET = 17
-INPUT_NAME = "images"
-OUTPUT_NAME = "detections"
-META_CFG = "edgeprune.cfg"
-META_NAMES = "edgeprune.names"
-META_IMGSZ = "edgeprune.imgsz"
-META_VERSION = "edgeprune.version"
-
-
-@dataclass(frozen=True)
-class OnnxExport:
-    path: Path | None
-    model_bytes: bytes
-    max_abs_diff: float | None  # torch vs ONNX Runtime on the check input; None if unchecked
-
-
-def onnx_bytes(model: DarknetModel, imgsz: tuple[int, int], names: list[str] | None = None,
-               batch: int = 1, dynamic_batch: bool = True, opset: int = DEFAULT_OPSET) -> bytes:
-    """Serialized ONNX model of `model` at input size `imgsz` (height, width)."""
-    if opset < DEFAULT_OPSET:
-        raise EdgepruneError(f"opset {opset} is too old; edgeprune exports opset "
-                             f"{DEFAULT_OPSET} or later")
-    module = copy.deepcopy(model).cpu().float().eval()
-    dummy = torch.zeros(batch, model.input_channels, *imgsz)
-    buffer = io.BytesIO()
-    dynamic_axes = ({INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
-                    if dynamic_batch else None)
-    with warnings.catch_warnings(), torch.no_grad():
-        # The TorchScript exporter is deprecated in favour of torch.export, but it is ~15x
-        # faster for these static graphs, which matters when a search exports every candidate.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, (dummy,), buffer, dynamo=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes=dynamic_axes, do_constant_folding=True)
-    proto = onnx.load_from_string(buffer.getvalue())
-    from edgeprune import __version__
-
-    metadata = {META_CFG: write_cfg_text(model.cfg), META_IMGSZ: json.dumps(list(imgsz)),
-                META_VERSION: __version__}
-    if names is not None:
-        metadata[META_NAMES] = json.dumps(list(names))
-    onnx.helper.set_model_props(proto, metadata)
-    proto.producer_name = "edgeprune"
-    onnx.checker.check_model(proto)
-    return proto.SerializeToString()
-
-
-def compare_with_torch(model: DarknetModel, model_bytes: bytes, imgsz: tuple[int, int],
-                       seed: int = 0) -> tuple[float, float]:
-    """Torch vs ONNX Runtime on a seeded random image: (max abs diff, max diff relative to
-    max(1, |value|)). The second is the fair check for pixel coordinates, whose float32
-    resolution at 1000 px is already 6e-5."""
-    import onnxruntime as ort
-
-    generator = torch.Generator().manual_seed(seed)
-    image = torch.rand(1, model.input_channels, *imgsz, generator=generator)
-    module = copy.deepcopy(model).cpu().float().eval()
-    with torch.no_grad():
-        expected = module(image).numpy()
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    got = session.run(None, {INPUT_NAME: image.numpy()})[0]
-    if expected.shape != got.shape or not np.array_equal(np.isfinite(expected),
-                                                          np.isfinite(got)):
-        return float("inf"), float("inf")
-    finite = np.isfinite(expected)
-    diff = np.abs(expected[finite] - got[finite])
-    scaled = diff / np.maximum(1.0, np.abs(expected[finite]))
-    return float(diff.max(initial=0.0)), float(scaled.max(initial=0.0))
-
-
-def export_onnx(model: DarknetModel, path: str | Path | None, imgsz: tuple[int, int],
-                names: list[str] | None = None, *, batch: int = 1, dynamic_batch: bool = True,
-                opset: int = DEFAULT_OPSET, check: bool = True,
-                tolerance: float = 1e-3) -> OnnxExport:
-    """Export, verify against torch with ONNX Runtime, then write atomically (if `path`).
-
-    The check fails when any output differs by more than `tolerance` x max(1, |value|): float32
-    kernels of two runtimes differ by ~1e-5 relative through a hundred layers, while a wrong
-    operator differs by whole units.
-    """
-    data = onnx_bytes(model, imgsz, names, batch=batch, dynamic_batch=dynamic_batch, opset=opset)
-    diff = None
-    if check:
-        diff, scaled = compare_with_torch(model, data, imgsz)
-        if scaled > tolerance:
-            raise ExportError(f"ONNX Runtime disagrees with torch by {diff:.3g} (more than "
-                              f"{tolerance:g} x max(1, |value|)); the export is not written")
-    if path is not None:
-        atomic_write_bytes(path, data)
-    return OnnxExport(Path(path) if path is not None else None, data, diff)
-
-
-def read_onnx_metadata(path_or_bytes: str | Path | bytes) -> dict[str, str]:
-    """The metadata_props of an ONNX model (our cfg, names and imgsz when it is ours)."""
-    try:
-        if isinstance(path_or_bytes, bytes):
-            proto = onnx.load_from_string(path_or_bytes)
-        else:
-            proto = onnx.load(str(path_or_bytes), load_external_data=False)
-    except Exception as exc:  # onnx raises DecodeError, OSError, ...
-        raise EdgepruneError(f"{path_or_bytes if not isinstance(path_or_bytes, bytes) else 'model'}"
-                             f": not a loadable ONNX model ({exc})") from None
-    return {p.key: p.value for p in proto.metadata_props}
+from edgeprune.onnxio.serialize import (  # noqa: F401  (re-exported)
+    DEFAULT_OPSET,
+    INPUT_NAME,
+    META_CFG,
+    META_IMGSZ,
+    META_NAMES,
+    META_VERSION,
+    OUTPUT_NAME,
+    OnnxExport,
+    compare_with_torch,
+    export_onnx,
+    onnx_bytes,
+    read_onnx_metadata,
+)

@@ -1,7 +1,7 @@
-"""Measured latency: backends, protocol, cache, device agent, device profiles, LUT predictor.
+"""Measured latency: backends, protocol, cache, device server, device profiles, LUT predictor.
 
 The search calls `resolve_device(spec).measure(model)`; see meter.py. Names load on first use,
-so the agent and cache readers do not import torch.
+so the server and cache readers do not import torch.
 """
 
 import importlib

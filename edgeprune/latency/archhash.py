@@ -16,8 +16,8 @@ import json
 
 import onnx
 
-from edgeprune.errors import EdgepruneError
 from edgeprune.models.cfg import DarknetCfg, YoloLayer, parse_cfg
+from edgeprune.onnxio.serialize import META_CFG, load_onnx
 
 # Integer tensors this small are shapes, axes and pads (structure); bigger ones and all float
 # tensors are weights.
@@ -43,17 +43,8 @@ def cfg_arch_hash(cfg: DarknetCfg) -> str:
     return "cfg:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def load_onnx(model_bytes: bytes, source: str = "model") -> onnx.ModelProto:
-    try:
-        return onnx.load_from_string(model_bytes)
-    except Exception as exc:  # protobuf raises DecodeError and friends
-        raise EdgepruneError(f"{source}: not a loadable ONNX model ({exc})") from None
-
-
 def onnx_arch_hash(model: bytes | onnx.ModelProto, source: str = "model") -> str:
     """Hash of an ONNX model: its embedded edgeprune cfg if it has one, else its graph."""
-    from edgeprune.export.onnx import META_CFG
-
     proto = load_onnx(model, source) if isinstance(model, bytes) else model
     metadata = {p.key: p.value for p in proto.metadata_props}
     if META_CFG in metadata:

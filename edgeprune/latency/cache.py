@@ -10,7 +10,6 @@ Reference-model baselines for drift detection live in a second table.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import threading
 import time
@@ -18,10 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeprune.cache_paths import default_cache_path
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.result import LatencyResult
 
-CACHE_ENV = "EDGEPRUNE_LATENCY_CACHE"
 SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
@@ -57,14 +56,6 @@ class CacheKey:
     def row(self) -> tuple[str, str, str, str, str]:
         return (self.arch_hash, "x".join(str(d) for d in self.input_shape), self.precision,
                 self.backend, self.device)
-
-
-def default_cache_path() -> Path:
-    """$EDGEPRUNE_LATENCY_CACHE, else $XDG_CACHE_HOME/edgeprune/latency.sqlite (~/.cache)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "edgeprune" / "latency.sqlite"
 
 
 class LatencyCache:

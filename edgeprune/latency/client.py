@@ -1,4 +1,4 @@
-"""HTTP client of the device server (`edgeprune agent serve`): GET /info, POST /measure and
+"""HTTP client of the device server (`edgeprune device serve`): GET /info, POST /measure and
 POST /references.
 
 The wire format is documented in server.py. Built on httpx: its transport retries refused
@@ -39,7 +39,7 @@ def normalize_url(url: str) -> str:
     return f"{parsed.scheme}://{host}:{port or DEFAULT_PORT}"
 
 
-class AgentClient:
+class ServerClient:
     """Talks to one device server. `timeout_s` bounds every socket wait (connect, send, each
     read): it must cover the longest measurement, a TensorRT engine build included."""
 
@@ -128,7 +128,7 @@ class AgentClient:
     def _unreachable(self, exc: Exception, tries: int) -> EdgepruneError:
         return EdgepruneError(
             f"the server at {self.url} is unreachable or dropped the connection "
-            f"({type(exc).__name__}: {exc}) after {tries} tries; is `edgeprune agent serve` "
+            f"({type(exc).__name__}: {exc}) after {tries} tries; is `edgeprune device serve` "
             f"running there?")
 
     def _http_error(self, code: int, message: str) -> EdgepruneError:

@@ -27,12 +27,13 @@ import numpy as np
 
 from edgeprune.clock import utc_now
 from edgeprune.errors import EdgepruneError
-from edgeprune.latency.archhash import cfg_arch_hash, load_onnx, onnx_arch_hash
+from edgeprune.latency.archhash import cfg_arch_hash, onnx_arch_hash
 from edgeprune.latency.backends import Backend, create_backend
 from edgeprune.latency.cache import CacheKey, LatencyCache
 from edgeprune.latency.profiles import DeviceProfile, resolve_profile
 from edgeprune.latency.protocol import Protocol
 from edgeprune.latency.result import LatencyResult, check_precision
+from edgeprune.onnxio.serialize import load_onnx
 
 log = logging.getLogger("edgeprune.latency")
 
@@ -148,7 +149,7 @@ class LatencyMeter:
         shape = tuple(input_shape or (self.batch, cfg.net.channels, height, width))
 
         def export() -> bytes:
-            from edgeprune.export.onnx import onnx_bytes
+            from edgeprune.onnxio.serialize import onnx_bytes
 
             return onnx_bytes(module if module is not None else DarknetModel(cfg),
                               (shape[2], shape[3]), batch=shape[0])
@@ -255,8 +256,8 @@ def resolve_device(spec: str | DeviceProfile | None = None, *, token: str | None
                    protocol: dict | Protocol | None = None, precision: str | None = None,
                    imgsz=None, threads: int | None = None) -> LatencyMeter:
     """A LatencyMeter for `--device SPEC`: a profile name (robots/NAME.yaml, default `cpu`),
-    a profile .yaml path, an agent address http://HOST:PORT, or a DeviceProfile. A pool
-    profile (`agents: [...]`) measures on its first board.
+    a profile .yaml path, a server address http://HOST:PORT, or a DeviceProfile. A pool
+    profile (`servers: [...]`) measures on its first board.
 
     `cache`: True for the default cache file, a path or LatencyCache, False/None for none.
     `protocol` overrides the profile's protocol fields; `precision`, `imgsz` and `threads`
@@ -265,13 +266,13 @@ def resolve_device(spec: str | DeviceProfile | None = None, *, token: str | None
     from edgeprune.models.loading import parse_imgsz
 
     profile = resolve_profile(spec).members()[0]
-    if profile.agent:
+    if profile.server:
         expect = None if profile.backend == "remote" else profile.backend
-        backend = create_backend("remote", url=profile.agent, token=token,
+        backend = create_backend("remote", url=profile.server, token=token,
                                  token_file=profile.token_file, expect_backend=expect)
     else:
         if profile.backend == "remote":
-            raise EdgepruneError(f"{profile.source}: backend 'remote' needs an 'agent' address")
+            raise EdgepruneError(f"{profile.source}: backend 'remote' needs a 'server' address")
         options = profile.backend_options()
         if threads is not None and profile.backend == "ort-cpu":
             options["threads"] = threads

@@ -43,7 +43,7 @@ def stop_checked(check: Callable[[], None]) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Protocol:
-    """Measurement protocol; every field can be overridden (CLI, device profile, agent query).
+    """Measurement protocol; every field can be overridden (CLI, device profile, server query).
 
     Warm-up lasts at least `warmup_runs` runs and at least `warmup_seconds`. Timed runs then
     go on until the half-width of the median's `ci_level` confidence interval is at most

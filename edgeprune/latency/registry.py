@@ -49,7 +49,7 @@ def load_registry(path: Path | None = None) -> dict[str, RegisteredDevice]:
     path = path or registry_path()
     if not path.exists():
         return {}
-    from edgeprune.profile_files import read_yaml_fields
+    from edgeprune.latency.profiles.fields import read_yaml_fields
 
     data, lines = read_yaml_fields(path, "device registry")
     devices = (data or {}).get("devices") if isinstance(data, dict) else None
@@ -81,7 +81,7 @@ def add_device(name: str, url: str, profile: str | None, token_file: str | None,
                replace: bool = False) -> RegisteredDevice:
     """Check and register a device (its address is not contacted)."""
     from edgeprune.latency.client import normalize_url
-    from edgeprune.latency.profiles import resolve_profile
+    from edgeprune.latency.profiles.device import resolve_profile
     from edgeprune.latency.tokens import read_token_file
 
     if not NAME_PATTERN.match(name) or name.startswith("http"):

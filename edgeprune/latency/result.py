@@ -2,7 +2,7 @@
 
 A number without its device is meaningless (DESIGN.md: never compare numbers across devices),
 so every result carries a `DeviceIdentity` and the backend's name and version, and both go into
-the cache key. Results round-trip through JSON, which is how the agent sends them and how the
+the cache key. Results round-trip through JSON, which is how the server sends them and how the
 cache stores them.
 """
 
@@ -120,7 +120,7 @@ class LatencyResult:
 
 
 def _known_fields(cls, data: dict, what: str) -> dict:
-    """The fields `cls` knows; others are dropped so an older client reads a newer agent."""
+    """The fields `cls` knows; others are dropped so an older client reads a newer server."""
     if not isinstance(data, dict):
         raise EdgepruneError(f"{what}: expected a JSON object, got {type(data).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}

@@ -1,4 +1,4 @@
-"""The device server (`edgeprune agent serve`): an HTTP server on the robot's computer that owns
+"""The device server (`edgeprune device serve`): an HTTP server on the robot's computer that owns
 its accelerator and measures one model at a time for searches running elsewhere.
 
 API (every request carries `Authorization: Bearer TOKEN`; errors are JSON `{"error": "..."}`):
@@ -76,7 +76,7 @@ from edgeprune.latency.server_limits import (
 )
 from edgeprune.latency.tokens import check_token
 
-log = logging.getLogger("edgeprune.agent")
+log = logging.getLogger("edgeprune.server")
 
 API_VERSION = 1  # additions keep it; a change existing clients would misread bumps it
 MAX_REFERENCES = 2  # reference models kept for interleaved measurements (disk: 2 x upload)
@@ -352,7 +352,7 @@ class DeviceServer:
                 started.append(now)
             if now - started[0] > limit_s:
                 raise MeasurementCancelled(f"the measurement ran past this server's limit of "
-                                           f"{limit_s:g} s (agent serve --max-measure-seconds);"
+                                           f"{limit_s:g} s (device serve --max-measure-seconds);"
                                            f" ask for fewer or shorter runs")
 
         try:  # the backend reads the file: at most the one model holding the device in memory

@@ -15,7 +15,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from edgeprune.atomic import process_alive
 
-TEMP_PREFIX = "edgeprune-agent-"
+TEMP_PREFIX = "edgeprune-server-"
 
 
 def is_loopback(host: str) -> bool:

@@ -39,7 +39,7 @@ class RequestRefused(Exception):
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """How much the server accepts; each field is an `edgeprune agent serve` option."""
+    """How much the server accepts; each field is an `edgeprune device serve` option."""
 
     max_upload_bytes: int = 512 << 20
     max_waiting: int = 4  # requests uploading or queued for the device; disk <= this x upload
@@ -77,7 +77,7 @@ def parse_shape(text: str | None, limits: ServerLimits) -> tuple[int, ...]:
     if elements > limits.max_input_elements:
         raise RequestRefused(400, f"shape {text}: {elements:,} input values exceed this "
                                   f"server's limit of {limits.max_input_elements:,} "
-                                  f"(agent serve --max-input-elements)")
+                                  f"(device serve --max-input-elements)")
     return shape
 
 
@@ -100,7 +100,7 @@ def parse_protocol(fields: dict[str, str], base: Protocol, limits: ServerLimits)
     for name, cap in caps.items():
         value = getattr(protocol, name)
         if value > cap:
-            option = (" (agent serve --max-measure-seconds)" if name.endswith("seconds")
+            option = (" (device serve --max-measure-seconds)" if name.endswith("seconds")
                       else "")
             raise RequestRefused(400, f"protocol field {name}={value:g} is over this server's "
                                       f"limit of {cap:g}{option}")

@@ -2,7 +2,7 @@
 
 The server runs any model it is sent, so its token must be hard to guess: at least 16
 printable characters without spaces. It comes from a file (`--token-file`), the environment
-(EDGEPRUNE_AGENT_TOKEN) or, with a warning because `ps` shows it, the command line; with none of
+(EDGEPRUNE_SERVER_TOKEN) or, with a warning because `ps` shows it, the command line; with none of
 these, the server makes one on first start, stores it in the user's config folder (0600) and
 prints it once.
 """
@@ -16,10 +16,12 @@ from pathlib import Path
 from edgeprune.atomic import atomic_write_text
 from edgeprune.errors import EdgepruneError
 
-TOKEN_ENV = "EDGEPRUNE_AGENT_TOKEN"
+TOKEN_ENV = "EDGEPRUNE_SERVER_TOKEN"
+OLD_TOKEN_ENV = "EDGEPRUNE_AGENT_TOKEN"  # the last release's name: read with a warning
 CONFIG_ENV = "EDGEPRUNE_CONFIG_DIR"
 MIN_TOKEN_LENGTH = 16
-GENERATED_TOKEN_FILE = "agent-token"
+GENERATED_TOKEN_FILE = "server-token"
+OLD_GENERATED_TOKEN_FILE = "agent-token"  # made by the last release: still used if present
 
 
 def config_dir() -> Path:
@@ -57,20 +59,41 @@ def read_token_file(path: str | Path) -> str:
 
 
 def client_token(token: str | None = None, token_file: str | Path | None = None) -> str | None:
-    """What a client sends: the given token, else the token file's, else $EDGEPRUNE_AGENT_TOKEN."""
+    """What a client sends: the given token, else the token file's, else the environment's."""
     if token:
         return token
     if token_file:
         return read_token_file(token_file)
-    return os.environ.get(TOKEN_ENV) or None
+    return env_token()
+
+
+def env_token() -> str | None:
+    """$EDGEPRUNE_SERVER_TOKEN, else $EDGEPRUNE_AGENT_TOKEN (its old name, with a warning)."""
+    if os.environ.get(TOKEN_ENV):
+        return os.environ[TOKEN_ENV]
+    if os.environ.get(OLD_TOKEN_ENV):
+        from edgeprune.deprecation import warn_deprecated
+
+        warn_deprecated(f"the environment variable {OLD_TOKEN_ENV}", TOKEN_ENV)
+        return os.environ[OLD_TOKEN_ENV]
+    return None
 
 
 def generated_token(path: Path | None = None) -> tuple[str, bool]:
-    """The token stored at `path` (default: the config folder's agent-token), made and
-    written (0600) when there is none yet; returns (token, whether it was made now)."""
-    path = path or config_dir() / GENERATED_TOKEN_FILE
+    """The token stored at `path` (default: the config folder's server-token, or the
+    agent-token an older release made there), made and written (0600) when there is none yet;
+    returns (token, whether it was made now)."""
+    path = path or generated_token_path()
     if path.exists():
         return check_token(read_token_file(path), str(path)), False
     token = secrets.token_urlsafe(24)
     atomic_write_text(path, token + "\n", private=True)
     return token, True
+
+
+def generated_token_path() -> Path:
+    """The config folder's server-token, or the agent-token an older release made there
+    (clients already hold that one)."""
+    path = config_dir() / GENERATED_TOKEN_FILE
+    old = config_dir() / OLD_GENERATED_TOKEN_FILE
+    return old if not path.exists() and old.exists() else path

@@ -22,6 +22,7 @@ from edgeprune.models.cfg import (
     ShortcutLayer,
     UpsampleLayer,
     YoloLayer,
+    write_cfg_text,
 )
 from edgeprune.models.shapes import infer_shapes, input_channels
 
@@ -195,6 +196,10 @@ class DarknetModel(nn.Module):
     @property
     def input_channels(self) -> int:
         return self.cfg.net.channels
+
+    def cfg_text(self) -> str:
+        """The network as a Darknet .cfg (what an ONNX export carries in its metadata)."""
+        return write_cfg_text(self.cfg)
 
     def forward(self, images: torch.Tensor):
         image_hw = (images.shape[-2], images.shape[-1])

@@ -111,8 +111,8 @@ def load_model(weights: str | Path | None = None, cfg: str | Path | None = None,
 def _check_darknet_set(cfg: Path, weights: Path) -> None:
     """A pair from an edgeprune Darknet export has a manifest: the pair must be the one it lists
     (an interrupted re-export would otherwise pair a new .cfg with an old .weights)."""
-    from edgeprune.export.darknet import darknet_manifest
     from edgeprune.filesets import check_file_set
+    from edgeprune.models.darknet_files import darknet_manifest
 
     manifest = darknet_manifest(weights)
     if manifest.is_file() and cfg.resolve().parent == manifest.resolve().parent:

@@ -70,7 +70,7 @@ def summarize(model: str, classes: int | None = None, width: float = 1.0,
 def _summarize_onnx(path: Path, size: tuple[int, int] | None) -> ModelSummary:
     import json
 
-    from edgeprune.export.onnx import META_CFG, META_IMGSZ, read_onnx_metadata
+    from edgeprune.onnxio.serialize import META_CFG, META_IMGSZ, read_onnx_metadata
 
     metadata = read_onnx_metadata(path)
     if META_CFG in metadata:
@@ -85,7 +85,7 @@ def _summarize_foreign_onnx(path: Path, size: tuple[int, int] | None) -> ModelSu
     import numpy as np
     import onnx
 
-    from edgeprune.latency.archhash import load_onnx
+    from edgeprune.onnxio.serialize import load_onnx
 
     try:
         data = path.read_bytes()

@@ -59,10 +59,21 @@ class PrunePlan:
 
 def plan_pruning(cfg: DarknetCfg, spec: PruneSpec,
                  scores: Mapping[int, torch.Tensor] | None = None,
-                 space: PruneSpace | None = None) -> PrunePlan:
+                 space: PruneSpace | None = None, *,
+                 layout: PrunePlan | None = None) -> PrunePlan:
     """Plan `spec` on `cfg`. `scores` (channel set id -> per-channel importance) choose the kept
     channels; without them the first channels are kept, which gives the right architecture
-    (all a latency measurement needs) but not the right weights."""
+    (all a latency measurement needs) but not the right weights.
+
+    `layout`: a plan of the same cfg and spec made without scores (the search plans each
+    candidate once, for its architecture hash and its latency): the layers, renumbering and
+    pruned cfg do not depend on which channels are kept, so they are reused and only the kept
+    channels are chosen again."""
+    if layout is not None and layout.spec == spec and layout.base.layers == cfg.layers:
+        if scores is None:
+            return layout
+        space = space or prune_space(cfg)
+        return dataclasses.replace(layout, kept=_kept_channels(space, layout.resolved, scores))
     space = space or prune_space(cfg)
     resolved = space.resolve(spec)
     stand_in = list(range(len(cfg.layers)))
@@ -75,6 +86,18 @@ def plan_pruning(cfg: DarknetCfg, spec: PruneSpec,
         new_index.append(count if stand_in[index] == index else None)
         count += stand_in[index] == index
 
+    kept = _kept_channels(space, resolved, scores)
+    layers = [_pruned_layer(cfg, index, len(kept[index]), new_index, stand_in)
+              for index in range(len(cfg.layers)) if new_index[index] is not None]
+    pruned = DarknetCfg(net=cfg.net, layers=tuple(layers), source=f"{cfg.source} (pruned)")
+    validate_cfg(pruned)
+    return PrunePlan(cfg, pruned, resolved, tuple(new_index), tuple(stand_in), kept)
+
+
+def _kept_channels(space: PruneSpace, resolved: ResolvedSpec,
+                   scores: Mapping[int, torch.Tensor] | None) -> tuple[tuple[int, ...], ...]:
+    """Base layer -> its kept output channels: the most important of each coupled set (the
+    first ones without scores)."""
     kept_of_set = {}
     for channel_set in space.coupling.sets:
         keep = resolved.kept[channel_set.id]
@@ -92,11 +115,7 @@ def plan_pruning(cfg: DarknetCfg, spec: PruneSpec,
             offset += piece.width
         kept.append(tuple(channels))
 
-    layers = [_pruned_layer(cfg, index, len(kept[index]), new_index, stand_in)
-              for index in range(len(cfg.layers)) if new_index[index] is not None]
-    pruned = DarknetCfg(net=cfg.net, layers=tuple(layers), source=f"{cfg.source} (pruned)")
-    validate_cfg(pruned)
-    return PrunePlan(cfg, pruned, resolved, tuple(new_index), tuple(stand_in), tuple(kept))
+    return tuple(kept)
 
 
 def _pruned_layer(cfg: DarknetCfg, index: int, filters: int, new_index: Sequence[int | None],
@@ -140,14 +159,16 @@ def channel_importance(model: DarknetModel, spec: PruneSpec,
     return scores
 
 
-def apply_spec(model: DarknetModel, spec: PruneSpec,
-               importance: str | Importance = "l1") -> DarknetModel:
+def apply_spec(model: DarknetModel, spec: PruneSpec, importance: str | Importance = "l1", *,
+               layout: PrunePlan | None = None) -> DarknetModel:
     """A new model with `spec` applied: blocks dropped, the most important channels of each
     coupled set kept, conv and BN tensors sliced to match. `model` is left untouched; the new
-    model is on the same device, in the same train/eval mode."""
+    model is on the same device, in the same train/eval mode. `layout`: the spec's plan
+    without scores, when the caller has one (plan_pruning)."""
     space = prune_space(model.cfg)
     scores = channel_importance(model, spec, importance, space)
-    return build_pruned_model(model, plan_pruning(model.cfg, spec, scores, space))
+    return build_pruned_model(model, plan_pruning(model.cfg, spec, scores, space,
+                                                  layout=layout))
 
 
 def build_pruned_model(model: DarknetModel, plan: PrunePlan) -> DarknetModel:

@@ -1,1 +1,1 @@
-"""What runs on the robot: pre-processing, inference backends, decoding and NMS."""
+"""What runs on the robot: pre-processing, inference runtimes, decoding and NMS."""

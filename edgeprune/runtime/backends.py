@@ -1,11 +1,12 @@
-"""Inference backends: one small class per engine behind a registry, chosen by name or by file.
+"""Inference runtimes: one small class per engine behind a registry, chosen by name or by file.
 
-A backend turns a preprocessed batch (B, 3, H, W) float32 RGB in [0, 1] into the model's output
-rows (B, N, 5 + C) (the ONNX output contract, export/onnx.py); everything before and after is
+("Runtime", not "backend": a backend is what measures latency, edgeprune.latency.backends.)
+A runtime turns a preprocessed batch (B, 3, H, W) float32 RGB in [0, 1] into the model's output
+rows (B, N, 5 + C) (the ONNX output contract, onnxio/serialize.py); everything before and after is
 the Detector's job, so every engine runs exactly the same pre- and post-processing. `torch` runs
 checkpoints, Darknet files and in-memory models (the search scores candidates without
 exporting); `onnxruntime` runs .onnx files on the CPU or, with onnxruntime-gpu, CUDA;
-`tensorrt` (tensorrt_backend.py) runs engines. Another engine plugs in with `@register_backend`
+`tensorrt` (tensorrt_backend.py) runs engines. Another engine plugs in with `@register_runtime`
 and an `accepts` rule for its files.
 """
 
@@ -22,7 +23,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.registry import Registry
 
 
-class InferenceBackend(ABC):
+class Runtime(ABC):
     """Runs a detector on preprocessed batches. Subclasses set the attributes in __init__."""
 
     name: ClassVar[str]
@@ -35,7 +36,7 @@ class InferenceBackend(ABC):
     @classmethod
     @abstractmethod
     def accepts(cls, source) -> bool:
-        """Whether backend="auto" should pick this backend for `source`."""
+        """Whether runtime="auto" should pick this runtime for `source`."""
 
     @abstractmethod
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -47,30 +48,30 @@ class InferenceBackend(ABC):
 
 # torch and onnxruntime are defined below; tensorrt_backend.py registers `tensorrt` when the
 # registry is first asked (it imports this module, so it cannot be imported from here).
-BACKENDS: Registry[type[InferenceBackend]] = Registry(
-    "inference backend", builtins="edgeprune.runtime.tensorrt_backend")
-register_backend = BACKENDS.register  # class decorator: by `name`, and for backend="auto"
+RUNTIMES: Registry[type[Runtime]] = Registry(
+    "inference runtime", builtins="edgeprune.runtime.tensorrt_backend")
+register_runtime = RUNTIMES.register  # class decorator: by `name`, and for runtime="auto"
 
 
-def create_backend(source, backend: str = "auto", **options) -> InferenceBackend:
-    """The backend named `backend` (or the first that accepts `source`) loaded with `source`."""
-    if backend == "auto":
-        for cls in map(BACKENDS.get, BACKENDS.names()):
+def create_runtime(source, runtime: str = "auto", **options) -> Runtime:
+    """The runtime named `runtime` (or the first that accepts `source`) loaded with `source`."""
+    if runtime == "auto":
+        for cls in map(RUNTIMES.get, RUNTIMES.names()):
             if cls.accepts(source):
                 return cls(source, **options)
         shown = source if isinstance(source, (str, Path)) else type(source).__name__
-        raise EdgepruneError(f"{shown}: no inference backend for this model (known: "
-                             f"{', '.join(BACKENDS.names())}; .pt/.cfg/.weights run on torch, "
+        raise EdgepruneError(f"{shown}: no inference runtime for this model (known: "
+                             f"{', '.join(RUNTIMES.names())}; .pt/.cfg/.weights run on torch, "
                              f".onnx on onnxruntime, .engine on tensorrt)")
-    return BACKENDS.create(backend, source, **options)
+    return RUNTIMES.create(runtime, source, **options)
 
 
 def _suffix(source) -> str:
     return Path(source).suffix.lower() if isinstance(source, (str, Path)) else ""
 
 
-@register_backend
-class TorchBackend(InferenceBackend):
+@register_runtime
+class TorchRuntime(Runtime):
     """A DarknetModel in torch: from a checkpoint, Darknet cfg + weights, or in memory.
 
     An in-memory model is used as is (not copied), on its own device, and left in the
@@ -133,13 +134,13 @@ class TorchBackend(InferenceBackend):
         return rows.float().cpu().numpy()
 
 
-@register_backend
-class OnnxRuntimeBackend(InferenceBackend):
+@register_runtime
+class OrtRuntime(Runtime):
     """An .onnx file (or its bytes) in ONNX Runtime: CUDA when onnxruntime-gpu has it, else CPU.
 
-    Names and input size come from edgeprune's metadata (export/onnx.py), or from a static input
-    shape for ONNX files made elsewhere. A file exported with a fixed batch runs larger batches
-    in chunks.
+    Names and input size come from edgeprune's metadata (onnxio/serialize.py), or from a static
+    input shape for ONNX files made elsewhere. A file exported with a fixed batch runs larger
+    batches in chunks.
     """
 
     name = "onnxruntime"
@@ -148,8 +149,8 @@ class OnnxRuntimeBackend(InferenceBackend):
                  providers: list[str] | None = None) -> None:
         import onnxruntime as ort
 
-        from edgeprune.export.onnx import META_IMGSZ, META_NAMES
-        from edgeprune.ort_session import exact_int8
+        from edgeprune.onnxio.serialize import META_IMGSZ, META_NAMES
+        from edgeprune.onnxio.session import exact_int8
 
         label = "model bytes" if isinstance(source, bytes) else str(source)
         if not isinstance(source, bytes) and not Path(source).is_file():

@@ -1,9 +1,9 @@
 """The Detector: BGR images in, detections in original image coordinates out.
 
 One class does pre-processing (letterbox, BGR to RGB, [0, 1] floats, NCHW), inference through
-a backend (backends.py), decoding and class-aware NMS (postprocess.py), and maps boxes back to
-each image. `edgeprune predict`, evaluation, the benchmarks and the ROS node all call it, so
-what is measured is what runs on the robot.
+an inference runtime (backends.py), decoding and class-aware NMS (postprocess.py), and maps
+boxes back to each image. `edgeprune predict`, evaluation, the benchmarks and the ROS node
+all call it, so what is measured is what runs on the robot.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from edgeprune.data.letterbox import LetterboxInfo, boxes_to_original, prepare_batch
 from edgeprune.errors import EdgepruneError
-from edgeprune.runtime.backends import InferenceBackend, create_backend
-from edgeprune.runtime.letterbox import LetterboxInfo, boxes_to_original, letterbox
+from edgeprune.runtime.backends import Runtime, create_runtime
 from edgeprune.runtime.postprocess import Detections, decode_rows
 
 # Rows kept for NMS after the objectness pre-filter; only reached by near-untrained models at
@@ -42,37 +41,44 @@ class Detector:
     """Run a YOLOv3-family model on BGR uint8 images of any size, one or many at a time.
 
     `model` is a path (.pt checkpoint, .onnx, Darknet .weights with `cfg=`), a `Checkpoint`,
-    an in-memory `DarknetModel`, or a ready `InferenceBackend`. `backend="auto"` picks the
-    backend from the model; names and input size come from the model's own metadata unless
-    given. `multi_label` keeps every class above the threshold per box (for mAP); otherwise
-    each box gets its best class (what a robot acts on).
+    an in-memory `DarknetModel`, or a ready `Runtime`. `runtime="auto"` picks the runtime
+    from the model (`backend=`, its name in the last release, is deprecated); names and input
+    size come from the model's own metadata unless given. `multi_label` keeps every class
+    above the threshold per box (for mAP); otherwise each box gets its best class (what a
+    robot acts on).
     """
 
-    def __init__(self, model, backend: str = "auto", imgsz=None, conf_threshold: float = 0.25,
+    def __init__(self, model, runtime: str = "auto", imgsz=None, conf_threshold: float = 0.25,
                  iou_threshold: float = 0.45, max_detections: int = 300,
                  names: list[str] | None = None, *, multi_label: bool = False,
                  device: str | None = None, cfg: str | Path | None = None,
-                 **backend_options) -> None:
+                 backend: str | None = None, **runtime_options) -> None:
         from edgeprune.models.loading import parse_imgsz
 
-        if isinstance(model, InferenceBackend):
-            self.backend = model
+        if backend is not None:
+            from edgeprune.deprecation import warn_deprecated
+
+            warn_deprecated("Detector(backend=...)", "Detector(runtime=...)")
+            runtime = backend
+
+        if isinstance(model, Runtime):
+            self.runtime = model
         else:
             if cfg is not None:
-                backend_options["cfg"] = cfg
+                runtime_options["cfg"] = cfg
             if device is not None:
-                backend_options["device"] = device
-            self.backend = create_backend(model, backend, **backend_options)
-        size = parse_imgsz(imgsz) if imgsz is not None else self.backend.imgsz
+                runtime_options["device"] = device
+            self.runtime = create_runtime(model, runtime, **runtime_options)
+        size = parse_imgsz(imgsz) if imgsz is not None else self.runtime.imgsz
         if size is None:
-            raise EdgepruneError(f"{self.backend.describe()}: the model does not state its "
+            raise EdgepruneError(f"{self.runtime.describe()}: the model does not state its "
                                  f"input size; pass imgsz")
-        if self.backend.fixed_imgsz and size != self.backend.imgsz:
-            raise EdgepruneError(f"the model's input is fixed at {self.backend.imgsz[1]}x"
-                                 f"{self.backend.imgsz[0]}; it cannot run at {size[1]}x{size[0]}")
+        if self.runtime.fixed_imgsz and size != self.runtime.imgsz:
+            raise EdgepruneError(f"the model's input is fixed at {self.runtime.imgsz[1]}x"
+                                 f"{self.runtime.imgsz[0]}; it cannot run at {size[1]}x{size[0]}")
         self.imgsz: tuple[int, int] = size
-        num_classes = self.backend.num_classes
-        names = list(names) if names is not None else self.backend.names
+        num_classes = self.runtime.num_classes
+        names = list(names) if names is not None else self.runtime.names
         if names is None:
             names = [f"class{i}" for i in range(num_classes)]
         if len(names) != num_classes:
@@ -86,7 +92,7 @@ class Detector:
         self.last_times = StageTimes()
 
     def __repr__(self) -> str:
-        return (f"Detector({self.backend.describe()}, imgsz={self.imgsz[1]}x{self.imgsz[0]}, "
+        return (f"Detector({self.runtime.describe()}, imgsz={self.imgsz[1]}x{self.imgsz[0]}, "
                 f"classes={len(self.names)}, conf={self.conf_threshold}, "
                 f"iou={self.iou_threshold})")
 
@@ -95,7 +101,7 @@ class Detector:
         start = time.perf_counter()
         batch, infos = self.preprocess(images)
         prepared = time.perf_counter()
-        rows = self.backend.run(batch)
+        rows = self.runtime.run(batch)
         inferred = time.perf_counter()
         detections = self.postprocess(rows, infos)
         self.last_times = StageTimes(prepared - start, inferred - prepared,
@@ -110,7 +116,7 @@ class Detector:
     def postprocess(self, rows: np.ndarray, infos: list[LetterboxInfo]) -> list[Detections]:
         """Threshold, NMS and map back each image's rows (N, 5 + C)."""
         if rows.ndim != 3 or len(rows) != len(infos) or rows.shape[2] != len(self.names) + 5:
-            raise EdgepruneError(f"backend returned rows of shape {rows.shape}; expected "
+            raise EdgepruneError(f"the runtime returned rows of shape {rows.shape}; expected "
                                  f"({len(infos)}, N, {len(self.names) + 5})")
         results = []
         for image_rows, info in zip(rows, infos, strict=True):
@@ -126,44 +132,3 @@ class Detector:
                                             info.original_hw)
             results.append(found)
         return results
-
-
-def prepare_batch(images: np.ndarray | list[np.ndarray], imgsz: tuple[int, int]
-                  ) -> tuple[np.ndarray, list[LetterboxInfo]]:
-    """The Detector's pre-processing, also used by INT8 calibration: letterbox each BGR image
-    to `imgsz` (height, width) with grey 114, BGR -> RGB, scale to [0, 1], NCHW float32."""
-    images = as_image_list(images)
-    batch = np.empty((len(images), 3, *imgsz), dtype=np.float32)
-    infos = []
-    for index, image in enumerate(images):
-        boxed, scale, pad = letterbox(image, imgsz)
-        # BGR -> RGB and HWC -> CHW in one strided copy, then scale to [0, 1].
-        np.multiply(boxed[..., ::-1].transpose(2, 0, 1), 1 / 255.0, out=batch[index],
-                    casting="unsafe")
-        infos.append(LetterboxInfo(scale, pad, image.shape[:2]))
-    return batch, infos
-
-
-def as_image_list(images: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
-    """One (H, W, 3) BGR image, a (B, H, W, 3) array or a list of images, as a list of
-    3-channel uint8 images (grey images are expanded to three channels)."""
-    if isinstance(images, np.ndarray):
-        if images.ndim == 4:
-            images = list(images)
-        elif images.ndim in (2, 3):
-            images = [images]
-        else:
-            raise EdgepruneError(f"expected an (H, W, 3) image or a batch, got {images.shape}")
-    if not images:
-        raise EdgepruneError("no images given")
-    checked = []
-    for index, image in enumerate(images):
-        image = np.asarray(image)
-        if image.dtype != np.uint8:
-            raise EdgepruneError(f"image {index}: expected uint8 BGR pixels, got {image.dtype}")
-        if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
-            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
-            raise EdgepruneError(f"image {index}: expected (H, W, 3) BGR, got {image.shape}")
-        checked.append(image)
-    return checked

@@ -1,9 +1,9 @@
-"""`tensorrt` inference backend: a serialized engine (.engine/.plan/.trt) on a local NVIDIA GPU.
+"""`tensorrt` inference runtime: a serialized engine (.engine/.plan/.trt) on a local NVIDIA GPU.
 
-The engine's sidecar (export/engine.py) gives class names and says which TensorRT version and
+The engine's sidecar (trt/engine_file.py) gives class names and says which TensorRT version and
 GPU it was built for; a mismatch is refused with a message saying how to rebuild. Buffers are
 allocated once for the engine's largest batch; each call copies the batch in, runs
-`execute_async_v3` on the backend's own CUDA stream and copies the rows out (cuda-python, the
+`execute_async_v3` on the runtime's own CUDA stream and copies the rows out (cuda-python, the
 installable alternative to pycuda). Batches larger than the engine's profile run in chunks.
 """
 
@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.export.engine import (
+from edgeprune.runtime.backends import Runtime, register_runtime
+from edgeprune.trt.build import EngineError
+from edgeprune.trt.engine_file import (
     ENGINE_SUFFIXES,
-    EngineError,
     check_compatible,
     check_engine_matches,
     read_sidecar,
     require_engine_file,
 )
-from edgeprune.runtime.backends import InferenceBackend, register_backend
 
 
 def cuda_device_index(device: str | None) -> int:
@@ -35,8 +35,8 @@ def cuda_device_index(device: str | None) -> int:
                          f"(device cuda or cuda:N)")
 
 
-@register_backend
-class TensorRTBackend(InferenceBackend):
+@register_runtime
+class TensorRTRuntime(Runtime):
     """A TensorRT engine built by `edgeprune export --format engine` (or any single-input
     detector engine with edgeprune's output rows)."""
 
@@ -44,7 +44,7 @@ class TensorRTBackend(InferenceBackend):
     fixed_imgsz = True
 
     def __init__(self, source, *, device: str | None = None) -> None:
-        from edgeprune.export.tensorrt import (
+        from edgeprune.trt.build import (
             cuda_call,
             gpu_info,
             import_cudart,
@@ -149,7 +149,7 @@ class TensorRTBackend(InferenceBackend):
         return rows
 
     def close(self) -> None:
-        """Free the device buffers and the stream (also done when the backend is collected)."""
+        """Free the device buffers and the stream (also done when the runtime is collected)."""
         for pointer in self._buffers:
             self.cudart.cudaFree(pointer)
         self._buffers = []

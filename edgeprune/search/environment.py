@@ -14,7 +14,6 @@ measures the pruned cfg); `result` puts the halves together.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from edgeprune.data.dataset import DetectionDataset
 from edgeprune.errors import EdgepruneError
@@ -26,30 +25,14 @@ from edgeprune.models.cfg import DarknetCfg
 from edgeprune.models.checkpoint import Checkpoint
 from edgeprune.models.counting import count_gflops, count_params
 from edgeprune.models.darknet import DarknetModel
-from edgeprune.prune.apply import pruned_cfg
+from edgeprune.prune.apply import PrunePlan, plan_pruning
 from edgeprune.prune.importance import get_importance
 from edgeprune.prune.space import prune_space
 from edgeprune.prune.spec import PruneSpec
-from edgeprune.runtime.backends import TorchBackend
+from edgeprune.runtime.backends import TorchRuntime
 from edgeprune.runtime.detector import Detector
+from edgeprune.search.candidate import Candidate
 from edgeprune.search.proxy import ProxySettings, create_proxy
-
-
-@dataclass(frozen=True)
-class CandidateResult:
-    """What the environment measured for one spec."""
-
-    accuracy: float  # mAP@0.5 on the fixed validation subset, after the proxy
-    latency: LatencyResult
-    gflops: float
-    params: int
-    arch_hash: str
-    accuracy_seconds: float  # 0 when the accuracy was already known
-    latency_seconds: float
-
-    @property
-    def latency_ms(self) -> float:
-        return self.latency.median_ms
 
 
 class SearchEnvironment:
@@ -79,12 +62,13 @@ class SearchEnvironment:
 
     # ---------------------------------------------------------------------------- architecture
 
-    def pruned_cfg(self, spec: PruneSpec) -> DarknetCfg:
-        return pruned_cfg(self.base.model.cfg, spec)
+    def plan(self, spec: PruneSpec) -> PrunePlan:
+        """The architecture plan of `spec` on the base: made once per candidate, it gives the
+        architecture hash, the cfg whose latency is measured and the pruned model's layout."""
+        return plan_pruning(self.base.model.cfg, spec, space=self.space)
 
-    def arch_hash(self, spec: PruneSpec) -> str:
-        """Equal for specs that give the same network (e.g. ratios inside dropped blocks)."""
-        return cfg_arch_hash(self.pruned_cfg(spec))
+    def pruned_cfg(self, spec: PruneSpec) -> DarknetCfg:
+        return self.plan(spec).cfg
 
     def fastest_spec(self, min_ratio: float, round_to: int, min_channels: int) -> PruneSpec:
         """The most-pruned network the search may produce: every block dropped, every channel
@@ -100,41 +84,46 @@ class SearchEnvironment:
 
     def score(self, model: DarknetModel) -> float:
         """mAP@0.5 of `model` on the fixed validation subset."""
-        detector = Detector(TorchBackend(model), imgsz=self.imgsz, names=list(self.base.names))
+        detector = Detector(TorchRuntime(model), imgsz=self.imgsz, names=list(self.base.names))
         return float(self.evaluator(detector).map50)
 
     def base_accuracy(self) -> float:
         return self.score(self.base.model)
 
-    def pruned_model(self, spec: PruneSpec) -> DarknetModel:
+    def pruned_model(self, spec: PruneSpec, plan: PrunePlan | None = None) -> DarknetModel:
         """The candidate network of `spec` (the base pruned, or the weight-sharing network's
-        sub-network) repaired by the accuracy proxy, in eval mode."""
-        model = self.proxy.build(spec, self.importance)
+        sub-network) repaired by the accuracy proxy, in eval mode (`plan`: its architecture
+        plan, when made already)."""
+        model = self.proxy.build(spec, self.importance, plan)
         self.proxy.prepare(model)
         return model.eval()
 
-    def accuracy(self, spec: PruneSpec) -> float:
+    def accuracy(self, spec: PruneSpec, plan: PrunePlan | None = None) -> float:
         """The accuracy proxy's score of `spec`."""
-        return self.score(self.pruned_model(spec))
+        return self.score(self.pruned_model(spec, plan))
 
-    def evaluate(self, spec: PruneSpec, known_accuracy: float | None = None) -> CandidateResult:
+    def evaluate(self, spec: PruneSpec, known_accuracy: float | None = None,
+                 plan: PrunePlan | None = None) -> Candidate:
         """Latency first (cheap when cached, and kept in the cache if the process dies during
-        the accuracy proxy), then the accuracy unless it is already known."""
-        cfg = self.pruned_cfg(spec)
+        the accuracy proxy), then the accuracy unless it is already known. `plan`: the spec's
+        architecture plan (`plan`), made once by the caller."""
+        plan = plan or self.plan(spec)
+        cfg = plan.cfg
         began = time.perf_counter()
         latency = self.meter.measure(cfg, self.input_shape)
         latency_seconds = time.perf_counter() - began
         accuracy, accuracy_seconds = known_accuracy, 0.0
         if accuracy is None:
             began = time.perf_counter()
-            accuracy = self.accuracy(spec)
+            accuracy = self.accuracy(spec, plan)
             accuracy_seconds = time.perf_counter() - began
-        return self.result(cfg, accuracy, latency, accuracy_seconds, latency_seconds)
+        return self.result(spec, cfg, accuracy, latency, accuracy_seconds, latency_seconds)
 
-    def result(self, cfg: DarknetCfg, accuracy: float, latency: LatencyResult,
-               accuracy_seconds: float, latency_seconds: float) -> CandidateResult:
-        """A candidate's result from its two halves (its pruned cfg gives the rest)."""
-        return CandidateResult(accuracy=accuracy, latency=latency,
-                               gflops=count_gflops(cfg, self.imgsz), params=count_params(cfg),
-                               arch_hash=cfg_arch_hash(cfg), accuracy_seconds=accuracy_seconds,
-                               latency_seconds=latency_seconds)
+    def result(self, spec: PruneSpec, cfg: DarknetCfg, accuracy: float, latency: LatencyResult,
+               accuracy_seconds: float, latency_seconds: float) -> Candidate:
+        """A candidate from its two halves (its pruned cfg gives the rest); the search loop
+        numbers it and scores it against the target (step -1 until then)."""
+        return Candidate(spec=spec, step=-1, accuracy=accuracy, latency_ms=latency.median_ms,
+                         gflops=count_gflops(cfg, self.imgsz), params=count_params(cfg),
+                         arch_hash=cfg_arch_hash(cfg), latency=latency.to_json(),
+                         accuracy_seconds=accuracy_seconds, latency_seconds=latency_seconds)

@@ -1,5 +1,5 @@
 """Who evaluates a round of candidates: the search loop hands its executor the round's jobs and
-gets each candidate's CandidateResult back as it is ready, in any order; the loop alone writes
+gets each Candidate back as it is ready, in any order; the loop alone writes
 the run folder, in step order.
 
 - `LocalExecutor` (the default): in this process, one candidate after another, through
@@ -19,8 +19,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from edgeprune.prune.apply import PrunePlan
 from edgeprune.prune.spec import PruneSpec
-from edgeprune.search.environment import CandidateResult, SearchEnvironment
+from edgeprune.search.candidate import Candidate
+from edgeprune.search.environment import SearchEnvironment
 
 
 @dataclass(frozen=True)
@@ -31,18 +33,21 @@ class Job:
     known_accuracy: float | None = None  # an earlier record's, same network
     same_as: int | None = None  # an earlier job of this round with the same network
     repeat_of: int | None = None  # the step whose network this is: known_accuracy's or same_as
+    plan: PrunePlan | None = None  # the spec's architecture plan, made once (environment.plan)
 
 
 class Executor(ABC):
     """Evaluates jobs. `start` is called once the environment exists (the base measured),
     before the first round; `close` always, at the end."""
 
-    def start(self, env: SearchEnvironment, settings, token: str | None) -> None:  # noqa: B027
-        """Set up workers; the local executor needs nothing."""
+    def start(self, env: SearchEnvironment, settings, token: str | None,  # noqa: B027
+              baseline) -> None:
+        """Set up workers (`baseline`: the base as measured); the local executor needs
+        nothing."""
 
     @abstractmethod
     def evaluate(self, env: SearchEnvironment, jobs: list[Job]
-                 ) -> Iterator[tuple[int, CandidateResult]]:
+                 ) -> Iterator[tuple[int, Candidate]]:
         """(step, result) for every job, in any order."""
 
     def describe(self) -> str:
@@ -54,10 +59,10 @@ class Executor(ABC):
 
 class LocalExecutor(Executor):
     def evaluate(self, env: SearchEnvironment, jobs: list[Job]
-                 ) -> Iterator[tuple[int, CandidateResult]]:
-        done: dict[int, CandidateResult] = {}
+                 ) -> Iterator[tuple[int, Candidate]]:
+        done: dict[int, Candidate] = {}
         for job in jobs:
             known = done[job.same_as].accuracy if job.same_as is not None \
                 else job.known_accuracy
-            done[job.step] = env.evaluate(job.spec, known)
+            done[job.step] = env.evaluate(job.spec, known, job.plan)
             yield job.step, done[job.step]

@@ -19,6 +19,7 @@ a run killed in the middle of a round is resumed in the middle of that round.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import time
 from collections.abc import Iterator
@@ -30,14 +31,17 @@ from rich.console import Console
 from edgeprune.clock import utc_now
 from edgeprune.console import escape
 from edgeprune.errors import EdgepruneError
+from edgeprune.latency.archhash import cfg_arch_hash
 from edgeprune.latency.meter import LatencyMeter, resolve_device
 from edgeprune.latency.result import LatencyResult
 from edgeprune.models.checkpoint import Checkpoint, save_checkpoint
 from edgeprune.models.counting import count_gflops, count_params
 from edgeprune.search.agents.base import AgentContext, SearchAgent, agent_class, create_agent
-from edgeprune.search.environment import CandidateResult, SearchEnvironment
+from edgeprune.search.baseline import Baseline, load_baseline, save_baseline
+from edgeprune.search.candidate import Candidate
+from edgeprune.search.environment import SearchEnvironment
 from edgeprune.search.executor import Executor, Job, LocalExecutor
-from edgeprune.search.records import CandidateLog, CandidateRecord
+from edgeprune.search.records import CandidateLog
 from edgeprune.search.results import (
     best_record,
     pareto_front,
@@ -46,7 +50,7 @@ from edgeprune.search.results import (
 )
 from edgeprune.search.reward import flops_cost_ms, meets_target, reward
 from edgeprune.search.rounds import Round, propose_round, replay_rounds
-from edgeprune.search.settings import Baseline, SearchSettings
+from edgeprune.search.settings import SearchSettings
 from edgeprune.search.target import check_reachable
 
 LATENCY_CACHE = "latency.sqlite"
@@ -57,9 +61,9 @@ LATENCY_TABLE = "latency_table.json"
 class SearchOutcome:
     run_dir: Path
     settings: SearchSettings
-    records: list[CandidateRecord]
-    best: CandidateRecord | None
-    pareto: list[CandidateRecord]
+    records: list[Candidate]
+    best: Candidate | None
+    pareto: list[Candidate]
     session: int
     replayed: int  # candidates recorded before this session
     evaluated: int  # accuracy evaluations this session
@@ -68,10 +72,7 @@ class SearchOutcome:
     finished_early: bool  # the agent had nothing left to try before the budget
     files: dict[str, Path] = field(default_factory=dict)
 
-    @property
-    def baseline(self) -> Baseline:
-        assert self.settings.baseline is not None
-        return self.settings.baseline
+    baseline: Baseline | None = None  # the base as measured (None: a search that never ran)
 
 
 def build_environment(settings: SearchSettings, meter: LatencyMeter | None
@@ -107,6 +108,7 @@ class Search:
         self.log = CandidateLog(self.run_dir)
         self.env: SearchEnvironment | None = None
         self.meter: LatencyMeter | None = None
+        self.baseline: Baseline | None = load_baseline(self.run_dir)
 
     @classmethod
     def start(cls, settings: SearchSettings, run_dir: Path, **options) -> Search:
@@ -146,9 +148,9 @@ class Search:
             settings.save(self.run_dir)
         if settings.interleave:
             self.meter.use_reference(self.env.base.model.cfg)
-        if settings.baseline is None:
-            self.settings = settings = settings.replace(baseline=self._measure_baseline())
-            settings.save(self.run_dir)
+        if self.baseline is None:
+            self.baseline = self._measure_baseline()
+            save_baseline(self.run_dir, self.baseline)
         return self.env
 
     def _measure_baseline(self) -> Baseline:
@@ -178,7 +180,7 @@ class Search:
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def context(self) -> AgentContext:
-        env, settings, baseline = self.env, self.settings, self.settings.baseline
+        env, settings, baseline = self.env, self.settings, self.baseline
         table = scores = None
         if agent_class(settings.agent).needs_latency_table:
             from edgeprune.prune.importance import channel_set_scores
@@ -228,7 +230,7 @@ class Search:
             replayed = len(records)
             evaluated = measured = 0
             finished_early = False
-            self.executor.start(env, self.settings, self.token)
+            self.executor.start(env, self.settings, self.token, self.baseline)
             with self._progress(len(records)) as progress:
                 while True:
                     round_began = time.perf_counter()
@@ -246,12 +248,13 @@ class Search:
                         measured += not record.from_cache
                         progress.update(records)
                     for record in records[pending.first:pending.end]:
-                        agent.observe(record.evaluation())
+                        agent.observe(record)
                     pending = None
             outcome = SearchOutcome(self.run_dir, self.settings, records,
                                     best_record(records), pareto_front(records), session,
                                     replayed, evaluated, measured,
-                                    time.perf_counter() - began, finished_early)
+                                    time.perf_counter() - began, finished_early,
+                                    baseline=self.baseline)
             self._finish(outcome)
             return outcome
         finally:
@@ -260,24 +263,25 @@ class Search:
     def _propose(self, agent: SearchAgent, first: int) -> Round:
         return propose_round(agent, self.settings, self.env.space, first)
 
-    def _replay(self, agent: SearchAgent, records: list[CandidateRecord]) -> Round | None:
+    def _replay(self, agent: SearchAgent, records: list[Candidate]) -> Round | None:
         return replay_rounds(agent, self.settings, self.env.space, records, self.log.path)
 
     def _evaluate(self, env: SearchEnvironment, proposed: Round,
-                  records: list[CandidateRecord], session: int, began: float
-                  ) -> Iterator[CandidateRecord]:
+                  records: list[Candidate], session: int, began: float
+                  ) -> Iterator[Candidate]:
         """Evaluate the round's steps not yet recorded; record each, in step order, as soon
         as every step before it is recorded."""
         jobs: list[Job] = []
         for step, spec in enumerate(proposed.specs[len(records) - proposed.first:],
                                     len(records)):
-            arch_hash = env.arch_hash(spec)
+            plan = env.plan(spec)  # once: the hash, the measured cfg, the pruned model's layout
+            arch_hash = cfg_arch_hash(plan.cfg)
             earlier = next((r for r in records if r.arch_hash == arch_hash), None)
             same_as = None if earlier else next(
                 (job.step for job in jobs if job.arch_hash == arch_hash), None)
             jobs.append(Job(step, spec, arch_hash, earlier.accuracy if earlier else None,
-                            same_as, earlier.step if earlier else same_as))
-        done: dict[int, CandidateResult] = {}
+                            same_as, earlier.step if earlier else same_as, plan))
+        done: dict[int, Candidate] = {}
         pending = iter(jobs)
         job = next(pending, None)
         last = began
@@ -291,27 +295,22 @@ class Search:
                 yield record
                 job = next(pending, None)
 
-    def _record(self, job: Job, result: CandidateResult, session: int,
-                seconds: float) -> CandidateRecord:
-        baseline, config = self.settings.baseline, self.settings.reward
+    def _record(self, job: Job, measured: Candidate, session: int,
+                seconds: float) -> Candidate:
+        """`measured` (the environment's) numbered, scored against the target, stamped."""
+        baseline, config = self.baseline, self.settings.reward
         target = baseline.target_ms
-        flops_ms = flops_cost_ms(result.gflops, baseline.gflops, baseline.latency_ms)
-        latency_ms = relative_ms(result.latency, baseline.latency_ms)
-        spec = job.spec
-        return CandidateRecord(
-            step=job.step, spec=spec.to_dict(), spec_hash=spec.hash,
-            arch_hash=result.arch_hash, accuracy=result.accuracy, latency_ms=latency_ms,
-            latency=result.latency.to_json(),
-            gflops=result.gflops, params=result.params,
-            reward=reward(result.accuracy, latency_ms, target, config),
-            flops_reward=reward(result.accuracy, flops_ms, target, config),
+        latency = LatencyResult.from_json(measured.latency)
+        flops_ms = flops_cost_ms(measured.gflops, baseline.gflops, baseline.latency_ms)
+        latency_ms = relative_ms(latency, baseline.latency_ms)
+        return dataclasses.replace(
+            measured, spec=job.spec, step=job.step, latency_ms=latency_ms,
+            reward=reward(measured.accuracy, latency_ms, target, config),
+            flops_reward=reward(measured.accuracy, flops_ms, target, config),
             feasible=meets_target(latency_ms, target, config),
-            agent=self.settings.agent, session=session,
-            repeat_of=job.repeat_of,
-            accuracy_seconds=result.accuracy_seconds, latency_seconds=result.latency_seconds,
-            wall_seconds=seconds, time=utc_now(), measured_ms=result.latency.median_ms,
-            latency_ratio=result.latency.ratio,
-            noise=measurement_noise(result.latency, self.meter.protocol))
+            agent=self.settings.agent, session=session, repeat_of=job.repeat_of,
+            wall_seconds=seconds, time=utc_now(), measured_ms=latency.median_ms,
+            latency_ratio=latency.ratio, noise=measurement_noise(latency, self.meter.protocol))
 
     # ---------------------------------------------------------------------------- results
 
@@ -332,7 +331,7 @@ class Search:
 
     def best_checkpoint(self, outcome: SearchOutcome) -> Checkpoint:
         best, base = outcome.best, self.env.base
-        spec = best.prune_spec
+        spec = best.spec
         provenance = {
             "pruned_from": {"base": self.settings.weights, "provenance": base.provenance},
             "spec": spec.to_dict(), "spec_hash": best.spec_hash,
@@ -407,7 +406,7 @@ class SearchProgress:
 
         self.search = search
         self.console = search.console
-        self.target = search.settings.baseline.target_ms
+        self.target = search.baseline.target_ms
         self.measured = 0
         self.progress = Progress(
             TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
@@ -428,7 +427,7 @@ class SearchProgress:
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)
 
-    def update(self, records: list[CandidateRecord]) -> None:
+    def update(self, records: list[Candidate]) -> None:
         record = records[-1]
         self.measured += not record.from_cache
         best = best_record(records)

@@ -26,7 +26,6 @@ candidates are compared on the same images and a resumed search scores them as b
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 import torch
@@ -36,30 +35,12 @@ from edgeprune.data.dataset import DetectionDataset
 from edgeprune.errors import EdgepruneError
 from edgeprune.models.checkpoint import Checkpoint
 from edgeprune.models.darknet import DarknetModel
+from edgeprune.prune.apply import PrunePlan
 from edgeprune.prune.importance import Importance
 from edgeprune.prune.recalibrate import recalibrate_bn
 from edgeprune.prune.spec import PruneSpec
 from edgeprune.registry import Registry
-
-
-@dataclass(frozen=True)
-class ProxySettings:
-    recal_batches: int = 20  # K: batches for BN re-estimation
-    batch_size: int = 8
-    finetune_steps: int = 20  # k: training steps of the `finetune` proxy
-    finetune_lr: float = 5e-4  # Adam learning rate of those steps
-    supernet: str | None = None  # weight-sharing network file (pruningnet, slimmable)
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.recal_batches < 1 or self.batch_size < 1:
-            raise EdgepruneError("--recal-batches and the proxy batch size must be at least 1")
-        if self.finetune_steps < 1 or self.finetune_lr <= 0:
-            raise EdgepruneError("--finetune-steps must be at least 1 and the fine-tuning "
-                                 "learning rate positive")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from edgeprune.search.settings import ProxySettings  # the settings live with the others
 
 
 class AccuracyProxy(ABC):
@@ -76,11 +57,13 @@ class AccuracyProxy(ABC):
         self.base_name = base_name
         self._recal: list[torch.Tensor] | None = None
 
-    def build(self, spec: PruneSpec, importance: Importance) -> DarknetModel:
-        """The candidate network of `spec`, in eval mode, before `prepare`."""
+    def build(self, spec: PruneSpec, importance: Importance,
+              layout: PrunePlan | None = None) -> DarknetModel:
+        """The candidate network of `spec`, in eval mode, before `prepare` (`layout`: the
+        spec's architecture plan, when the caller has made it)."""
         from edgeprune.prune.apply import apply_spec
 
-        return apply_spec(self.base.model, spec, importance).eval()
+        return apply_spec(self.base.model, spec, importance, layout=layout).eval()
 
     def node_embeddings(self):
         """Learned per-layer states of the base network (numpy (layers, hidden)), or None."""
@@ -139,8 +122,8 @@ class ShortFinetune(AccuracyProxy):
     def training_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """k augmented (images uint8, targets) batches, drawn once."""
         if self._train is None:
+            from edgeprune.data.augment import AugmentConfig
             from edgeprune.data.batches import TrainingSet, make_train_loader
-            from edgeprune.train.augment import AugmentConfig
 
             training_set = TrainingSet(self.train_data, self.imgsz, AugmentConfig(),
                                        self.settings.seed)

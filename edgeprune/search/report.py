@@ -9,11 +9,11 @@ from pathlib import Path
 from edgeprune.atomic import atomic_write_text
 from edgeprune.plotting import pyplot, save_figure
 from edgeprune.prune.space import PruneSpace
-from edgeprune.search.records import CandidateRecord
+from edgeprune.search.candidate import Candidate
 from edgeprune.search.results import distinct
 
 
-def plot_rewards(records: list[CandidateRecord], path: Path) -> Path:
+def plot_rewards(records: list[Candidate], path: Path) -> Path:
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(7, 3.6))
     steps = [r.step for r in records]
@@ -33,7 +33,7 @@ def plot_rewards(records: list[CandidateRecord], path: Path) -> Path:
     return save_figure(figure, path)
 
 
-def plot_pareto(records: list[CandidateRecord], front: list[CandidateRecord],
+def plot_pareto(records: list[Candidate], front: list[Candidate],
                 target_ms: float, base_ms: float, base_accuracy: float, path: Path) -> Path:
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(7, 4.2))
@@ -59,16 +59,16 @@ def plot_pareto(records: list[CandidateRecord], front: list[CandidateRecord],
     return save_figure(figure, path)
 
 
-def kept_fractions(space: PruneSpace, record: CandidateRecord
+def kept_fractions(space: PruneSpace, record: Candidate
                    ) -> list[tuple[int, float, bool]]:
     """(group key, kept channels / width, inside a dropped block) for every channel group."""
-    resolved = space.resolve(record.prune_spec)
+    resolved = space.resolve(record.spec)
     dropped = {block.index for block in resolved.dropped}
     return [(group.key, resolved.kept[group.set_id] / group.width, group.block in dropped)
             for group in space.groups]
 
 
-def plot_best(space: PruneSpace, record: CandidateRecord, path: Path) -> Path:
+def plot_best(space: PruneSpace, record: Candidate, path: Path) -> Path:
     plt = pyplot()
     figure, (groups_axis, blocks_axis) = plt.subplots(
         2, 1, figsize=(9, 4.8), gridspec_kw={"height_ratios": [3, 1]})
@@ -86,7 +86,7 @@ def plot_best(space: PruneSpace, record: CandidateRecord, path: Path) -> Path:
     groups_axis.set_xlabel("channel group (first conv layer)")
     if gone:
         groups_axis.legend(fontsize=8, loc="lower right")
-    dropped = set(record.prune_spec.drop_blocks)
+    dropped = set(record.spec.drop_blocks)
     blocks = [b.index for b in space.blocks]
     blocks_axis.bar(blocks, [1] * len(blocks),
                     color=["tab:red" if b in dropped else "tab:green" for b in blocks])
@@ -97,8 +97,8 @@ def plot_best(space: PruneSpace, record: CandidateRecord, path: Path) -> Path:
     return save_figure(figure, path)
 
 
-def _fmt_spec(space: PruneSpace, record: CandidateRecord) -> str:
-    spec = record.prune_spec
+def _fmt_spec(space: PruneSpace, record: Candidate) -> str:
+    spec = record.spec
     blocks = ", ".join(str(b) for b in spec.drop_blocks) or "none"
     fractions = [f for _, f, gone in kept_fractions(space, record) if not gone]
     mean = sum(fractions) / len(fractions) if fractions else 1.0
@@ -208,7 +208,7 @@ def write_report(outcome, space: PruneSpace) -> Path:
     return path
 
 
-def _latency_text(settings, records: list[CandidateRecord]) -> str:
+def _latency_text(settings, records: list[Candidate]) -> str:
     noisy = [r for r in records if r.noise and r.repeat_of is None]
     how = ("each candidate timed interleaved with the base in one window; the reward uses the "
            "ratio x the base's latency" if settings.interleave

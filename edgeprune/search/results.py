@@ -8,14 +8,13 @@ import io
 from pathlib import Path
 
 from edgeprune.atomic import atomic_write_text
-from edgeprune.prune.spec import PruneSpec
-from edgeprune.search.records import CandidateRecord
+from edgeprune.search.candidate import Candidate
 
 PARETO_COLUMNS = ("step", "latency_ms", "accuracy", "reward", "feasible", "gflops", "params",
                   "spec_hash", "arch_hash")
 
 
-def distinct(records: list[CandidateRecord]) -> list[CandidateRecord]:
+def distinct(records: list[Candidate]) -> list[Candidate]:
     """One record per network (repeats of an evaluated network left out)."""
     seen: set[str] = set()
     kept = []
@@ -26,18 +25,18 @@ def distinct(records: list[CandidateRecord]) -> list[CandidateRecord]:
     return kept
 
 
-def pareto_front(records: list[CandidateRecord]) -> list[CandidateRecord]:
+def pareto_front(records: list[Candidate]) -> list[Candidate]:
     """Candidates no other beats on both measured latency (lower) and accuracy (higher),
     fastest first."""
     ordered = sorted(distinct(records), key=lambda r: (r.latency_ms, -r.accuracy, r.step))
-    front: list[CandidateRecord] = []
+    front: list[Candidate] = []
     for record in ordered:
         if not front or record.accuracy > front[-1].accuracy:
             front.append(record)
     return front
 
 
-def best_record(records: list[CandidateRecord]) -> CandidateRecord | None:
+def best_record(records: list[Candidate]) -> Candidate | None:
     """The highest reward among candidates that meet the target; when none does, the highest
     reward overall (the caller says so). Ties go to the faster, then the earlier candidate."""
     if not records:
@@ -46,7 +45,7 @@ def best_record(records: list[CandidateRecord]) -> CandidateRecord | None:
     return max(pool, key=lambda r: (r.reward, -r.latency_ms, -r.step))
 
 
-def write_pareto_csv(path: Path, front: list[CandidateRecord]) -> None:
+def write_pareto_csv(path: Path, front: list[Candidate]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(PARETO_COLUMNS)
@@ -57,9 +56,9 @@ def write_pareto_csv(path: Path, front: list[CandidateRecord]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
-def write_best_spec(path: Path, record: CandidateRecord, target_ms: float, run: Path) -> None:
+def write_best_spec(path: Path, record: Candidate, target_ms: float, run: Path) -> None:
     """The best spec as a prune spec file (`edgeprune prune --spec`), its scores as comments."""
-    spec = PruneSpec.from_dict(record.spec)
+    spec = record.spec
     header = (f"# best candidate of the search {run}: step {record.step}\n"
               f"# measured latency {record.latency_ms:.4f} ms (target {target_ms:.4f} ms, "
               f"{'met' if record.feasible else 'NOT met'}), accuracy proxy (mAP@0.5) "

@@ -16,7 +16,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.prune.space import PruneSpace
 from edgeprune.prune.spec import PruneSpec
 from edgeprune.search.agents.base import SearchAgent
-from edgeprune.search.records import CandidateRecord
+from edgeprune.search.candidate import Candidate
 from edgeprune.search.settings import SearchSettings
 
 
@@ -53,7 +53,7 @@ def propose_round(agent: SearchAgent, settings: SearchSettings, space: PruneSpac
 
 
 def replay_rounds(agent: SearchAgent, settings: SearchSettings, space: PruneSpace,
-                  records: list[CandidateRecord], log: Path) -> Round | None:
+                  records: list[Candidate], log: Path) -> Round | None:
     """Feed the recorded rounds to the agent; the last round when only part of it was
     recorded (the rest is evaluated next), else None."""
     step = 0
@@ -69,6 +69,6 @@ def replay_rounds(agent: SearchAgent, settings: SearchSettings, space: PruneSpac
         if len(recorded) < len(proposed.specs):
             return proposed
         for record in recorded:
-            agent.observe(record.evaluation())
+            agent.observe(record)
         step = proposed.end
     return None

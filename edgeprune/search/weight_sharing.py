@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.models.darknet import DarknetModel
+from edgeprune.prune.apply import PrunePlan
 from edgeprune.prune.importance import Importance
 from edgeprune.prune.spec import PruneSpec
 from edgeprune.search.proxy import AccuracyProxy, register_proxy
@@ -37,9 +38,10 @@ class WeightSharingProxy(AccuracyProxy):
         self.supernet.check_base(self.base, self.base_name, path)
         self.supernet.net.eval()
 
-    def build(self, spec: PruneSpec, importance: Importance) -> DarknetModel:
+    def build(self, spec: PruneSpec, importance: Importance,
+              layout: PrunePlan | None = None) -> DarknetModel:
         # the weight-sharing network's own channel order, fixed at training, not `importance`
-        return self.supernet.net.extract(spec)
+        return self.supernet.net.extract(spec, layout)
 
     def prepare(self, model: DarknetModel) -> None:
         self.recalibrate(model)

@@ -58,10 +58,11 @@ class WeightSharingNet(nn.Module):
     def cfg(self):
         return self.model.cfg
 
-    def plan(self, spec: PruneSpec) -> PrunePlan:
-        """The plan of `spec`, checked against the space the network covers."""
+    def plan(self, spec: PruneSpec, layout: PrunePlan | None = None) -> PrunePlan:
+        """The plan of `spec`, checked against the space the network covers (`layout`: its
+        plan without scores, reused when the caller has one)."""
         check_in_space(self.space, self.rules, spec)
-        return plan_pruning(self.model.cfg, spec, self.scores, self.space)
+        return plan_pruning(self.model.cfg, spec, self.scores, self.space, layout=layout)
 
     # ------------------------------------------------------------------------ the sub-network
 
@@ -137,11 +138,11 @@ class WeightSharingNet(nn.Module):
         return functional_call(module, self.subnet_tensors(plan, fresh_statistics=True),
                                (images,))
 
-    def extract(self, spec: PruneSpec) -> DarknetModel:
+    def extract(self, spec: PruneSpec, layout: PrunePlan | None = None) -> DarknetModel:
         """The standalone network of `spec` with the trained weights, in eval mode. Its batch
         norm statistics are the base's slices: re-estimate them (prune/recalibrate.py) before
         scoring, as for any pruned network."""
-        plan = self.plan(spec)
+        plan = self.plan(spec, layout)
         reference = next(self.model.parameters())
         model = DarknetModel(plan.cfg).to(device=reference.device, dtype=reference.dtype)
         with torch.no_grad():

@@ -111,8 +111,8 @@ class SupernetTrainer:
                  resume: bool = False, console: Console | None = None,
                  show_progress: bool = True) -> None:
         from edgeprune.data import load_dataset
+        from edgeprune.data.augment import AugmentConfig
         from edgeprune.data.batches import TrainingSet
-        from edgeprune.train.augment import AugmentConfig
         from edgeprune.train.distill import Distillation
         from edgeprune.train.loss import YoloLoss
         from edgeprune.train.trainer import parameter_groups, select_device
@@ -299,7 +299,7 @@ class SupernetTrainer:
         from edgeprune.data.batches import image_batches
         from edgeprune.eval.evaluate import Evaluator, subset
         from edgeprune.prune.recalibrate import recalibrate_bn
-        from edgeprune.runtime.backends import TorchBackend
+        from edgeprune.runtime.backends import TorchRuntime
         from edgeprune.runtime.detector import Detector
 
         val = subset(load_dataset(config.data, "val").require_usable(), config.probe_images,
@@ -316,7 +316,7 @@ class SupernetTrainer:
             for name, spec in specs.items():
                 model = self.net.extract(spec)
                 recalibrate_bn(model, batches, len(batches))
-                detector = Detector(TorchBackend(model), imgsz=self.imgsz, names=self.names)
+                detector = Detector(TorchRuntime(model), imgsz=self.imgsz, names=self.names)
                 scores[name] = round(float(evaluator(detector).map50), 4)
         return scores
 

@@ -10,8 +10,8 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
+from edgeprune.data.augment import AugmentConfig
 from edgeprune.errors import EdgepruneError
-from edgeprune.train.augment import AugmentConfig
 from edgeprune.train.loss import LossConfig
 
 OPTIMIZERS = ("sgd", "adam")

@@ -36,7 +36,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.eval.evaluate import EvalResult, Evaluator, subset
 from edgeprune.models.checkpoint import Checkpoint, load_checkpoint
 from edgeprune.models.darknet import BN_MOMENTUM, DarknetModel
-from edgeprune.runtime.backends import TorchBackend
+from edgeprune.runtime.backends import TorchRuntime
 from edgeprune.runtime.detector import Detector
 from edgeprune.train import distributed
 from edgeprune.train.config import TrainConfig
@@ -345,7 +345,7 @@ class Trainer:
 
     def validate(self, model: DarknetModel | None = None) -> EvalResult:
         """mAP of `model` (default: the EMA weights) on the validation data."""
-        detector = Detector(TorchBackend(model or self.ema.model), imgsz=self.imgsz,
+        detector = Detector(TorchRuntime(model or self.ema.model), imgsz=self.imgsz,
                             names=self.names)
         with self._progress() as progress:
             task = progress.add_task("validating", total=len(self.evaluator.dataset),

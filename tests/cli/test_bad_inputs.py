@@ -34,6 +34,7 @@ def test_a_corrupt_latency_cache_says_what_to_do(tmp_path):
     cache = tmp_path / "latency.sqlite"
     cache.write_bytes(b"this is not sqlite" * 100)
     line = one_line_error("latency", "yolov3-tiny", "--classes", 2, "--width", 0.25, "--imgsz",
-                          64, "--cache", cache)
+                          64, "--latency-cache", cache)
     assert str(cache) in line and "delete it" in line
-    assert "--no-cache" not in line  # `search --resume` has no such option to give
+    # `search --resume` has no such option to give
+    assert "--no-latency-cache" not in line and "--no-cache" not in line

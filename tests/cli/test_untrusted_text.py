@@ -53,8 +53,8 @@ def test_a_label_line_with_markup_does_not_crash_train(tmp_path):
     label.write_text(label.read_text() + "[/x] 0.5 0.5 0.2 0.2\n")
     out = tmp_path / "runs[/b]"
     result = invoke("train", "--data", data, "--model", "yolov3-tiny", "--width", "0.125",
-                    "--imgsz", 64, "--batch", 4, "--workers", 1, "--threads", 1, "--epochs", 1,
-                    "--no-val", "--out", out)
+                    "--imgsz", 64, "--batch", 4, "--workers", 1, "--torch-threads", 1,
+                    "--epochs", 1, "--no-val", "--out", out)
     assert result.exit_code == 0, result.output
     assert "[/x]" in result.output and f"training into {out}" in result.output
 
@@ -80,14 +80,14 @@ def test_predict_reports_unreadable_images_by_name_and_goes_on(tmp_path):
     (photos / "broken[b].png").write_bytes(b"not a png")
     out = tmp_path / "out"
     result = invoke("predict", "--weights", model, "--source", photos, "--out", out,
-                    "--backend", "torch", "--device", "cpu")
+                    "--runtime", "torch", "--torch-device", "cpu")
     assert result.exit_code == 0, result.output
     assert "1 unreadable image(s) skipped" in result.output and "broken[b].png" in result.output
     assert [r["image"] for r in json.loads((out / "predictions.json").read_text())] == [
         str(photos / "good.png")]
     (photos / "good.png").unlink()
     result = invoke("predict", "--weights", model, "--source", photos, "--out", out,
-                    "--backend", "torch", "--device", "cpu")
+                    "--runtime", "torch", "--torch-device", "cpu")
     assert result.exit_code == 1
     assert "none of the 1 image(s) could be read" in result.output
     assert len(result.output.strip().splitlines()) == 1

@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from edgeprune.data.batches import TrainingSet, make_train_loader
+from edgeprune.data.augment import NO_AUGMENT, AugmentConfig
+from edgeprune.data.batches import TrainingSet, image_batches, make_train_loader
 from edgeprune.data.images import read_image
-from edgeprune.data.loader import image_batches
 from edgeprune.errors import EdgepruneError
 from edgeprune.models import create
 from edgeprune.runtime.detector import Detector
-from edgeprune.train.augment import NO_AUGMENT, AugmentConfig
 from tests.datagen_helpers import write_dataset
 
 

@@ -9,8 +9,8 @@ import cv2
 import pytest
 
 from edgeprune.data.images import read_image
-from edgeprune.export.onnx import export_onnx
 from edgeprune.models import create
+from edgeprune.onnxio.serialize import export_onnx
 from edgeprune.runtime.detector import Detector
 from tests.helpers import randomize_weights
 

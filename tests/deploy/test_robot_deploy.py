@@ -1,5 +1,5 @@
-"""Robot profiles and `edgeprune deploy`: the shipped profiles, the generated files, and errors
-that name the file and line."""
+"""`edgeprune deploy`: the files a robot profile produces and the container that reads them.
+Reading robot profiles is tests/latency/test_profiles_robot.py."""
 
 from __future__ import annotations
 
@@ -8,14 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from click.testing import CliRunner
 
 from edgeprune.cli import main
 from edgeprune.deploy import deployment_files, load_robot, node_parameters
-from edgeprune.errors import EdgepruneError
-from edgeprune.latency.profiles import resolve_profile
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_PACKAGE = REPO / "deploy" / "ros2" / "edgeprune_ros"
@@ -29,21 +26,6 @@ def node_parameter_names() -> set[str]:
     finally:
         sys.path.remove(str(NODE_PACKAGE))
     return set(PARAMETERS)
-
-
-def test_shipped_robot_profiles_load_and_agree_with_their_devices():
-    infantry = load_robot("robomaster-infantry")
-    assert infantry.device_profile.name == "jetson-orin-nano"
-    assert infantry.backend == "tensorrt" and infantry.precision == "fp16"
-    assert infantry.imgsz == (416, 416) and infantry.camera == (1280, 1024)  # inherited
-    assert infantry.latency_budget_ms == 12.0  # tighter than the board's 15 ms
-    assert infantry.run_path == "/opt/edgeprune/models/infantry-final.engine"
-    sentry = load_robot("robomaster-sentry-int8")
-    assert sentry.precision == "int8" and sentry.calib == "calib/arena"
-    # a robot profile is also a --device: the board's setup, the robot's budget and precision
-    as_device = resolve_profile("robomaster-infantry")
-    assert as_device.backend == "tensorrt" and as_device.agent is not None
-    assert as_device.latency_budget_ms == 12.0 and as_device.precision == "fp16"
 
 
 def test_params_file_matches_the_node_and_commands_fit_together(tmp_path):
@@ -75,36 +57,6 @@ def test_params_file_matches_the_node_and_commands_fit_together(tmp_path):
     listing = CliRunner().invoke(main, ["deploy"])
     assert "robomaster-infantry" in listing.output and "robomaster-sentry-int8" in listing.output
     assert "jetson-xavier-nx.yaml" not in listing.output  # device profiles are not robots
-
-
-@pytest.mark.parametrize("text, message", [
-    ("device: cpu\nmodel: m.onnx\nconf_treshold: 0.3\n", ":3: unknown field 'conf_treshold'"),
-    ("device: cpu\nmodel: m.onnx\nconf_threshold: high\n", ":3: conf_threshold: expected a "
-     "number"),
-    ("device: cpu\nmodel: m.onnx\ncamera_topic: camera\n", ":3: camera_topic: expected an "
-     "absolute topic"),
-    ("device: cpu\nmodel: m.onnx\nimgsz: 500\n", ":3: imgsz: input size 500x500"),
-    ("model: m.onnx\ndevice: cpu\nbackend: tensorrt\n", ":3: a TensorRT engine, but the device "
-     "profile"),
-    ("device: cpu\nmodel: m.onnx\nprecision: fp16\n", ":3: fp16 is deployed as a TensorRT"),
-    ("device: jetson-nano\nmodel: m.onnx\nprecision: int8\n", ":3: int8 engines need `calib:`"),
-    ("device: no-such-board\nmodel: m.onnx\n", "no device profile 'no-such-board'"),
-    ("device: cpu\n", "needs `model:`"),
-])
-def test_bad_robot_profiles_name_the_file_and_line(tmp_path, text, message):
-    path = tmp_path / "robot.yaml"
-    path.write_text(text)
-    with pytest.raises(EdgepruneError, match=None) as error:
-        load_robot(path)
-    assert str(path) in str(error.value) or "no-such-board" in message
-    assert message in str(error.value)
-    run = CliRunner().invoke(main, ["deploy", "--robot", str(path)])
-    assert run.exit_code == 1 and "Traceback" not in run.output
-
-
-def test_a_device_profile_is_not_a_robot(tmp_path):
-    with pytest.raises(EdgepruneError, match="jetson-nano.yaml: not a robot profile"):
-        load_robot("jetson-nano")
 
 
 def test_container_entrypoint_reads_what_deploy_passes():

@@ -20,8 +20,8 @@ import pytest
 
 from edgeprune.data.images import read_image
 from edgeprune.deploy import deployment_files, load_robot
-from edgeprune.export.onnx import export_onnx
 from edgeprune.models import create
+from edgeprune.onnxio.serialize import export_onnx
 from edgeprune.runtime.detector import Detector
 from tests.helpers import randomize_weights
 

@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from edgeprune.cli import main
-from edgeprune.export.darknet import export_darknet
 from edgeprune.export.opencv_check import opencv_has_darknet
 from edgeprune.models import load_checkpoint
+from edgeprune.models.darknet_files import export_darknet
 from tests.datagen_helpers import trained_model
 
 pytestmark = pytest.mark.skipif(not opencv_has_darknet(),

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from edgeprune.cli import main
 from edgeprune.data.images import read_image
 from edgeprune.eval.evaluate import MAP_CONF_THRESHOLD, MAP_IOU_THRESHOLD, Evaluator
-from edgeprune.export.onnx import export_onnx
 from edgeprune.export.opencv_check import compare_detections
 from edgeprune.models import load_checkpoint
+from edgeprune.onnxio.serialize import export_onnx
 from edgeprune.runtime.detector import Detector
 from tests.datagen_helpers import trained_tiny_model
 

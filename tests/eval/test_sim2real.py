@@ -22,8 +22,8 @@ from edgeprune.eval.sim2real import (
     run_sim2real,
 )
 from edgeprune.eval.sim2real.runner import model_sources
-from edgeprune.export.onnx import export_onnx
 from edgeprune.models import load_checkpoint
+from edgeprune.onnxio.serialize import export_onnx
 from tests.datagen_helpers import write_dataset
 from tests.eval.sim2real_helpers import one_torch_thread, synth_models
 

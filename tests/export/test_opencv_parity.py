@@ -13,7 +13,6 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from edgeprune.export.onnx import export_onnx
 from edgeprune.export.opencv_check import (
     compare_detections,
     opencv_darknet_detections,
@@ -23,6 +22,7 @@ from edgeprune.models import builtin_cfg, write_cfg_text, write_darknet_weights
 from edgeprune.models.cfg import ConvLayer, RouteLayer
 from edgeprune.models.darknet import DarknetModel
 from edgeprune.models.graph import residual_blocks
+from edgeprune.onnxio.serialize import export_onnx
 from edgeprune.runtime.postprocess import decode_rows
 from tests.helpers import randomize_weights
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from edgeprune.latency import Protocol
-from tests.latency.latency_helpers import FAST, AgentProcess
+from tests.latency.latency_helpers import FAST, ServerProcess
 
 
 @pytest.fixture
@@ -24,8 +24,8 @@ def private_cache(private_latency_cache: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_onnx() -> bytes:
     """yolov3-tiny at width 0.25, 3 classes, exported at 64x64."""
-    from edgeprune.export.onnx import onnx_bytes
     from edgeprune.models import create
+    from edgeprune.onnxio.serialize import onnx_bytes
 
     return onnx_bytes(create("yolov3-tiny", num_classes=3, width=0.25, imgsz=64), (64, 64))
 
@@ -33,7 +33,7 @@ def tiny_onnx() -> bytes:
 @pytest.fixture(scope="module")
 def agent():
     """An agent with a 3 MiB upload limit."""
-    process = AgentProcess("--max-upload-mb", "3",
+    process = ServerProcess("--max-upload-mb", "3",
                            "--busy-wait", "30")
     yield process
     process.stop()

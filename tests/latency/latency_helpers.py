@@ -14,18 +14,18 @@ FAST = {"warmup_runs": 3, "warmup_seconds": 0.02, "min_runs": 10, "max_runs": 20
 TOKEN = "test-token-0123456789"
 
 
-class AgentProcess:
-    """`edgeprune agent serve` in its own process, ended by its pid; the token comes from the
+class ServerProcess:
+    """`edgeprune device serve` in its own process, ended by its pid; the token comes from the
     environment (TOKEN unless `env` says otherwise), as a user keeps it out of `ps`."""
 
     def __init__(self, *args: str, env: dict | None = None) -> None:
-        command = [sys.executable, "-c", "from edgeprune.cli import main; main()", "agent",
-                   "serve", "--port", "0", "--threads", "1", *args]
-        # The request log goes to a file: a pipe nobody reads would fill and block the agent.
+        command = [sys.executable, "-c", "from edgeprune.cli import main; main()", "device",
+                   "serve", "--port", "0", "--ort-threads", "1", *args]
+        # The request log goes to a file: a pipe nobody reads would fill and block the server.
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop())
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log,
                                         text=True,
-                                        env={**os.environ, "EDGEPRUNE_AGENT_TOKEN": TOKEN,
+                                        env={**os.environ, "EDGEPRUNE_SERVER_TOKEN": TOKEN,
                                              **(env or {})})
         line = self._first_line(timeout=60)
         match = re.search(r"listening on (http://\S+)", line)

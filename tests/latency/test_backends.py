@@ -57,18 +57,6 @@ def test_ort_cuda_without_a_gpu_build_says_what_to_install():
         create_backend("ort-cuda")
 
 
-def test_fp16_conversion_keeps_float32_io(tiny_onnx):
-    import numpy as np
-    import onnx
-
-    from edgeprune.latency.backends.transforms import convert_fp16
-
-    proto = onnx.load_from_string(convert_fp16(tiny_onnx))
-    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-    kinds = {t.data_type for t in proto.graph.initializer if np.prod(t.dims) > 16}
-    assert onnx.TensorProto.FLOAT16 in kinds
-
-
 TENSORRT = importlib.util.find_spec("tensorrt") is not None
 
 

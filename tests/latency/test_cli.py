@@ -3,12 +3,12 @@ import json
 from click.testing import CliRunner
 
 from edgeprune.cli import main
-from edgeprune.export.onnx import onnx_bytes
 from edgeprune.models import create, save_checkpoint
 from edgeprune.models.cfg import write_cfg_text
 from edgeprune.models.checkpoint import Checkpoint
+from edgeprune.onnxio.serialize import onnx_bytes
 
-FAST_ARGS = ["--threads", "1", "--protocol", "warmup_seconds=0.02", "--protocol", "min_runs=10",
+FAST_ARGS = ["--ort-threads", "1", "--protocol", "warmup_seconds=0.02", "--protocol", "min_runs=10",
              "--protocol", "max_seconds=0.5", "--protocol", "target_rel_ci=0.05",
              "--protocol", "drift_every=0"]
 
@@ -27,7 +27,7 @@ def test_latency_of_a_builtin_then_from_the_cache(private_cache):
     assert result["backend"] == "ort-cpu" and private_cache.is_file()
     second = json.loads(_run(args).stdout)
     assert second["from_cache"] and second["median_ms"] == result["median_ms"]
-    third = json.loads(_run([*args, "--no-cache"]).stdout)
+    third = json.loads(_run([*args, "--no-latency-cache"]).stdout)
     assert not third["from_cache"]
 
 

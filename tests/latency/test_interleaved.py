@@ -11,7 +11,7 @@ from edgeprune.latency.backends.base import Backend
 from edgeprune.latency.protocol import Protocol, run_interleaved
 from edgeprune.models import create
 from edgeprune.prune import PruneSpec, pruned_cfg
-from tests.latency.latency_helpers import TOKEN, AgentProcess
+from tests.latency.latency_helpers import TOKEN, ServerProcess
 
 PAIRS = {"warmup_runs": 3, "warmup_seconds": 0.0, "min_runs": 20, "max_runs": 200,
          "max_seconds": 2.0, "target_rel_ci": 0.02, "max_remeasures": 0, "drift_every": 0}
@@ -72,10 +72,10 @@ def test_interleaved_ratio_matches_separate_medians_and_is_cached(tmp_path):
 def test_server_times_candidate_and_reference_on_the_device(tmp_path):
     base, half = models()
     third = pruned_cfg(base, PruneSpec.uniform(0.75))
-    agent = AgentProcess("--token", TOKEN)
+    agent = ServerProcess("--token", TOKEN)
     try:
         backend = create_backend("remote", url=agent.url, token=TOKEN)
-        assert backend.agent_info()["references"] >= 1
+        assert backend.server_info()["references"] >= 1
         meter = LatencyMeter(backend, cache=LatencyCache(tmp_path / "c.sqlite"),
                              protocol=Protocol().with_overrides(PAIRS))
         meter.use_reference(base)

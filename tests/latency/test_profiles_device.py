@@ -21,11 +21,11 @@ def test_shipped_profiles_load(name):
     profile = resolve_profile(name)
     assert profile.name == name and Path(profile.source).parent == shipped_profiles_dir()
     if name.startswith("jetson"):
-        assert profile.backend == "tensorrt" and profile.agent.startswith("http://")
+        assert profile.backend == "tensorrt" and profile.server.startswith("http://")
         assert profile.latency_budget_ms > 0 and profile.imgsz == (416, 416)
         assert profile.precision == "fp16"
     else:
-        assert profile.backend == "ort-cpu" and profile.agent is None
+        assert profile.backend == "ort-cpu" and profile.server is None
 
 
 def test_unknown_fields_and_bad_values_name_the_file_and_line(tmp_path):
@@ -53,8 +53,8 @@ def test_unknown_fields_and_bad_values_name_the_file_and_line(tmp_path):
 
 def test_device_spec_forms(tmp_path, monkeypatch):
     url = resolve_profile("http://127.0.0.1:9000")
-    assert url.backend == "remote" and url.agent == "http://127.0.0.1:9000"
-    assert resolve_profile("http://robot").agent == "http://robot:8650"
+    assert url.backend == "remote" and url.server == "http://127.0.0.1:9000"
+    assert resolve_profile("http://robot").server == "http://robot:8650"
     custom = tmp_path / "mine.yaml"
     custom.write_text("backend: ort-cpu\nthreads: 1\nimgsz: 320x256\nlatency_budget_ms: 12\n"
                       "protocol: {max_runs: 40}\n")

@@ -42,13 +42,13 @@ def test_add_list_check_and_measure_by_name(agent, token_file, private_config_di
     assert "ok: jetson answers" in checked.output and "ort-cpu" in checked.output
 
     measured = run("latency", "yolov3-tiny", "--classes", "3", "--width", "0.25", "--imgsz",
-                   "64", "--device", "jetson", "--no-cache", "--protocol", "max_seconds=0.3",
-                   "--json")
+                   "64", "--device", "jetson", "--no-latency-cache", "--protocol",
+                   "max_seconds=0.3", "--json")
     result = json.loads(measured.output)
     assert result["backend"] == "ort-cpu" and result["device"]["threads"] == 1
 
     meter = resolve_device("jetson", cache=False)
-    assert meter.profile.agent == agent.url and meter.profile.name == "jetson"
+    assert meter.profile.server == agent.url and meter.profile.name == "jetson"
     meter.close()
     run("device", "remove", "jetson")
     assert "no registered devices" in run("device", "list").output

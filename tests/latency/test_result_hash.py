@@ -4,11 +4,11 @@ import onnx
 import pytest
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.export.onnx import onnx_bytes
 from edgeprune.latency.archhash import cfg_arch_hash, onnx_arch_hash
 from edgeprune.latency.result import DeviceIdentity, LatencyResult
 from edgeprune.models import builtin_cfg, create
 from edgeprune.models.cfg import parse_cfg, write_cfg_text
+from edgeprune.onnxio.serialize import onnx_bytes
 
 
 def _result(**changes) -> LatencyResult:

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from edgeprune.cli import main
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency import ModelRejected, Protocol, create_backend
-from edgeprune.latency.client import AgentClient
-from tests.latency.latency_helpers import FAST, TOKEN, AgentProcess, raw_request, wait_until
+from edgeprune.latency.client import ServerClient
+from tests.latency.latency_helpers import FAST, TOKEN, ServerProcess, raw_request, wait_until
 
 LONG_RUN = {**FAST, "max_seconds": 2, "min_runs": 10000, "max_runs": 10000}
 
@@ -38,7 +38,7 @@ def test_wrong_or_missing_token_is_401(agent, tiny_onnx):
     assert status == 401 and "token" in payload["error"]
     assert headers.get("www-authenticate") == "Bearer"
     with pytest.raises(EdgepruneError, match="refused the token"):
-        AgentClient(agent.url, "wrong").info()
+        ServerClient(agent.url, "wrong").info()
 
 
 def test_garbage_upload_is_400_and_the_server_keeps_serving(agent):
@@ -54,7 +54,7 @@ def test_garbage_upload_is_400_and_the_server_keeps_serving(agent):
     assert raw_request(agent.url, "GET", "/measure")[0] == 405
     assert raw_request(agent.url, "GET", "/info")[0] == 200
     with pytest.raises(ModelRejected, match="rejected the request"):
-        AgentClient(agent.url, TOKEN).measure(b"junk", (1, 3, 64, 64), "fp32")
+        ServerClient(agent.url, TOKEN).measure(b"junk", (1, 3, 64, 64), "fp32")
 
 
 def test_upload_over_the_limit_is_refused(agent):
@@ -69,8 +69,8 @@ def test_upload_over_the_limit_is_refused(agent):
 
 
 def test_remote_median_matches_local(agent, fast_protocol):
-    from edgeprune.export.onnx import onnx_bytes
     from edgeprune.models import create
+    from edgeprune.onnxio.serialize import onnx_bytes
 
     model = onnx_bytes(create("yolov3-tiny", num_classes=3, width=0.25, imgsz=128),
                        (128, 128))
@@ -93,7 +93,7 @@ def test_two_clients_at_once_both_get_their_own_results(agent, tiny_onnx):
     results: dict[int, object] = {}
 
     def measure(batch: int) -> None:
-        client = AgentClient(agent.url, TOKEN, timeout_s=60)
+        client = ServerClient(agent.url, TOKEN, timeout_s=60)
         try:
             results[batch] = client.measure(tiny_onnx, (batch, 3, 64, 64), "fp32", protocol)
         except Exception as exc:  # reported by the assertion below
@@ -110,18 +110,18 @@ def test_two_clients_at_once_both_get_their_own_results(agent, tiny_onnx):
 
 
 def test_uploads_are_deleted_after_each_request(agent, tiny_onnx):
-    folders = list(Path(tempfile.gettempdir()).glob(f"edgeprune-agent-{agent.pid}-*"))
+    folders = list(Path(tempfile.gettempdir()).glob(f"edgeprune-server-{agent.pid}-*"))
     assert len(folders) == 1
-    AgentClient(agent.url, TOKEN).measure(tiny_onnx, (1, 3, 64, 64), "fp32",
+    ServerClient(agent.url, TOKEN).measure(tiny_onnx, (1, 3, 64, 64), "fp32",
                                           Protocol().with_overrides(FAST))
     raw_request(agent.url, "POST", "/measure?shape=1x3x64x64", b"\x08junk")
     assert list(folders[0].iterdir()) == []
 
 
 def test_busy_device_answers_503_and_stop_removes_the_temp_folder(tiny_onnx):
-    busy = AgentProcess("--busy-wait", "0.2")
+    busy = ServerProcess("--busy-wait", "0.2")
     try:
-        client = AgentClient(busy.url, TOKEN, timeout_s=60)
+        client = ServerClient(busy.url, TOKEN, timeout_s=60)
         worker = threading.Thread(target=client.measure, args=(
             tiny_onnx, (1, 3, 64, 64), "fp32", Protocol().with_overrides(LONG_RUN)))
         worker.start()
@@ -133,16 +133,16 @@ def test_busy_device_answers_503_and_stop_removes_the_temp_folder(tiny_onnx):
         worker.join(timeout=30)
     finally:
         busy.stop()
-    assert not list(Path(tempfile.gettempdir()).glob(f"edgeprune-agent-{busy.pid}-*"))
+    assert not list(Path(tempfile.gettempdir()).glob(f"edgeprune-server-{busy.pid}-*"))
 
 
 def test_a_killed_server_gives_a_clear_error_not_a_hang(tiny_onnx):
-    doomed = AgentProcess()
+    doomed = ServerProcess()
     outcome: dict = {}
     long_run = {**LONG_RUN, "max_seconds": 30}
 
     def measure() -> None:
-        client = AgentClient(doomed.url, TOKEN, timeout_s=60, retries=2, backoff_s=0.2)
+        client = ServerClient(doomed.url, TOKEN, timeout_s=60, retries=2, backoff_s=0.2)
         started = time.monotonic()
         try:
             client.measure(tiny_onnx, (1, 3, 64, 64), "fp32", Protocol().with_overrides(long_run))
@@ -175,9 +175,9 @@ def test_weak_tokens_are_refused_from_every_source(tmp_path, token):
     token_file = tmp_path / "token"
     token_file.write_text(token + "\n")
     for args, env in ((["--token-file", str(token_file)], {}),
-                      ([], {"EDGEPRUNE_AGENT_TOKEN": token}),
+                      ([], {"EDGEPRUNE_SERVER_TOKEN": token}),
                       (["--token", token], {})):
-        result = CliRunner().invoke(main, ["agent", "serve", "--port", "0", *args], env=env)
+        result = CliRunner().invoke(main, ["device", "serve", "--port", "0", *args], env=env)
         assert result.exit_code == 1, result.output
         assert len(result.output.strip().splitlines()) == 1 + ("--token" in args)  # + warning
         assert ("the token must be at least 16 printable characters" in result.output or
@@ -185,7 +185,7 @@ def test_weak_tokens_are_refused_from_every_source(tmp_path, token):
 
 
 def test_a_missing_token_file_is_one_clear_line(tmp_path):
-    result = CliRunner().invoke(main, ["agent", "serve", "--token-file",
+    result = CliRunner().invoke(main, ["device", "serve", "--token-file",
                                        str(tmp_path / "nope")])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
@@ -193,17 +193,17 @@ def test_a_missing_token_file_is_one_clear_line(tmp_path):
 
 
 def test_without_a_token_one_is_made_once_and_kept(private_config_dir):
-    env = {"EDGEPRUNE_AGENT_TOKEN": "", "EDGEPRUNE_CONFIG_DIR": str(private_config_dir)}
-    first = AgentProcess(env=env)
+    env = {"EDGEPRUNE_SERVER_TOKEN": "", "EDGEPRUNE_CONFIG_DIR": str(private_config_dir)}
+    first = ServerProcess(env=env)
     try:
-        token_file = private_config_dir / "agent-token"
+        token_file = private_config_dir / "server-token"
         token = token_file.read_text().strip()
         assert len(token) >= 16 and stat.S_IMODE(token_file.stat().st_mode) == 0o600
         assert "made a token" in first.log_text() and token in first.log_text()
         assert raw_request(first.url, "GET", "/info", token=token)[0] == 200
     finally:
         first.stop()
-    second = AgentProcess(env=env)
+    second = ServerProcess(env=env)
     try:
         assert "using the token in" in second.log_text() and token not in second.log_text()
         assert raw_request(second.url, "GET", "/info", token=token)[0] == 200
@@ -214,14 +214,14 @@ def test_without_a_token_one_is_made_once_and_kept(private_config_dir):
 def test_the_token_stays_out_of_ps_unless_given_on_the_command_line(tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
-    quiet = AgentProcess("--token-file", str(token_file), env={"EDGEPRUNE_AGENT_TOKEN": ""})
+    quiet = ServerProcess("--token-file", str(token_file), env={"EDGEPRUNE_SERVER_TOKEN": ""})
     try:
         assert TOKEN not in Path(f"/proc/{quiet.pid}/cmdline").read_text()
         assert raw_request(quiet.url, "GET", "/info")[0] == 200
         assert "warning" not in quiet.log_text()
     finally:
         quiet.stop()
-    loud = AgentProcess("--token", TOKEN)
+    loud = ServerProcess("--token", TOKEN)
     try:
         assert "shows in `ps`" in loud.log_text()
     finally:
@@ -230,10 +230,10 @@ def test_the_token_stays_out_of_ps_unless_given_on_the_command_line(tmp_path):
 
 def test_a_client_without_token_or_server_fails_fast():
     with pytest.raises(EdgepruneError, match="needs its token"):
-        AgentClient("http://127.0.0.1:9")
+        ServerClient("http://127.0.0.1:9")
     started = time.monotonic()
     with pytest.raises(EdgepruneError, match="unreachable"):
-        AgentClient("http://127.0.0.1:9", "t", retries=1, backoff_s=0.05).info()
+        ServerClient("http://127.0.0.1:9", "t", retries=1, backoff_s=0.05).info()
     assert time.monotonic() - started < 5
 
 
@@ -244,19 +244,19 @@ def test_a_port_in_use_is_a_clear_error():
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        result = CliRunner().invoke(main, ["agent", "serve", "--port", str(port)],
-                                    env={"EDGEPRUNE_AGENT_TOKEN": TOKEN})
+        result = CliRunner().invoke(main, ["device", "serve", "--port", str(port)],
+                                    env={"EDGEPRUNE_SERVER_TOKEN": TOKEN})
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
 
 
 def test_the_client_module_imports_first():
-    """`from edgeprune.latency.client import AgentClient` as a first import (it was circular)."""
+    """`from edgeprune.latency.client import ServerClient` as a first import (it was circular)."""
     import subprocess
     import sys
 
     done = subprocess.run([sys.executable, "-c", "from edgeprune.latency.client import "
-                           "AgentClient; print(AgentClient.__name__)"],
+                           "ServerClient; print(ServerClient.__name__)"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "AgentClient"
+    assert done.stdout.strip() == "ServerClient"

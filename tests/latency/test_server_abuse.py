@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from edgeprune.latency import Protocol
-from edgeprune.latency.client import AgentClient
-from tests.latency.latency_helpers import FAST, TOKEN, AgentProcess, raw_request, wait_until
+from edgeprune.latency.client import ServerClient
+from tests.latency.latency_helpers import FAST, TOKEN, ServerProcess, raw_request, wait_until
 
 UPLOAD_LIMIT_MB = 48
 HEADER_TIMEOUT = 1.0
@@ -22,7 +22,7 @@ MAX_CONNECTIONS = 12
 
 @pytest.fixture(scope="module")
 def server():
-    process = AgentProcess("--max-upload-mb", str(UPLOAD_LIMIT_MB), "--max-waiting", "2",
+    process = ServerProcess("--max-upload-mb", str(UPLOAD_LIMIT_MB), "--max-waiting", "2",
                            "--max-connections", str(MAX_CONNECTIONS),
                            "--header-timeout", str(HEADER_TIMEOUT),
                            "--body-timeout", str(BODY_TIMEOUT), "--busy-wait", "20",
@@ -200,13 +200,13 @@ def test_a_client_that_goes_away_cancels_its_measurement(server, tiny_onnx):
     assert wait_until(lambda: not raw_request(server.url, "GET", "/info")[1]["busy"], 5)
     assert time.monotonic() - started < 5  # not the 15 s it asked for
     assert wait_until(lambda: "measurement was cancelled" in server.log_text(), 5)
-    result = AgentClient(server.url, TOKEN, timeout_s=30).measure(
+    result = ServerClient(server.url, TOKEN, timeout_s=30).measure(
         tiny_onnx, (1, 3, 64, 64), "fp32", Protocol().with_overrides(FAST))
     assert result.median_ms > 0  # the device is free again at once
 
 
 def test_a_measurement_over_the_time_limit_is_stopped_with_400(tiny_onnx):
-    short = AgentProcess("--max-measure-seconds", "1")
+    short = ServerProcess("--max-measure-seconds", "1")
     try:
         protocol = {**FAST, "max_seconds": 1, "min_runs": 10000, "max_runs": 10000,
                     "max_remeasures": 5, "max_cv": 0}

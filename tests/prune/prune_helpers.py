@@ -37,9 +37,9 @@ def opencv_agreement(model: DarknetModel, imgsz: int, folder: Path):
     on the same image; returns the DetectionAgreement."""
     import onnxruntime as ort
 
-    from edgeprune.export.darknet import export_darknet
-    from edgeprune.export.onnx import onnx_bytes
     from edgeprune.export.opencv_check import compare_detections, opencv_darknet_detections
+    from edgeprune.models.darknet_files import export_darknet
+    from edgeprune.onnxio.serialize import onnx_bytes
     from edgeprune.runtime.postprocess import decode_rows
 
     names = [f"c{i}" for i in range(model.num_classes)]

@@ -22,6 +22,7 @@ from edgeprune.prune import (
     prune_space,
     pruned_cfg,
 )
+from edgeprune.prune.apply import channel_importance
 from edgeprune.prune.report import prune_report
 from tests.helpers import randomize_weights
 from tests.prune.prune_helpers import grouped_model, image
@@ -270,3 +271,21 @@ def test_report_counts_before_and_after():
     assert report.layers_before - report.layers_after == 3
     assert report.to_json()["dropped_blocks"] == [{"index": 1, "layers": [6, 8],
                                                    "channels": 32}]
+
+
+def test_an_architecture_plan_made_once_is_reused_for_the_weights():
+    """The search plans a candidate once (hash, measured cfg); apply_spec reuses that layout
+    and only picks the channels, with the same result as planning from scratch."""
+    model = randomize_weights(create("yolov3-tiny", num_classes=3, width=0.25), seed=4)
+    spec = PruneSpec.create(default_ratio=0.5, drop_blocks=[])
+    layout = plan_pruning(model.cfg, spec)
+    scores = channel_importance(model, spec, "l1")
+    reused = plan_pruning(model.cfg, spec, scores, layout=layout)
+    assert reused.cfg is layout.cfg and reused.new_index is layout.new_index
+    assert reused == plan_pruning(model.cfg, spec, scores)
+    assert plan_pruning(model.cfg, spec, layout=layout) is layout
+    other = PruneSpec.uniform(0.25)  # a layout of another spec is not used
+    assert plan_pruning(model.cfg, other, layout=layout).cfg != layout.cfg
+    with torch.no_grad():
+        x = image(64)
+        assert torch.equal(apply_spec(model, spec, layout=layout)(x), apply_spec(model, spec)(x))

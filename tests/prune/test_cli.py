@@ -79,7 +79,7 @@ def test_darknet_format_holds_the_same_model(tmp_path, base):
 
 
 def test_recalibration_from_a_dataset(tmp_path, base):
-    from edgeprune.data.loader import image_batches
+    from edgeprune.data.batches import image_batches
     from tests.datagen_helpers import write_dataset
 
     data, _, _ = write_dataset(tmp_path / "data", train=6, val=2, height=48, width=64)

@@ -8,10 +8,10 @@ import pytest
 
 from edgeprune.data.images import read_image
 from edgeprune.errors import EdgepruneError
-from edgeprune.export.onnx import export_onnx
 from edgeprune.export.opencv_check import compare_detections
 from edgeprune.models import load_checkpoint
-from edgeprune.runtime.backends import BACKENDS, InferenceBackend, register_backend
+from edgeprune.onnxio.serialize import export_onnx
+from edgeprune.runtime.backends import RUNTIMES, Runtime, register_runtime
 from edgeprune.runtime.detector import Detector
 from tests.datagen_helpers import trained_tiny_model
 
@@ -38,7 +38,7 @@ def _iou(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-class FixedRows(InferenceBackend):
+class FixedRows(Runtime):
     """A backend whose model 'sees' one box at a fixed place of its input: what a detection
     at a known input position must become in each original image."""
 
@@ -59,13 +59,13 @@ class FixedRows(InferenceBackend):
 
 
 def test_known_input_box_maps_to_each_original_image():
-    register_backend(FixedRows)
+    register_runtime(FixedRows)
     try:
-        detector = Detector("unused", backend="fixed-rows-test", conf_threshold=0.25)
+        detector = Detector("unused", runtime="fixed-rows-test", conf_threshold=0.25)
         images = [np.zeros((480, 640, 3), np.uint8), np.zeros((200, 100, 3), np.uint8)]
         wide, tall = detector(images)
     finally:
-        BACKENDS.unregister(FixedRows.name)
+        RUNTIMES.unregister(FixedRows.name)
     # 640x480 -> scale 0.15, pad top 12: input box 38..58 x 43..53 -> original
     np.testing.assert_allclose(wide.boxes, [[253.333, 206.667, 386.667, 273.333]], atol=1e-2)
     # 100x200 -> scale 0.48, pad left 24
@@ -112,8 +112,8 @@ def test_onnx_and_torch_backends_agree(trained, onnx_path):
     result, _, images = trained
     torch_detector = Detector(result.best, conf_threshold=0.05)
     onnx_detector = Detector(onnx_path, conf_threshold=0.05)
-    assert onnx_detector.backend.name == "onnxruntime"
-    assert torch_detector.backend.name == "torch"
+    assert onnx_detector.runtime.name == "onnxruntime"
+    assert torch_detector.runtime.name == "torch"
     assert onnx_detector.names == torch_detector.names
     assert onnx_detector.imgsz == torch_detector.imgsz == (96, 96)
     total = 0
@@ -128,11 +128,11 @@ def test_static_batch_onnx_runs_larger_batches(trained, tmp_path):
     ckpt = load_checkpoint(result.best)
     path = tmp_path / "static.onnx"
     # check=False: export_onnx's own ORT check feeds batch 1, which a static batch-2 graph
-    # refuses (a limitation of export/onnx.py); the comparison below is the check here.
+    # refuses (a limitation of onnxio/serialize.py); the comparison below is the check here.
     export_onnx(ckpt.model, path, ckpt.imgsz, ckpt.names, batch=2, dynamic_batch=False,
                 check=False)
     static = Detector(path, conf_threshold=0.05)
-    assert static.backend.fixed_imgsz
+    assert static.runtime.fixed_imgsz
     dynamic = Detector(result.best, conf_threshold=0.05)
     for a, b in zip(static(images[:5]), dynamic(images[:5]), strict=True):
         assert compare_detections(a, b).agrees(box_tolerance=0.01, score_tolerance=1e-4)
@@ -143,7 +143,7 @@ def test_static_batch_onnx_runs_larger_batches(trained, tmp_path):
 def test_in_memory_model_keeps_its_mode(tiny_yolov3):
     tiny_yolov3.train()
     detector = Detector(tiny_yolov3, conf_threshold=0.5)
-    assert detector.backend.name == "torch" and detector.imgsz == (64, 64)
+    assert detector.runtime.name == "torch" and detector.imgsz == (64, 64)
     assert detector.names == ["class0", "class1", "class2"]
     out = detector([np.zeros((50, 70, 3), np.uint8)] * 3)
     assert len(out) == 3 and tiny_yolov3.training
@@ -156,10 +156,10 @@ def test_bad_inputs_are_clear_errors(tmp_path, tiny_yolov3):
         Detector(broken)
     with pytest.raises(EdgepruneError, match="missing.onnx: file not found"):
         Detector(tmp_path / "missing.onnx")
-    with pytest.raises(EdgepruneError, match="model.tflite: no inference backend"):
+    with pytest.raises(EdgepruneError, match="model.tflite: no inference runtime"):
         Detector(tmp_path / "model.tflite")
-    with pytest.raises(EdgepruneError, match="unknown inference backend 'tensorflow'"):
-        Detector(tiny_yolov3, backend="tensorflow")
+    with pytest.raises(EdgepruneError, match="unknown inference runtime 'tensorflow'"):
+        Detector(tiny_yolov3, runtime="tensorflow")
     with pytest.raises(EdgepruneError, match="2 class names for a model with 3"):
         Detector(tiny_yolov3, names=["a", "b"])
     detector = Detector(tiny_yolov3)
@@ -169,3 +169,11 @@ def test_bad_inputs_are_clear_errors(tmp_path, tiny_yolov3):
         detector(np.zeros((10, 10, 4), np.uint8))
     grey = detector(np.zeros((10, 10), np.uint8))
     assert len(grey) == 1
+
+
+def test_backend_keyword_is_a_deprecated_alias_of_runtime(tiny_yolov3, capsys):
+    detector = Detector(tiny_yolov3, backend="torch")
+    assert detector.runtime.name == "torch"
+    assert "Detector(backend=...) is deprecated" in capsys.readouterr().err
+    with pytest.raises(EdgepruneError, match="unknown inference runtime 'tensorflow'"):
+        Detector(tiny_yolov3, backend="tensorflow")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from edgeprune.models import create
 from edgeprune.prune import PruneSpec, prune_space
-from edgeprune.search.agents.base import AgentContext, Evaluation, SearchAgent, create_agent
+from edgeprune.search.agents.base import AgentContext, SearchAgent, create_agent
+from edgeprune.search.candidate import Candidate
 
 RL_AGENTS = ("abcp", "flops", "purl", "rlpruner", "gcn")
 
@@ -30,8 +31,8 @@ def kept_fraction(ctx: AgentContext, spec: PruneSpec) -> float:
 
 def evaluation(spec: PruneSpec, step: int, reward: float, flops_reward: float | None = None,
                latency_ms: float = 10.0, gflops: float = 0.5,
-               accuracy: float = 0.5) -> Evaluation:
-    return Evaluation(spec=spec, step=step, accuracy=accuracy, latency_ms=latency_ms,
+               accuracy: float = 0.5) -> Candidate:
+    return Candidate(spec=spec, step=step, accuracy=accuracy, latency_ms=latency_ms,
                       gflops=gflops, params=1000, reward=reward,
                       flops_reward=reward if flops_reward is None else flops_reward,
                       feasible=latency_ms <= 10.0)

@@ -83,7 +83,7 @@ def test_learning_moves_proposals_towards_higher_reward(name):
 
 
 def test_flops_agent_learns_from_the_flops_reward_only():
-    """`flops` is `abcp` reading Evaluation.flops_reward: measured-latency rewards that do not
+    """`flops` is `abcp` reading Candidate.flops_reward: measured-latency rewards that do not
     vary teach it nothing, FLOPs rewards that do move it (and the reverse for abcp)."""
     ctx = context()
 

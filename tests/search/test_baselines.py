@@ -6,7 +6,8 @@ import pytest
 from edgeprune.errors import EdgepruneError
 from edgeprune.models.counting import count_gflops
 from edgeprune.prune import prune_space, pruned_cfg
-from edgeprune.search.agents.base import AgentContext, Evaluation, agent_names, create_agent
+from edgeprune.search.agents.base import AgentContext, agent_names, create_agent
+from edgeprune.search.candidate import Candidate
 
 
 def context(model, target: float, seed: int = 0, **options) -> AgentContext:
@@ -16,13 +17,13 @@ def context(model, target: float, seed: int = 0, **options) -> AgentContext:
                         base_gflops=count_gflops(model.cfg), seed=seed, options=options)
 
 
-def evaluate(ctx: AgentContext, spec, step: int) -> Evaluation:
+def evaluate(ctx: AgentContext, spec, step: int) -> Candidate:
     cost = count_gflops(pruned_cfg(ctx.space.cfg, spec))
-    return Evaluation(spec=spec, step=step, accuracy=0.5, latency_ms=cost, gflops=cost,
+    return Candidate(spec=spec, step=step, accuracy=0.5, latency_ms=cost, gflops=cost,
                       params=0, reward=0.5, flops_reward=0.5, feasible=cost <= ctx.target_ms)
 
 
-def drive(agent, ctx: AgentContext, budget: int = 40) -> list[Evaluation]:
+def drive(agent, ctx: AgentContext, budget: int = 40) -> list[Candidate]:
     evaluations = []
     for step in range(budget):
         if agent.finished():

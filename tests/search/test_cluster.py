@@ -29,7 +29,7 @@ from edgeprune.search.proxy import ProxySettings
 from edgeprune.search.records import CandidateLog
 from edgeprune.search.settings import SearchSettings
 from edgeprune.search.target import Target
-from tests.latency.latency_helpers import FAST, TOKEN, AgentProcess
+from tests.latency.latency_helpers import FAST, TOKEN, ServerProcess
 
 POOL = "pool-test"  # the profile's name: its device resource is device:pool-test
 BUDGET, ROUND = 6, 3
@@ -46,14 +46,14 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def servers():
-    started = [AgentProcess("--token", TOKEN), AgentProcess("--token", TOKEN)]
+    started = [ServerProcess("--token", TOKEN), ServerProcess("--token", TOKEN)]
     yield started
     for server in started:
         server.stop()
 
 
 def pool_profile(path: Path, urls: list[str]) -> Path:
-    path.write_text(yaml.safe_dump({"name": POOL, "backend": "ort-cpu", "agents": urls}))
+    path.write_text(yaml.safe_dump({"name": POOL, "backend": "ort-cpu", "servers": urls}))
     return path
 
 
@@ -71,7 +71,7 @@ def executor(workers: int, output: io.StringIO | None = None) -> RayExecutor:
     return RayExecutor(ClusterOptions("local", workers=workers), console=console)
 
 
-def measure_requests(server: AgentProcess) -> int:
+def measure_requests(server: ServerProcess) -> int:
     # the server logs one "measured ..." line per measurement it answers
     return server.log_text().count(" measured ")
 
@@ -164,7 +164,7 @@ def test_a_killed_worker_process_costs_nothing(reference, search_setup, tmp_path
 def test_device_servers_that_go_away(cluster, search_setup, tmp_path):
     """One board of two goes away: the pool carries on with the other. Then that one too: the
     search stops, saying so. Resumed on a new board, it finishes: nothing lost or repeated."""
-    first, second = AgentProcess("--token", TOKEN), AgentProcess("--token", TOKEN)
+    first, second = ServerProcess("--token", TOKEN), ServerProcess("--token", TOKEN)
     replacement = None
     try:
         device = pool_profile(tmp_path / "pool.yaml", [first.url, second.url])
@@ -187,7 +187,7 @@ def test_device_servers_that_go_away(cluster, search_setup, tmp_path):
         kept = CandidateLog(run).read()
         assert 1 <= len(kept) < BUDGET
 
-        replacement = AgentProcess("--token", TOKEN)
+        replacement = ServerProcess("--token", TOKEN)
         pool_profile(device, [replacement.url])
         resumed = Search.resume(run, token=TOKEN, show_progress=False).run()  # no cluster
         assert [r.step for r in resumed.records] == list(range(BUDGET))
@@ -215,7 +215,7 @@ def test_driver_killed_and_resumed(cluster, reference, search_setup, tmp_path):
                                                                   f"{key}={value}")]]
     run = tmp_path / "search" / "killed"
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**os.environ, "EDGEPRUNE_AGENT_TOKEN": TOKEN})
+                              env={**os.environ, "EDGEPRUNE_SERVER_TOKEN": TOKEN})
     try:
         wait_for(lambda: len(CandidateLog(run).read()) >= 2 or driver.poll() is not None,
                  "two candidates")

@@ -48,7 +48,7 @@ def test_proxies_repair_the_pruned_model(search_setup, tmp_path):
     assert 0 <= result.accuracy <= 1 and result.latency_ms > 0 and result.accuracy_seconds > 0
     assert result.gflops < 0.9 * recal.evaluate(PruneSpec()).gflops
     again = recal.evaluate(spec, known_accuracy=0.25)
-    assert again.accuracy == 0.25 and again.accuracy_seconds == 0 and again.latency.from_cache
+    assert again.accuracy == 0.25 and again.accuracy_seconds == 0 and again.from_cache
     with pytest.raises(Exception, match="unknown accuracy proxy 'guess'"):
         environment(search_setup, "guess", tmp_path)
 
@@ -95,7 +95,7 @@ def test_repeats_reuse_the_evaluation_and_agents_may_finish_early(search_setup, 
     assert len(steps) == 4 and outcome.finished_early
     assert [r.repeat_of for r in steps] == [None, 0, 0, None]
     assert steps[1].spec_hash != steps[0].spec_hash and steps[1].arch_hash == steps[0].arch_hash
-    assert steps[2].spec["round_to"] == 8  # the run's rounding, whatever the agent wrote
+    assert steps[2].spec.round_to == 8  # the run's rounding, whatever the agent wrote
     assert steps[1].accuracy == steps[0].accuracy and steps[1].from_cache
     assert outcome.evaluated == 2
     assert "finished after 4 of 10" in (tmp_path / "run" / "report.md").read_text()

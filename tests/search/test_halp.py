@@ -21,7 +21,7 @@ def latency_table(search_setup, tmp_path_factory):
     out = tmp_path_factory.mktemp("lut")
     result = CliRunner().invoke(main, [
         "latency", "lut", "--weights", str(search_setup.weights), "--grid", "0.5,1.0",
-        "--variants", "1", "--threads", "1", "--no-cache", "--out", str(out)])
+        "--variants", "1", "--ort-threads", "1", "--no-latency-cache", "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out / "latency-lut" / "exp" / "lut.json"
 

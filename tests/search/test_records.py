@@ -6,15 +6,16 @@ import pytest
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.prune.spec import PruneSpec
-from edgeprune.search.records import CandidateLog, CandidateRecord
+from edgeprune.search.candidate import Candidate
+from edgeprune.search.records import CandidateLog
 from edgeprune.search.results import best_record, distinct, pareto_front, write_pareto_csv
 
 
 def record(step: int, latency: float, accuracy: float, *, feasible: bool = True,
-           reward: float | None = None, arch: str | None = None) -> CandidateRecord:
+           reward: float | None = None, arch: str | None = None) -> Candidate:
     spec = PruneSpec.uniform(round(1 - step / 100, 2))
-    return CandidateRecord(
-        step=step, spec=spec.to_dict(), spec_hash=spec.hash, arch_hash=arch or f"arch{step}",
+    return Candidate(
+        step=step, spec=spec, arch_hash=arch or f"arch{step}",
         accuracy=accuracy, latency_ms=latency, latency={"median_ms": latency, "from_cache": False},
         gflops=latency / 10, params=1000 + step, reward=accuracy if reward is None else reward,
         flops_reward=accuracy, feasible=feasible, agent="random", session=0, repeat_of=None,
@@ -28,7 +29,7 @@ def test_records_round_trip_and_rebuild_evaluations(tmp_path):
     for item in written:
         log.append(item)
     assert log.read() == written
-    evaluation = log.read()[1].evaluation()
+    evaluation = log.read()[1]  # what the agent is told: the record itself
     assert evaluation.step == 1 and evaluation.latency_ms == 4.0 and not evaluation.feasible
     assert evaluation.spec == PruneSpec.uniform(0.99)
 

@@ -20,7 +20,7 @@ from edgeprune.cli import main
 from edgeprune.models import load_checkpoint
 from edgeprune.prune import load_spec
 from edgeprune.search.records import CandidateLog
-from tests.latency.latency_helpers import TOKEN, AgentProcess
+from tests.latency.latency_helpers import TOKEN, ServerProcess
 
 SEARCH_CLI = [sys.executable, "-c", "from edgeprune.cli import main; main()"]
 
@@ -39,7 +39,7 @@ def test_search_writes_a_complete_run_folder(search_setup, tmp_path):
     result = invoke(search_setup.args("--target-speedup", "1.25", "--out", str(tmp_path),
                                       "--name", "full", budget=3))
     run = tmp_path / "search" / "full"
-    for name in ("config.yaml", "candidates.jsonl", "latency.sqlite", "pareto.csv",
+    for name in ("config.yaml", "baseline.json", "candidates.jsonl", "latency.sqlite", "pareto.csv",
                  "best.yaml", "best.pt", "report.md", "reward.png", "pareto.png",
                  "best_spec.png"):
         assert (run / name).is_file(), name
@@ -52,12 +52,12 @@ def test_search_writes_a_complete_run_folder(search_setup, tmp_path):
     # timed against the base in one window: the ratio is recorded and the reward uses it
     assert first.latency["reference"]["interleaved"] and first.latency_ratio > 0
     assert first.measured_ms == first.latency["median_ms"]
-    base_ms = yaml.safe_load((run / "config.yaml").read_text())["baseline"]["latency"][
-        "median_ms"]
+    # the measured base is the run's state, beside the settings (config.yaml), not among them
+    baseline = json.loads((run / "baseline.json").read_text())
+    assert "baseline" not in yaml.safe_load((run / "config.yaml").read_text())
+    base_ms = baseline["latency"]["median_ms"]
     assert first.latency_ratio * base_ms == pytest.approx(first.latency_ms)
 
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    baseline = config["baseline"]
     assert baseline["target_ms"] == pytest.approx(baseline["latency"]["median_ms"] / 1.25)
     assert baseline["accuracy"] > 0.3  # the base scores well on its own labels
     assert "token" not in (run / "config.yaml").read_text()
@@ -137,6 +137,7 @@ def test_resume_does_not_measure_again_what_a_killed_candidate_measured(search_s
     for name in ("best.pt", "best.yaml", "pareto.csv", "report.md"):
         (run / name).unlink()
     config_before = (run / "config.yaml").read_text()
+    baseline_before = (run / "baseline.json").read_text()
 
     result = invoke(["search", "--resume", str(run)])
     again = records(run)
@@ -145,14 +146,15 @@ def test_resume_does_not_measure_again_what_a_killed_candidate_measured(search_s
     assert all(r.from_cache for r in again[1:])  # measured before the "kill": not again
     assert [r.spec_hash for r in again] == [r.spec_hash for r in first]
     assert "2 evaluated and 0 latencies measured" in result.output
-    assert (run / "config.yaml").read_text() == config_before  # the base was not re-measured
+    assert (run / "config.yaml").read_text() == config_before
+    assert (run / "baseline.json").read_text() == baseline_before  # the base was not re-measured
     assert (run / "best.pt").is_file() and (run / "report.md").is_file()
 
 
 def test_search_on_a_registered_device(search_setup, tmp_path):
     """The mission's command, `edgeprune search --device jetson`, on a device registered with
     `edgeprune device add` (a server on loopback standing in for the Jetson)."""
-    agent = AgentProcess()
+    agent = ServerProcess()
     token_file = tmp_path / "jetson.token"
     token_file.write_text(TOKEN + "\n")
     try:

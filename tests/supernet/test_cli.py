@@ -27,7 +27,7 @@ CLI = [sys.executable, "-c", "from edgeprune.cli import main; main()"]
 def train_args(setup, out: Path, name: str, *extra: str) -> list[str]:
     return ["supernet", "train", "--weights", str(setup.weights), "--data", str(setup.data),
             "--form", "slimmable", "--epochs", "2", "--batch", "4", "--workers", "0",
-            "--threads", "1", "--out", str(out), "--name", name, *extra]
+            "--torch-threads", "1", "--out", str(out), "--name", name, *extra]
 
 
 def saved_step(run: Path) -> int:
@@ -89,7 +89,7 @@ def test_search_scores_candidates_with_the_weight_sharing_network(search_setup,
     assert best.provenance["search"]["accuracy_proxy"] == "pruningnet"
     # the best network (what fine-tuning starts from) carries the shared weights
     best_spec = next(r for r in records if r.spec_hash == best.provenance["spec_hash"])
-    extracted = load_supernet(supernet).net.extract(best_spec.prune_spec)
+    extracted = load_supernet(supernet).net.extract(best_spec.spec)
     assert extracted.cfg == best.model.cfg
     for index in (0, 1, len(best.model.cfg.layers) - 2):
         shared = extracted.layers[index].conv.weight

@@ -10,8 +10,8 @@ import torch
 from click.testing import CliRunner
 
 from edgeprune.cli import main
-from edgeprune.export.onnx import export_onnx
 from edgeprune.models import load_checkpoint
+from edgeprune.onnxio.serialize import export_onnx
 from tests.datagen_helpers import trained_tiny_model, write_dataset
 
 
@@ -33,7 +33,7 @@ def invoke(*args):
 def test_train_then_resume_from_the_command_line(in_tmp):
     data, _, _ = write_dataset(in_tmp / "data", train=16, val=8)
     common = ["--data", data, "--model", "yolov3-tiny", "--width", "0.125", "--imgsz", 64,
-              "--batch", 8, "--workers", 1, "--threads", 1]
+              "--batch", 8, "--workers", 1, "--torch-threads", 1]
     threads_before = torch.get_num_threads()
     run = invoke("train", *common, "--epochs", 1, "--name", "tiny")
     assert run.exit_code == 0, run.output
@@ -114,7 +114,7 @@ def test_predict_draws_boxes(in_tmp, trained):
 
 
 def test_train_from_darknet_weights_for_other_classes(in_tmp, trained):
-    from edgeprune.export.darknet import export_darknet
+    from edgeprune.models.darknet_files import export_darknet
 
     files = export_darknet(load_checkpoint(trained[0].best), in_tmp / "darknet", "tiny")
     data = in_tmp / "two"

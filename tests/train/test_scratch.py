@@ -15,7 +15,7 @@ def test_scratch_trains_the_widest_model_within_the_target(search_setup, tmp_pat
     result = CliRunner().invoke(main, [
         "scratch", "--data", str(search_setup.data), "--weights", str(search_setup.weights),
         "--target-speedup", "1.25", "--epochs", "1", "--batch", "4", "--workers", "0",
-        "--threads", "1", "--no-cache", *FAST_PROTOCOL, "--out", str(tmp_path)])
+        "--ort-threads", "1", "--no-latency-cache", *FAST_PROTOCOL, "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     run = tmp_path / "scratch" / "exp"
     record = json.loads((run / "scratch.json").read_text())

@@ -101,7 +101,7 @@ def run_sim2real(models: Sequence[str | Path | ModelSource] | Mapping[str, str |
                  sim: str | Path, real: str | Path, corruptions: str | Sequence[str] | None = None,
                  severities: str | Sequence[int] = "1-5", imgsz=None,
                  out: str | Path = "runs/eval/sim2real", *, split: str = "val", seed: int = 0,
-                 batch_size: int = 8, backend: str = "auto", device: str | None = None,
+                 batch_size: int = 8, runtime: str = "auto", device: str | None = None,
                  max_images: int | None = None, cache_mb: float = DEFAULT_CACHE_MB,
                  progress: ProgressCallback | None = None, write_files: bool = True,
                  ) -> Sim2RealResult:
@@ -131,7 +131,7 @@ def run_sim2real(models: Sequence[str | Path | ModelSource] | Mapping[str, str |
     notes = [f"{full.source}: {len(full.problems)} problem(s) in split {split!r} were "
              f"skipped (`edgeprune data check` lists them)"
              for full in (sim_full, real_full) if full.problems]
-    loaded = [_load_model(source, sim_full, backend, imgsz, device, notes) for source in sources]
+    loaded = [_load_model(source, sim_full, runtime, imgsz, device, notes) for source in sources]
     _refuse_duplicates(loaded)
     settings = _settings(splits, split, seed, max_images)
     store = ResultStore(out, settings)
@@ -291,12 +291,12 @@ def _file_hash(paths: list[Path], extra: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def _load_model(source: ModelSource, data: DetectionDataset, backend: str, imgsz,
+def _load_model(source: ModelSource, data: DetectionDataset, runtime: str, imgsz,
                 device: str | None, notes: list[str]) -> _Model:
     for path in (source.weights, source.cfg):
         if path is not None and not path.is_file():
             raise EdgepruneError(f"{path}: model file not found")
-    detector = Detector(source.weights, backend=backend, imgsz=imgsz, device=device,
+    detector = Detector(source.weights, runtime=runtime, imgsz=imgsz, device=device,
                         cfg=source.cfg, conf_threshold=MAP_CONF_THRESHOLD,
                         iou_threshold=MAP_IOU_THRESHOLD, max_detections=MAX_DETECTIONS,
                         multi_label=True)
@@ -304,7 +304,7 @@ def _load_model(source: ModelSource, data: DetectionDataset, backend: str, imgsz
         raise EdgepruneError(f"{source.weights}: the model has {len(detector.names)} classes, "
                              f"{data.source} has {len(data.names)} "
                              f"({', '.join(data.names)})")
-    if detector.names != data.names and detector.backend.names is not None:
+    if detector.names != data.names and detector.runtime.names is not None:
         notes.append(f"{source.label}: the model's class names "
                      f"({', '.join(detector.names)}) differ from the data's; classes were "
                      f"matched by index")
@@ -320,14 +320,14 @@ def _model_size(detector: Detector) -> tuple[int | None, float | None]:
     from edgeprune.models.counting import count_gflops, count_params
 
     cfg = None
-    model = getattr(detector.backend, "model", None)
+    model = getattr(detector.runtime, "model", None)
     if model is not None and hasattr(model, "cfg"):
         cfg = model.cfg
-    elif hasattr(detector.backend, "session"):
-        from edgeprune.export.onnx import META_CFG
+    elif hasattr(detector.runtime, "session"):
         from edgeprune.models.cfg import parse_cfg
+        from edgeprune.onnxio.serialize import META_CFG
 
-        text = detector.backend.session.get_modelmeta().custom_metadata_map.get(META_CFG)
+        text = detector.runtime.session.get_modelmeta().custom_metadata_map.get(META_CFG)
         cfg = parse_cfg(text, "ONNX metadata") if text else None
     if cfg is None:
         return None, None
@@ -351,7 +351,7 @@ def _robustness(model: _Model, store: ResultStore, corruption_names: list[str],
 
     return ModelRobustness(
         label=model.source.label, weights=str(model.source.weights), model_id=model.model_id,
-        backend=model.detector.backend.describe(), imgsz=model.detector.imgsz,
+        backend=model.detector.runtime.describe(), imgsz=model.detector.imgsz,
         sim=score(SIM), real=score(REAL),
         corruptions={name: {s: score(Condition("sim", name, s)) for s in severities}
                      for name in corruption_names},

@@ -109,7 +109,7 @@ class Backend(ABC):
         return False
 
     def measured_by(self) -> str:
-        """The backend that produces the numbers (the agent's, for `remote`)."""
+        """The backend that produces the numbers (the server's, for `remote`)."""
         return self.name
 
     def cache_backend_key(self) -> str:
@@ -198,11 +198,6 @@ def create_backend(name: str, **options) -> Backend:
     except TypeError as exc:
         raise EdgepruneError(f"latency backend {name}: bad options {sorted(options)} "
                              f"({exc})") from None
-
-
-def random_input(shape: tuple[int, ...], dtype: np.dtype, seed: int = 0) -> np.ndarray:
-    """An image-like input in [0, 1]; latency does not depend on values, so any seed does."""
-    return np.random.default_rng(seed).random(shape, dtype=np.float32).astype(dtype)
 
 
 def timer(call: Callable[[], object]) -> Callable[[], float]:

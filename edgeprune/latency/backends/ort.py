@@ -15,14 +15,13 @@ from edgeprune.latency.backends.base import (
     Backend,
     ModelRejected,
     PreparedModel,
-    random_input,
     register_backend,
     timer,
 )
-from edgeprune.latency.backends.transforms import convert_fp16, quantize_int8
 from edgeprune.latency.device import cpu_identity, gpu_identity, usable_cpus
 from edgeprune.latency.result import DeviceIdentity
-from edgeprune.ort_session import exact_int8
+from edgeprune.onnxio.precision import convert_fp16, quantize_int8, random_input
+from edgeprune.onnxio.session import exact_int8
 
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
               "tensor(double)": np.float64, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}

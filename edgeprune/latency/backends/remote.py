@@ -1,6 +1,6 @@
 """`remote`: measure on a device server over HTTP (see server.py for the API).
 
-The results are the agent's backend's own (e.g. `tensorrt` on a Jetson) and carry the agent's
+The results are the server's backend's own (e.g. `tensorrt` on a Jetson) and carry the server's
 device identity, so they share cache rows with measurements taken on that device directly.
 """
 
@@ -10,34 +10,34 @@ import hashlib
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.backends.base import Backend, register_backend
-from edgeprune.latency.client import AgentClient, UnknownReference
+from edgeprune.latency.client import ServerClient, UnknownReference
 from edgeprune.latency.protocol import Protocol
 from edgeprune.latency.result import PRECISIONS, DeviceIdentity, LatencyResult
 
 
 @register_backend
 class RemoteBackend(Backend):
-    """An agent at `url`; `expect_backend` makes sure it measures the way a profile says."""
+    """A device server at `url`; `expect_backend` makes sure it measures the way a profile says."""
 
     name = "remote"
-    precisions = PRECISIONS  # the agent answers 400 for those its backend lacks
-    description = "a device agent (edgeprune agent serve) over HTTP"
+    precisions = PRECISIONS  # the server answers 400 for those its backend lacks
+    description = "a device server (edgeprune device serve) over HTTP"
     identity_ttl_s = 60.0  # asking costs a round trip; cache hits must stay fast
 
     def __init__(self, url: str, token: str | None = None, timeout_s: float = 900.0,
                  retries: int = 3, expect_backend: str | None = None,
                  token_file: str | None = None) -> None:
-        self.client = AgentClient(url, token, token_file=token_file, timeout_s=timeout_s,
+        self.client = ServerClient(url, token, token_file=token_file, timeout_s=timeout_s,
                                   retries=retries)
         self.expect_backend = expect_backend
         self._info: dict | None = None
         self._references: dict[str, str] = {}  # sha256 of a reference model -> server's id
 
-    def agent_info(self, refresh: bool = False) -> dict:
+    def server_info(self, refresh: bool = False) -> dict:
         if self._info is None or refresh:
             info = self.client.info()
             if self.expect_backend and info.get("backend") != self.expect_backend:
-                raise EdgepruneError(f"the agent at {self.client.url} measures with "
+                raise EdgepruneError(f"the server at {self.client.url} measures with "
                                      f"{info.get('backend')}, but {self.expect_backend} was "
                                      f"asked for; restart it with --backend "
                                      f"{self.expect_backend}")
@@ -45,21 +45,21 @@ class RemoteBackend(Backend):
         return self._info
 
     def measured_by(self) -> str:
-        return str(self.agent_info()["backend"])
+        return str(self.server_info()["backend"])
 
     def version(self) -> str:
-        return str(self.agent_info()["version"])
+        return str(self.server_info()["version"])
 
     def _detect_identity(self) -> DeviceIdentity:
-        return DeviceIdentity.from_json(self.agent_info(refresh=True)["device"])
+        return DeviceIdentity.from_json(self.server_info(refresh=True)["device"])
 
     def _measure(self, model_bytes: bytes, input_shape: tuple[int, ...], precision: str,
                  protocol: Protocol) -> LatencyResult:
-        limit = self.agent_info().get("max_upload_bytes")
+        limit = self.server_info().get("max_upload_bytes")
         if limit and len(model_bytes) > limit:
-            raise EdgepruneError(f"the model is {len(model_bytes) / 2**20:.1f} MiB; the agent "
+            raise EdgepruneError(f"the model is {len(model_bytes) / 2**20:.1f} MiB; the server "
                                  f"at {self.client.url} accepts at most {limit / 2**20:.1f} "
-                                 f"MiB (agent serve --max-upload-mb)")
+                                 f"MiB (device serve --max-upload-mb)")
         return self.client.measure(model_bytes, input_shape, precision, protocol)
 
     def measure_interleaved(self, model_bytes, reference_bytes, input_shape, precision="fp32",
@@ -67,7 +67,7 @@ class RemoteBackend(Backend):
         """Timed against the reference on the device, in one window, when the server keeps
         references (it answers `references` in /info); else the base class's before-and-after
         measurements. The reference is uploaded once and again only if the server lost it."""
-        if not self.agent_info().get("references"):
+        if not self.server_info().get("references"):
             return super().measure_interleaved(model_bytes, reference_bytes, input_shape,
                                                precision, protocol, reference_hash)
         self._check(input_shape, precision)

@@ -1,6 +1,6 @@
 """`tensorrt`: build an engine from ONNX with TensorRT's Python API and time it with CUDA events.
 
-Engine building is shared with `edgeprune export --format engine` (export/tensorrt.py: one
+Engine building is shared with `edgeprune export --format engine` (trt/build.py: one
 builder, one timing cache file reused across builds, which cuts a search's engine builds from
 minutes to seconds once common layer shapes have been timed). TensorRT and cuda-python are
 imported only when this backend is created. The last few engines stay in memory, so the drift
@@ -17,7 +17,16 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.export.tensorrt import (
+from edgeprune.latency.backends.base import (
+    Backend,
+    ModelRejected,
+    PreparedModel,
+    register_backend,
+)
+from edgeprune.latency.device import gpu_identity
+from edgeprune.latency.result import DeviceIdentity
+from edgeprune.onnxio.precision import quantize_int8, random_input
+from edgeprune.trt.build import (
     EngineBuilder,
     NetworkRejected,
     ProfileShapes,
@@ -26,16 +35,6 @@ from edgeprune.export.tensorrt import (
     import_cudart,
     onnx_input_name,
 )
-from edgeprune.latency.backends.base import (
-    Backend,
-    ModelRejected,
-    PreparedModel,
-    random_input,
-    register_backend,
-)
-from edgeprune.latency.backends.transforms import quantize_int8
-from edgeprune.latency.device import gpu_identity
-from edgeprune.latency.result import DeviceIdentity
 
 KEPT_ENGINES = 3  # a candidate, the reference it is timed against, the drift reference
 
@@ -72,7 +71,7 @@ class TensorRTBackend(Backend):
                      precision: str) -> bytes:
         """A serialized engine for `model_bytes` at `input_shape`; updates the timing cache.
 
-        int8 is measured on a QDQ graph calibrated on random images (transforms.py): the
+        int8 is measured on a QDQ graph calibrated on random images (onnxio/precision.py): the
         kernels, and so the latency, are those of a properly calibrated model.
         """
         try:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from edgeprune.prune.spec import PruneSpec
-from edgeprune.search.agents.base import AgentContext, Evaluation, register_agent
+from edgeprune.search.agents.base import AgentContext, register_agent
 from edgeprune.search.agents.common import (
     SAMPLING_OPTIONS,
     Option,
@@ -39,6 +39,7 @@ from edgeprune.search.agents.policy import (
     one_thread,
     ratio_mean,
 )
+from edgeprune.search.candidate import Candidate
 
 ACTION_INPUTS = 3  # previous action: dropped block, ratio offset from the centre, skipped group
 
@@ -132,7 +133,7 @@ class ABCPAgent(SamplingAgent):
         return self.table.to_spec(drop, ratios)
 
     @one_thread
-    def observe(self, evaluation: Evaluation) -> None:
+    def observe(self, evaluation: Candidate) -> None:
         centre = self.pending.pop(evaluation.step, (self.centre, self.ratio_bias))
         advantage = self.baseline.advantage(self.reward_of(evaluation))
         if advantage != 0.0:  # 0: the first reward, or no spread yet: nothing to learn from

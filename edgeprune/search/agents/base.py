@@ -32,30 +32,7 @@ import torch
 from edgeprune.prune.space import PruneSpace
 from edgeprune.prune.spec import PruneSpec
 from edgeprune.registry import Registry
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """What the environment measured for one proposed spec.
-
-    `reward` is the run's reward (accuracy traded against MEASURED latency, see reward.py);
-    `flops_reward` is the same formula with latency replaced by FLOPs scaled to the base
-    model's latency (cost = base_latency_ms x gflops / base_gflops): what the `flops` baseline
-    learns from. Agents read `reward` unless their `reward_metric` is "flops".
-    """
-
-    spec: PruneSpec
-    step: int
-    accuracy: float  # the accuracy proxy (mAP@0.5 on the fixed validation subset)
-    latency_ms: float  # measured median on the target device
-    gflops: float
-    params: int
-    reward: float
-    flops_reward: float
-    feasible: bool  # meets the target (hard budget) or within the soft penalty's tolerance
-
-    def reward_for(self, metric: Literal["latency", "flops"]) -> float:
-        return self.flops_reward if metric == "flops" else self.reward
+from edgeprune.search.candidate import Candidate
 
 
 @dataclass(frozen=True)
@@ -114,7 +91,7 @@ class SearchAgent(ABC):
         return [self.propose(first_step + offset) for offset in range(size)]
 
     @abstractmethod
-    def observe(self, evaluation: Evaluation) -> None:
+    def observe(self, evaluation: Candidate) -> None:
         """Learn from the evaluation of the spec proposed at `evaluation.step`."""
 
     def finished(self) -> bool:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from edgeprune.prune.spec import PruneSpec
-from edgeprune.search.agents.base import AgentContext, Evaluation, SearchAgent, register_agent
+from edgeprune.search.agents.base import AgentContext, SearchAgent, register_agent
 from edgeprune.search.agents.common import Option, read_options
+from edgeprune.search.candidate import Candidate
 
 GRID_POINTS = 1001  # keep ratios tried when listing the distinct uniform networks
 
@@ -63,7 +64,7 @@ class UniformAgent(SearchAgent):
             specs.append(self._spec(self.ratios[index]))
         return specs
 
-    def observe(self, evaluation: Evaluation) -> None:
+    def observe(self, evaluation: Candidate) -> None:
         index = self.pending.pop(evaluation.step, None)
         if index is None:
             return
@@ -113,5 +114,5 @@ class RandomAgent(SearchAgent):
         drops = [block.index for block in space.blocks if self.rng.random() < drop_probability]
         return self.context.spec(drop_blocks=drops, ratios=ratios)
 
-    def observe(self, evaluation: Evaluation) -> None:
+    def observe(self, evaluation: Candidate) -> None:
         """Random search learns nothing."""

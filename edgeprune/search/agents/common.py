@@ -32,10 +32,11 @@ from torch import nn
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.search.agents.actions import DecisionTable
-from edgeprune.search.agents.base import AgentContext, Evaluation, SearchAgent
+from edgeprune.search.agents.base import AgentContext, SearchAgent
 from edgeprune.search.agents.costs import CostModel, LatencyFit
 from edgeprune.search.agents.features import decision_features
 from edgeprune.search.agents.policy import drop_logit, ratio_logit
+from edgeprune.search.candidate import Candidate
 
 _KIND_WORDS = {bool: "true or false", int: "a whole number", float: "a number"}
 
@@ -141,7 +142,7 @@ class PolicyAgent(SearchAgent):
         return self.costs.uniform_ratio_for(self.target_gflops(), self.context.spec(),
                                             self.context.ratio_range, presence)
 
-    def calibrate(self, evaluation: Evaluation) -> None:
+    def calibrate(self, evaluation: Candidate) -> None:
         """Take a measured cost into the latency fit, and move the aim (module doc)."""
         cost = self.cost_ms(evaluation)
         self.fit.add(evaluation.gflops, cost)
@@ -154,10 +155,10 @@ class PolicyAgent(SearchAgent):
         step = self.options["aim_step"] * (1.0 if met >= share else -1.0)
         self.aim = float(np.clip(self.aim * np.exp(step), *AIM_RANGE))
 
-    def reward_of(self, evaluation: Evaluation) -> float:
+    def reward_of(self, evaluation: Candidate) -> float:
         return evaluation.reward_for(self.reward_metric)
 
-    def cost_ms(self, evaluation: Evaluation) -> float:
+    def cost_ms(self, evaluation: Candidate) -> float:
         """The candidate's cost as this agent's reward sees it: measured latency, or FLOPs in
         base-latency units for a FLOPs-reward agent."""
         if self.reward_metric == "flops":
@@ -182,6 +183,6 @@ class SamplingAgent(PolicyAgent):
         self.centre = self.centre_ratio(self.options["drop_init"])
         self.ratio_bias = ratio_logit(self.centre, *self.context.ratio_range)
 
-    def calibrate(self, evaluation: Evaluation) -> None:
+    def calibrate(self, evaluation: Candidate) -> None:
         super().calibrate(evaluation)
         self.recentre()

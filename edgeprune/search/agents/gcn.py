@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from edgeprune.prune.spec import PruneSpec
-from edgeprune.search.agents.base import AgentContext, Evaluation, register_agent
+from edgeprune.search.agents.base import AgentContext, register_agent
 from edgeprune.search.agents.common import (
     SAMPLING_OPTIONS,
     Option,
@@ -47,6 +47,7 @@ from edgeprune.search.agents.policy import (
     ratio_mean,
     sample_decisions,
 )
+from edgeprune.search.candidate import Candidate
 
 
 class GraphPolicy(nn.Module):
@@ -123,7 +124,7 @@ class GraphPruningAgent(SamplingAgent):
         return spec
 
     @one_thread
-    def observe(self, evaluation: Evaluation) -> None:
+    def observe(self, evaluation: Candidate) -> None:
         drop, ratios = self.table.from_spec(evaluation.spec)
         if evaluation.step in self.pending:
             ratio_bias, old = self.pending.pop(evaluation.step)

@@ -20,8 +20,9 @@ import numpy as np
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.prune.spec import PruneSpec
-from edgeprune.search.agents.base import AgentContext, Evaluation, SearchAgent, register_agent
+from edgeprune.search.agents.base import AgentContext, SearchAgent, register_agent
 from edgeprune.search.agents.knapsack import LatencyKnapsack
+from edgeprune.search.candidate import Candidate
 
 CONVERGED = 1.01  # stop when the feasible and infeasible budgets are this close
 
@@ -70,7 +71,7 @@ class HalpAgent(SearchAgent):
         # each budget follows from the last measurement: one candidate per round
         return [self.propose(first_step)]
 
-    def observe(self, evaluation: Evaluation) -> None:
+    def observe(self, evaluation: Candidate) -> None:
         if self.pending is None:
             return
         budget, self.pending = self.pending, None

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from edgeprune.prune.spec import PruneSpec
-from edgeprune.search.agents.base import AgentContext, Evaluation, register_agent
+from edgeprune.search.agents.base import AgentContext, register_agent
 from edgeprune.search.agents.common import (
     SAMPLING_OPTIONS,
     Option,
@@ -49,6 +49,7 @@ from edgeprune.search.agents.policy import (
     ratio_mean,
     sample_decisions,
 )
+from edgeprune.search.candidate import Candidate
 
 STATE_INPUTS = 4  # progress, log(cost / target), accuracy / base - 1, FLOPs share decided
 
@@ -151,7 +152,7 @@ class PuRLAgent(SamplingAgent):
         return self.table.to_spec(episode.drop, episode.ratios)
 
     @one_thread
-    def observe(self, evaluation: Evaluation) -> None:
+    def observe(self, evaluation: Candidate) -> None:
         if evaluation.step not in self.pending:  # not proposed by this agent: nothing to learn
             return
         episode, stage = self.pending.pop(evaluation.step)

@@ -23,9 +23,10 @@ import numpy as np
 import torch
 
 from edgeprune.prune.spec import PruneSpec
-from edgeprune.search.agents.base import AgentContext, Evaluation, register_agent
+from edgeprune.search.agents.base import AgentContext, register_agent
 from edgeprune.search.agents.common import Option, PolicyAgent
 from edgeprune.search.agents.policy import normalized, one_thread, ppo_objective
+from edgeprune.search.candidate import Candidate
 
 
 @register_agent
@@ -93,7 +94,7 @@ class RLPrunerAgent(PolicyAgent):
         return self._spec(logits)
 
     @one_thread
-    def observe(self, evaluation: Evaluation) -> None:
+    def observe(self, evaluation: Candidate) -> None:
         self.calibrate(evaluation)
         proposed = self.pending.pop(evaluation.step, None)
         if proposed is None:  # not proposed by this agent: it still calibrated the fit

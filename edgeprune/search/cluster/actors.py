@@ -64,7 +64,7 @@ class DeviceActor:
             raise DeviceGone(str(exc)) from None
 
     def name(self) -> str:
-        return self.profile.agent or f"{self.profile.name} ({self.profile.backend})"
+        return self.profile.server or f"{self.profile.name} ({self.profile.backend})"
 
     def measure(self, cfg, input_shape: tuple[int, ...]) -> tuple[object, float]:
         """(LatencyResult, seconds). A failure of the device itself, not of the model, whose
@@ -84,13 +84,13 @@ class DeviceActor:
         return result, time.perf_counter() - began
 
     def _answers(self) -> bool:
-        from edgeprune.latency.client import AgentClient
+        from edgeprune.latency.client import ServerClient
 
         client = getattr(self.meter.backend, "client", None)
-        if not isinstance(client, AgentClient):  # a local backend: the device is this node
+        if not isinstance(client, ServerClient):  # a local backend: the device is this node
             return True
         try:  # once, briefly: the measurement already retried with backoff
-            AgentClient(client.url, client.token, timeout_s=10.0, retries=0).info()
+            ServerClient(client.url, client.token, timeout_s=10.0, retries=0).info()
         except EdgepruneError:
             return False
         return True

@@ -21,6 +21,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.latency.cache import CacheKey
 from edgeprune.latency.profiles import resolve_profile
 from edgeprune.latency.result import LatencyResult
+from edgeprune.search.candidate import Candidate
 from edgeprune.search.cluster.actors import AccuracyWorker, DeviceActor, DeviceGone
 from edgeprune.search.cluster.connect import (
     ClusterOptions,
@@ -28,7 +29,7 @@ from edgeprune.search.cluster.connect import (
     free_worker_slots,
     import_ray,
 )
-from edgeprune.search.environment import CandidateResult, SearchEnvironment
+from edgeprune.search.environment import SearchEnvironment
 from edgeprune.search.executor import Executor, Job
 from edgeprune.search.scheduler import (
     ACCURACY,
@@ -116,7 +117,7 @@ class RayExecutor(Executor):
 
     # ---------------------------------------------------------------------------- start
 
-    def start(self, env: SearchEnvironment, settings, token: str | None) -> None:
+    def start(self, env: SearchEnvironment, settings, token: str | None, baseline) -> None:
         ray = self.ray = import_ray()
         members = resolve_profile(settings.device).members()
         resource = device_resource(resolve_profile(settings.device).name)
@@ -137,7 +138,7 @@ class RayExecutor(Executor):
         names: dict[Hashable, str] = {}
         for member in members:
             options = dict(device_options)
-            if not member.agent:  # the local device is the driver's own CPU or GPU
+            if not member.server:  # the local device is the driver's own CPU or GPU
                 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
                 options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
@@ -146,8 +147,8 @@ class RayExecutor(Executor):
                 member, token, settings.protocol, settings.precision, settings.threads,
                 env.base.model.cfg if settings.interleave else None)
             self.devices.append(actor)
-            names[actor] = f"device {member.agent or member.name}"
-        self._check_pool(settings, names)
+            names[actor] = f"device {member.server or member.name}"
+        self._check_pool(baseline, names)
 
         count = self.options.workers or free_worker_slots(self.options)
         Worker = ray.remote(AccuracyWorker).options(num_cpus=self.options.worker_cpus,
@@ -168,12 +169,12 @@ class RayExecutor(Executor):
                                f"most {settings.round_size} of the {count} workers busy",
                                highlight=False)
 
-    def _check_pool(self, settings, names: dict) -> None:
+    def _check_pool(self, baseline, names: dict) -> None:
         """The devices that answer must all be the device the base was measured on (same
         backend and version, same identity), else their numbers cannot be compared; one that
         does not answer is left out."""
         ray = self.ray
-        base = LatencyResult.from_json(settings.baseline.latency)
+        base = LatencyResult.from_json(baseline.latency)
         expected = (f"{base.backend} {base.backend_version}", base.device.key())
         alive = []
         for actor in list(self.devices):
@@ -191,7 +192,7 @@ class RayExecutor(Executor):
                     f"{base.device.describe()}: a pool must be identical boards")
             alive.append(actor)
         if not alive:
-            raise EdgepruneError("no device of the pool answers; is `edgeprune agent serve` "
+            raise EdgepruneError("no device of the pool answers; is `edgeprune device serve` "
                                  "running on them?")
         self.devices = alive
         self.pool_key = expected
@@ -225,7 +226,7 @@ class RayExecutor(Executor):
     # ---------------------------------------------------------------------------- rounds
 
     def evaluate(self, env: SearchEnvironment, jobs: list[Job]
-                 ) -> Iterator[tuple[int, CandidateResult]]:
+                 ) -> Iterator[tuple[int, Candidate]]:
         cache = env.meter.cache
         latency: dict[int, tuple[object, float]] = {}
         accuracy: dict[int, tuple[float, float]] = {}
@@ -234,7 +235,7 @@ class RayExecutor(Executor):
         for job in jobs:
             if job.same_as is not None:
                 continue
-            cfgs[job.step] = cfg = env.pruned_cfg(job.spec)
+            cfgs[job.step] = cfg = job.plan.cfg if job.plan else env.pruned_cfg(job.spec)
             cached = cache.get(self._key(env, job.arch_hash)) if cache is not None else None
             if cached is not None:
                 latency[job.step] = (cached, 0.0)
@@ -247,7 +248,7 @@ class RayExecutor(Executor):
         waiting = list(jobs)
         arch_hashes = {job.step: job.arch_hash for job in jobs}
 
-        def finished() -> Iterator[tuple[int, CandidateResult]]:
+        def finished() -> Iterator[tuple[int, Candidate]]:
             for job in list(waiting):
                 origin = job.same_as if job.same_as is not None else job.step
                 if origin not in latency or origin not in accuracy:
@@ -258,7 +259,8 @@ class RayExecutor(Executor):
                 if job.same_as is not None:  # what the cache and the record would give
                     result = dataclasses.replace(result, from_cache=True)
                     latency_s = accuracy_s = 0.0
-                yield job.step, env.result(cfgs[origin], value, result, accuracy_s, latency_s)
+                yield job.step, env.result(job.spec, cfgs[origin], value, result, accuracy_s,
+                                           latency_s)
 
         yield from finished()
         for task, value in self.scheduler.run(tasks):

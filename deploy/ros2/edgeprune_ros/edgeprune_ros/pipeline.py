@@ -35,7 +35,7 @@ class DetectionPipeline:
         from edgeprune.runtime.detector import Detector  # heavy: after the parameters are sane
 
         imgsz = params["imgsz"]
-        self.detector = Detector(model_path, backend=params["backend"],
+        self.detector = Detector(model_path, runtime=params["backend"],
                                  imgsz=imgsz if imgsz not in ("", 0, "0") else None,
                                  max_detections=params["max_detections"],
                                  device=params["device"] or None, **thresholds)
@@ -48,7 +48,7 @@ class DetectionPipeline:
 
     def describe(self) -> str:
         height, width = self.detector.imgsz
-        return (f"{self.detector.backend.describe()}, {width}x{height}, "
+        return (f"{self.detector.runtime.describe()}, {width}x{height}, "
                 f"{len(self.names)} classes")
 
     def process(self, encoding: str, height: int, width: int, step: int, data) -> Frame:

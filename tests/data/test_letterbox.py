@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeprune.runtime.letterbox import (
+from edgeprune.data.letterbox import (
     PAD_VALUE,
     boxes_to_letterbox,
     boxes_to_original,

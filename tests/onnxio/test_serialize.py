@@ -11,8 +11,14 @@ import pytest
 import torch
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.export.onnx import META_CFG, META_IMGSZ, META_NAMES, export_onnx, read_onnx_metadata
 from edgeprune.models import create, parse_cfg
+from edgeprune.onnxio.serialize import (
+    META_CFG,
+    META_IMGSZ,
+    META_NAMES,
+    export_onnx,
+    read_onnx_metadata,
+)
 from tests.helpers import randomize_weights
 
 

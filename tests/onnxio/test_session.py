@@ -1,5 +1,5 @@
 """int8 QDQ models run exactly in ONNX Runtime: x86 CPUs without VNNI add pairs of u8 x s8
-products into a saturating int16 unless the session asks for exact kernels (ort_session.py).
+products into a saturating int16 unless the session asks for exact kernels (onnxio/session.py).
 
 The model is one symmetric int8 convolution (zero points 0, as TensorRT requires) fed where
 that saturation bites: every input at +127 and weights of up to 127. On a CPU without the
@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeprune.latency.backends.ort import load_session, session_options
-from edgeprune.runtime.backends import OnnxRuntimeBackend
+from edgeprune.runtime.backends import OrtRuntime
 
 CHANNELS_OUT = 6
 OUTPUT_SCALE = 0.1
@@ -58,7 +58,7 @@ def conv_case():
 
 def test_detector_engine_runs_symmetric_int8_without_saturation(conv_case):
     model, images, expected = conv_case
-    rows = OnnxRuntimeBackend(model, device="cpu").run(images)
+    rows = OrtRuntime(model, device="cpu").run(images)
     np.testing.assert_allclose(rows.ravel(), expected, atol=1e-5)
 
 

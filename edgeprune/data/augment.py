@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edgeprune.runtime.letterbox import PAD_VALUE, letterbox_geometry
+from edgeprune.data.letterbox import PAD_VALUE, letterbox_geometry
 
 
 @dataclass(frozen=True)

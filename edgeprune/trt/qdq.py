@@ -20,8 +20,8 @@ QUANTIZED_OPS = ["Conv"]
 def quantize_with_calib_set(onnx_model: bytes, calib: CalibSet,
                             imgsz: tuple[int, int]) -> bytes:
     """`onnx_model` with QuantizeLinear/DequantizeLinear pairs calibrated on `calib`."""
-    from edgeprune.export.tensorrt import onnx_input_name
-    from edgeprune.latency.backends.transforms import quantize_int8
+    from edgeprune.onnxio.precision import quantize_int8
+    from edgeprune.trt.build import onnx_input_name
 
     size = calib.input_size(imgsz)
     return quantize_int8(onnx_model, onnx_input_name(onnx_model), (QDQ_BATCH, 3, *size),

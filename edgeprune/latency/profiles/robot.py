@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.latency.profiles import DeviceProfile, find_profile, load_profile
+from edgeprune.latency.profiles.device import DeviceProfile, find_profile, load_profile
+from edgeprune.latency.profiles.fields import convert_fields, field_locator, read_yaml_fields
 from edgeprune.models.loading import parse_imgsz
-from edgeprune.profile_files import convert_fields, field_locator, read_yaml_fields
 
 NODE_BACKENDS = ("tensorrt", "onnxruntime", "torch")
 DEFAULT_MODELS_DIR = "/opt/edgeprune/models"

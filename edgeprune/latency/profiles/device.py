@@ -1,13 +1,15 @@
 """Device profiles (robots/*.yaml): which backend measures, where, at what precision and input
 size, and the latency budget a model must meet there.
 
-`--device` accepts a registered device's name (`edgeprune device add`, registry.py), a profile
-name (robots/NAME.yaml), a path to a profile file, or a server address (http://HOST:PORT).
+`--device` accepts a registered device's name (`edgeprune device add`, latency/registry.py),
+a profile name (robots/NAME.yaml), a path to a profile file, or a server address
+(http://HOST:PORT).
 Unknown keys and wrong types are errors naming the file and line, because a misspelt
 `latency_budget_ms` silently ignored would make a search optimize for the wrong target.
 
-A profile may list `agents: [...]` instead of one `agent`: identical boards used as a pool by
-a search on a cluster (one device actor each). Anything else measures on the first of them.
+A profile may list `servers: [...]` instead of one `server`: identical boards used as a pool
+by a search on a cluster (one device actor each). Anything else measures on the first of them.
+`agent` and `agents`, the keys' names in the last release, are read with a warning.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.latency.profiles.fields import convert_fields, field_locator, read_yaml_fields
 from edgeprune.latency.result import check_precision
 from edgeprune.models.loading import parse_imgsz
-from edgeprune.profile_files import convert_fields, field_locator, read_yaml_fields
 
 PROFILES_ENV = "EDGEPRUNE_ROBOTS"
 
@@ -40,8 +42,8 @@ class DeviceProfile:
     name: str
     description: str = ""
     backend: str = "ort-cpu"
-    agent: str | None = None  # http://HOST:PORT: measure there with `backend`
-    agents: tuple[str, ...] = ()  # a pool of identical boards, each http://HOST:PORT
+    server: str | None = None  # http://HOST:PORT: measure there with `backend`
+    servers: tuple[str, ...] = ()  # a pool of identical boards, each http://HOST:PORT
     precision: str = "fp32"
     imgsz: tuple[int, int] | None = None  # (height, width); None: the model's own
     batch: int = 1
@@ -51,19 +53,19 @@ class DeviceProfile:
     timing_cache: str | None = None  # tensorrt timing cache file
     camera: tuple[int, int] | None = None  # (width, height) of the robot's camera
     protocol: dict = field(default_factory=dict)  # overrides of Protocol's defaults
-    token_file: str | None = None  # the server's token, for `agent`
+    token_file: str | None = None  # the server's token, for `server`
     source: str = "<built-in>"
 
     def members(self) -> list[DeviceProfile]:
-        """One profile per physical device: each agent of a pool, else this one."""
-        if not self.agents:
+        """One profile per physical device: each server of a pool, else this one."""
+        if not self.servers:
             return [self]
-        return [dataclasses.replace(self, agent=url, agents=(),
+        return [dataclasses.replace(self, server=url, servers=(),
                                     name=f"{self.name}[{index}]")
-                for index, url in enumerate(self.agents)]
+                for index, url in enumerate(self.servers)]
 
     def backend_options(self) -> dict:
-        """Options for the local backend (the agent applies its own when `agent` is set)."""
+        """Options for the local backend (the server applies its own when `server` is set)."""
         if self.backend == "ort-cpu":
             return {"threads": self.threads}
         if self.backend == "tensorrt":
@@ -76,10 +78,11 @@ class DeviceProfile:
         return {}
 
 
-_TYPES = {"name": str, "description": str, "backend": str, "agent": str, "precision": str,
+_TYPES = {"name": str, "description": str, "backend": str, "server": str, "precision": str,
           "batch": int, "latency_budget_ms": (int, float), "threads": int,
           "workspace_mb": int, "timing_cache": str, "protocol": dict, "token_file": str,
-          "agents": list}
+          "servers": list}
+RENAMED_KEYS = {"agent": "server", "agents": "servers"}  # last release's name: the new one
 
 
 def profile_search_path() -> list[Path]:
@@ -114,7 +117,7 @@ def load_profile(path: str | Path) -> DeviceProfile:
         raise EdgepruneError(f"{path}: a device profile is a mapping of fields (see "
                              f"robots/README.md)")
     if "device" in data:  # a robot profile: its device's setup with the robot's size and budget
-        from edgeprune.deploy.robot import load_robot
+        from edgeprune.latency.profiles.robot import load_robot
 
         return load_robot(path).as_device_profile()
     return profile_from_dict(data, str(path), lines)
@@ -123,10 +126,12 @@ def load_profile(path: str | Path) -> DeviceProfile:
 def profile_from_dict(data: dict, source: str, lines: dict | None = None) -> DeviceProfile:
     known = {f.name for f in fields(DeviceProfile)} - {"source"}
     where = field_locator(source, lines)
+    data = _renamed_keys(data, where)
+    where = field_locator(source, {RENAMED_KEYS.get(k, k): v for k, v in (lines or {}).items()})
     values = convert_fields(data, known, where, _convert)
     values.setdefault("name", Path(source).stem)
-    if values.get("agent") and values.get("agents"):
-        raise EdgepruneError(f"{where('agents')}: give `agent` (one device) or `agents` (a "
+    if values.get("server") and values.get("servers"):
+        raise EdgepruneError(f"{where('servers')}: give `server` (one device) or `servers` (a "
                              f"pool of identical boards), not both")
     try:
         from edgeprune.latency.protocol import Protocol
@@ -135,6 +140,21 @@ def profile_from_dict(data: dict, source: str, lines: dict | None = None) -> Dev
     except EdgepruneError as exc:
         raise EdgepruneError(f"{where('protocol')}: {exc}") from None
     return DeviceProfile(**values, source=source)
+
+
+def _renamed_keys(data: dict, where) -> dict:
+    """`data` with the keys of the last release (`agent`, `agents`) under their new names."""
+    from edgeprune.deprecation import warn_deprecated
+
+    renamed = dict(data)
+    for old, new in RENAMED_KEYS.items():
+        if old in renamed:
+            if new in renamed:
+                raise EdgepruneError(f"{where(old)}: `{old}` is the old name of `{new}`; "
+                                     f"give `{new}` only")
+            warn_deprecated(f"the profile key `{old}`", f"`{new}`", where(old))
+            renamed[new] = renamed.pop(old)
+    return renamed
 
 
 def _convert(key: str, value):
@@ -159,11 +179,11 @@ def _convert(key: str, value):
             BACKENDS.get(value)
         except EdgepruneError as exc:  # raised again as ValueError: the caller adds the line
             raise ValueError(str(exc)) from None
-    if key == "agent":
+    if key == "server":
         from edgeprune.latency.client import normalize_url
 
         return normalize_url(value)
-    if key == "agents":
+    if key == "servers":
         from edgeprune.latency.client import normalize_url
 
         if not value or not all(isinstance(url, str) for url in value):
@@ -196,13 +216,13 @@ def resolve_profile(spec: str | DeviceProfile | None, registered: bool = True) -
         if device is not None:
             base = (resolve_profile(device.profile, registered=False) if device.profile
                     else DeviceProfile(name=device.name, backend="remote"))
-            return dataclasses.replace(base, name=device.name, agent=device.url,
+            return dataclasses.replace(base, name=device.name, server=device.url,
                                        token_file=device.token_file,
                                        source=f"{registry_path()}: {device.name}")
     if spec.startswith(("http://", "https://")):
         from edgeprune.latency.client import normalize_url
 
-        return DeviceProfile(name=spec, backend="remote", agent=normalize_url(spec),
+        return DeviceProfile(name=spec, backend="remote", server=normalize_url(spec),
                              source="--device")
     if spec.endswith((".yaml", ".yml")) or os.sep in spec:
         return load_profile(spec)

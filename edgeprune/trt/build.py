@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeprune.atomic import atomic_write_bytes
+from edgeprune.cache_paths import default_timing_cache
 from edgeprune.errors import ExportError
 
 INSTALL_HINT = ("TensorRT's Python package is not installed (JetPack ships it; on x86 "
@@ -77,15 +78,9 @@ def gpu_info(cudart, device_id: int = 0) -> GpuInfo:
     return GpuInfo(name.rstrip("\x00").strip(), f"{props.major}.{props.minor}")
 
 
-def default_timing_cache() -> Path:
-    from edgeprune.latency.cache import default_cache_path
-
-    return default_cache_path().parent / "tensorrt-timing.cache"
-
-
 def onnx_input_name(model_bytes: bytes) -> str:
     """The one graph input of `model_bytes` (initializers listed as inputs are not inputs)."""
-    from edgeprune.latency.archhash import load_onnx
+    from edgeprune.onnxio.serialize import load_onnx
 
     graph = load_onnx(model_bytes).graph
     initializers = {t.name for t in graph.initializer}
@@ -159,7 +154,7 @@ class EngineBuilder:
         input_name = onnx_input_name(model_bytes)
         weak = self.weakly_typed
         if precision == "fp16" and not weak:
-            from edgeprune.latency.backends.transforms import convert_fp16
+            from edgeprune.onnxio.precision import convert_fp16
 
             model_bytes = convert_fp16(model_bytes)
         if calibrator is not None and not self.has_calibrators:

@@ -1,4 +1,5 @@
-"""`edgeprune agent serve` (run the device agent) and `edgeprune agent info` (ask one)."""
+"""`edgeprune device serve` (run the device server on the robot) and `edgeprune device info`
+(ask one); `edgeprune agent serve|info`, their names of the last release, are deprecated."""
 
 from __future__ import annotations
 
@@ -8,17 +9,14 @@ import json
 import click
 
 from edgeprune.cli.app import stderr, stdout
+from edgeprune.cli.deprecation import deprecated_alias, deprecated_group
+from edgeprune.cli.device_cmds import device
 from edgeprune.console import escape
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.tokens import TOKEN_ENV
 
 
-@click.group()
-def agent() -> None:
-    """The device agent: measures latency on a robot's computer for searches elsewhere."""
-
-
-@agent.command()
+@device.command()
 @click.option("--backend", type=click.Choice(["ort-cpu", "ort-cuda", "tensorrt"]),
               default="ort-cpu", show_default=True, help="Backend measuring here.")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -31,7 +29,9 @@ def agent() -> None:
               help="The token itself (at least 16 characters). On the command line it shows "
               "in `ps`: prefer --token-file or the environment. With neither, a token is made "
               "on first start, stored in the config folder and printed.")
-@click.option("--threads", type=click.IntRange(min=0), help="ort-cpu intra-op threads.")
+@click.option("--ort-threads", type=click.IntRange(min=0),
+              help="ONNX Runtime intra-op threads of ort-cpu (0: one per CPU).")
+@deprecated_alias("--threads", "--ort-threads", type=click.IntRange(min=0))
 @click.option("--workspace-mb", type=click.IntRange(min=1), help="tensorrt workspace.")
 @click.option("--timing-cache", type=click.Path(dir_okay=False),
               help="tensorrt timing cache file (reused across builds).")
@@ -57,13 +57,13 @@ def agent() -> None:
 @click.option("--max-input-elements", type=click.IntRange(min=1), default=1 << 24,
               show_default=True, help="Largest input (batch x channels x height x width).")
 @click.pass_context
-def serve(ctx, backend, host, port, token_file, token, threads, workspace_mb, timing_cache,
+def serve(ctx, backend, host, port, token_file, token, ort_threads, workspace_mb, timing_cache,
           max_upload_mb, busy_wait, max_waiting, max_connections, header_timeout,
           body_timeout, max_measure_seconds, max_input_elements) -> None:
-    """Serve GET /info and POST /measure (see README 'Device server' for the API).
+    """Run the device server here: GET /info and POST /measure (docs/latency.md has the API).
 
     \b
-    edgeprune agent serve --backend tensorrt --host 0.0.0.0 --token-file ~/agent.token
+    edgeprune device serve --backend tensorrt --host 0.0.0.0 --token-file ~/server.token
     edgeprune device add jetson http://JETSON:8650 --token-file T --profile jetson-orin-nano
     edgeprune search --data robomaster.yaml --weights base.pt --device jetson   # anywhere
     """
@@ -83,8 +83,8 @@ def serve(ctx, backend, host, port, token_file, token, threads, workspace_mb, ti
                           max_measure_seconds=max_measure_seconds,
                           max_input_elements=max_input_elements)
     options = {}
-    if backend == "ort-cpu" and threads is not None:
-        options["threads"] = threads
+    if backend == "ort-cpu" and ort_threads is not None:
+        options["threads"] = ort_threads
     if backend == "tensorrt":
         options.update({k: v for k, v in (("workspace_mb", workspace_mb),
                                           ("timing_cache", timing_cache)) if v is not None})
@@ -99,12 +99,12 @@ def serve(ctx, backend, host, port, token_file, token, threads, workspace_mb, ti
         stderr.print(f"[yellow]warning:[/] listening on {escape(host)}: anyone who can reach "
                      f"this machine and has the token can run models on it")
     signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
-    click.echo(f"edgeprune agent: {measurer.name} on {measurer.identity().describe()}, "
+    click.echo(f"edgeprune device server: {measurer.name} on {measurer.identity().describe()}, "
                f"listening on {server.address}")
     sys.stdout.flush()
     with contextlib.suppress(KeyboardInterrupt):
         server.serve()
-    stderr.print("agent stopped")
+    stderr.print("server stopped")
 
 
 def _server_token(ctx: click.Context, token_file: str | None, token: str | None) -> str:
@@ -112,7 +112,13 @@ def _server_token(ctx: click.Context, token_file: str | None, token: str | None)
     one in the config folder."""
     from click.core import ParameterSource
 
-    from edgeprune.latency.tokens import check_token, generated_token, read_token_file
+    from edgeprune.latency.tokens import (
+        OLD_TOKEN_ENV,
+        check_token,
+        env_token,
+        generated_token,
+        read_token_file,
+    )
 
     if token_file:
         return check_token(read_token_file(token_file), token_file)
@@ -122,9 +128,12 @@ def _server_token(ctx: click.Context, token_file: str | None, token: str | None)
                          f"every user here; prefer --token-file or {TOKEN_ENV}")
             return check_token(token, "--token")
         return check_token(token, TOKEN_ENV)
-    from edgeprune.latency.tokens import GENERATED_TOKEN_FILE, config_dir
+    token = env_token()  # the environment variable of the last release, warned
+    if token:
+        return check_token(token, OLD_TOKEN_ENV)
+    from edgeprune.latency.tokens import generated_token_path
 
-    path = config_dir() / GENERATED_TOKEN_FILE
+    path = generated_token_path()
     token, made = generated_token(path)
     if made:
         stderr.print(f"made a token for this server in {escape(path)} (readable by you only):"
@@ -136,20 +145,20 @@ def _server_token(ctx: click.Context, token_file: str | None, token: str | None)
 
 
 def _stop_like_ctrl_c(signum, frame) -> None:
-    """SIGTERM (systemd, docker stop, a test ending us) stops the agent as Ctrl-C does."""
+    """SIGTERM (systemd, docker stop, a test ending us) stops the server as Ctrl-C does."""
     raise KeyboardInterrupt
 
 
-@agent.command()
+@device.command()
 @click.argument("url")
 @click.option("--token", envvar=TOKEN_ENV, show_envvar=True)
 @click.option("--token-file", type=click.Path(dir_okay=False), help="File holding the token.")
 @click.option("--json", "as_json", is_flag=True)
 def info(url, token, token_file, as_json) -> None:
     """What the server at URL measures with: backend, versions, device identity, limits."""
-    from edgeprune.latency.client import AgentClient
+    from edgeprune.latency.client import ServerClient
 
-    client = AgentClient(url, token, token_file=token_file, timeout_s=10, retries=1)
+    client = ServerClient(url, token, token_file=token_file, timeout_s=10, retries=1)
     answer = client.info()
     if as_json:
         click.echo(json.dumps(answer, indent=2))
@@ -171,3 +180,7 @@ def info_table(title: str, answer: dict):
             value = ", ".join(map(str, value))
         table.add_row(key, escape(value))
     return table
+
+
+# the group's name of the last release: `edgeprune agent serve|info` (agent is the search's word)
+agent = deprecated_group("agent", device, (serve, info))

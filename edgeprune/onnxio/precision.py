@@ -1,4 +1,5 @@
-"""Lower-precision variants of a float32 ONNX model, for measuring their latency.
+"""Lower-precision variants of a float32 ONNX model, for measuring their latency (the latency
+backends) and for TensorRT's explicit int8 quantization (trt/qdq.py).
 
 int8 is static QDQ quantization calibrated on random images: the scales are useless for
 accuracy, but the kernels, and so the latency, are those of a properly calibrated model (real
@@ -17,9 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.latency.backends.base import ModelRejected, random_input
+from edgeprune.errors import ModelRejected
 
 CALIBRATION_IMAGES = 2
+
+
+def random_input(shape: tuple[int, ...], dtype: np.dtype, seed: int = 0) -> np.ndarray:
+    """An image-like input in [0, 1]; latency does not depend on values, so any seed does."""
+    return np.random.default_rng(seed).random(shape, dtype=np.float32).astype(dtype)
 
 
 def quantize_int8(model_bytes: bytes, input_name: str, input_shape: tuple[int, ...],

@@ -3,7 +3,8 @@
 The same function prepares images for training, evaluation, calibration and the robot, so a
 model always sees the geometry it was trained on. The image is scaled by one factor (the largest
 that fits), placed in the middle, and the border is filled with grey 114 (the YOLO convention);
-boxes found in the padded image map back with `boxes_to_original`.
+boxes found in the padded image map back with `boxes_to_original`. `prepare_batch` is the
+network input every BGR image gets (the Detector's pre-processing, also INT8 calibration's).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from edgeprune.errors import EdgepruneError
 
 PAD_VALUE = 114
 
@@ -75,3 +78,44 @@ def boxes_to_original(boxes: np.ndarray, scale: float, pad: tuple[float, float],
         out[:, [0, 2]] = out[:, [0, 2]].clip(0, width)
         out[:, [1, 3]] = out[:, [1, 3]].clip(0, height)
     return out.astype(np.float32)
+
+
+def prepare_batch(images: np.ndarray | list[np.ndarray], imgsz: tuple[int, int]
+                  ) -> tuple[np.ndarray, list[LetterboxInfo]]:
+    """The Detector's pre-processing, also used by INT8 calibration: letterbox each BGR image
+    to `imgsz` (height, width) with grey 114, BGR -> RGB, scale to [0, 1], NCHW float32."""
+    images = as_image_list(images)
+    batch = np.empty((len(images), 3, *imgsz), dtype=np.float32)
+    infos = []
+    for index, image in enumerate(images):
+        boxed, scale, pad = letterbox(image, imgsz)
+        # BGR -> RGB and HWC -> CHW in one strided copy, then scale to [0, 1].
+        np.multiply(boxed[..., ::-1].transpose(2, 0, 1), 1 / 255.0, out=batch[index],
+                    casting="unsafe")
+        infos.append(LetterboxInfo(scale, pad, image.shape[:2]))
+    return batch, infos
+
+
+def as_image_list(images: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
+    """One (H, W, 3) BGR image, a (B, H, W, 3) array or a list of images, as a list of
+    3-channel uint8 images (grey images are expanded to three channels)."""
+    if isinstance(images, np.ndarray):
+        if images.ndim == 4:
+            images = list(images)
+        elif images.ndim in (2, 3):
+            images = [images]
+        else:
+            raise EdgepruneError(f"expected an (H, W, 3) image or a batch, got {images.shape}")
+    if not images:
+        raise EdgepruneError("no images given")
+    checked = []
+    for index, image in enumerate(images):
+        image = np.asarray(image)
+        if image.dtype != np.uint8:
+            raise EdgepruneError(f"image {index}: expected uint8 BGR pixels, got {image.dtype}")
+        if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
+            raise EdgepruneError(f"image {index}: expected (H, W, 3) BGR, got {image.shape}")
+        checked.append(image)
+    return checked

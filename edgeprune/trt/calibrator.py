@@ -14,7 +14,7 @@ import numpy as np
 
 from edgeprune.atomic import atomic_write_bytes
 from edgeprune.calib.calibset import CalibSet
-from edgeprune.export.tensorrt import cuda_call, import_cudart, import_tensorrt
+from edgeprune.trt.build import cuda_call, import_cudart, import_tensorrt
 
 
 def entropy_calibrator(calib: CalibSet, imgsz: tuple[int, int], cache_path: str | Path,
