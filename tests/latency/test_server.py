@@ -68,23 +68,30 @@ def test_upload_over_the_limit_is_refused(agent):
     assert raw_request(agent.url, "GET", "/info")[0] == 200
 
 
-def test_remote_median_matches_local(agent, fast_protocol):
+def test_remote_measures_by_the_clients_protocol_like_local(agent, fast_protocol):
     from edgeprune.models import create
     from edgeprune.onnxio.serialize import onnx_bytes
 
     model = onnx_bytes(create("yolov3-tiny", num_classes=3, width=0.25, imgsz=128),
                        (128, 128))
-    protocol = fast_protocol.with_overrides({"max_seconds": 2, "target_rel_ci": 0.01})
+    # min_runs == max_runs and time to spare: both sides must time exactly 37 runs, which
+    # shows the server measured by the protocol the client sent, not by its own defaults.
+    protocol = fast_protocol.with_overrides({"min_runs": 37, "max_runs": 37, "max_seconds": 30,
+                                             "max_remeasures": 0})
     local = create_backend("ort-cpu", threads=1)
     remote = create_backend("remote", url=agent.url, token=TOKEN)
-    local_ms = local.measure(model, (1, 3, 128, 128), "fp32", protocol).median_ms
+    local_result = local.measure(model, (1, 3, 128, 128), "fp32", protocol)
     result = remote.measure(model, (1, 3, 128, 128), "fp32", protocol)
-    local_ms = min(local_ms, local.measure(model, (1, 3, 128, 128), "fp32", protocol).median_ms)
     assert result.backend == "ort-cpu" and result.device.threads == 1
+    assert result.runs == local_result.runs == 37
+    assert result.warmup_runs >= 3 and result.input_shape == (1, 3, 128, 128)
+    assert result.precision == "fp32" and not result.from_cache
+    lower, upper = result.median_ci_ms
+    assert 0 < lower <= result.median_ms <= upper
     assert remote.cache_backend_key() == local.cache_backend_key()
     assert remote.identity() == local.identity()  # same machine: shared cache rows
-    # The target is 15% (see benchmarks/); this machine is shared, so allow 50%.
-    assert 0.5 < result.median_ms / local_ms < 1.5
+    # How close the server's times are to local ones is a performance claim, measured side
+    # by side in benchmarks/latency_measurement.py, not asserted here on a shared machine.
     remote.close()
 
 
