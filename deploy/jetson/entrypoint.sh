@@ -4,7 +4,8 @@
 # Environment (what `edgeprune deploy --robot NAME` puts on the docker run line):
 #   EDGEPRUNE_MODEL        ONNX (or .pt) to build from / run            (required)
 #   EDGEPRUNE_ENGINE       engine path                   (default: MODEL with .engine)
-#   EDGEPRUNE_BACKEND      tensorrt | onnxruntime | torch          (default: tensorrt)
+#   EDGEPRUNE_RUNTIME      tensorrt | onnxruntime | torch          (default: tensorrt)
+#                          (EDGEPRUNE_BACKEND, its old name, is read with a warning)
 #   EDGEPRUNE_PRECISION    fp32 | fp16 | int8                           (default: fp16)
 #   EDGEPRUNE_CALIB        calibration folder for int8 (edgeprune calib make --copy)
 #   EDGEPRUNE_IMGSZ        input size N or WIDTHxHEIGHT        (default: the model's own)
@@ -20,10 +21,14 @@ source /opt/edgeprune/ws/install/setup.bash
 set -u
 
 : "${EDGEPRUNE_MODEL:?set EDGEPRUNE_MODEL to the model to run (e.g. /opt/edgeprune/models/final.onnx)}"
-backend="${EDGEPRUNE_BACKEND:-tensorrt}"
+if [ -n "${EDGEPRUNE_BACKEND:-}" ] && [ -z "${EDGEPRUNE_RUNTIME:-}" ]; then
+    echo "warning: EDGEPRUNE_BACKEND is deprecated and will be removed in the next release: use EDGEPRUNE_RUNTIME" >&2
+    EDGEPRUNE_RUNTIME="$EDGEPRUNE_BACKEND"
+fi
+runtime="${EDGEPRUNE_RUNTIME:-tensorrt}"
 model_path="$EDGEPRUNE_MODEL"
 
-if [ "$backend" = "tensorrt" ]; then
+if [ "$runtime" = "tensorrt" ]; then
     engine="${EDGEPRUNE_ENGINE:-${EDGEPRUNE_MODEL%.*}.engine}"
     build=(edgeprune export --weights "$EDGEPRUNE_MODEL" --format engine -o "$engine"
            --skip-if-current --workspace "${EDGEPRUNE_WORKSPACE_MB:-1024}"
@@ -46,5 +51,5 @@ ros_args=(--ros-args)
 if [ -n "${EDGEPRUNE_PARAMS:-}" ]; then
     ros_args+=(--params-file "$EDGEPRUNE_PARAMS")
 fi
-ros_args+=(-p "model_path:=$model_path" -p "backend:=$backend")
+ros_args+=(-p "model_path:=$model_path" -p "runtime:=$runtime")
 exec ros2 run edgeprune_ros detector_node "${ros_args[@]}" "$@"

@@ -45,8 +45,8 @@ def deploy(robot: str | None, write_dir: str | None) -> None:
                   title_justify="left")
     device = profile.device_profile
     table.add_row("device", f"{device.name} ({device.source})")
-    table.add_row("runs", f"{profile.run_path} ({profile.backend}, {profile.precision})")
-    if profile.backend == "tensorrt":
+    table.add_row("runs", f"{profile.run_path} ({profile.runtime}, {profile.precision})")
+    if profile.runtime == "tensorrt":
         table.add_row("built from", profile.model_path)
     if profile.imgsz:
         table.add_row("input", f"{profile.imgsz[1]}x{profile.imgsz[0]}")

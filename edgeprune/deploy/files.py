@@ -23,8 +23,8 @@ def node_parameters(robot: RobotProfile) -> dict:
     imgsz = "" if not robot.imgsz else str(height) if height == width else f"{width}x{height}"
     return {
         "model_path": robot.run_path,
-        "backend": robot.backend,
-        "device": "cuda" if robot.backend == "tensorrt" else "",
+        "runtime": robot.runtime,
+        "runtime_device": "cuda" if robot.runtime == "tensorrt" else "",
         "imgsz": imgsz,
         "input_topic": robot.camera_topic,
         "output_topic": "detections",
@@ -53,7 +53,7 @@ def params_path(robot: RobotProfile) -> str:
 
 def build_command(robot: RobotProfile) -> list[str] | None:
     """`edgeprune export ... --format engine` for the robot, None when it runs no engine."""
-    if robot.backend != "tensorrt":
+    if robot.runtime != "tensorrt":
         return None
     command = ["edgeprune", "export", "--weights", robot.model_path, "--format", "engine",
                "-o", robot.engine_path, "--skip-if-current"]
@@ -69,7 +69,7 @@ def build_command(robot: RobotProfile) -> list[str] | None:
 def launch_command(robot: RobotProfile) -> list[str]:
     return ["ros2", "launch", "edgeprune_ros", "detector.launch.py",
             f"params_file:={params_path(robot)}",
-            f"{'engine' if robot.backend == 'tensorrt' else 'model'}:={robot.run_path}",
+            f"{'engine' if robot.runtime == 'tensorrt' else 'model'}:={robot.run_path}",
             f"input_topic:={robot.camera_topic}",
             f"publish_overlay:={str(robot.publish_overlay).lower()}"]
 
@@ -78,7 +78,7 @@ def container_environment(robot: RobotProfile) -> dict[str, str]:
     """What deploy/jetson/entrypoint.sh reads."""
     env = {"EDGEPRUNE_MODEL": robot.model_path, "EDGEPRUNE_ENGINE": robot.engine_path,
            "EDGEPRUNE_PRECISION": robot.precision or "fp32",
-           "EDGEPRUNE_PARAMS": params_path(robot), "EDGEPRUNE_BACKEND": robot.backend or ""}
+           "EDGEPRUNE_PARAMS": params_path(robot), "EDGEPRUNE_RUNTIME": robot.runtime or ""}
     if robot.imgsz:
         env["EDGEPRUNE_IMGSZ"] = f"{robot.imgsz[1]}x{robot.imgsz[0]}"
     if robot.calib:

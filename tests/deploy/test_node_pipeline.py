@@ -17,7 +17,7 @@ from tests.helpers import randomize_weights
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "ros2" / "edgeprune_ros"))
 from edgeprune_ros.conversions import ImageMessageError  # noqa: E402
 from edgeprune_ros.latency import FrameLatency, LatencyWindow  # noqa: E402
-from edgeprune_ros.params import PARAMETERS  # noqa: E402
+from edgeprune_ros.params import PARAMETERS, apply_renamed  # noqa: E402
 from edgeprune_ros.pipeline import DetectionPipeline  # noqa: E402
 
 sys.path.pop(0)
@@ -91,3 +91,28 @@ def test_frame_latency_splits_publish_to_detections_and_the_log_reports_percenti
     report = window.report()
     assert report.startswith("100 frames: publish -> detections p50 59.5 ms, p99 111.9 ms")
     assert report.endswith("detector 5.0 ms (median)") and window.report() is None
+
+
+def test_last_releases_parameter_names_move_to_the_new_ones_with_a_warning(tiny_onnx):
+    old = params(model_path=str(tiny_onnx))
+    warnings = apply_renamed(old, {"backend": "onnxruntime", "device": "cpu"})
+    assert (old["runtime"], old["runtime_device"]) == ("onnxruntime", "cpu")
+    assert warnings == ["parameter backend is deprecated and will be removed in the next "
+                        "release: use runtime", "parameter device is deprecated and will be "
+                        "removed in the next release: use runtime_device"]
+    pipeline = DetectionPipeline(old)
+    assert pipeline.detector.runtime.name == "onnxruntime"
+    assert pipeline.detector.runtime.device == "cpu"
+    unset = params(model_path=str(tiny_onnx))
+    assert apply_renamed(unset, {"backend": "", "device": ""}) == [] and unset == params(
+        model_path=str(tiny_onnx))
+    same = params(runtime="torch")
+    assert len(apply_renamed(same, {"backend": "torch"})) == 1 and same["runtime"] == "torch"
+    with pytest.raises(ValueError, match="backend .the old name of runtime. and runtime are "
+                                         "both set, to 'torch' and 'onnxruntime'"):
+        apply_renamed(params(runtime="onnxruntime"), {"backend": "torch"})
+
+
+def test_runtime_parameters_choose_the_detectors_runtime(tiny_onnx):
+    with pytest.raises(Exception, match="tiny.onnx: not a checkpoint"):  # the torch runtime
+        DetectionPipeline(params(model_path=str(tiny_onnx), runtime="torch"))

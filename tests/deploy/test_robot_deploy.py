@@ -32,7 +32,7 @@ def test_params_file_matches_the_node_and_commands_fit_together(tmp_path):
     robot = load_robot("robomaster-infantry")
     parameters = node_parameters(robot)
     assert set(parameters) <= node_parameter_names()
-    assert parameters["model_path"] == robot.engine_path and parameters["backend"] == "tensorrt"
+    assert parameters["model_path"] == robot.engine_path and parameters["runtime"] == "tensorrt"
     assert parameters["input_topic"] == "/camera/image_raw"
     files = deployment_files(robot)
     params = yaml.safe_load(files["robomaster-infantry.params.yaml"])

@@ -104,7 +104,7 @@ def test_ros1_adapter_publishes_detection2darray_with_the_input_header(
         node = subprocess.Popen(
             [str(SYSTEM_PYTHON), "-m", "edgeprune_ros.ros1_node", f"_model_path:={onnx_path}",
              "_input_topic:=/test/image", "_output_topic:=/test/detections",
-             "_conf_threshold:=0.3"], env=env, stdout=subprocess.PIPE,
+             "_conf_threshold:=0.3", "_device:=cpu"], env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True)
         probe = subprocess.run([str(SYSTEM_PYTHON), str(PROBE), "--image", str(image)],
                                env=env, capture_output=True, text=True, timeout=120)
@@ -138,6 +138,8 @@ def test_ros1_adapter_publishes_detection2darray_with_the_input_header(
                     bbox["size_y"]) == pytest.approx(((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1,
                                                       y2 - y1), abs=1e-3)
     assert "skipping image" in node_log and "vision_msgs is not installed" not in node_log
+    # `device`, the last release's name of runtime_device, still works and says so
+    assert "parameter device is deprecated" in node_log and "use runtime_device" in node_log
 
 
 def test_ros1_vision_msgs_have_the_upstream_md5sums(ros1_vision_msgs):

@@ -196,10 +196,12 @@ def test_json_fallback_where_vision_msgs_is_absent_from_the_shipped_params_file(
     result, node_log = run_node_and_probe(
         [str(ROS_PYTHON), "-c", WITHOUT_VISION_MSGS, "--ros-args",
          "--params-file", str(SHIPPED_PARAMS), "-p", f"model_path:={tiny_onnx}",
-         "-p", "qos_reliability:=reliable"],
+         "-p", "qos_reliability:=reliable", "-p", "backend:=onnxruntime"],
         ["--json", "--input-topic", "/image", "--output-topic", "/detections_json",
          "--latency-topic", "/detections_latency", "--images", str(image)])
     assert "vision_msgs is not installed" in node_log
+    # a launch line of the last release (backend:=) still runs, with a deprecation warning
+    assert "parameter backend is deprecated" in node_log and "use runtime" in node_log
     assert [p["type"] for p in result["publishers"]] == ["std_msgs/msg/String"]
     response = result["responses"]["1000"]
     assert response["header"] == {"stamp": {"sec": 1000, "nanosec": 0},
@@ -223,3 +225,14 @@ def test_node_refuses_a_missing_model_with_one_line(tmp_path):
         env=ros_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "missing.onnx" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_node_refuses_the_old_and_new_name_set_differently(tiny_onnx):
+    result = subprocess.run(
+        [str(ROS_PYTHON), "-m", "edgeprune_ros.detector_node", "--ros-args",
+         "-p", f"model_path:={tiny_onnx}", "-p", "backend:=torch",
+         "-p", "runtime:=onnxruntime"],
+        env=ros_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "backend (the old name of runtime) and runtime are both set" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -22,7 +22,8 @@ from edgeprune.latency.profiles.device import DeviceProfile, find_profile, load_
 from edgeprune.latency.profiles.fields import convert_fields, field_locator, read_yaml_fields
 from edgeprune.models.loading import parse_imgsz
 
-NODE_BACKENDS = ("tensorrt", "onnxruntime", "torch")
+NODE_RUNTIMES = ("tensorrt", "onnxruntime", "torch")
+RENAMED_KEYS = {"backend": "runtime"}  # last release's name: the new one
 DEFAULT_MODELS_DIR = "/opt/edgeprune/models"
 DEFAULT_IMAGE = "edgeprune-jetson:latest"
 
@@ -36,7 +37,7 @@ class RobotProfile:
     model: str  # ONNX (or .pt) the engine is built from, on the robot
     description: str = ""
     engine: str | None = None  # default: the model's name with .engine, beside it
-    backend: str | None = None  # default: tensorrt when the device measures with it
+    runtime: str | None = None  # default: tensorrt when the device measures with it
     precision: str | None = None  # default: the device profile's
     calib: str | None = None  # calibration folder on the robot (int8)
     imgsz: tuple[int, int] | None = None  # default: the device profile's
@@ -70,8 +71,8 @@ class RobotProfile:
 
     @property
     def run_path(self) -> str:
-        """What the node loads: the engine, or the model itself on other backends."""
-        return self.engine_path if self.backend == "tensorrt" else self.model_path
+        """What the node loads: the engine, or the model itself on other runtimes."""
+        return self.engine_path if self.runtime == "tensorrt" else self.model_path
 
     def as_device_profile(self) -> DeviceProfile:
         """The device profile with this robot's input size, budget and camera."""
@@ -83,7 +84,7 @@ class RobotProfile:
                                    source=self.source)
 
 
-_STRINGS = ("name", "device", "model", "description", "engine", "backend", "precision",
+_STRINGS = ("name", "device", "model", "description", "engine", "runtime", "precision",
             "calib", "camera_topic", "qos_reliability", "models_dir", "image")
 _NUMBERS = ("latency_budget_ms", "conf_threshold", "iou_threshold")
 
@@ -117,8 +118,12 @@ def load_robot(name_or_path: str | Path) -> RobotProfile:
 
 def robot_from_dict(data: dict, source: str, lines: dict | None = None) -> RobotProfile:
     known = {f.name for f in fields(RobotProfile)} - {"source", "device_profile"}
+    lines = dict(lines or {})
+    for old, new in RENAMED_KEYS.items():  # errors about `runtime` point at an old `backend:`
+        if old in lines:
+            lines.setdefault(new, lines[old])
     where = field_locator(source, lines)
-    values = convert_fields(data, known, where, _convert)
+    values = convert_fields(_renamed_keys(data, where), known, where, _convert)
     for required in ("device", "model"):
         if required not in values:
             raise EdgepruneError(f"{source}: a robot profile needs `{required}:`")
@@ -136,25 +141,41 @@ def _inherit(values: dict, device: DeviceProfile, source: str, where) -> RobotPr
     for key in ("imgsz", "precision", "latency_budget_ms", "camera"):
         if values.get(key) is None:
             values[key] = getattr(device, key)
-    if values.get("backend") is None:
-        values["backend"] = "tensorrt" if device.backend == "tensorrt" else "onnxruntime"
-    if values["backend"] == "tensorrt" and device.backend != "tensorrt":
-        raise EdgepruneError(f"{where('backend')}: a TensorRT engine, but the device profile "
+    if values.get("runtime") is None:
+        values["runtime"] = "tensorrt" if device.backend == "tensorrt" else "onnxruntime"
+    if values["runtime"] == "tensorrt" and device.backend != "tensorrt":
+        raise EdgepruneError(f"{where('runtime')}: a TensorRT engine, but the device profile "
                              f"{device.source} measures with {device.backend}: its latency "
                              f"would not be the engine's")
     measurable = BACKENDS.get(device.backend).precisions if device.backend in BACKENDS else ()
-    if values["backend"] != "tensorrt" and values["precision"] == "fp16":
+    if values["runtime"] != "tensorrt" and values["precision"] == "fp16":
         raise EdgepruneError(f"{where('precision')}: fp16 is deployed as a TensorRT engine; "
-                             f"backend {values['backend']} runs the model in fp32")
+                             f"runtime {values['runtime']} runs the model in fp32")
     if device.backend != "remote" and values["precision"] not in measurable:
         raise EdgepruneError(f"{where('precision')}: {values['precision']} cannot be measured "
                              f"on the device profile {device.source} ({device.backend}: "
                              f"{', '.join(measurable)})")
-    if values["precision"] == "int8" and values["backend"] == "tensorrt" and not values.get(
+    if values["precision"] == "int8" and values["runtime"] == "tensorrt" and not values.get(
             "calib"):
         raise EdgepruneError(f"{where('precision')}: int8 engines need `calib:` (a "
                              f"calibration folder made by `edgeprune calib make`)")
     return RobotProfile(**values, source=source, device_profile=device)
+
+
+def _renamed_keys(data: dict, where) -> dict:
+    """`data` with the last release's `backend` (what the node runs) under `runtime`: in a
+    device profile `backend` is what measures latency, one word for two things."""
+    from edgeprune.deprecation import warn_deprecated
+
+    renamed = dict(data)
+    for old, new in RENAMED_KEYS.items():
+        if old in renamed:
+            if new in renamed:
+                raise EdgepruneError(f"{where(old)}: `{old}` is the old name of `{new}`; "
+                                     f"give `{new}` only")
+            warn_deprecated(f"the robot profile key `{old}`", f"`{new}`", where(old))
+            renamed[new] = renamed.pop(old)
+    return renamed
 
 
 def _convert(key: str, value):
@@ -190,8 +211,8 @@ def _convert(key: str, value):
         raise ValueError(f"expected a non-empty string, got {value!r}")
     if key == "precision" and value not in ("fp32", "fp16", "int8"):
         raise ValueError(f"expected fp32, fp16 or int8, got {value!r}")
-    if key == "backend" and value not in NODE_BACKENDS:
-        raise ValueError(f"expected one of {', '.join(NODE_BACKENDS)}, got {value!r}")
+    if key == "runtime" and value not in NODE_RUNTIMES:
+        raise ValueError(f"expected one of {', '.join(NODE_RUNTIMES)}, got {value!r}")
     if key == "qos_reliability" and value not in ("best_effort", "reliable"):
         raise ValueError(f"expected best_effort or reliable, got {value!r}")
     if key == "camera_topic" and not value.startswith("/"):

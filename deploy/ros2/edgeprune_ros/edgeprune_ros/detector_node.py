@@ -26,7 +26,7 @@ from edgeprune_ros.messages import (
     detections_message,
     overlay_message,
 )
-from edgeprune_ros.params import LOOSELY_TYPED, PARAMETERS
+from edgeprune_ros.params import LOOSELY_TYPED, PARAMETERS, RENAMED, apply_renamed
 from edgeprune_ros.pipeline import DetectionPipeline, number
 
 # rclpy passes the middleware's MessageInfo (with the publisher's source timestamp) to
@@ -40,7 +40,12 @@ class DetectorNode(Node):
         for name, default in PARAMETERS.items():
             self.declare_parameter(name, default,
                                    ParameterDescriptor(dynamic_typing=name in LOOSELY_TYPED))
+        for old in RENAMED:  # the last release's names: "" unless a params file still sets them
+            self.declare_parameter(old, "")
         params = {name: self.get_parameter(name).value for name in PARAMETERS}
+        for warning in apply_renamed(params, {old: self.get_parameter(old).value
+                                              for old in RENAMED}):
+            self.get_logger().warning(warning)
         self.pipeline = DetectionPipeline(params)
         self.described = self.pipeline.describe()
         # The JSON fallback's integer class_id indexes this list; `ros2 param get` shows it.

@@ -35,10 +35,10 @@ class DetectionPipeline:
         from edgeprune.runtime.detector import Detector  # heavy: after the parameters are sane
 
         imgsz = params["imgsz"]
-        self.detector = Detector(model_path, runtime=params["backend"],
+        self.detector = Detector(model_path, runtime=params["runtime"],
                                  imgsz=imgsz if imgsz not in ("", 0, "0") else None,
                                  max_detections=params["max_detections"],
-                                 device=params["device"] or None, **thresholds)
+                                 device=params["runtime_device"] or None, **thresholds)
         self.names = list(self.detector.names)
         self.allowed_classes = {c for c in params["classes"] if c} or None
         unknown = (self.allowed_classes or set()) - set(self.names)

@@ -21,7 +21,7 @@ from edgeprune_ros.messages import (
     detections_message,
     overlay_message,
 )
-from edgeprune_ros.params import PARAMETERS
+from edgeprune_ros.params import PARAMETERS, RENAMED, apply_renamed
 from edgeprune_ros.pipeline import DetectionPipeline
 
 
@@ -29,6 +29,9 @@ class Ros1DetectorNode:
     def __init__(self) -> None:
         params = {name: rospy.get_param(f"~{name}", default)
                   for name, default in PARAMETERS.items()}
+        for warning in apply_renamed(params, {old: rospy.get_param(f"~{old}", "")
+                                              for old in RENAMED}):
+            rospy.logwarn(warning)
         self.pipeline = DetectionPipeline(params)
         rospy.set_param("~model_class_names", self.pipeline.names)
         if HAVE_VISION_MSGS:
