@@ -18,6 +18,10 @@ inside a +-10% latency band around the 2x target; top-5 overlap; seconds per can
 one-time cost of training each weight-sharing network. Latency is timed interleaved with the
 base (the ratio), so load on this shared machine does not move candidates in or out of range.
 
+`--start pruningnet` (or slimmable) makes a second ground truth, in its own folder: each
+fine-tuning starts from the weight-sharing network's extracted weights, as the search's best
+does with --supernet, instead of the base's pruned weights that bn-recal scores.
+
 Everything finished is kept in --work (candidates, fine-tunings, proxy scores, the
 weight-sharing networks), so an interrupted run continues where it stopped.
 
@@ -46,6 +50,11 @@ PROXIES = ("none", "bn-recal", "finetune", "pruningnet", "slimmable")
 FORMS = ("pruningnet", "slimmable")
 BAND = 0.10  # latency within +-10% of the 2x target
 GOAL_TAU, GOAL_BAND_TAU, GOAL_COST = 0.6, 0.5, 2.0
+START_WORDS = {"pruned": "the base's own pruned weights (l1, BN re-estimated)",
+               "pruningnet": "the pruningnet weight-sharing network's extracted weights (BN "
+                             "re-estimated), as the search's best with --supernet",
+               "slimmable": "the slimmable weight-sharing network's extracted weights (BN "
+                            "re-estimated), as the search's best with --supernet"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -65,9 +74,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--proxies", nargs="+", choices=PROXIES, default=list(PROXIES),
                         help="proxies to compare (a weight-sharing form left out is not "
                         "trained)")
+    parser.add_argument("--start", choices=("pruned", *FORMS), default="pruned",
+                        help="where every ground-truth fine-tuning starts: the base's own "
+                        "pruned weights (l1, BN re-estimated), or the named weight-sharing "
+                        "network's extracted weights, as the search's best does with "
+                        "--supernet (its own folder in --work)")
     args = parser.parse_args()
-    args.forms = [p for p in args.proxies if p in FORMS]
+    args.forms = [p for p in FORMS if p in args.proxies or p == args.start]
     return args
+
+
+def finetuned_folder(args) -> Path:
+    return args.work / ("finetuned" if args.start == "pruned" else f"finetuned-from-{args.start}")
 
 
 def load_json(path: Path):
@@ -114,15 +132,18 @@ def weight_sharing(args, settings, data, base, console) -> dict[str, dict]:
     return made
 
 
-def ground_truth(args, candidate: dict, base, data, console) -> float:
-    """mAP@0.5 on the whole sim val split after the same fine-tuning for every candidate."""
+def ground_truth(args, candidate: dict, base, data, console, starter=None) -> float:
+    """mAP@0.5 on the whole sim val split after the same fine-tuning for every candidate;
+    `starter` (a SearchEnvironment with a weight-sharing proxy) gives the starting weights
+    when --start names a weight-sharing network."""
     from edgeprune.data.batches import image_batches
     from edgeprune.models import load_checkpoint, save_checkpoint
+    from edgeprune.models.checkpoint import Checkpoint
     from edgeprune.prune import PruneSpec, prune_checkpoint
     from edgeprune.prune.recalibrate import recalibrate_bn
     from edgeprune.train.finetune import finetune, finetune_config
 
-    folder = args.work / "finetuned" / candidate["spec_hash"][:16]
+    folder = finetuned_folder(args) / candidate["spec_hash"][:16]
     done = load_json(folder / "result.json")
     if done is not None:
         # results before this field was written were all 1-epoch fine-tunings
@@ -133,9 +154,15 @@ def ground_truth(args, candidate: dict, base, data, console) -> float:
         return done["map50"]
     spec = PruneSpec.from_dict(candidate["spec"])
     base_ckpt = load_checkpoint(base.weights)
-    pruned = prune_checkpoint(base_ckpt, spec, "l1", base=str(base.weights))
-    batches = image_batches(data.sim, base_ckpt.imgsz, 8, args.recal_batches, seed=args.seed)
-    recalibrate_bn(pruned.model, batches, args.recal_batches)
+    if starter is None:
+        pruned = prune_checkpoint(base_ckpt, spec, "l1", base=str(base.weights))
+        batches = image_batches(data.sim, base_ckpt.imgsz, 8, args.recal_batches,
+                                seed=args.seed)
+        recalibrate_bn(pruned.model, batches, args.recal_batches)
+    else:  # extracted and BN re-estimated exactly as the proxy scores it
+        pruned = Checkpoint(starter.pruned_model(spec), list(base_ckpt.names), base_ckpt.imgsz,
+                            {"pruned_from": {"base": str(base.weights)},
+                             "spec": spec.to_dict(), "weight_sharing": args.start})
     save_checkpoint(pruned, folder / "pruned.pt")
     config = finetune_config(folder / "pruned.pt", str(data.sim), args.finetune_epochs,
                              seed=args.seed, batch=16)
@@ -144,19 +171,32 @@ def ground_truth(args, candidate: dict, base, data, console) -> float:
                       show_progress=False)
     map50 = float(result.after.map50)
     save_json(folder / "result.json", {"map50": map50, "seconds": time.perf_counter() - began,
-                                       "epochs": args.finetune_epochs,
+                                       "epochs": args.finetune_epochs, "start": args.start,
                                        "spec_hash": candidate["spec_hash"]})
     return map50
+
+
+def proxy_environment(args, proxy: str, base_ckpt, base, data, supernets, meter):
+    """The search's environment with one proxy, set as the benchmark's searches set it."""
+    from edgeprune.data import load_dataset
+    from edgeprune.search.environment import SearchEnvironment
+    from edgeprune.search.proxy import ProxySettings
+
+    settings = ProxySettings(recal_batches=args.recal_batches, batch_size=8,
+                             supernet=supernets[proxy]["path"] if proxy in FORMS else None,
+                             seed=args.seed)
+    return SearchEnvironment(base_ckpt, meter, load_dataset(data.sim, "train"),
+                             load_dataset(data.sim, "val"), imgsz=base_ckpt.imgsz,
+                             proxy="bn-recal" if proxy == "none" else proxy,
+                             proxy_settings=settings, val_images=args.val_images,
+                             seed=args.seed, base_name=str(base.weights))
 
 
 def proxy_scores(args, proxy: str, candidates: list[dict], base, data, supernets,
                  meter) -> dict[str, dict]:
     """spec hash -> {"accuracy", "seconds"} for every candidate under `proxy`."""
-    from edgeprune.data import load_dataset
     from edgeprune.models import load_checkpoint
     from edgeprune.prune import PruneSpec, apply_spec
-    from edgeprune.search.environment import SearchEnvironment
-    from edgeprune.search.proxy import ProxySettings
 
     path = args.work / "proxies" / f"{proxy}.json"
     scores = load_json(path) or {}
@@ -164,14 +204,7 @@ def proxy_scores(args, proxy: str, candidates: list[dict], base, data, supernets
     if not missing:
         return scores
     base_ckpt = load_checkpoint(base.weights)
-    settings = ProxySettings(recal_batches=args.recal_batches, batch_size=8,
-                             supernet=supernets[proxy]["path"] if proxy in FORMS else None,
-                             seed=args.seed)
-    env = SearchEnvironment(base_ckpt, meter, load_dataset(data.sim, "train"),
-                            load_dataset(data.sim, "val"), imgsz=base_ckpt.imgsz,
-                            proxy="bn-recal" if proxy == "none" else proxy,
-                            proxy_settings=settings, val_images=args.val_images,
-                            seed=args.seed, base_name=str(base.weights))
+    env = proxy_environment(args, proxy, base_ckpt, base, data, supernets, meter)
     env.score(base_ckpt.model)  # decodes the val subset once, before any candidate is timed
     for candidate in missing:
         spec = PruneSpec.from_dict(candidate["spec"])
@@ -240,7 +273,8 @@ def write_report(args, context: dict, stats: dict, plot_path: Path, command: str
         f"{context['speedup_range'][0]:.2f}x-{context['speedup_range'][1]:.2f}x "
         f"(sources: {context['sources']}); {stats['band_size']} inside the +-10% band around "
         f"2x",
-        f"- ground truth: {args.finetune_epochs} epochs of fine-tuning with distillation, "
+        f"- ground truth: {args.finetune_epochs} epochs of fine-tuning with distillation "
+        f"from {START_WORDS.get(args.start, args.start)}, "
         f"mAP@0.5 on the {context['val_images']} sim val images; "
         f"{context['finetune_minutes']:.1f} min of fine-tuning in all",
         f"- proxies: BN re-estimation on {args.recal_batches} batches of 8, mAP@0.5 on a "
@@ -285,17 +319,24 @@ def main() -> None:
     supernets = weight_sharing(args, settings, data, base, console)
     candidates, meter, target_ratio = candidate_pool(args, base, data, console)
     try:
+        starter = None
+        if args.start != "pruned":
+            from edgeprune.models import load_checkpoint
+
+            starter = proxy_environment(args, args.start, load_checkpoint(base.weights), base,
+                                        data, supernets, meter)
         truth = {}
         for number, candidate in enumerate(candidates, 1):
             console.print(f"ground truth {number}/{len(candidates)}", highlight=False)
-            truth[candidate["spec_hash"]] = ground_truth(args, candidate, base, data, console)
+            truth[candidate["spec_hash"]] = ground_truth(args, candidate, base, data, console,
+                                                         starter)
         scores = {proxy: proxy_scores(args, proxy, candidates, base, data, supernets, meter)
                   for proxy in args.proxies}
     finally:
         meter.close()
     stats = statistics(candidates, truth, scores, target_ratio)
     plot_path = plot(candidates, truth, scores, args.out.with_suffix(".png"))
-    finetuned = [load_json(args.work / "finetuned" / c["spec_hash"][:16] / "result.json")
+    finetuned = [load_json(finetuned_folder(args) / c["spec_hash"][:16] / "result.json")
                  for c in candidates]
     base_meta = load_json(base.weights.parent / "base.json") or {}
     context = {"load_before": load_before, "base": base.weights,
@@ -306,7 +347,8 @@ def main() -> None:
                                     for s in dict.fromkeys(c["source"] for c in candidates)),
                "val_images": 200, "supernets": supernets,
                "finetune_minutes": sum(f["seconds"] for f in finetuned) / 60}
-    save_json(args.work / "summary.json", {"stats": stats, "truth": truth, "scores": scores,
+    summary = "summary.json" if args.start == "pruned" else f"summary-from-{args.start}.json"
+    save_json(args.work / summary, {"stats": stats, "truth": truth, "scores": scores,
                                             "candidates": candidates})
     write_report(args, context, stats, plot_path, command)
 

@@ -78,7 +78,8 @@ def finetune(weights, teacher, no_teacher, data, epochs, distill_weight, imgsz, 
 
         check_same_heads(load_checkpoint(teacher).model, student.model, str(teacher),
                          str(weights))
-    overrides = {"batch": batch, "device": torch_device, "seed": seed, "val_images": val_images}
+    overrides = {"batch": batch, "torch_device": torch_device, "seed": seed,
+                 "val_images": val_images}
     if lr is not None:
         overrides["lr"] = lr
     if workers is not None:

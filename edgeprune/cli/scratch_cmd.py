@@ -108,7 +108,7 @@ def scratch(data, weights, model, width, target_speedup, target_latency, match_r
     run = new_run_dir("scratch", name, out_root)
     trained = train_scratch(Path(data), model, width, ratio, imgsz=size, epochs=epochs,
                             batch=batch, seed=seed, workers=workers, run=run,
-                            console=stdout, device=torch_device, round_to=round_to)
+                            console=stdout, torch_device=torch_device, round_to=round_to)
     record = {**trained.to_json(), "base": str(Path(weights).resolve()),
               "base_latency_ms": base_ms, "latency_ms": ratio * base_ms,
               "device": device, "epochs": epochs}

@@ -101,8 +101,8 @@ def train(weights, data, form, epochs, batch, subnets, lr, distill_weight, imgsz
             weights=str(Path(weights).resolve()), data=str(Path(data).resolve()), form=form,
             epochs=epochs, batch=batch, subnets=subnets, lr=lr, distill_weight=distill_weight,
             imgsz=imgsz, round_to=round_to, min_channels=min_channels, min_ratio=min_ratio,
-            max_drop=max_drop, importance=importance, threads=torch_threads, device=torch_device,
-            seed=seed, save_every=save_every, **extra)
+            max_drop=max_drop, importance=importance, torch_threads=torch_threads,
+            torch_device=torch_device, seed=seed, save_every=save_every, **extra)
         run_dir = new_run_dir("supernet", name, out_root)
         stdout.print(f"training the {form} weight-sharing network into [bold]{escape(run_dir)}[/]",
                      highlight=False)

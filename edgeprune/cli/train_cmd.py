@@ -85,7 +85,7 @@ def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optim
         config = TrainConfig(data=data, model=model, width=width, weights=weights, cfg=cfg,
                              imgsz=imgsz, epochs=epochs, batch=batch, optimizer=optimizer,
                              lr=lr,
-                             device=torch_device, threads=torch_threads, seed=seed,
+                             torch_device=torch_device, torch_threads=torch_threads, seed=seed,
                              val_images=val_images)
         if workers is not None:
             config.workers = workers

@@ -38,7 +38,7 @@ from edgeprune.prune.importance import channel_set_scores
 from edgeprune.supernet.file import Supernet, read_supernet_data, save_supernet, supernet_from_data
 from edgeprune.supernet.network import FORMS, WeightSharingNet
 from edgeprune.supernet.space import SubnetRules, SubnetSampler
-from edgeprune.train.config import default_workers
+from edgeprune.train.config import default_workers, renamed_fields
 from edgeprune.train.schedule import Schedule
 
 LAST = "last.pt"
@@ -71,8 +71,8 @@ class SupernetConfig:
     imgsz: int | None = None  # None: the base checkpoint's
     seed: int = 0
     workers: int = field(default_factory=default_workers)
-    threads: int | None = None
-    device: str | None = None
+    torch_threads: int | None = None
+    torch_device: str | None = None
     save_every: int = 25  # steps between last.pt saves
     probe_images: int = 60  # val images the end-of-training probe scores (0: no probe)
     probe_batches: int = 10  # training batches for the probe's BN re-estimation
@@ -128,13 +128,13 @@ class SupernetTrainer:
                 raise EdgepruneError(f"{self.run_dir}: nothing to resume (no {LAST} with a "
                                      f"training state)")
             state = data["train_state"]
-            config = SupernetConfig(**state["config"])
+            config = SupernetConfig(**renamed_fields(state["config"]))
         self.config = config
         base = load_checkpoint(config.weights)
         self.names = list(base.names)
         size = config.imgsz or base.imgsz[0]
         self.imgsz = (size, size)
-        self.device = select_device(config.device)
+        self.device = select_device(config.torch_device)
         self.train_data = load_dataset(config.data, "train").require_usable()
         if len(self.train_data.names) != len(self.names):
             raise EdgepruneError(f"{config.weights} detects {len(self.names)} classes; "
@@ -234,8 +234,8 @@ class SupernetTrainer:
         from edgeprune.train.run_files import write_config
 
         threads = torch.get_num_threads()
-        if self.config.threads:
-            torch.set_num_threads(self.config.threads)
+        if self.config.torch_threads:
+            torch.set_num_threads(self.config.torch_threads)
         try:
             write_config(self.run_dir, self.config.to_dict())
             resumed_at = self.step

@@ -23,6 +23,17 @@ def default_workers() -> int:
     return min(8, max(0, (os.cpu_count() or 1) - 1))
 
 
+# Field names of run folders saved before the rename ("device" is the latency target
+# everywhere else): read under their new names, so old runs resume as they were.
+RENAMED_FIELDS = {"device": "torch_device", "threads": "torch_threads"}
+
+
+def renamed_fields(data: dict) -> dict:
+    """A saved config's fields with the old names under the new ones."""
+    return {RENAMED_FIELDS.get(key, key) if RENAMED_FIELDS.get(key) not in data else key: value
+            for key, value in data.items()}
+
+
 @dataclass
 class TrainConfig:
     data: str | None  # dataset YAML (None when datasets are handed to `train` directly)
@@ -39,8 +50,8 @@ class TrainConfig:
     weight_decay: float = 5e-4
     warmup_epochs: float = 1.0
     final_lr_fraction: float = 0.01
-    device: str | None = None  # None: cuda when available, else cpu
-    threads: int | None = None  # torch intra-op threads on the CPU; None: torch's default
+    torch_device: str | None = None  # None: cuda when available, else cpu
+    torch_threads: int | None = None  # torch intra-op threads on the CPU; None: its default
     amp: bool = True  # mixed precision, on CUDA only
     seed: int = 0
     val_images: int | None = None  # validate on a fixed subset of this many images
@@ -67,7 +78,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = {k: v for k, v in renamed_fields(data).items() if k in known}
         values["augment"] = AugmentConfig(**values.get("augment", {}))
         values["loss"] = LossConfig(**values.get("loss", {}))
         return cls(**values)

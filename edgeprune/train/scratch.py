@@ -79,7 +79,7 @@ def matched_width(meter, num_classes: int, imgsz: int, max_width: float, max_rat
 
 def train_scratch(data_yaml: Path, model: str, width: float, ratio: float, *, imgsz: int,
                   epochs: int, batch: int, seed: int, workers: int | None, run: Path,
-                  console: Console, cache: Path | None = None, device: str | None = None,
+                  console: Console, cache: Path | None = None, torch_device: str | None = None,
                   validate: bool = True, round_to: int = ROUND_TO) -> ScratchModel:
     """`model` at `width` (filters multiples of `round_to`) trained from scratch on
     `data_yaml` into `run`; with `cache`, the model cached there is reused (the demo keys the
@@ -98,7 +98,7 @@ def train_scratch(data_yaml: Path, model: str, width: float, ratio: float, *, im
     cfg_path = run / f"{model}-w{width:g}.cfg"
     atomic_write_text(cfg_path, write_cfg_text(cfg))
     config = TrainConfig(data=str(data_yaml), model=str(cfg_path), imgsz=imgsz,
-                         epochs=epochs, batch=batch, seed=seed, device=device)
+                         epochs=epochs, batch=batch, seed=seed, torch_device=torch_device)
     if workers is not None:
         config.workers = workers
     console.print(f"training from scratch: {model} width {width:g} ({ratio:.3f} of the base's "

@@ -136,9 +136,9 @@ class Trainer:
             config = TrainConfig.from_dict(resumed[1].config)
         self.config = config.check()
         self.imgsz = (config.imgsz, config.imgsz)
-        self.processes = distributed.join(config.device)
+        self.processes = distributed.join(config.torch_device)
         self.is_main = self.processes.is_main
-        self.device = distributed.process_device(select_device(config.device), self.processes)
+        self.device = distributed.process_device(select_device(config.torch_device), self.processes)
         torch.manual_seed(config.seed)
 
         self.train_data = self._dataset(train_data, "train")
@@ -240,8 +240,8 @@ class Trainer:
 
     def run(self) -> TrainResult:
         threads = torch.get_num_threads()  # a process-wide setting: put it back afterwards
-        if self.config.threads:
-            torch.set_num_threads(self.config.threads)
+        if self.config.torch_threads:
+            torch.set_num_threads(self.config.torch_threads)
         try:
             return self._run()
         finally:

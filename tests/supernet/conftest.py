@@ -17,7 +17,7 @@ def tiny_config(setup, **changes):
     from edgeprune.supernet.train import SupernetConfig
 
     values = dict(weights=str(setup.weights), data=str(setup.data), epochs=1.0, batch=4,
-                  workers=0, threads=1, save_every=1, probe_images=4, probe_batches=2)
+                  workers=0, torch_threads=1, save_every=1, probe_images=4, probe_batches=2)
     values.update(changes)
     return SupernetConfig(**values)
 

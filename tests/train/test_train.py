@@ -192,3 +192,14 @@ def test_extra_loss_term_is_trained_and_logged(tmp_path):
     assert calls and calls[0] == (torch.Size([8, 3, 64, 64]), 2, 6)
     assert result.history[0].extra > 0 and result.history[0].map50 is None
     assert result.final_eval is None and result.best.is_file()
+
+
+def test_a_config_saved_before_the_rename_reads_its_torch_device_and_threads():
+    from edgeprune.train.config import renamed_fields
+
+    old = {"data": "d.yaml", "device": "cpu", "threads": 3, "epochs": 2}
+    config = TrainConfig.from_dict(old)
+    assert (config.torch_device, config.torch_threads, config.epochs) == ("cpu", 3, 2)
+    assert TrainConfig.from_dict(config.to_dict()) == config  # the new names round-trip
+    # a config with both spellings (never written by edgeprune) keeps the new one
+    assert renamed_fields({"device": "cpu", "torch_device": "cuda"})["torch_device"] == "cuda"
