@@ -257,6 +257,34 @@ def plot(candidates, truth, scores, path: Path) -> Path:
     return save_figure(figure, path)
 
 
+def start_comparison(args, pairs: list[tuple[float, float, float]]) -> list[str]:
+    """Both ground truths side by side: does starting from the weight-sharing network's
+    weights end better than starting from the base's pruned weights? (speedup, from the
+    pruned base, from the weight-sharing network) per candidate fine-tuned both ways."""
+    if not pairs:
+        return []
+    import numpy as np
+
+    pruned = np.array([p for _, p, _ in pairs])
+    shared = np.array([w for _, _, w in pairs])
+    band = [i for i, (speedup, _, _) in enumerate(pairs) if abs(2 / speedup - 1) <= BAND]
+    lines = ["## Where the fine-tuning starts", "",
+             f"The same {len(pairs)} candidates fine-tuned the same way from both starting "
+             f"points (mAP@0.5, whole sim val split):", "",
+             f"| candidates | from the base's pruned weights | from {args.start} | "
+             f"{args.start} - pruned (mean +- std) | {args.start} better |",
+             "|---|---:|---:|---:|---:|"]
+    for label, index in (("all", list(range(len(pairs)))), ("2x band", band)):
+        if not index:
+            continue
+        difference = shared[index] - pruned[index]
+        lines.append(f"| {label} ({len(index)}) | {pruned[index].mean():.4f} | "
+                     f"{shared[index].mean():.4f} | {difference.mean():+.4f} +- "
+                     f"{difference.std():.4f} | {int((difference > 0).sum())}/{len(index)} |")
+    lines.append("")
+    return lines
+
+
 def write_report(args, context: dict, stats: dict, plot_path: Path, command: str) -> None:
     rows = stats["rows"]
     bn_cost = rows["bn-recal"]["seconds"]
@@ -292,7 +320,9 @@ def write_report(args, context: dict, stats: dict, plot_path: Path, command: str
                      f"{row['seconds'] / bn_cost:.2f}x |")
     best = max((p for p in rows if p in FORMS), key=lambda p: rows[p]["tau"])
     row = rows[best]
-    lines += ["", f"![proxy vs fine-tuned]({plot_path.name})", "", "## Goals", "",
+    lines += ["", f"![proxy vs fine-tuned]({plot_path.name})", ""]
+    lines += start_comparison(args, context.get("pairs") or [])
+    lines += ["## Goals", "",
               f"- best weight-sharing proxy: `{best}`",
               f"- Kendall tau >= {GOAL_TAU} over all: {row['tau']:.3f}: "
               + ("**met**" if row["tau"] >= GOAL_TAU else "**missed**"),
@@ -338,6 +368,14 @@ def main() -> None:
     plot_path = plot(candidates, truth, scores, args.out.with_suffix(".png"))
     finetuned = [load_json(finetuned_folder(args) / c["spec_hash"][:16] / "result.json")
                  for c in candidates]
+    pairs = []
+    if args.start != "pruned":  # the first ground truth too, where it was made
+        for candidate in candidates:
+            first = load_json(args.work / "finetuned" / candidate["spec_hash"][:16]
+                              / "result.json")
+            if first is not None and first.get("epochs", 1) == args.finetune_epochs:
+                pairs.append((1 / candidate["ratio"], first["map50"],
+                              truth[candidate["spec_hash"]]))
     base_meta = load_json(base.weights.parent / "base.json") or {}
     context = {"load_before": load_before, "base": base.weights,
                "base_minutes": base_meta.get("seconds", 0.0) / 60, "candidates": candidates,
@@ -346,7 +384,7 @@ def main() -> None:
                "sources": ", ".join(f"{s} {sum(c['source'] == s for c in candidates)}"
                                     for s in dict.fromkeys(c["source"] for c in candidates)),
                "val_images": 200, "supernets": supernets,
-               "finetune_minutes": sum(f["seconds"] for f in finetuned) / 60}
+               "finetune_minutes": sum(f["seconds"] for f in finetuned) / 60, "pairs": pairs}
     summary = "summary.json" if args.start == "pruned" else f"summary-from-{args.start}.json"
     save_json(args.work / summary, {"stats": stats, "truth": truth, "scores": scores,
                                             "candidates": candidates})
