@@ -7,7 +7,7 @@ import click
 from edgeprune.cli.app import stdout
 from edgeprune.cli.options import imgsz_option
 from edgeprune.console import escape
-from edgeprune.demo.settings import DemoSettings  # no torch: plain settings
+from edgeprune.demo.settings import DEMO_PROXIES, DemoSettings  # no torch: plain settings
 
 DEFAULTS = DemoSettings()
 
@@ -35,10 +35,16 @@ DEFAULTS = DemoSettings()
 @click.option("--target-speedup", type=click.FloatRange(min=1, min_open=True),
               default=DEFAULTS.target_speedup, show_default=True,
               help="Latency target of the search, relative to the base on this CPU.")
+@click.option("--proxy", type=click.Choice(DEMO_PROXIES), default=DEFAULTS.proxy,
+              show_default=True,
+              help="The search's accuracy proxy: bn-recal scores the base's pruned weights "
+              "after BN re-estimation; pruningnet and slimmable train the base's "
+              "weight-sharing network first (docs/search.md, "
+              "benchmarks/results/proxy_fidelity.md).")
 @click.option("--supernet-epochs", type=click.FloatRange(min=0, min_open=True),
               default=DEFAULTS.supernet_epochs, show_default=True,
-              help="Epochs of the base's weight-sharing network (the search's accuracy "
-              "proxy).")
+              help="Epochs of the base's weight-sharing network (with a weight-sharing "
+              "--proxy).")
 @click.option("--agent", default=DEFAULTS.agent, show_default=True,
               help="Search agent (the random baseline when this one is not installed).")
 @click.option("--budget", type=click.IntRange(min=1), default=DEFAULTS.budget,
@@ -54,17 +60,17 @@ DEFAULTS = DemoSettings()
               help="Data-loading processes. Default: CPU cores - 1.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, batch,
-         target_speedup, supernet_epochs, agent, budget, val_images, recal_batches,
+         target_speedup, proxy, supernet_epochs, agent, budget, val_images, recal_batches,
          finetune_epochs, workers, seed) -> None:
     """Run the whole chain on generated RoboMaster-like data, on this machine alone.
 
     \b
     1. generate a sim and a real dataset (edgeprune data synth; same scenes, real adds a
        camera model)
-    2. train a small yolov3 on sim, then its weight-sharing network (both cached: a second
-       demo reuses them)
+    2. train a small yolov3 on sim, then (with a weight-sharing --proxy) its weight-sharing
+       network (both cached: a second demo reuses them)
     3. search a pruned model 2x faster on this CPU (ONNX Runtime latency in the reward,
-       candidates scored with the weight-sharing network's weights)
+       candidates scored by --proxy)
     4. fine-tune it with distillation from the base; train the widest yolov3 as fast as it
        from scratch, the comparison that matters (cached too)
     5. evaluate base, pruned, fine-tuned and scratch on sim and real; export the final ONNX
@@ -82,7 +88,7 @@ def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, batc
 
     settings = DemoSettings(images=images, imgsz=imgsz, width=width, epochs=epochs,
                             batch=batch, target_speedup=target_speedup,
-                            supernet_epochs=supernet_epochs, agent=agent,
+                            proxy=proxy, supernet_epochs=supernet_epochs, agent=agent,
                             budget=budget, val_images=val_images, recal_batches=recal_batches,
                             finetune_epochs=finetune_epochs, seed=seed, workers=workers)
     cache = None if no_cache else Path(cache_dir) if cache_dir else DEFAULT_CACHE

@@ -77,9 +77,11 @@ def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
     base = train_base(settings, data, cache, run, console)
     timer.record("base model", began)
 
-    began = time.perf_counter()
-    shared = train_weight_sharing(settings, base, data, cache, run, console)
-    timer.record("weight-sharing network", began)
+    shared = None
+    if settings.supernet_form:
+        began = time.perf_counter()
+        shared = train_weight_sharing(settings, base, data, cache, run, console)
+        timer.record("weight-sharing network", began)
 
     began = time.perf_counter()
     search = search_pruned(settings, base, shared, data, run, console)

@@ -123,8 +123,10 @@ def write_report(result: DemoResult) -> Path:
         "|" + "---|" * len(COLUMNS),
         *["| " + " | ".join(row) + " |" for row in _rows(result)],
         "",
-        "`pruned` is the search's best candidate (its weights from the weight-sharing "
-        "network, BN recalibrated), `fine-tuned` the same network after fine-tuning with "
+        "`pruned` is the search's best candidate ("
+        + ("its weights from the weight-sharing network" if result.shared is not None
+           else "the base's own weights, pruned")
+        + ", BN recalibrated), `fine-tuned` the same network after fine-tuning with "
         "distillation; `scratch` is what a user gets without the search: the widest yolov3 "
         "no slower than the pruned network, trained from scratch on the same data for the "
         "base's epochs. "

@@ -15,6 +15,10 @@ from pathlib import Path
 from edgeprune import __version__
 
 DEFAULT_CACHE = Path.home() / ".cache" / "edgeprune" / "demo"
+# the proxies that read a weight-sharing network (edgeprune.search.weight_sharing), named
+# here so that `edgeprune demo --help` imports no torch
+WEIGHT_SHARING_PROXIES = ("pruningnet", "slimmable")
+DEMO_PROXIES = ("bn-recal", *WEIGHT_SHARING_PROXIES)
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,9 @@ class DemoSettings:
     epochs: int = 8
     batch: int = 16
     target_speedup: float = 2.0
-    supernet_form: str = "pruningnet"  # the weight-sharing network the search scores with
+    # the search's accuracy proxy; a weight-sharing one (pruningnet, slimmable) trains the
+    # base's weight-sharing network first (benchmarks/results/proxy_fidelity.md compares them)
+    proxy: str = "pruningnet"
     supernet_epochs: float = 2.0
     agent: str = "abcp"
     budget: int = 24
@@ -43,6 +49,11 @@ class DemoSettings:
     sim2real_corruptions: str = "gaussian_noise,motion_blur,low_light"
     sim2real_severities: str = "1,3,5"
     sim2real_images: int = 60
+
+    @property
+    def supernet_form(self) -> str | None:
+        """The weight-sharing network the proxy reads, None for a proxy that reads none."""
+        return self.proxy if self.proxy in WEIGHT_SHARING_PROXIES else None
 
     def key(self, *names: str) -> str:
         """A short hash of the named settings (and the edgeprune version)."""

@@ -168,10 +168,11 @@ def search_agent(settings: DemoSettings, console: Console) -> str:
     return "random"
 
 
-def search_pruned(settings: DemoSettings, base: BaseModel, shared: WeightSharing,
+def search_pruned(settings: DemoSettings, base: BaseModel, shared: WeightSharing | None,
                   data: DemoData, run: Path, console: Console):
     """Search a pruned yolov3 that is `target_speedup` times faster on this CPU (ort-cpu),
-    candidates scored with the weight-sharing network's weights."""
+    candidates scored by the demo's proxy (with `shared`, the weight-sharing network's
+    weights; else the base's own pruned weights)."""
     from edgeprune.search.loop import Search
     from edgeprune.search.proxy import ProxySettings
     from edgeprune.search.settings import SearchSettings
@@ -181,9 +182,9 @@ def search_pruned(settings: DemoSettings, base: BaseModel, shared: WeightSharing
         weights=str(base.weights.resolve()), data=str(data.sim.resolve()),
         target=Target(speedup=settings.target_speedup), device="cpu",
         agent=search_agent(settings, console), budget=settings.budget,
-        val_images=settings.val_images, seed=settings.seed, proxy=settings.supernet_form,
+        val_images=settings.val_images, seed=settings.seed, proxy=settings.proxy,
         proxy_settings=ProxySettings(recal_batches=settings.recal_batches,
-                                     supernet=str(shared.supernet.resolve()),
+                                     supernet=str(shared.supernet.resolve()) if shared else None,
                                      seed=settings.seed))
     console.print(f"searching ({search_settings.agent}, {settings.budget} candidates, "
                   f"target {settings.target_speedup:g}x faster on this CPU) into "

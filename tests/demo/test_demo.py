@@ -74,6 +74,15 @@ def test_toy_demo_runs_every_step_and_reuses_its_cache(tmp_path, one_thread):
     assert list(cache.glob("base-*/base.pt")) == bases
     assert len(list(cache.glob("supernet-*/supernet.pt"))) == 1
 
+    plain = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--cache", str(cache),
+                                      *TOY, "--budget", "1", "--proxy", "bn-recal"])
+    assert plain.exit_code == 0, plain.output
+    third = tmp_path / "demo" / "exp3"
+    assert not (third / "supernet").exists() and "weight-sharing network" not in plain.output
+    assert load_checkpoint(third / "search" / "best.pt").provenance["search"][
+        "accuracy_proxy"] == "bn-recal"
+    assert "the base's own weights, pruned" in (third / "report.md").read_text()
+
 
 @pytest.mark.slow
 def test_full_demo_from_a_cold_cache_completes_every_step(tmp_path):
