@@ -67,9 +67,10 @@ base yolov3 width 0.5, 160 px, 800 train images, 10 epochs: 27.6 min (0.769 mAP@
 of 32 candidates: about 20 min (about 32 s per candidate, 91% of it timing latency: the base
 runs 43 ms, and every candidate is timed in blocks of 8 interleaved with it until the ratio's
 95% interval is within +-2%). The design is 20 searches per target, 40 in all: about 13 h of
-searching, plus 40 fine-tunings and 4 scratch models, about 15 h on one core. Smaller inputs
-cut it (64 px: about 8 s per candidate) but leave a detector of little meaning; searching
-on a Ray cluster (`--cluster`, docs/search.md#rounds-and-clusters) or a GPU box divides it."""
+searching, plus 40 fine-tunings and 4 scratch models, about 15 h on one core (an
+extrapolation from the parts above). Smaller inputs would cut it but leave a detector of
+little meaning; searching on a Ray cluster (`--cluster`,
+docs/search.md#rounds-and-clusters) or a GPU box divides it."""
 
 
 def parse_args() -> argparse.Namespace:
