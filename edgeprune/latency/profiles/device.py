@@ -20,7 +20,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.latency.profiles.fields import convert_fields, field_locator, read_yaml_fields
+from edgeprune.latency.profiles.fields import (
+    convert_fields,
+    field_locator,
+    read_yaml_fields,
+    renamed_keys,
+)
 from edgeprune.latency.result import check_precision
 from edgeprune.models.loading import parse_imgsz
 
@@ -126,7 +131,7 @@ def load_profile(path: str | Path) -> DeviceProfile:
 def profile_from_dict(data: dict, source: str, lines: dict | None = None) -> DeviceProfile:
     known = {f.name for f in fields(DeviceProfile)} - {"source"}
     where = field_locator(source, lines)
-    data = _renamed_keys(data, where)
+    data = renamed_keys(data, RENAMED_KEYS, where, "profile")
     where = field_locator(source, {RENAMED_KEYS.get(k, k): v for k, v in (lines or {}).items()})
     values = convert_fields(data, known, where, _convert)
     values.setdefault("name", Path(source).stem)
@@ -140,21 +145,6 @@ def profile_from_dict(data: dict, source: str, lines: dict | None = None) -> Dev
     except EdgepruneError as exc:
         raise EdgepruneError(f"{where('protocol')}: {exc}") from None
     return DeviceProfile(**values, source=source)
-
-
-def _renamed_keys(data: dict, where) -> dict:
-    """`data` with the keys of the last release (`agent`, `agents`) under their new names."""
-    from edgeprune.deprecation import warn_deprecated
-
-    renamed = dict(data)
-    for old, new in RENAMED_KEYS.items():
-        if old in renamed:
-            if new in renamed:
-                raise EdgepruneError(f"{where(old)}: `{old}` is the old name of `{new}`; "
-                                     f"give `{new}` only")
-            warn_deprecated(f"the profile key `{old}`", f"`{new}`", where(old))
-            renamed[new] = renamed.pop(old)
-    return renamed
 
 
 def _convert(key: str, value):

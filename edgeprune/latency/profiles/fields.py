@@ -60,3 +60,21 @@ def convert_fields(data: dict, known: set[str], where: Callable[[str], str],
         except (EdgepruneError, TypeError, ValueError) as exc:
             raise EdgepruneError(f"{where(key)}: {key}: {exc}") from None
     return values
+
+
+def renamed_keys(data: dict, renames: dict[str, str], where: Callable[[str], str],
+                 what: str) -> dict:
+    """`data` with the last release's keys (`renames`: old -> new) under their new names, a
+    deprecation warning for each; an old key beside its new one is an error. `what` names
+    the kind of file in the warning ("profile", "robot profile")."""
+    from edgeprune.deprecation import warn_deprecated
+
+    renamed = dict(data)
+    for old, new in renames.items():
+        if old in renamed:
+            if new in renamed:
+                raise EdgepruneError(f"{where(old)}: `{old}` is the old name of `{new}`; "
+                                     f"give `{new}` only")
+            warn_deprecated(f"the {what} key `{old}`", f"`{new}`", where(old))
+            renamed[new] = renamed.pop(old)
+    return renamed

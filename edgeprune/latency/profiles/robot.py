@@ -19,7 +19,12 @@ from pathlib import Path, PurePosixPath
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.profiles.device import DeviceProfile, find_profile, load_profile
-from edgeprune.latency.profiles.fields import convert_fields, field_locator, read_yaml_fields
+from edgeprune.latency.profiles.fields import (
+    convert_fields,
+    field_locator,
+    read_yaml_fields,
+    renamed_keys,
+)
 from edgeprune.models.loading import parse_imgsz
 
 NODE_RUNTIMES = ("tensorrt", "onnxruntime", "torch")
@@ -123,7 +128,9 @@ def robot_from_dict(data: dict, source: str, lines: dict | None = None) -> Robot
         if old in lines:
             lines.setdefault(new, lines[old])
     where = field_locator(source, lines)
-    values = convert_fields(_renamed_keys(data, where), known, where, _convert)
+    # in a device profile `backend` is what measures latency: one word for two things
+    values = convert_fields(renamed_keys(data, RENAMED_KEYS, where, "robot profile"), known,
+                            where, _convert)
     for required in ("device", "model"):
         if required not in values:
             raise EdgepruneError(f"{source}: a robot profile needs `{required}:`")
@@ -160,22 +167,6 @@ def _inherit(values: dict, device: DeviceProfile, source: str, where) -> RobotPr
         raise EdgepruneError(f"{where('precision')}: int8 engines need `calib:` (a "
                              f"calibration folder made by `edgeprune calib make`)")
     return RobotProfile(**values, source=source, device_profile=device)
-
-
-def _renamed_keys(data: dict, where) -> dict:
-    """`data` with the last release's `backend` (what the node runs) under `runtime`: in a
-    device profile `backend` is what measures latency, one word for two things."""
-    from edgeprune.deprecation import warn_deprecated
-
-    renamed = dict(data)
-    for old, new in RENAMED_KEYS.items():
-        if old in renamed:
-            if new in renamed:
-                raise EdgepruneError(f"{where(old)}: `{old}` is the old name of `{new}`; "
-                                     f"give `{new}` only")
-            warn_deprecated(f"the robot profile key `{old}`", f"`{new}`", where(old))
-            renamed[new] = renamed.pop(old)
-    return renamed
 
 
 def _convert(key: str, value):
