@@ -29,3 +29,13 @@ def test_verdict_needs_equal_or_lower_latency(tuned_ms, tuned_map, word):
     sentence = _verdict(result)[1]
     assert sentence.startswith(f"**The searched network {word} the model trained from scratch")
     assert ("a win needs equal or lower latency" in sentence) == (tuned_ms > 10.3)
+
+
+def test_demo_proxy_names_agree_with_the_registries():
+    # settings.py names them without importing torch; these are the names the code knows
+    from edgeprune.demo.settings import DEMO_PROXIES, WEIGHT_SHARING_PROXIES
+    from edgeprune.search.proxy import PROXIES
+    from edgeprune.supernet.network import FORMS
+
+    assert set(WEIGHT_SHARING_PROXIES) == set(FORMS)
+    assert set(DEMO_PROXIES) <= set(PROXIES.names())
