@@ -24,9 +24,11 @@ reused from --work (an interrupted search continues with `edgeprune search --res
 base and weight-sharing trainings with their --resume), so a run can be completed later;
 delete --work to start over.
 
-Sizes (defaults) and what they cost on this machine: SIZING below. The issue asked for about
-2 hours; measured, the default design needs about 15 hours on one core (most of it timing
-latency), so it is meant to be completed over several sessions (everything is reused).
+Sizes (defaults) and what they cost on this machine: SIZING below. The first design (1000
+images at 160 px, the library's latency protocol, one piece at a time) measured about 15 hours
+on one core, most of it timing latency; the defaults now are 800 images at 128 px, each
+search's latency to +-3% in at most 2 x 3 s (SEARCH_PROTOCOL), and pieces on every CPU at
+once (--jobs), sized for the issue's 2 hours.
 
     .venv/bin/python benchmarks/search_agents.py     # -> benchmarks/results/search_agents.md
     nice -n 15 .venv/bin/python benchmarks/search_agents.py --work /tmp/sa --images 48 \\
@@ -41,6 +43,7 @@ import datetime as dt
 import shlex
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,12 +57,17 @@ from search_goals import (  # noqa: E402
     SEARCH_BASELINES,
 )
 from search_report import write_report  # noqa: E402
-from search_steps import Work, load_json  # noqa: E402
+from search_steps import Work, load_json, usable_cpus  # noqa: E402
 from side_by_side import side_by_side  # noqa: E402
 
 AGENTS = (*RL_AGENTS, "flops", "random", "uniform", "halp")
 DETERMINISTIC = ("uniform", "halp")  # run once: a second seed gives the same search
 MIN_BUDGET = 32
+# Each search times its candidates to +-3% (the goals' latency tolerance) in at most 2 x 3 s
+# of interleaved pairs, not the library's +-2% in up to 2 x 20 s: that took 91% of a search
+# here (SIZING). The search needs the ratio to tell feasible from not; the latency columns of
+# the result come from the side-by-side timing of every final model at the end.
+SEARCH_PROTOCOL = ("target_rel_ci=0.03", "max_seconds=3")
 SIZING = """\
 Measured 2026-12-01 on this machine (AMD EPYC, one core per job, the other core busy):
 base yolov3 width 0.5, 160 px, 800 train images, 10 epochs: 27.6 min (0.769 mAP@0.5 on the
@@ -80,9 +88,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path,
                         default=ROOT / "benchmarks" / "results" / "search_agents.md",
                         help="result file (the Pareto PNG goes beside it)")
-    parser.add_argument("--images", type=int, default=1000,
+    parser.add_argument("--images", type=int, default=800,
                         help="generated sim images (80%% train, 20%% val)")
-    parser.add_argument("--imgsz", type=int, default=160, help="network input size")
+    parser.add_argument("--imgsz", type=int, default=128, help="network input size")
     parser.add_argument("--width", type=float, default=0.5, help="base yolov3 width")
     parser.add_argument("--base-epochs", type=int, default=10)
     parser.add_argument("--supernet-epochs", type=float, default=2.0)
@@ -100,8 +108,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--finetune-epochs", type=int, default=1)
     parser.add_argument("--protocol", action="append", default=[], metavar="FIELD=VALUE",
                         help="latency protocol override for the searches and the scratch width "
-                        "matching (repeatable; a quick look on a busy machine: the full run "
-                        "keeps the default protocol)")
+                        "matching, after the benchmark's own "
+                        f"({', '.join(SEARCH_PROTOCOL)}; repeatable)")
+    parser.add_argument("--jobs", type=int, default=len(usable_cpus()),
+                        help="searches, fine-tunings and scratch trainings run this many at a "
+                        "time, each pinned to its own CPU (default: every CPU this process may "
+                        "use); the base and the weight-sharing network use all of them")
     parser.add_argument("--no-scratch", action="store_true", help="skip the scratch models")
     parser.add_argument("--rounds", type=int, default=40, help="side-by-side latency rounds")
     args = parser.parse_args()
@@ -131,7 +143,8 @@ def search_options(args, search: dict, data: Path, base: Path, supernet: Path) -
 
 
 def protocol_options(args) -> list[str]:
-    return [option for item in args.protocol for option in ("--protocol", item)]
+    items = [*SEARCH_PROTOCOL, *args.protocol]
+    return [option for item in items for option in ("--protocol", item)]
 
 
 def scope(args) -> list[str]:
@@ -148,7 +161,8 @@ def scope(args) -> list[str]:
     if args.budget < MIN_BUDGET:
         gaps.append(f"budget {args.budget} candidates; the issue asks for >= {MIN_BUDGET}")
     if args.protocol:
-        gaps.append(f"latency protocol overridden: {', '.join(args.protocol)}")
+        gaps.append(f"latency protocol overridden beyond the benchmark's own: "
+                    f"{', '.join(args.protocol)}")
     if args.no_scratch:
         gaps.append("no scratch models (--no-scratch)")
     if args.width != 0.5:
@@ -161,7 +175,10 @@ def main() -> None:
     began = time.perf_counter()
     args.work.mkdir(parents=True, exist_ok=True)
     loads = {"start": uptime()}
-    work = Work(args.work)
+    cpus = usable_cpus()
+    if not 1 <= args.jobs <= len(cpus):
+        sys.exit(f"--jobs {args.jobs}: this process may use {len(cpus)} CPU(s)")
+    work = Work(args.work, cpus[:args.jobs])
 
     def say(text: str) -> None:
         print(f"[{dt.datetime.now():%H:%M:%S}] {text}", file=sys.stderr, flush=True)
@@ -175,30 +192,47 @@ def main() -> None:
     supernet, supernet_info = work.supernet(base, data, args.supernet_epochs)
     loads["after the base"] = uptime()
     searches = planned_searches(args)
-    scratch = []
-    for target in args.targets:
-        mine = [s for s in searches if s["target"] == target]
-        for number, search in enumerate(mine, 1):
-            say(f"{target:g}x search {number}/{len(mine)}: {search['name']}")
+    pool = ThreadPoolExecutor(args.jobs)
+    try:
+        def searched(number: int, search: dict) -> None:
+            say(f"search {number}/{len(searches)}: {search['name']}")
             search["search_info"] = work.search(
                 search["name"], search_options(args, search, search_data, base, supernet))
-        for number, search in enumerate(mine, 1):
-            say(f"{target:g}x fine-tuning {number}/{len(mine)}: {search['name']}")
+            say(f"search {search['name']} done")
+
+        wait_all(pool.submit(searched, n, s) for n, s in enumerate(searches, 1))
+        loads["after the searches"] = uptime()
+
+        def tuned(number: int, search: dict) -> None:
+            say(f"fine-tuning {number}/{len(searches)}: {search['name']}")
             search["finetune_info"] = work.finetune(
                 search["name"], Path(search["search_info"]["weights"]), base, data,
                 args.finetune_epochs, args.val_images)
-        if mine and not args.no_scratch:
-            matched = work.runs / "search" / mine[0]["name"]
-            for model in ("yolov3", "yolov3-tiny"):
-                say(f"{target:g}x scratch {model} matching {mine[0]['name']}")
-                info = work.scratch(f"{target:g}x-{model}", model, data, base, matched,
-                                    args.base_epochs + args.finetune_epochs,
-                                    protocol_options(args))
-                scratch.append({"name": f"{model} width {info['width']:g}", "model": model,
-                                "target": target, "info": info, "weights": info["weights"],
-                                "matched_name": mine[0]["name"],
-                                "train_seconds": info["seconds"]})
-        loads[f"after {target:g}x"] = uptime()
+
+        def trained(target: float, model: str, matched: str) -> dict:
+            say(f"{target:g}x scratch {model} matching {matched}")
+            info = work.scratch(f"{target:g}x-{model}", model, data, base,
+                                work.runs / "search" / matched,
+                                args.base_epochs + args.finetune_epochs,
+                                protocol_options(args))
+            return {"name": f"{model} width {info['width']:g}", "model": model,
+                    "target": target, "info": info, "weights": info["weights"],
+                    "matched_name": matched, "train_seconds": info["seconds"]}
+
+        # the scratch trainings are the longest pieces: first, so they do not end last alone
+        matches = [(target, model, mine[0]["name"]) for target in args.targets
+                   if (mine := [s for s in searches if s["target"] == target])
+                   and not args.no_scratch for model in ("yolov3", "yolov3-tiny")]
+        scratch_jobs = [pool.submit(trained, *match) for match in matches]
+        wait_all(pool.submit(tuned, n, s) for n, s in enumerate(searches, 1))
+        scratch = [job.result() for job in scratch_jobs]
+        loads["after the training"] = uptime()
+    except BaseException:
+        # a failed piece (or Ctrl-C): start nothing more; pieces already running finish and
+        # are reused by the next invocation
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     final_began = time.perf_counter()
     say("validating every final model on the whole sim val split")
     base_score = work.validate("base", base, data)
@@ -234,6 +268,13 @@ def main() -> None:
         "search_configs": {s["name"]: search_config(work, s["name"]) for s in searches},
         "commands": work.commands}
     write_report(args, context, SIZING)
+
+
+def wait_all(jobs) -> None:
+    """Wait for every job; the first failure is raised (a failed piece exits the benchmark
+    with its log's tail, see Work.run)."""
+    for job in list(jobs):
+        job.result()
 
 
 def scores(val: dict) -> dict:

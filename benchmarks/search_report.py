@@ -166,7 +166,9 @@ def write_report(args, context: dict, sizing: str) -> None:
         f"{context['seconds'] / 60:.0f} min this invocation; WORK = `{args.work}`).", "",
         "## Machine", "", f"- {context['machine']}",
         *[f"- load, {when}: `{line}`" for when, line in context["loads"].items()],
-        "- every subprocess ran with OMP_NUM_THREADS=1 (torch on one thread).", "",
+        f"- {args.jobs} piece(s) at a time, each pinned to its own CPU with torch on one "
+        f"thread; the data, the base and the weight-sharing network on all {args.jobs} "
+        f"(OMP_NUM_THREADS = CPUs held).", "",
         "## Scope of this run", "",
         *([f"- {gap}" for gap in context["scope"]] or
           ["- the full design: targets 2x and 4x, 3 seeds per agent, budget >= 32."]), "",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-import resource
+import queue
 import shlex
 import shutil
 import subprocess
@@ -23,9 +23,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EDGEPRUNE = [str(Path(sys.executable).parent / "edgeprune")]
 DONE = "benchmark.json"
-# torch on one thread: the 2 cores are shared with other work, and for these models a
-# contended thread pool is slower than one thread (the same for every piece)
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def usable_cpus() -> list[int]:
+    """The CPUs this process may run on (its affinity), in order."""
+    return sorted(os.sched_getaffinity(0))
+
+
+def pinned(cpus: list[int]) -> list[str]:
+    """The prefix that runs a command on `cpus` only (taskset; a preexec_fn is not safe
+    with the threads that run pieces side by side). Empty without taskset: unpinned."""
+    taskset = shutil.which("taskset")
+    return [taskset, "-c", ",".join(map(str, cpus))] if taskset else []
 
 
 def load_json(path: Path):
@@ -39,38 +48,56 @@ def save_json(path: Path, data) -> None:
 
 
 class Work:
-    """The work folder: generated data, base, weight-sharing network, runs, logs."""
+    """The work folder: generated data, base, weight-sharing network, runs, logs.
 
-    def __init__(self, root: Path) -> None:
+    Pieces may run from several threads at once (`jobs`): each takes one CPU of `cpus` for
+    its process (pinned, torch on one thread), so two searches never share a core and every
+    piece is timed on the same kind of slot; a `wide` piece (one that runs alone) takes all
+    of them, with torch on as many threads."""
+
+    def __init__(self, root: Path, cpus: list[int] | None = None) -> None:
         self.root = root
         self.runs = root / "runs"
         self.commands: list[str] = []  # every edgeprune command the results come from
+        self.cpus = cpus or usable_cpus()[:1]
+        self._free: queue.Queue[int] = queue.Queue()
+        for cpu in self.cpus:
+            self._free.put(cpu)
 
     def shown(self, command: list[str]) -> str:
         text = "edgeprune " + shlex.join(command[len(EDGEPRUNE):])
         return text.replace(str(self.root), "$WORK")
 
-    def run(self, command: list[str], log: str) -> dict:
-        """Run `command` (output to logs/`log`); its wall and CPU seconds (children's CPU
-        time: data-loading workers included). Stops the benchmark when it fails."""
+    def run(self, command: list[str], log: str, wide: bool = False) -> dict:
+        """Run `command` (output to logs/`log`) on a free CPU (all of them when `wide`); its
+        wall and CPU seconds (its own rusage, data-loading workers included, so pieces running
+        at the same time do not count each other's). Stops the benchmark when it fails."""
         path = self.root / "logs" / log
         path.parent.mkdir(parents=True, exist_ok=True)
-        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        began = time.perf_counter()
-        with path.open("w") as out:
-            done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT,
-                                  cwd=self.root, env=ENV, check=False)
-        seconds = time.perf_counter() - began
-        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if done.returncode != 0:
-            sys.exit(f"failed ({done.returncode}): {self.shown(command)}\n"
+        held = [self._free.get() for _ in (self.cpus if wide else [0])]
+        # torch sizes its thread pool from OMP_NUM_THREADS; more threads than pinned cores
+        # would contend
+        env = {**os.environ, "OMP_NUM_THREADS": str(len(held))}
+        try:
+            began = time.perf_counter()
+            with path.open("w") as out:
+                process = subprocess.Popen(
+                    [*pinned(held), *command], stdout=out, stderr=subprocess.STDOUT,
+                    cwd=self.root, env=env)
+                _, status, usage = os.wait4(process.pid, 0)
+                process.returncode = os.waitstatus_to_exitcode(status)
+            seconds = time.perf_counter() - began
+        finally:
+            for cpu in held:
+                self._free.put(cpu)
+        if process.returncode != 0:
+            sys.exit(f"failed ({process.returncode}): {self.shown(command)}\n"
                      f"{path.read_text()[-3000:]}")
-        cpu = (cpu_after.ru_utime - cpu_before.ru_utime
-               + cpu_after.ru_stime - cpu_before.ru_stime)
-        return {"seconds": seconds, "cpu_seconds": cpu}
+        return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                "cpus": held}
 
     def _once(self, folder: Path, command: list[str], log: str, resume: list[str] | None,
-              summary) -> dict:
+              summary, wide: bool = False) -> dict:
         """`command` into `folder` unless finished there before; `resume` continues an
         interrupted run (None: start it again). `summary(timing)` is what gets recorded."""
         self.commands.append(self.shown(command))
@@ -79,12 +106,12 @@ class Work:
             return done
         if resume is not None:
             self.commands.append(self.shown(resume))
-            timing = self.run(resume, log)
+            timing = self.run(resume, log, wide)
             timing["resumed"] = True
         else:
             if folder.exists():
                 shutil.rmtree(folder)
-            timing = self.run(command, log)
+            timing = self.run(command, log, wide)
         result = {"wall_seconds": timing["seconds"], **summary(timing)}
         save_json(folder / DONE, result)
         return result
@@ -100,7 +127,7 @@ class Work:
                    "--images", str(images), "--seed", "0", "--force"]
         self.commands.append(self.shown(command))
         if load_json(folder / DONE) is None:
-            timing = self.run(command, "synth.log")
+            timing = self.run(command, "synth.log", wide=True)
             save_json(folder / DONE, timing)
         search_data = folder / f"search-val{val_images}.yaml"
         if not search_data.is_file():
@@ -130,7 +157,7 @@ class Work:
             return {**timing, "train_seconds": training_seconds(folder)}
 
         return folder / "best.pt", self._once(folder, command, "train-base.log", resume,
-                                              summary)
+                                              summary, wide=True)
 
     def supernet(self, base: Path, data: Path, epochs: float) -> tuple[Path, dict]:
         folder = self.runs / "supernet" / "base"
@@ -147,7 +174,7 @@ class Work:
                     "probe": load_json(folder / "probe.json")}
 
         return folder / "supernet.pt", self._once(folder, command, "supernet.log", resume,
-                                                  summary)
+                                                  summary, wide=True)
 
     def search(self, name: str, options: list[str]) -> dict:
         """`edgeprune search OPTIONS --out WORK/runs --name NAME`, summarised from its log."""
