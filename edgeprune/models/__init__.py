@@ -1,6 +1,7 @@
 """Models: the Darknet cfg graph IR, the torch module built from it, and its file formats."""
 
-from edgeprune.models.cfg import DarknetCfg, parse_cfg, read_cfg, write_cfg_text
+from edgeprune.models.cfg import DarknetCfg, parse_cfg, read_cfg
+from edgeprune.models.cfg_writer import write_cfg_text
 from edgeprune.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from edgeprune.models.darknet import DarknetModel
 from edgeprune.models.loading import create, load_model, parse_imgsz, read_names

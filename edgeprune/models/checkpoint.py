@@ -16,7 +16,8 @@ import torch
 from edgeprune.atomic import atomic_write_bytes
 from edgeprune.clock import utc_now
 from edgeprune.errors import WeightsError
-from edgeprune.models.cfg import parse_cfg, write_cfg_text
+from edgeprune.models.cfg import parse_cfg
+from edgeprune.models.cfg_writer import write_cfg_text
 from edgeprune.models.darknet import DarknetModel
 
 CHECKPOINT_FORMAT = "edgeprune-checkpoint"

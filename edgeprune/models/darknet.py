@@ -22,8 +22,8 @@ from edgeprune.models.cfg import (
     ShortcutLayer,
     UpsampleLayer,
     YoloLayer,
-    write_cfg_text,
 )
+from edgeprune.models.cfg_writer import write_cfg_text
 from edgeprune.models.shapes import infer_shapes, input_channels
 
 # Darknet divides by sqrt(variance) + 1e-6 at inference; OpenCV's Darknet reader uses

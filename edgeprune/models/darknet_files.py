@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from edgeprune.filesets import write_file_set
-from edgeprune.models.cfg import write_cfg_text
+from edgeprune.models.cfg_writer import write_cfg_text
 from edgeprune.models.checkpoint import Checkpoint
 from edgeprune.models.weights import WeightsHeader, darknet_weights_bytes
 

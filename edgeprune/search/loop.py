@@ -29,7 +29,6 @@ from pathlib import Path
 from rich.console import Console
 
 from edgeprune.clock import utc_now
-from edgeprune.console import escape
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.archhash import cfg_arch_hash
 from edgeprune.latency.meter import LatencyMeter, resolve_device
@@ -41,6 +40,7 @@ from edgeprune.search.baseline import Baseline, load_baseline, save_baseline
 from edgeprune.search.candidate import Candidate
 from edgeprune.search.environment import SearchEnvironment
 from edgeprune.search.executor import Executor, Job, LocalExecutor
+from edgeprune.search.progress import SearchProgress
 from edgeprune.search.records import CandidateLog
 from edgeprune.search.results import (
     best_record,
@@ -388,62 +388,3 @@ def measurement_noise(result: LatencyResult, protocol) -> str | None:
         if spread > NOISY_RATIO_CI:
             reasons.append(f"ratio to the base +-{spread:.0%}")
     return "; ".join(reasons) or None
-
-
-class SearchProgress:
-    """The progress bar (step, best reward, best latency, candidates measured) and one line
-    per candidate, printed above the bar (or alone when the output is not a terminal)."""
-
-    def __init__(self, search: Search, done: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.search = search
-        self.console = search.console
-        self.target = search.baseline.target_ms
-        self.measured = 0
-        self.progress = Progress(
-            TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[best]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=self.console, transient=True,
-            disable=not (search.show_progress and self.console.is_terminal))
-        self.task = self.progress.add_task("search", total=search.settings.budget,
-                                           completed=done, best="")
-        if done and search.show_progress:
-            self.console.print(f"resuming {escape(search.run_dir)}: {done} candidate(s) "
-                               f"recorded, replayed into a fresh {search.settings.agent} agent",
-                               highlight=False)
-
-    def __enter__(self) -> SearchProgress:
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.progress.__exit__(*exc)
-
-    def update(self, records: list[Candidate]) -> None:
-        record = records[-1]
-        self.measured += not record.from_cache
-        best = best_record(records)
-        improved = best is record and record.repeat_of is None
-        fields = (f"best reward {best.reward:.4f} at {best.latency_ms:.2f} ms, "
-                  f"{self.measured} measured")
-        self.progress.update(self.task, completed=len(records), best=fields)
-        if not self.search.show_progress:
-            return
-        source = (f"repeat of step {record.repeat_of}" if record.repeat_of is not None
-                  else "cached" if record.from_cache else "measured")
-        if record.noise:
-            source += f", [yellow]noisy: {record.noise}[/]"
-        mark = "[green]meets target[/]" if record.feasible else "[yellow]over target[/]"
-        self.console.print(
-            f"step {record.step + 1}/{self.search.settings.budget}  "
-            f"{record.latency_ms:8.3f} ms ({source})  mAP@0.5 {record.accuracy:.4f}  "
-            f"reward {record.reward:+.4f}  {mark}" + ("  [bold green]best[/]" if improved
-                                                      else ""), highlight=False)

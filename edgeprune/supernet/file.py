@@ -17,7 +17,8 @@ import torch
 
 from edgeprune.atomic import atomic_write_bytes
 from edgeprune.clock import utc_now
-from edgeprune.models.cfg import parse_cfg, write_cfg_text
+from edgeprune.models.cfg import parse_cfg
+from edgeprune.models.cfg_writer import write_cfg_text
 from edgeprune.models.checkpoint import Checkpoint, model_fingerprint
 from edgeprune.models.darknet import DarknetModel
 from edgeprune.supernet.network import FORMS, WeightSharingNet

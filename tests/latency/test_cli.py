@@ -4,7 +4,7 @@ from click.testing import CliRunner
 
 from edgeprune.cli import main
 from edgeprune.models import create, save_checkpoint
-from edgeprune.models.cfg import write_cfg_text
+from edgeprune.models.cfg_writer import write_cfg_text
 from edgeprune.models.checkpoint import Checkpoint
 from edgeprune.onnxio.serialize import onnx_bytes
 

@@ -7,7 +7,8 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.latency.archhash import cfg_arch_hash, onnx_arch_hash
 from edgeprune.latency.result import DeviceIdentity, LatencyResult
 from edgeprune.models import builtin_cfg, create
-from edgeprune.models.cfg import parse_cfg, write_cfg_text
+from edgeprune.models.cfg import parse_cfg
+from edgeprune.models.cfg_writer import write_cfg_text
 from edgeprune.onnxio.serialize import onnx_bytes
 
 
