@@ -227,21 +227,25 @@ def main() -> None:
         wait_all(pool.submit(tuned, n, s) for n, s in enumerate(searches, 1))
         scratch = [job.result() for job in scratch_jobs]
         loads["after the training"] = uptime()
+        final_began = time.perf_counter()
+        say("validating every final model on the whole sim val split")
+        finals = [("base", base, None),
+                  *[(s["name"], Path(s["finetune_info"]["weights"]), s) for s in searches],
+                  *[(f"scratch-{m['target']:g}x-{m['model']}", Path(m["weights"]), m)
+                    for m in scratch]]
+        scores_of = [pool.submit(work.validate, name, weights, data)
+                     for name, weights, _ in finals]
+        wait_all(scores_of)
+        for (_, _, owner), job in zip(finals, scores_of, strict=True):
+            if owner is not None:
+                owner["val"] = job.result()
+        base_score = scores_of[0].result()
     except BaseException:
         # a failed piece (or Ctrl-C): start nothing more; pieces already running finish and
         # are reused by the next invocation
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
-    final_began = time.perf_counter()
-    say("validating every final model on the whole sim val split")
-    base_score = work.validate("base", base, data)
-    for search in searches:
-        search["val"] = work.validate(search["name"],
-                                      Path(search["finetune_info"]["weights"]), data)
-    for model in scratch:
-        model["val"] = work.validate(f"scratch-{model['target']:g}x-{model['model']}",
-                                     Path(model["weights"]), data)
     say("timing every final model side by side with the base")
     models = {"base": base,
               **{s["name"]: Path(s["finetune_info"]["weights"]) for s in searches},
