@@ -69,16 +69,13 @@ MIN_BUDGET = 32
 # the result come from the side-by-side timing of every final model at the end.
 SEARCH_PROTOCOL = ("target_rel_ci=0.03", "max_seconds=3")
 SIZING = """\
-Measured 2026-12-01 on this machine (AMD EPYC, one core per job, the other core busy):
-base yolov3 width 0.5, 160 px, 800 train images, 10 epochs: 27.6 min (0.769 mAP@0.5 on the
-60-image val subset); its pruningnet weight-sharing network, 2 epochs: 14.6 min; one search
-of 32 candidates: about 20 min (about 32 s per candidate, 91% of it timing latency: the base
-runs 43 ms, and every candidate is timed in blocks of 8 interleaved with it until the ratio's
-95% interval is within +-2%). The design is 20 searches per target, 40 in all: about 13 h of
-searching, plus 40 fine-tunings and 4 scratch models, about 15 h on one core (an
-extrapolation from the parts above). Smaller inputs would cut it but leave a detector of
-little meaning; searching on a Ray cluster (`--cluster`,
-docs/search.md#rounds-and-clusters) or a GPU box divides it."""
+Measured 2026-12-01 on this machine (AMD EPYC, 2 cores, --jobs 2, nothing else running but
+light set-up work): the full default design (40 searches of 32 candidates, 40 fine-tunings, 4
+scratch models) in 122 min: base yolov3 width 0.5, 128 px, 640 train images, 10 epochs 9.0
+min (0.551 mAP@0.5 on the 60-image val subset); pruningnet network 2 epochs 5.8 min; each
+search about 5 min on one core (about 5.5 s of latency timing and 2.7 s of accuracy per
+candidate), 2.4 min wall per search with two at a time. The first design (1000 images,
+160 px, the library's protocol) measured about 15 h on one core."""
 
 
 def parse_args() -> argparse.Namespace:
