@@ -244,11 +244,8 @@ def main() -> None:
         raise
     pool.shutdown()
     say("timing every final model side by side with the base")
-    models = {"base": base,
-              **{s["name"]: Path(s["finetune_info"]["weights"]) for s in searches},
-              **{f"scratch-{m['target']:g}x-{m['model']}": Path(m["weights"])
-                 for m in scratch}}
-    latency = side_by_side(models, args.imgsz, args.rounds)
+    latency = side_by_side({name: weights for name, weights, _ in finals}, args.imgsz,
+                           args.rounds)
     loads["end"] = uptime()
     base_ms = latency["base"]["median_ms"]
     runs = [row(search, latency[search["name"]], base_ms) for search in searches]
