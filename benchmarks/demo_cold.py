@@ -41,10 +41,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" /
                         "demo_cold.md")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="run in DIR (must be empty or absent) and keep its cache and run "
+                             "folder, e.g. to reuse the trained base afterwards")
     parser.add_argument("demo_args", nargs="*", help="extra `edgeprune demo` options (after --)")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="edgeprune-demo-bench-"))
+    if args.keep is not None:
+        if args.keep.exists() and any(args.keep.iterdir()):
+            sys.exit(f"--keep {args.keep}: not empty (the run must start from a cold cache)")
+        args.keep.mkdir(parents=True, exist_ok=True)
+        work = args.keep.resolve()
+    else:
+        work = Path(tempfile.mkdtemp(prefix="edgeprune-demo-bench-"))
     command = [EDGEPRUNE, "demo", "--out", str(work / "runs"), "--cache", str(work / "cache"),
                *args.demo_args]
     load_before = uptime()
@@ -93,7 +102,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))
-    shutil.rmtree(work)
+    if args.keep is None:
+        shutil.rmtree(work)
 
 
 if __name__ == "__main__":
