@@ -20,6 +20,7 @@ pair (candidate, reference).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -82,16 +83,19 @@ class LatencyMeter:
         """Latency of `model`: a DarknetModel, Checkpoint, DarknetCfg, ONNX bytes or a path to
         an .onnx file. `input_shape` defaults to (batch, channels, *imgsz) with the meter's
         imgsz, else the model's own. With a reference set (`use_reference`) and `interleave`,
-        the model is timed against it; the reference itself, or `interleave=False`, alone."""
+        the model is timed against it; the reference itself, or `interleave=False`, alone (the
+        reference's result then carries ratio 1, so a candidate that is the base unpruned is
+        scored like every other candidate)."""
         precision = check_precision(precision or self.precision)
         arch_hash, shape, export = self._prepare(model, input_shape)
         keyed = self.keyed_hash(arch_hash, interleave)
         paired = keyed != arch_hash
         key = self.cache_key(keyed, shape, precision)
+        itself = interleave and self.reference is not None and arch_hash == self.reference[0]
         if use_cache and self.cache is not None:
             cached = self.cache.get(key)
             if cached is not None:
-                return cached
+                return own_reference(cached) if itself else cached
         if self.protocol.drift_every and \
                 self.fresh_measurements % self.protocol.drift_every == 0:
             self.check_drift(shape, precision)
@@ -108,7 +112,7 @@ class LatencyMeter:
                             self.fresh_measurements - self.drift["at_measurement"] - 1}
         if use_cache and self.cache is not None:
             self.cache.put(key, result)
-        return result
+        return own_reference(result) if itself else result
 
     def _reference_bytes(self, shape: tuple[int, ...]) -> bytes:
         """The reference's ONNX at `shape`, exported once: the same bytes every time, so a
@@ -225,6 +229,16 @@ class LatencyMeter:
         self.backend.close()
         if self.cache is not None:
             self.cache.close()
+
+
+def own_reference(result: LatencyResult) -> LatencyResult:
+    """The reference timed alone, as the reference of itself: ratio 1 by definition (timing a
+    model interleaved with itself would only measure noise)."""
+    if result.reference is not None:
+        return result
+    return dataclasses.replace(result, reference={
+        "arch_hash": None, "median_ms": result.median_ms, "ratio": 1.0, "ratio_ci": [1.0, 1.0],
+        "ratio_cv": 0.0, "pairs": 0, "interleaved": False})
 
 
 def reference_onnx() -> bytes:

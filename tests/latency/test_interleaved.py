@@ -64,8 +64,14 @@ def test_interleaved_ratio_matches_separate_medians_and_is_cached(tmp_path):
     again = meter.measure(half)
     assert again.from_cache and again.ratio == paired.ratio
     assert not meter.measure(half, interleave=False).reference  # its own row, timed alone
+    # the reference is never timed against itself: timed alone, its ratio is 1 by definition
+    # (a search candidate that is the base unpruned is scored by the ratio like the others)
     itself = meter.measure(base)
-    assert itself.reference is None  # the reference is never timed against itself
+    assert itself.ratio == 1.0 and itself.reference["pairs"] == 0
+    assert not itself.reference["interleaved"]
+    cached = meter.measure(base)
+    assert cached.from_cache and cached.ratio == 1.0
+    assert meter.measure(base, interleave=False).reference is None
     meter.close()
 
 
