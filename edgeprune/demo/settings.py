@@ -25,9 +25,9 @@ DEMO_PROXIES = ("bn-recal", *WEIGHT_SHARING_PROXIES)
 class DemoSettings:
     """Sizes chosen so a cold run takes under 20 minutes on a 2-core CPU (docs/demo.md)."""
 
-    images: int = 1000  # generated images per domain (80% train, 20% val)
+    images: int = 800  # generated images per domain (80% train, 20% val)
     image_size: tuple[int, int] = (640, 480)  # generated image width, height
-    imgsz: int = 320  # network input
+    imgsz: int = 256  # network input
     width: float = 0.25  # yolov3 width multiplier
     epochs: int = 8
     batch: int = 16
@@ -35,9 +35,13 @@ class DemoSettings:
     # the search's accuracy proxy; a weight-sharing one (pruningnet, slimmable) trains the
     # base's weight-sharing network first (benchmarks/results/proxy_fidelity.md compares them)
     proxy: str = "pruningnet"
-    supernet_epochs: float = 2.0
+    supernet_epochs: float = 1.0
     agent: str = "abcp"
-    budget: int = 24
+    budget: int = 16
+    # latency of the candidates and of the scratch widths: the ratio to the base known to
+    # +-3% or 5 s of timing, instead of the default +-2% or 20 s (docs/demo.md, "Sizes")
+    latency_protocol: tuple[tuple[str, float], ...] = (("target_rel_ci", 0.03),
+                                                       ("max_seconds", 5.0))
     recal_batches: int = 10
     val_images: int = 60  # the search's fixed validation subset
     finetune_epochs: int = 3

@@ -182,6 +182,7 @@ def search_pruned(settings: DemoSettings, base: BaseModel, shared: WeightSharing
         weights=str(base.weights.resolve()), data=str(data.sim.resolve()),
         target=Target(speedup=settings.target_speedup), device="cpu",
         agent=search_agent(settings, console), budget=settings.budget,
+        protocol=dict(settings.latency_protocol),
         val_images=settings.val_images, seed=settings.seed, proxy=settings.proxy,
         proxy_settings=ProxySettings(recal_batches=settings.recal_batches,
                                      supernet=str(shared.supernet.resolve()) if shared else None,
@@ -225,7 +226,8 @@ def scratch_comparison(settings: DemoSettings, search, data: DemoData, cache: Pa
 
     best, baseline = search.best, search.baseline
     classes = len(load_checkpoint(search.files["best_model"]).names)
-    meter = resolve_device("cpu", cache=run / "search" / "latency.sqlite")
+    meter = resolve_device("cpu", cache=run / "search" / "latency.sqlite",
+                           protocol=dict(settings.latency_protocol))
     try:
         meter.use_reference(builtin_cfg("yolov3", num_classes=classes, width=settings.width,
                                         imgsz=settings.imgsz))

@@ -26,6 +26,19 @@ def test_ort_cpu_measures_a_real_model(tiny_onnx, fast_protocol):
     assert result.input_shape == (1, 3, 64, 64) and result.engine_build_s is None
 
 
+def test_ort_cpu_timing_threads_do_not_spin_and_old_results_are_not_reused():
+    """Two sessions timed interleaved in one process: a spinning idle session would keep a
+    core busy (benchmarks/results/latency_spinning.md), so timing sessions sleep instead."""
+    from edgeprune.latency.backends.ort import TIMING_SPINS, session_options
+
+    assert TIMING_SPINS is False
+    key = "session.intra_op.allow_spinning"
+    assert session_options(2, spinning=False).get_session_config_entry(key) == "0"
+    with pytest.raises(RuntimeError, match="does not have configuration"):
+        session_options(2).get_session_config_entry(key)  # left to ONNX Runtime's default
+    assert create_backend("ort-cpu", threads=2).cache_backend_key().endswith("spinning off")
+
+
 def test_ort_cpu_int8_measures_a_quantized_model(tiny_onnx, fast_protocol):
     result = create_backend("ort-cpu", threads=1).measure(tiny_onnx, (1, 3, 64, 64), "int8",
                                                           fast_protocol)

@@ -33,11 +33,14 @@ def _ort():
     return onnxruntime
 
 
-def session_options(threads: int):
-    """Sequential, `threads` intra-op threads, and the int8 kernels the Detector runs."""
+def session_options(threads: int, spinning: bool = True):
+    """Sequential, `threads` intra-op threads, and the int8 kernels the Detector runs.
+    `spinning=False`: the intra-op threads sleep between runs instead of busy-waiting."""
     ort = _ort()
     options = exact_int8(ort.SessionOptions())
     options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -84,6 +87,15 @@ def run_once(session, feed: dict, source: str) -> None:
         raise ModelRejected(f"{source}: the model fails to run: {message}") from None
 
 
+# Timing sessions do not busy-wait. A candidate is timed interleaved with the base, two
+# sessions in one process: with ONNX Runtime's default spinning, the idle session's intra-op
+# thread keeps a core busy while the other session runs, so on a 2-core CPU with 2 threads
+# every measurement fought itself (measured on the demo's base: ratio CI +-3-12%, every
+# candidate re-measured twice, about 55 s each; spinning off: +-2-3%, none re-measured, 15-19 s;
+# docs/latency.md).
+TIMING_SPINS = False
+
+
 @register_backend
 class OrtCpuBackend(Backend):
     """ONNX Runtime on the CPU: sequential execution, `threads` intra-op threads."""
@@ -108,9 +120,13 @@ class OrtCpuBackend(Backend):
     def loads_files(self, precision: str) -> bool:
         return precision == "fp32"
 
+    def cache_backend_key(self) -> str:
+        # results timed before spinning was turned off are not reused (TIMING_SPINS)
+        return f"{super().cache_backend_key()} spinning {'on' if TIMING_SPINS else 'off'}"
+
     def prepare(self, model_bytes: bytes | Path, input_shape: tuple[int, ...],
                 precision: str) -> PreparedModel:
-        options = session_options(self.threads)
+        options = session_options(self.threads, spinning=TIMING_SPINS)
         session = load_session(model_bytes, options, ["CPUExecutionProvider"])
         name, dtype = single_input(session, input_shape)
         if precision == "int8":
