@@ -112,17 +112,15 @@ class OrtCpuBackend(Backend):
         self.threads = threads or usable_cpus()
 
     def version(self) -> str:
-        return f"onnxruntime {_ort().__version__}"
+        # in the version, so results timed with spinning (before TIMING_SPINS) are not
+        # reused from a cache, and a device server reports it to its clients' caches too
+        return f"onnxruntime {_ort().__version__}" + ("" if TIMING_SPINS else ", no spinning")
 
     def _detect_identity(self) -> DeviceIdentity:
         return cpu_identity(self.threads)
 
     def loads_files(self, precision: str) -> bool:
         return precision == "fp32"
-
-    def cache_backend_key(self) -> str:
-        # results timed before spinning was turned off are not reused (TIMING_SPINS)
-        return f"{super().cache_backend_key()} spinning {'on' if TIMING_SPINS else 'off'}"
 
     def prepare(self, model_bytes: bytes | Path, input_shape: tuple[int, ...],
                 precision: str) -> PreparedModel:
