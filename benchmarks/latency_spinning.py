@@ -44,6 +44,7 @@ def measure_all(rounds: int) -> dict[str, list[dict]]:
     base = create("yolov3", num_classes=5, width=0.25, imgsz=IMGSZ).cfg
     candidates = {ratio: pruned_cfg(base, PruneSpec.uniform(ratio)) for ratio in RATIOS}
     rows: dict[str, list[dict]] = {name: [] for name in CONDITIONS}
+    shipped = ort_backend.TIMING_SPINS
     try:
         for round_index in range(rounds):
             for name, (threads, spinning) in CONDITIONS.items():
@@ -63,7 +64,7 @@ def measure_all(rounds: int) -> dict[str, list[dict]]:
                     print(name, rows[name][-1], flush=True)
                 meter.close()
     finally:
-        ort_backend.TIMING_SPINS = False
+        ort_backend.TIMING_SPINS = shipped
     return rows
 
 

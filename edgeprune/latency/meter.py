@@ -91,7 +91,7 @@ class LatencyMeter:
         keyed = self.keyed_hash(arch_hash, interleave)
         paired = keyed != arch_hash
         key = self.cache_key(keyed, shape, precision)
-        itself = interleave and self.reference is not None and arch_hash == self.reference[0]
+        itself = interleave and self.reference is not None and not paired
         if use_cache and self.cache is not None:
             cached = self.cache.get(key)
             if cached is not None:
@@ -234,8 +234,6 @@ class LatencyMeter:
 def own_reference(result: LatencyResult) -> LatencyResult:
     """The reference timed alone, as the reference of itself: ratio 1 by definition (timing a
     model interleaved with itself would only measure noise)."""
-    if result.reference is not None:
-        return result
     return dataclasses.replace(result, reference={
         "arch_hash": None, "median_ms": result.median_ms, "ratio": 1.0, "ratio_ci": [1.0, 1.0],
         "ratio_cv": 0.0, "pairs": 0, "interleaved": False})

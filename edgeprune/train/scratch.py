@@ -53,7 +53,7 @@ def latency_ratio(meter, model: str, num_classes: int, imgsz: int, width: float,
     """Latency of the built-in `model` at `width` over the base's, on `meter` (whose reference
     is the base), timed in one window."""
     result = meter.measure(scratch_cfg(model, num_classes, imgsz, width, round_to))
-    return result.ratio if result.ratio is not None else 1.0
+    return result.ratio  # 1 for the base's own width (LatencyMeter.measure)
 
 
 def matched_width(meter, num_classes: int, imgsz: int, max_width: float, max_ratio: float,

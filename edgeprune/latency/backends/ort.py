@@ -90,9 +90,9 @@ def run_once(session, feed: dict, source: str) -> None:
 # Timing sessions do not busy-wait. A candidate is timed interleaved with the base, two
 # sessions in one process: with ONNX Runtime's default spinning, the idle session's intra-op
 # thread keeps a core busy while the other session runs, so on a 2-core CPU with 2 threads
-# every measurement fought itself (measured on the demo's base: ratio CI +-3-12%, every
-# candidate re-measured twice, about 55 s each; spinning off: +-2-3%, none re-measured, 15-19 s;
-# docs/latency.md).
+# every measurement fought itself (the demo's base, 2 threads: 52 s per measurement, ratio CI
+# +-11.6%, every one re-measured twice; spinning off: 14 s, +-2.7%, none re-measured;
+# benchmarks/results/latency_spinning.md).
 TIMING_SPINS = False
 
 
