@@ -177,13 +177,10 @@ class LatencyPredictor:
         return self.slope * self.layer_sum_ms(cfg) + self.intercept
 
     def fit(self, models: Sequence[tuple[DarknetCfg, float]]) -> None:
-        """Least-squares line from layer sums to measured whole-model medians."""
-        sums = np.array([self.layer_sum_ms(cfg) for cfg, _ in models])
-        measured = np.array([ms for _, ms in models])
-        if len(models) >= 2 and np.ptp(sums) > 0:
-            self.slope, self.intercept = (float(v) for v in np.polyfit(sums, measured, 1))
-        elif len(models) == 1:
-            self.slope, self.intercept = float(measured[0] / sums[0]), 0.0
+        """The correction line from layer sums to measured whole-model medians."""
+        if models:
+            self.slope, self.intercept = correction_line(
+                [self.layer_sum_ms(cfg) for cfg, _ in models], [ms for _, ms in models])
 
     def to_json(self) -> dict:
         return {"format": LUT_FORMAT, "imgsz": list(self.imgsz), "slope": self.slope,
@@ -210,6 +207,21 @@ class LatencyPredictor:
                        dict(data.get("meta", {})))
         except (KeyError, TypeError, ValueError) as exc:
             raise EdgepruneError(f"{path}: malformed latency table ({exc})") from None
+
+
+def correction_line(sums: Sequence[float], measured: Sequence[float]) -> tuple[float, float]:
+    """(slope, intercept) of the least-squares line `measured ~ slope * sum + intercept`, held
+    to what the line means: a whole model costs its layers times a positive factor plus a
+    fixed overhead that is never negative. A free fit through a few noisy points can tilt
+    below zero at small sums (a 64 px tiny model measured at 0.17 ms was once predicted at
+    -0.07 ms);
+    such a fit, or one with too few distinct sums, falls back to the line through the origin."""
+    xs, ys = np.asarray(sums, dtype=float), np.asarray(measured, dtype=float)
+    if len(xs) >= 2 and np.ptp(xs) > 0:
+        slope, intercept = (float(v) for v in np.polyfit(xs, ys, 1))
+        if slope > 0 and intercept >= 0:
+            return slope, intercept
+    return float(xs @ ys / (xs @ xs)), 0.0
 
 
 def _conv_features(query: LayerQuery, c_in: int, c_out: int) -> np.ndarray:

@@ -6,7 +6,13 @@ import pytest
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency import LatencyCache, LatencyMeter, LatencyPredictor, create_backend
-from edgeprune.latency.lut import build_predictor, grid_queries, layer_queries, query_onnx
+from edgeprune.latency.lut import (
+    build_predictor,
+    correction_line,
+    grid_queries,
+    layer_queries,
+    query_onnx,
+)
 from edgeprune.latency.variants import free_convs, random_variants, uniform_variant
 from edgeprune.models import builtin_cfg
 from edgeprune.models.cfg import ConvLayer
@@ -72,6 +78,18 @@ def test_predictor_is_built_fitted_checked_and_saved(tiny_cfg, tmp_path, fast_pr
     loaded.imgsz = (96, 96)
     with pytest.raises(EdgepruneError, match="no conv layer of geometry"):
         loaded.predict_ms(other_size)
+
+
+def test_the_correction_line_never_predicts_below_zero():
+    # Noise made these two points' line fall through zero: steep, with a negative overhead.
+    slope, intercept = correction_line([0.10, 0.12], [0.10, 0.17])
+    assert intercept == 0 and slope == pytest.approx((0.010 + 0.0204) / (0.01 + 0.0144))
+    assert slope * 0.05 + intercept > 0
+    # A line that means what it says is kept as fitted.
+    assert correction_line([1.0, 2.0, 3.0], [1.5, 2.5, 3.5]) == pytest.approx((1.0, 0.5))
+    # A table whose sums do not spread, or rise while latency falls, gets the ratio line.
+    assert correction_line([2.0, 2.0], [3.0, 5.0]) == pytest.approx((2.0, 0.0))
+    assert correction_line([1.0, 2.0], [2.0, 1.0])[1] == 0
 
 
 def test_a_file_that_is_not_a_table_is_named(tmp_path):
