@@ -38,7 +38,7 @@ class DemoSettings:
     proxy: str = "pruningnet"
     supernet_epochs: float = 1.0
     agent: str = "abcp"
-    budget: int = 16
+    budget: int = 12
     # latency of the candidates and of the scratch widths: the ratio to the base known to
     # +-3% or 5 s of timing, instead of the default +-2% or 20 s (docs/demo.md, "Sizes")
     latency_protocol: tuple[tuple[str, float], ...] = (("target_rel_ci", 0.03),
@@ -53,7 +53,7 @@ class DemoSettings:
     # val subset keep it to about a minute (`edgeprune eval sim2real` runs the whole suite)
     sim2real_corruptions: str = "gaussian_noise,motion_blur,low_light"
     sim2real_severities: str = "1,3,5"
-    sim2real_images: int = 60
+    sim2real_images: int = 40
 
     @property
     def supernet_form(self) -> str | None:
