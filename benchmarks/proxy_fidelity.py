@@ -65,6 +65,10 @@ def parse_args() -> argparse.Namespace:
                         "demo's, ~/.cache/edgeprune/demo)")
     parser.add_argument("--out", type=Path,
                         default=ROOT / "benchmarks" / "results" / "proxy_fidelity.md")
+    parser.add_argument("--images", type=int, default=1000,
+                        help="generated images per domain; with --imgsz, the base's sizes "
+                        "(default: those of the recorded run; the demo's are 800 and 256)")
+    parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--candidates", type=int, default=36)
     parser.add_argument("--finetune-epochs", type=int, default=2)
     parser.add_argument("--supernet-epochs", type=float, default=2.0)
@@ -104,9 +108,9 @@ def demo_base(args, console):
     from edgeprune.demo.settings import DEFAULT_CACHE, DemoSettings
     from edgeprune.demo.steps import make_data, train_base
 
-    # the demo's base sizes when the results were recorded (2026-12-01; the demo has since
-    # moved to 800 images at 256 px to fit its 20 minutes), so the recorded run is repeatable
-    settings = DemoSettings(seed=args.seed, images=1000, imgsz=320)
+    # the default sizes are the demo's when the results were recorded (2026-12-01; the demo
+    # has since moved to 800 images at 256 px to fit its 20 minutes), so that run repeats
+    settings = DemoSettings(seed=args.seed, images=args.images, imgsz=args.imgsz)
     cache = args.cache or DEFAULT_CACHE
     data = make_data(settings, cache, args.work, console)
     base = train_base(settings, data, cache, args.work, console)
@@ -297,7 +301,8 @@ def write_report(args, context: dict, stats: dict, plot_path: Path, command: str
         f"Commit: {commit()}; {dt.datetime.now().isoformat(timespec='seconds')}  ",
         f"Load: before `{context['load_before']}`, after `{uptime()}`", "",
         "## Sizes", "",
-        f"- base: yolov3 width 0.25, 320 px, the demo's (`{context['base']}`), "
+        f"- base: yolov3 width 0.25, {args.imgsz} px, {args.images} images per domain, the "
+        f"demo's (`{context['base']}`), "
         f"{context['base_minutes']:.1f} min of training",
         f"- {len(context['candidates'])} candidates with measured speedups "
         f"{context['speedup_range'][0]:.2f}x-{context['speedup_range'][1]:.2f}x "
@@ -340,6 +345,8 @@ def write_report(args, context: dict, stats: dict, plot_path: Path, command: str
 
 def main() -> None:
     from rich.console import Console
+
+    from edgeprune.data import load_dataset
 
     args = parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -385,7 +392,7 @@ def main() -> None:
                                  max(1 / c["ratio"] for c in candidates)),
                "sources": ", ".join(f"{s} {sum(c['source'] == s for c in candidates)}"
                                     for s in dict.fromkeys(c["source"] for c in candidates)),
-               "val_images": 200, "supernets": supernets,
+               "val_images": len(load_dataset(data.sim, "val")), "supernets": supernets,
                "finetune_minutes": sum(f["seconds"] for f in finetuned) / 60, "pairs": pairs}
     summary = "summary.json" if args.start == "pruned" else f"summary-from-{args.start}.json"
     save_json(args.work / summary, {"stats": stats, "truth": truth, "scores": scores,
