@@ -1,4 +1,4 @@
-"""The demo's settings: sizes chosen so a cold run takes about 20 minutes on a 2-core CPU,
+"""The demo's settings: sizes chosen so a cold run takes under 20 minutes on a 2-core CPU,
 and the keys the cached data, base, weight-sharing network and scratch model are stored under.
 
 Plain data (no torch), so `edgeprune demo --help` stays fast.
@@ -23,7 +23,7 @@ DEMO_PROXIES = ("bn-recal", *WEIGHT_SHARING_PROXIES)
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Sizes chosen so a cold run takes about 20 minutes on a 2-core CPU (20.5 measured;
+    """Sizes chosen so a cold run takes under 20 minutes on a 2-core CPU (17.3 measured;
     docs/demo.md compares them with the full sizes)."""
 
     images: int = 800  # generated images per domain (80% train, 20% val)
