@@ -34,7 +34,8 @@ class DemoSettings:
     batch: int = 16
     target_speedup: float = 2.0
     # the search's accuracy proxy; a weight-sharing one (pruningnet, slimmable) trains the
-    # base's weight-sharing network first (benchmarks/results/proxy_fidelity.md compares them)
+    # base's weight-sharing network first (benchmarks/results/proxy_fidelity*.md compare
+    # them: pruningnet ranks at least as well as slimmable, at the demo's sizes too)
     proxy: str = "pruningnet"
     supernet_epochs: float = 1.0
     agent: str = "abcp"
