@@ -214,14 +214,15 @@ def correction_line(sums: Sequence[float], measured: Sequence[float]) -> tuple[f
     to what the line means: a whole model costs its layers times a positive factor plus a
     fixed overhead that is never negative. A free fit through a few noisy points can tilt
     below zero at small sums (a 64 px tiny model measured at 0.17 ms was once predicted at
-    -0.07 ms);
-    such a fit, or one with too few distinct sums, falls back to the line through the origin."""
+    -0.07 ms); such a fit, or one with too few distinct sums, falls back to the least-squares
+    line through the origin (and a table of nothing but zeros to the identity)."""
     xs, ys = np.asarray(sums, dtype=float), np.asarray(measured, dtype=float)
     if len(xs) >= 2 and np.ptp(xs) > 0:
         slope, intercept = (float(v) for v in np.polyfit(xs, ys, 1))
         if slope > 0 and intercept >= 0:
             return slope, intercept
-    return float(xs @ ys / (xs @ xs)), 0.0
+    square = float(xs @ xs)
+    return (float(xs @ ys) / square if square > 0 else 1.0), 0.0
 
 
 def _conv_features(query: LayerQuery, c_in: int, c_out: int) -> np.ndarray:

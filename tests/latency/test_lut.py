@@ -90,6 +90,7 @@ def test_the_correction_line_never_predicts_below_zero():
     # A table whose sums do not spread, or rise while latency falls, gets the ratio line.
     assert correction_line([2.0, 2.0], [3.0, 5.0]) == pytest.approx((2.0, 0.0))
     assert correction_line([1.0, 2.0], [2.0, 1.0])[1] == 0
+    assert correction_line([0.0], [0.3]) == (1.0, 0.0)
 
 
 def test_a_file_that_is_not_a_table_is_named(tmp_path):
