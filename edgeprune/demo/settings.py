@@ -23,8 +23,8 @@ DEMO_PROXIES = ("bn-recal", *WEIGHT_SHARING_PROXIES)
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Sizes chosen so a cold run takes under 20 minutes on a 2-core CPU (17.3 measured;
-    docs/demo.md compares them with the full sizes)."""
+    """Sizes chosen so a cold run takes under 20 minutes on a 2-core CPU (17.3 and 19.7
+    measured; docs/demo.md compares them with the full sizes)."""
 
     images: int = 800  # generated images per domain (80% train, 20% val)
     image_size: tuple[int, int] = (640, 480)  # generated image width, height
