@@ -79,8 +79,8 @@ def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, batc
 
     Writes OUT/demo/NAME/report.md and prints a summary table. The defaults take under 20
     minutes on a 2-core CPU from a cold cache (17.3 and 19.7 measured) and leave the base
-    far from trained; --images 1000 --imgsz 320 --supernet-epochs 2 --budget 24 takes about 40 and
-    trains it properly (docs/demo.md, "Sizes").
+    far from trained; --images 1000 --imgsz 320 --supernet-epochs 2 --budget 24 takes about
+    40 and trains it properly (docs/demo.md, "Sizes").
     """
     from pathlib import Path
 
