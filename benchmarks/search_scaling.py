@@ -168,7 +168,7 @@ def main() -> None:
     data, base = prepare(args.work, args.imgsz, args.width)
     common = ["--data", str(data), "--weights", str(base), "--agent", "abcp", "--seed", "0",
               "--budget", str(args.budget), "--round-size", str(args.round_size),
-              "--target-speedup", "1.5", "--ort-threads", "1", "--batch", "8"]
+              "--target-speedup", "1.5", "--ort-threads", "1", "--recal-batch", "8"]
 
     # A: accuracy-bound, 1 vs 2 workers, from the same warm latency cache
     accurate = [*common, "--recal-batches", str(args.recal_batches), "--val-images",
@@ -182,8 +182,8 @@ def main() -> None:
             cache = args.work / f"cache-w{workers}-{repeat}.sqlite"
             shutil.copy(warm, cache)
             runs[workers].append(search(args.work, f"w{workers}-{repeat}", [
-                *accurate, "--latency-cache", str(cache), "--cluster", "local", "--workers",
-                str(workers)]))
+                *accurate, "--latency-cache", str(cache), "--cluster", "local",
+                "--accuracy-workers", str(workers)]))
 
     # B: latency-bound, a pool of 1 server vs 2
     from tests.latency.latency_helpers import ServerProcess
@@ -200,10 +200,10 @@ def main() -> None:
             pools[size] = search(args.work, f"pool{size}", [
                 *common[:common.index("--budget")], "--budget", str(args.pool_budget),
                 "--round-size", "4",
-                "--target-speedup", "1.5", "--batch", "8", "--recal-batches", "2",
+                "--target-speedup", "1.5", "--recal-batch", "8", "--recal-batches", "2",
                 "--val-images", "4", "--device", str(profile), "--token", TOKEN,
                 "--latency-cache", str(cache), *protocol_args(FIXED_TIME_PROTOCOL),
-                "--cluster", "local", "--workers", "1"])
+                "--cluster", "local", "--accuracy-workers", "1"])
     finally:
         for server in servers:
             server.stop()

@@ -97,7 +97,7 @@ class SearchSetup:
         """`edgeprune search` arguments for a quick run on this setup."""
         return ["search", "--data", str(self.data), "--weights", str(self.weights),
                 "--agent", agent, "--budget", str(budget), "--recal-batches", "2",
-                "--batch", "4", "--val-images", "4", "--ort-threads", "1", *FAST_PROTOCOL,
+                "--recal-batch", "4", "--val-images", "4", "--ort-threads", "1", *FAST_PROTOCOL,
                 *extra]
 
 

@@ -136,3 +136,60 @@ def test_a_circle_is_reported_with_the_imports_that_close_it():
         "  edgeprune.b -> edgeprune.c  (edgeprune/b/y.py:7)",
         "  edgeprune.c -> edgeprune.a  (edgeprune/c/z.py:9)"]
     assert find_cycle({"edgeprune.a": {"edgeprune.b": "x"}, "edgeprune.b": {}}) is None
+
+
+def _module_imports(path: Path) -> list[tuple[str, int]]:
+    """(module, line) of every edgeprune import in `path`, with `from package import module`
+    resolved to the module (imported_modules keeps the package: enough between packages)."""
+    module = module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            found.extend((f"{base}.{alias.name}", node.lineno) for alias in node.names)
+    return [(name, line) for name, line in found if name.startswith("edgeprune.")]
+
+
+def module_graph(package: str) -> dict[str, dict[str, str]]:
+    """module -> {imported module of the same package: 'file:line'}, one node per file
+    (imports under TYPE_CHECKING count too: within a package they still tie two files)."""
+    folder = PACKAGE.parent / package.replace(".", "/")
+    modules = {module_name(p) for p in folder.rglob("*.py")}
+    graph: dict[str, dict[str, str]] = {}
+    for path in sorted(folder.rglob("*.py")):
+        source = module_name(path)
+        edges = graph.setdefault(source, {})
+        for name, line in _module_imports(path):
+            target = name if name in modules else name.rpartition(".")[0]  # `from x import f`
+            if target in modules and target != source:
+                edges.setdefault(target, f"{path.relative_to(PACKAGE.parent)}:{line}")
+    return graph
+
+
+def test_the_verbs_and_the_search_have_no_module_circles():
+    """Every verb took its console from the command group, which imports every verb (a
+    17-file circle); the search loop and its progress output imported each other. The
+    consoles live in cli/terminal.py, shared options in cli/options.py, shared tables in
+    cli/tables.py; only the package's face imports the group."""
+    for package in ("edgeprune.cli", "edgeprune.search"):
+        graph = module_graph(package)
+        cycle = find_cycle(graph)
+        assert cycle is None, describe(cycle, graph)
+    importers = [module for module, edges in module_graph("edgeprune.cli").items()
+                 if "edgeprune.cli.app" in edges]
+    assert importers == ["edgeprune.cli"], importers
+
+
+def test_the_onnx_package_does_not_import_the_models_it_exports_even_for_types():
+    """edgeprune.models imports edgeprune.onnxio (to summarize .onnx files); onnxio's export
+    takes any module of the shape it needs (a Protocol), not a DarknetModel."""
+    for path in sorted((PACKAGE / "onnxio").rglob("*.py")):
+        named = [f"{path.name}:{line} {name}" for name, line in _module_imports(path)
+                 if name.startswith("edgeprune.models")]
+        assert not named, named

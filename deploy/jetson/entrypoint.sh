@@ -38,8 +38,8 @@ if [ "$runtime" = "tensorrt" ]; then
     fi
     case "${EDGEPRUNE_PRECISION:-fp16}" in
         fp32) ;;
-        fp16) build+=(--half) ;;
-        int8) build+=(--int8 --calib "${EDGEPRUNE_CALIB:?int8 needs EDGEPRUNE_CALIB, a calibration folder}") ;;
+        fp16) build+=(--precision fp16) ;;
+        int8) build+=(--precision int8 --calib "${EDGEPRUNE_CALIB:?int8 needs EDGEPRUNE_CALIB, a calibration folder}") ;;
         *) echo "EDGEPRUNE_PRECISION must be fp32, fp16 or int8" >&2; exit 2 ;;
     esac
     # Kept when it was built here from the same model (sidecar: TensorRT version, GPU, sha256).

@@ -9,14 +9,11 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.console import Console
 
 from edgeprune import __version__
+from edgeprune.cli.terminal import stderr
 from edgeprune.console import escape
 from edgeprune.errors import EdgepruneError
-
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True, soft_wrap=True)
 
 
 class EdgepruneGroup(click.Group):
@@ -40,14 +37,16 @@ def main() -> None:
 
     \b
     Typical day:
+      edgeprune data check robomaster.yaml
       edgeprune train    --data robomaster.yaml --model yolov3
       edgeprune supernet train --data robomaster.yaml --weights base.pt
-      edgeprune search   --data robomaster.yaml --weights base.pt --device jetson \
-                         --supernet runs/supernet/exp/supernet.pt
+      edgeprune search   --data robomaster.yaml --weights base.pt --device jetson \\
+                         --target-speedup 2 --supernet runs/supernet/exp/supernet.pt
       edgeprune finetune --weights runs/search/exp/best.pt --teacher base.pt
-      edgeprune export   --weights final.pt --format engine --half     # on the robot
+      edgeprune export   --weights final.pt --format engine --precision fp16  # on the robot
       edgeprune deploy   --robot robomaster-infantry
-    Run `edgeprune demo` for the whole chain on built-in data.
+    Run `edgeprune demo` for the whole chain on built-in data; `edgeprune VERB --help`
+    explains each verb.
     """
 
 

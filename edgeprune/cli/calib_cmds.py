@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from edgeprune.cli.app import stdout
 from edgeprune.cli.options import imgsz_option
+from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
 
 

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from edgeprune.cli.app import stderr, stdout
+from edgeprune.cli.terminal import stderr, stdout
 from edgeprune.console import escape
 
 

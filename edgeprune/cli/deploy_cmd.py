@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgeprune.cli.app import stdout
+from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
 
 

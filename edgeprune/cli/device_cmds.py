@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import click
 
-from edgeprune.cli.app import stdout
+from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
 from edgeprune.latency.tokens import TOKEN_ENV
 
@@ -76,7 +76,7 @@ def list_devices() -> None:
 def check(name, token) -> None:
     """Ask the registered device NAME what it is: reachable, the backend its profile expects,
     the device identity its results will carry."""
-    from edgeprune.cli.server_cmds import info_table
+    from edgeprune.cli.tables import info_table
     from edgeprune.errors import EdgepruneError
     from edgeprune.latency.backends import create_backend
     from edgeprune.latency.profiles import resolve_profile

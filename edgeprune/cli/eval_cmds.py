@@ -3,78 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from edgeprune.cli.app import stdout
-from edgeprune.cli.deprecation import deprecated_alias
-from edgeprune.cli.options import imgsz_option, torch_device_option
+from edgeprune.cli.options import build_detector, detector_options
+from edgeprune.cli.tables import class_table
+from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
-
-RUNTIME_HELP = ("Inference runtime: auto (from the file: .pt/.weights torch, .onnx "
-                "onnxruntime, .engine tensorrt), torch, onnxruntime, tensorrt.")
-TORCH_DEVICE_HELP = ("Device of the torch and onnxruntime runtimes: cpu, cuda or cuda:N. "
-                     "Default: cuda if present.")
-
-
-def runtime_options(runtime_help: str = RUNTIME_HELP) -> Callable:
-    """--runtime and --torch-device, with --backend and --device of the last release as
-    deprecated aliases (backend is the latency word; --device is the latency target)."""
-
-    def decorate(func: Callable) -> Callable:
-        func = deprecated_alias("--backend", "--runtime")(func)
-        func = torch_device_option(TORCH_DEVICE_HELP)(func)
-        return click.option("--runtime", default="auto", show_default=True,
-                            help=runtime_help)(func)
-
-    return decorate
-
-
-def detector_options(func):
-    """--weights/--cfg/--names/--imgsz/--runtime/--torch-device: what every Detector verb
-    takes."""
-    func = runtime_options()(func)
-    options = [
-        click.option("--weights", "-w", required=True, help="Checkpoint (.pt), ONNX (.onnx) or "
-                     "Darknet .weights (with --cfg)."),
-        click.option("--cfg", type=click.Path(dir_okay=False),
-                     help="Darknet .cfg that goes with .weights."),
-        click.option("--names", "names_file", type=click.Path(dir_okay=False),
-                     help="Class names file, one a line (Darknet models carry none)."),
-        imgsz_option(),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def build_detector(weights, cfg, names_file, imgsz, runtime, torch_device, **thresholds):
-    from edgeprune.models.loading import read_names
-    from edgeprune.runtime.detector import Detector
-
-    names = read_names(names_file) if names_file else None
-    return Detector(weights, runtime=runtime, imgsz=imgsz, names=names, device=torch_device,
-                    cfg=cfg, **thresholds)
-
-
-def class_table(result, title: str):
-    from rich.table import Table
-
-    table = Table(title=escape(title), title_justify="left")
-    for column in ("class", "images", "instances", "mAP@0.5", "mAP@0.5:0.95", "recall@0.5"):
-        table.add_column(column, justify="left" if column == "class" else "right")
-
-    def fmt(value):
-        return "-" if value is None else f"{value:.4f}"
-
-    table.add_row("all", str(result.images), str(result.instances), fmt(result.map50),
-                  fmt(result.map50_95), "", style="bold")
-    for ap in result.classes:
-        table.add_row(escape(ap.name), str(ap.images), str(ap.instances), fmt(ap.ap50),
-                      fmt(ap.ap50_95), fmt(ap.recall50))
-    return table
 
 
 @click.command()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from edgeprune.cli.app import stdout
 from edgeprune.cli.options import imgsz_option, torch_device_option
+from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
 
 
@@ -45,8 +45,10 @@ def finetune(weights, teacher, no_teacher, data, epochs, distill_weight, imgsz, 
     The loss is the YOLOv3 training loss plus --distill-weight x (objectness KL on every cell,
     class KL and box regression where the teacher is confident), on the same augmented
     batches. Prints mAP before and after (and the teacher's) on the validation split; writes
-    best.pt and last.pt to runs/finetune/NAME. Under torchrun it runs on every process with
-    DistributedDataParallel, as `edgeprune train` does (see its --help).
+    best.pt and last.pt to runs/finetune/NAME. The model as given is scored first and stays
+    best.pt until an epoch beats it, so best.pt is never worse than the start. Under torchrun
+    it runs on every process with DistributedDataParallel, as `edgeprune train` does (see its
+    --help).
     """
     from pathlib import Path
 
@@ -119,5 +121,9 @@ def print_summary(result) -> None:
                if result.teacher_path else "no distillation")
     stdout.print(f"{train.history[-1].epoch} epochs in {train.seconds / 60:.1f} min, "
                  f"{distill}; best epoch {train.best_epoch}", highlight=False)
+    if train.best_epoch == 0:
+        stdout.print("[bold yellow]warning:[/] no epoch beat the model as given, so best.pt "
+                     "is the starting model; more epochs, a lower --lr or a gentler prune may "
+                     "help", highlight=False)
     stdout.print(f"wrote {escape(train.best)}", highlight=False)
     stdout.print(f"wrote {escape(train.last)}", highlight=False)

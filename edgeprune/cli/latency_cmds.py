@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 import click
 
-from edgeprune.cli.app import stderr, stdout
 from edgeprune.cli.deprecation import deprecated_alias
-from edgeprune.cli.options import imgsz_option, load_model_from_options, model_source_options
+from edgeprune.cli.options import (
+    device_options,
+    imgsz_option,
+    load_model_from_options,
+    model_source_options,
+    open_meter,
+)
+from edgeprune.cli.terminal import stderr, stdout
 from edgeprune.console import escape
 from edgeprune.errors import EdgepruneError
-from edgeprune.latency.tokens import TOKEN_ENV
 
 
 class DefaultCommandGroup(click.Group):
@@ -25,62 +29,6 @@ class DefaultCommandGroup(click.Group):
         if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
-
-
-DEVICE_HELP = ("Where latency is measured: a registered device (edgeprune device add), a profile "
-               "name (robots/NAME.yaml), a profile .yaml, or a server address http://HOST:PORT.")
-
-
-def device_options(func: Callable | None = None, *, no_cache: bool = True,
-                   device_default: str = "cpu",
-                   cache_help: str = "Latency cache file. Default: $EDGEPRUNE_LATENCY_CACHE or "
-                   "~/.cache/edgeprune/latency.sqlite.") -> Callable:
-    """--device and what shapes a measurement there (token, cache, precision, threads ...),
-    with the spellings of the last release (--threads, --cache, --no-cache) as aliases; for
-    every verb that measures latency (latency, latency lut, scratch, search). `no_cache`: offer
-    --no-latency-cache (a search always caches, in its run folder by default)."""
-
-    def decorate(func: Callable) -> Callable:
-        options = [
-            click.option("--device", "-d", default=device_default, show_default=True,
-                         help=DEVICE_HELP),
-            click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
-                         help="Measured precision. Default: the profile's."),
-            click.option("--ort-threads", type=click.IntRange(min=0),
-                         help="ONNX Runtime intra-op threads of ort-cpu (0: one per CPU). "
-                         "Default: the profile's."),
-            click.option("--token", envvar=TOKEN_ENV, show_envvar=True,
-                         help="Token of a device server (a registered device reads its token "
-                         "file; never written to a run folder)."),
-            click.option("--latency-cache", type=click.Path(dir_okay=False), help=cache_help),
-            click.option("--protocol", "protocol_items", multiple=True, metavar="FIELD=VALUE",
-                         help="Override a protocol field, e.g. --protocol max_runs=100 "
-                         "(repeatable; docs/latency.md)."),
-            deprecated_alias("--threads", "--ort-threads", type=click.IntRange(min=0)),
-        ]
-        if no_cache:
-            options[5:5] = [click.option("--no-latency-cache", is_flag=True,
-                                         help="Neither read nor write the latency cache.")]
-            options += [
-                deprecated_alias("--cache", "--latency-cache", type=click.Path(dir_okay=False)),
-                deprecated_alias("--no-cache", "--no-latency-cache", is_flag=True)]
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return decorate(func) if func is not None else decorate
-
-
-def open_meter(device, precision, ort_threads, token, latency_cache, no_latency_cache,
-               protocol_items, imgsz=None):
-    """The LatencyMeter that `device_options` describe."""
-    from edgeprune.cli.options import parse_key_values
-    from edgeprune.latency import resolve_device
-
-    cache = False if no_latency_cache else (latency_cache or True)
-    return resolve_device(device, token=token, cache=cache, precision=precision, imgsz=imgsz,
-                          threads=ort_threads,
-                          protocol=parse_key_values(protocol_items, "--protocol", typed=False))
 
 
 @click.group(cls=DefaultCommandGroup)
@@ -100,10 +48,12 @@ def latency() -> None:
 @click.option("--width", type=click.FloatRange(0, 4, min_open=True), default=1.0,
               show_default=True, help="Width multiplier (built-in names).")
 @imgsz_option()
-@click.option("--batch", type=click.IntRange(min=1), help="Batch size. Default: the profile's.")
+@click.option("--input-batch", type=click.IntRange(min=1),
+              help="Batch dimension of the measured input. Default: the profile's.")
+@deprecated_alias("--batch", "--input-batch", type=click.IntRange(min=1))
 @device_options
 @click.option("--json", "as_json", is_flag=True, help="Print the LatencyResult as JSON.")
-def measure(model, classes, width, imgsz, batch, device, precision, ort_threads, token,
+def measure(model, classes, width, imgsz, input_batch, device, precision, ort_threads, token,
             latency_cache, no_latency_cache, protocol_items, as_json) -> None:
     """Latency of MODEL (.onnx, .pt, .cfg or a built-in name) on --device.
 
@@ -112,8 +62,8 @@ def measure(model, classes, width, imgsz, batch, device, precision, ort_threads,
     """
     meter = open_meter(device, precision, ort_threads, token, latency_cache,
                        no_latency_cache, protocol_items, imgsz)
-    if batch:
-        meter.batch = batch
+    if input_batch:
+        meter.batch = input_batch
     try:
         if model.lower().endswith(".onnx"):
             target = model

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from edgeprune.cli.app import stdout
+from edgeprune.cli.deprecation import deprecated_alias
 from edgeprune.cli.options import imgsz_option, load_model_from_options, model_source_options
+from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
 
 
@@ -62,17 +63,22 @@ FORMATS = ("onnx", "darknet", "checkpoint", "engine")
 @click.option("-o", "--output", type=click.Path(), help="Output file (darknet: a folder or a "
               ".cfg path). Default: beside the weights, named after them.")
 @click.option("--opset", type=click.IntRange(min=17), default=17, show_default=True)
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Batch size of the traced ONNX graph (the batch axis stays dynamic); "
-              "engine: the largest batch it accepts (1..N, tuned for N).")
-@click.option("--static-batch", is_flag=True, help="Fix the ONNX batch axis to --batch.")
+@click.option("--input-batch", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Batch dimension of the traced ONNX graph's input (the batch axis stays "
+              "dynamic); engine: the largest batch it accepts (1..N, tuned for N).")
+@deprecated_alias("--batch", "--input-batch", type=click.IntRange(min=1))
+@click.option("--static-batch", is_flag=True, help="Fix the ONNX batch axis to "
+              "--input-batch.")
 @click.option("--no-check", is_flag=True, help="Skip the ONNX Runtime vs torch check.")
-@click.option("--half", is_flag=True, help="engine: fp16 kernels (float32 input and output).")
-@click.option("--int8", is_flag=True, help="engine: int8 kernels (fp16 where int8 has none), "
-              "calibrated on --calib.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32",
+              show_default=True, help="engine: kernel precision, as --precision of the latency "
+              "verbs: fp16 (float32 input and output), int8 (fp16 where int8 has no kernel; "
+              "calibrated on --calib).")
+@deprecated_alias("--half", "--precision", is_flag=True, check=lambda _: "fp16")
+@deprecated_alias("--int8", "--precision", is_flag=True, check=lambda _: "int8")
 @click.option("--calib", type=click.Path(file_okay=False), help="engine: calibration set "
-              "folder for --int8 (made by `edgeprune calib make`); TensorRT's calibration "
-              "cache is kept there and reused by later builds of the same model.")
+              "folder for --precision int8 (made by `edgeprune calib make`); TensorRT's "
+              "calibration cache is kept there and reused by later builds of the same model.")
 @click.option("--calib-batch", type=click.IntRange(min=1), default=8, show_default=True,
               help="engine: images per calibration batch.")
 @click.option("--workspace", type=click.IntRange(min=1), default=1024, show_default=True,
@@ -82,8 +88,8 @@ FORMATS = ("onnx", "darknet", "checkpoint", "engine")
               "Default: ~/.cache/edgeprune/tensorrt-timing.cache (shared with latency).")
 @click.option("--skip-if-current", is_flag=True, help="engine: keep an existing engine built "
               "here (same TensorRT, GPU, precision and model) instead of rebuilding it.")
-def export(weights, cfg, names, classes, width, imgsz, fmt, output, opset, batch,
-           static_batch, no_check, half, int8, calib, calib_batch, workspace, timing_cache,
+def export(weights, cfg, names, classes, width, imgsz, fmt, output, opset, input_batch,
+           static_batch, no_check, precision, calib, calib_batch, workspace, timing_cache,
            skip_if_current) -> None:
     """Export a model as ONNX, Darknet .cfg/.weights, an edgeprune checkpoint or a TensorRT
     engine.
@@ -91,19 +97,19 @@ def export(weights, cfg, names, classes, width, imgsz, fmt, output, opset, batch
     \b
     edgeprune export --cfg m.cfg --weights m.weights --imgsz 416 --format onnx -o m.onnx
     edgeprune export --weights model.pt --format darknet -o out/
-    edgeprune export --weights final.pt --format engine --half -o final.engine
-    edgeprune export --weights final.onnx --format engine --int8 --calib calib/arena
+    edgeprune export --weights final.pt --format engine --precision fp16 -o final.engine
+    edgeprune export --weights final.onnx --format engine --precision int8 --calib calib/arena
     """
     from edgeprune.errors import EdgepruneError
 
-    engine_only = {"--half": half, "--int8": int8, "--calib": calib,
+    engine_only = {f"--precision {precision}": precision != "fp32", "--calib": calib,
                    "--timing-cache": timing_cache, "--skip-if-current": skip_if_current}
     if fmt != "engine" and any(engine_only.values()):
         used = ", ".join(k for k, v in engine_only.items() if v)
         raise EdgepruneError(f"{used}: only for --format engine")
     if fmt == "engine":
         _export_engine(weights, cfg, names, classes, width, imgsz, output, opset, no_check,
-                       half, int8, calib, calib_batch, batch, workspace, timing_cache,
+                       precision, calib, calib_batch, input_batch, workspace, timing_cache,
                        skip_if_current)
         return
     ckpt = load_model_from_options(weights, cfg, names, classes, width, imgsz)
@@ -115,7 +121,7 @@ def export(weights, cfg, names, classes, width, imgsz, fmt, output, opset, batch
         from edgeprune.onnxio.serialize import export_onnx
 
         path = Path(output or f"{stem}.onnx")
-        result = export_onnx(ckpt.model, path, ckpt.imgsz, ckpt.names, batch=batch,
+        result = export_onnx(ckpt.model, path, ckpt.imgsz, ckpt.names, batch=input_batch,
                              dynamic_batch=not static_batch, opset=opset, check=not no_check)
         table.add_row("onnx", escape(path))
         table.add_row("opset", str(opset))
@@ -142,18 +148,15 @@ def _stem(weights, cfg) -> str:
     return Path(weights if weights and Path(weights).suffix else (cfg or weights or "model")).stem
 
 
-def _export_engine(weights, cfg, names, classes, width, imgsz, output, opset, no_check, half,
-                   int8, calib, calib_batch, batch, workspace, timing_cache,
+def _export_engine(weights, cfg, names, classes, width, imgsz, output, opset, no_check,
+                   precision, calib, calib_batch, batch, workspace, timing_cache,
                    skip_if_current) -> None:
     from edgeprune.errors import EdgepruneError
     from edgeprune.trt.build import import_cudart, import_tensorrt
 
-    if half and int8:
-        raise EdgepruneError("--half and --int8 exclude each other (int8 engines use fp16 "
-                             "where int8 has no kernel)")
-    if int8 and not calib:
-        raise EdgepruneError("--int8 needs --calib calib/NAME (make one with `edgeprune calib "
-                             "make --data DATA -o calib/NAME`)")
+    if precision == "int8" and not calib:
+        raise EdgepruneError("--precision int8 needs --calib calib/NAME (make one with "
+                             "`edgeprune calib make --data DATA -o calib/NAME`)")
     import_tensorrt()  # before the ONNX export: say at once when this machine cannot build
     import_cudart()
     from edgeprune.export.engine import export_engine
@@ -167,7 +170,6 @@ def _export_engine(weights, cfg, names, classes, width, imgsz, output, opset, no
         onnx_model = export_onnx(ckpt.model, None, ckpt.imgsz, ckpt.names, opset=opset,
                                  check=not no_check).model_bytes
         model_imgsz, model_names = ckpt.imgsz, list(ckpt.names)
-    precision = "int8" if int8 else "fp16" if half else "fp32"
     path = Path(output or f"{_stem(weights, cfg)}.engine")
     result = export_engine(onnx_model, path, imgsz=model_imgsz, names=model_names,
                            precision=precision, max_batch=batch, workspace_mb=workspace,

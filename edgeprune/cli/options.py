@@ -7,6 +7,9 @@ from collections.abc import Callable
 
 import click
 
+from edgeprune.cli.deprecation import deprecated_alias
+from edgeprune.latency.tokens import TOKEN_ENV
+
 
 def model_source_options(func):
     """--weights / --cfg / --names / --classes / --width: everything `load_model` accepts."""
@@ -110,3 +113,105 @@ def parse_key_values(items: tuple[str, ...], option: str, *, typed: bool = True)
         except yaml.YAMLError:
             values[key.strip()] = text
     return values
+
+
+DEVICE_HELP = ("Where latency is measured: a registered device (edgeprune device add), a profile "
+               "name (robots/NAME.yaml), a profile .yaml, or a server address http://HOST:PORT.")
+
+
+def device_options(func: Callable | None = None, *, no_cache: bool = True,
+                   device_default: str = "cpu",
+                   cache_help: str = "Latency cache file. Default: $EDGEPRUNE_LATENCY_CACHE or "
+                   "~/.cache/edgeprune/latency.sqlite.") -> Callable:
+    """--device and what shapes a measurement there (token, cache, precision, threads ...),
+    with the spellings of the last release (--threads, --cache, --no-cache) as aliases; for
+    every verb that measures latency (latency, latency lut, scratch, search). `no_cache`: offer
+    --no-latency-cache (a search always caches, in its run folder by default)."""
+
+    def decorate(func: Callable) -> Callable:
+        options = [
+            click.option("--device", "-d", default=device_default, show_default=True,
+                         help=DEVICE_HELP),
+            click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]),
+                         help="Measured precision. Default: the profile's."),
+            click.option("--ort-threads", type=click.IntRange(min=0),
+                         help="ONNX Runtime intra-op threads of ort-cpu (0: one per CPU). "
+                         "Default: the profile's."),
+            click.option("--token", envvar=TOKEN_ENV, show_envvar=True,
+                         help="Token of a device server (a registered device reads its token "
+                         "file; never written to a run folder)."),
+            click.option("--latency-cache", type=click.Path(dir_okay=False), help=cache_help),
+            click.option("--protocol", "protocol_items", multiple=True, metavar="FIELD=VALUE",
+                         help="Override a protocol field, e.g. --protocol max_runs=100 "
+                         "(repeatable; docs/latency.md)."),
+            deprecated_alias("--threads", "--ort-threads", type=click.IntRange(min=0)),
+        ]
+        if no_cache:
+            options[5:5] = [click.option("--no-latency-cache", is_flag=True,
+                                         help="Neither read nor write the latency cache.")]
+            options += [
+                deprecated_alias("--cache", "--latency-cache", type=click.Path(dir_okay=False)),
+                deprecated_alias("--no-cache", "--no-latency-cache", is_flag=True)]
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate(func) if func is not None else decorate
+
+
+def open_meter(device, precision, ort_threads, token, latency_cache, no_latency_cache,
+               protocol_items, imgsz=None):
+    """The LatencyMeter that `device_options` describe."""
+    from edgeprune.cli.options import parse_key_values
+    from edgeprune.latency import resolve_device
+
+    cache = False if no_latency_cache else (latency_cache or True)
+    return resolve_device(device, token=token, cache=cache, precision=precision, imgsz=imgsz,
+                          threads=ort_threads,
+                          protocol=parse_key_values(protocol_items, "--protocol", typed=False))
+
+
+RUNTIME_HELP = ("Inference runtime: auto (from the file: .pt/.weights torch, .onnx "
+                "onnxruntime, .engine tensorrt), torch, onnxruntime, tensorrt.")
+TORCH_DEVICE_HELP = ("Device of the torch and onnxruntime runtimes: cpu, cuda or cuda:N. "
+                     "Default: cuda if present.")
+
+
+def runtime_options(runtime_help: str = RUNTIME_HELP) -> Callable:
+    """--runtime and --torch-device, with --backend and --device of the last release as
+    deprecated aliases (backend is the latency word; --device is the latency target)."""
+
+    def decorate(func: Callable) -> Callable:
+        func = deprecated_alias("--backend", "--runtime")(func)
+        func = torch_device_option(TORCH_DEVICE_HELP)(func)
+        return click.option("--runtime", default="auto", show_default=True,
+                            help=runtime_help)(func)
+
+    return decorate
+
+
+def detector_options(func):
+    """--weights/--cfg/--names/--imgsz/--runtime/--torch-device: what every Detector verb
+    takes."""
+    func = runtime_options()(func)
+    options = [
+        click.option("--weights", "-w", required=True, help="Checkpoint (.pt), ONNX (.onnx) or "
+                     "Darknet .weights (with --cfg)."),
+        click.option("--cfg", type=click.Path(dir_okay=False),
+                     help="Darknet .cfg that goes with .weights."),
+        click.option("--names", "names_file", type=click.Path(dir_okay=False),
+                     help="Class names file, one a line (Darknet models carry none)."),
+        imgsz_option(),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def build_detector(weights, cfg, names_file, imgsz, runtime, torch_device, **thresholds):
+    from edgeprune.models.loading import read_names
+    from edgeprune.runtime.detector import Detector
+
+    names = read_names(names_file) if names_file else None
+    return Detector(weights, runtime=runtime, imgsz=imgsz, names=names, device=torch_device,
+                    cfg=cfg, **thresholds)

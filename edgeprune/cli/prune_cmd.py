@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from edgeprune.cli.app import stdout
+from edgeprune.cli.deprecation import deprecated_alias
 from edgeprune.cli.options import imgsz_option, load_model_from_options, model_source_options
+from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
 
 FORMATS = ("checkpoint", "darknet")
@@ -43,8 +44,9 @@ def _block_list(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--recal-batches", type=click.IntRange(min=0), default=0, show_default=True,
               help="Re-estimate batch-norm statistics on N training batches of --data.")
 @click.option("--data", type=click.Path(), help="Dataset YAML for --recal-batches.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+@click.option("--recal-batch", type=click.IntRange(min=1), default=8, show_default=True,
               help="Images per recalibration batch.")
+@deprecated_alias("--batch-size", "--recal-batch", type=click.IntRange(min=1))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="checkpoint",
               show_default=True, help="checkpoint: an edgeprune .pt; darknet: .cfg + .weights "
               "+ .names in a folder.")
@@ -54,7 +56,7 @@ def _block_list(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="Root of run folders; the spec and report go to OUT/prune/NAME.")
 @click.option("--name", default="exp", show_default=True, help="Run name.")
 def prune(weights, cfg, names, classes, width, imgsz, spec_path, uniform, drop_blocks,
-          round_to, min_channels, importance, recal_batches, data, batch_size, fmt, output,
+          round_to, min_channels, importance, recal_batches, data, recal_batch, fmt, output,
           out_root, name) -> None:
     """Prune a model: drop residual blocks and keep the most important channels.
 
@@ -92,9 +94,9 @@ def prune(weights, cfg, names, classes, width, imgsz, spec_path, uniform, drop_b
     with stdout.status("pruning..."):
         pruned = prune_checkpoint(base, spec, criterion, base=str(weights or cfg))
     if recal_batches:
-        used = _recalibrate(pruned, data, batch_size, recal_batches)
+        used = _recalibrate(pruned, data, recal_batch, recal_batches)
         pruned.provenance["bn_recalibration"] = {"data": str(data), "batches": used,
-                                                 "batch_size": batch_size}
+                                                 "batch_size": recal_batch}
     from edgeprune.runs import new_run_dir
 
     _write(new_run_dir("prune", name, out_root), base, pruned, spec, fmt, output)

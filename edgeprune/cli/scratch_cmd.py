@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 
-from edgeprune.cli.app import stdout
-from edgeprune.cli.latency_cmds import device_options
-from edgeprune.cli.options import imgsz_option
+from edgeprune.cli.options import device_options, imgsz_option
+from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
 
 
@@ -58,7 +57,7 @@ def scratch(data, weights, model, width, target_speedup, target_latency, match_r
     are, so the two compare at equal measured latency. Writes the training run (best.pt,
     last.pt, results.csv) and scratch.json (width, latency ratio to the base).
     """
-    from edgeprune.cli.latency_cmds import open_meter
+    from edgeprune.cli.options import open_meter
     from edgeprune.errors import EdgepruneError
     from edgeprune.models import load_checkpoint
     from edgeprune.runs import new_run_dir
@@ -86,15 +85,15 @@ def scratch(data, weights, model, width, target_speedup, target_latency, match_r
             ratio = latency_ratio(meter, model, classes, size, width, round_to)
         else:
             if match_run is not None:
-                from edgeprune.search.baseline import load_baseline
+                from edgeprune.search.measured_base import load_measured_base
                 from edgeprune.search.records import CandidateLog
                 from edgeprune.search.results import best_record
 
                 best = best_record(CandidateLog(match_run).read())
-                baseline = load_baseline(Path(match_run))
-                if best is None or baseline is None:
+                measured = load_measured_base(Path(match_run))
+                if best is None or measured is None:
                     raise EdgepruneError(f"{match_run}: no evaluated candidate to match")
-                max_ratio = best.latency_ms / baseline.latency_ms
+                max_ratio = best.latency_ms / measured.latency_ms
             else:
                 target = Target(latency_ms=parse_latency_ms(target_latency)
                                 if target_latency else None, speedup=target_speedup)

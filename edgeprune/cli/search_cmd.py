@@ -5,14 +5,14 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from edgeprune.cli.app import stdout
-from edgeprune.cli.latency_cmds import device_options
-from edgeprune.cli.options import imgsz_option
+from edgeprune.cli.deprecation import deprecated_alias
+from edgeprune.cli.options import device_options, imgsz_option
+from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
 from edgeprune.search.settings import setting_default  # plain dataclasses: no torch at import
 
 # the only options that mean something with --resume: the rest is the run's config.yaml
-RESUME_KEEPS = {"resume", "token", "cluster", "workers", "worker_cpus"}
+RESUME_KEEPS = {"resume", "token", "cluster", "accuracy_workers", "worker_cpus"}
 NOT_SETTINGS = RESUME_KEEPS | {"out_root", "name"}
 # option -> the setting it sets (SearchSettings, dotted into its nested dataclasses): the
 # defaults below are read from the settings, and tests/search/test_settings_cli.py checks that
@@ -23,7 +23,7 @@ OPTION_SETTINGS = {
     "agent": "agent", "agent_items": "agent_options", "budget": "budget",
     "round_size": "round_size", "reward_kind": "reward.kind", "reward_alpha": "reward.alpha",
     "reward_beta": "reward.beta", "proxy": "proxy", "supernet_path": "proxy_settings.supernet",
-    "recal_batches": "proxy_settings.recal_batches", "batch": "proxy_settings.batch_size",
+    "recal_batches": "proxy_settings.recal_batches", "recal_batch": "proxy_settings.batch_size",
     "finetune_steps": "proxy_settings.finetune_steps", "val_images": "val_images",
     "imgsz": "imgsz", "round_to": "round_to", "min_channels": "min_channels",
     "min_ratio": "min_ratio", "importance": "importance", "precision": "precision",
@@ -45,9 +45,9 @@ def default(option: str):
               "subset of val scores it.")
 @click.option("--weights", "-w", help="Base model checkpoint (.pt), e.g. from edgeprune train.")
 @click.option("--target-latency", help="Latency target on the device, e.g. 8ms (a bare number "
-              "is milliseconds).")
+              "is milliseconds). Give this or --target-speedup (one is required).")
 @click.option("--target-speedup", type=float, help="Target as a speedup over the base model's "
-              "latency measured on the same device, e.g. 3.")
+              "latency measured on the same device, e.g. 3. Give this or --target-latency.")
 @click.option("--agent", default=default("agent"), show_default=True,
               help="Search agent: abcp, purl, rlpruner, gcn, or the baselines flops, uniform, "
               "random, halp (latency knapsack on the device's per-layer table).")
@@ -71,15 +71,19 @@ def default(option: str):
 @click.option("--proxy", type=click.Choice(["bn-recal", "finetune", "pruningnet", "slimmable"]),
               help="Accuracy proxy: bn-recal (BN re-estimation of the pruned base), finetune "
               "(a few training steps, then BN re-estimation), pruningnet or slimmable (weights "
-              "from the --supernet file, then BN re-estimation). Default: the --supernet "
-              "file's form, else bn-recal.")
+              "from the --supernet file, then BN re-estimation; slimmable uses the shared "
+              "weights alone, pruningnet also modulates every batch norm by an encoder of the "
+              "candidate's graph, and ranked candidates closer to their fine-tuned accuracy "
+              "in docs/supernet.md). Default: the --supernet file's form, else bn-recal.")
 @click.option("--supernet", "supernet_path", type=click.Path(dir_okay=False),
               help="Weight-sharing network of --weights (edgeprune supernet train): candidates "
               "get its trained weights; its channel grid becomes the search's.")
 @click.option("--recal-batches", type=click.IntRange(min=1), default=default("recal_batches"),
               show_default=True, help="Training batches for BN recalibration (K).")
-@click.option("--batch", type=click.IntRange(min=1), default=default("batch"), show_default=True,
-              help="Images per recalibration / fine-tuning batch.")
+@click.option("--recal-batch", type=click.IntRange(min=1), default=default("recal_batch"),
+              show_default=True, help="Images per batch of the accuracy proxy: BN "
+              "re-estimation and, with --proxy finetune, its training steps.")
+@deprecated_alias("--batch", "--recal-batch", type=click.IntRange(min=1))
 @click.option("--finetune-steps", type=click.IntRange(min=1), default=default("finetune_steps"),
               show_default=True, help="Training steps per candidate with --proxy finetune.")
 @click.option("--val-images", type=click.IntRange(min=1), default=default("val_images"),
@@ -94,7 +98,10 @@ def default(option: str):
               help="Fewest channels a layer keeps. Default: the --supernet's, else "
               f"{default('min_channels')}.")
 @click.option("--min-ratio", type=click.FloatRange(0, 1, min_open=True),
-              help="Lowest keep ratio an agent may choose. Default: the --supernet's, else "
+              help="Lowest keep ratio an agent may choose. A layer of W channels at ratio r "
+              "keeps r x W rounded to the nearest multiple of --round-to, then at least "
+              "--min-channels (and at least one multiple): on thin layers the last two, not "
+              "--min-ratio, set how far it can be pruned. Default: the --supernet's, else "
               f"{default('min_ratio'):g}.")
 @click.option("--importance", default=default("importance"), show_default=True,
               help="Channel importance criterion: l1, l2, bn_scale, random.")
@@ -119,8 +126,9 @@ def default(option: str):
               "ray://HOST:PORT. Accuracy runs on worker actors, latency on one actor per device "
               "(a profile's `servers:` list is a pool of identical boards). Needs "
               "edgeprune[dist].")
-@click.option("--workers", type=click.IntRange(min=1),
+@click.option("--accuracy-workers", type=click.IntRange(min=1),
               help="Accuracy workers on the cluster. Default: one per --worker-cpus CPUs.")
+@deprecated_alias("--workers", "--accuracy-workers", type=click.IntRange(min=1))
 @click.option("--worker-cpus", type=click.IntRange(min=1), default=1, show_default=True,
               help="CPUs (and torch threads) each accuracy worker holds.")
 @click.pass_context
@@ -181,12 +189,12 @@ def _executor(options: dict):
     from edgeprune.errors import EdgepruneError
 
     if not options["cluster"]:
-        if options["workers"] is not None or options["worker_cpus"] != 1:
-            raise EdgepruneError("--workers and --worker-cpus need --cluster")
+        if options["accuracy_workers"] is not None or options["worker_cpus"] != 1:
+            raise EdgepruneError("--accuracy-workers and --worker-cpus need --cluster")
         return None
     from edgeprune.search.cluster import ClusterOptions, RayExecutor
 
-    return RayExecutor(ClusterOptions(options["cluster"], options["workers"],
+    return RayExecutor(ClusterOptions(options["cluster"], options["accuracy_workers"],
                                       options["worker_cpus"]), console=stdout)
 
 
@@ -210,22 +218,25 @@ def _settings(options: dict):
 def print_summary(outcome) -> None:
     from rich.table import Table
 
-    baseline, best = outcome.baseline, outcome.best
-    table = Table(title=f"search: {escape(outcome.run_dir)}", title_justify="left")
+    from edgeprune.search.verdict import latency_cells
+
+    measured, best = outcome.measured_base, outcome.best
+    table = Table(title=f"search: {escape(outcome.run_dir)}", title_justify="left",
+                  caption="latency: median (95% interval); best: its ratio to the base in the "
+                  "same window x the base's latency", caption_justify="left")
     for column in ("", "base", "best", "change"):
         table.add_column(column, justify="left" if not column else "right")
     if best is not None:
-        table.add_row("measured latency (ms)", f"{baseline.latency_ms:.3f}",
-                      f"{best.latency_ms:.3f}",
-                      f"{baseline.latency_ms / best.latency_ms:.2f}x faster")
-        table.add_row("target (ms)", "", f"{baseline.target_ms:.3f}",
+        cells = latency_cells(measured, best)
+        table.add_row("measured latency (ms)", cells.base, cells.best, cells.speedup)
+        table.add_row("target (ms)", "", f"{measured.target_ms:.3f}",
                       "met" if best.feasible else "[red]NOT met[/]")
-        table.add_row("accuracy proxy (mAP@0.5)", f"{baseline.accuracy:.4f}",
-                      f"{best.accuracy:.4f}", f"{best.accuracy - baseline.accuracy:+.4f}")
-        table.add_row("GFLOPs", f"{baseline.gflops:.3f}", f"{best.gflops:.3f}",
-                      f"{best.gflops / baseline.gflops:.3f}x")
-        table.add_row("parameters", f"{baseline.params:,}", f"{best.params:,}",
-                      f"{best.params / baseline.params:.3f}x")
+        table.add_row("accuracy proxy (mAP@0.5)", f"{measured.accuracy:.4f}",
+                      f"{best.accuracy:.4f}", f"{best.accuracy - measured.accuracy:+.4f}")
+        table.add_row("GFLOPs", f"{measured.gflops:.3f}", f"{best.gflops:.3f}",
+                      f"{best.gflops / measured.gflops:.3f}x")
+        table.add_row("parameters", f"{measured.params:,}", f"{best.params:,}",
+                      f"{best.params / measured.params:.3f}x")
         table.add_row("best step / reward", "", f"{best.step} / {best.reward:.4f}", "")
     stdout.print(table)
     records = outcome.records
@@ -234,5 +245,7 @@ def print_summary(outcome) -> None:
                  f"in this session, {outcome.seconds / 60:.1f} min; agent "
                  f"{outcome.settings.agent}"
                  + (" finished early" if outcome.finished_early else ""), highlight=False)
+    for warning in outcome.warnings:
+        stdout.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
     for path in outcome.files.values():
         stdout.print(f"wrote {escape(path)}", highlight=False)

@@ -8,9 +8,10 @@ import json
 
 import click
 
-from edgeprune.cli.app import stderr, stdout
 from edgeprune.cli.deprecation import deprecated_alias, deprecated_group
 from edgeprune.cli.device_cmds import device
+from edgeprune.cli.tables import info_table
+from edgeprune.cli.terminal import stderr, stdout
 from edgeprune.console import escape
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.tokens import TOKEN_ENV
@@ -164,22 +165,6 @@ def info(url, token, token_file, as_json) -> None:
         click.echo(json.dumps(answer, indent=2))
         return
     stdout.print(info_table(client.url, answer))
-
-
-def info_table(title: str, answer: dict):
-    """The /info answer as a two-column table (also `edgeprune device check`)."""
-    from rich.table import Table
-
-    table = Table(title=escape(title), show_header=False, title_justify="left")
-    for key in ("backend", "version", "precisions", "device", "max_upload_bytes", "busy",
-                "edgeprune"):
-        value = answer.get(key)
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
-        elif isinstance(value, list):
-            value = ", ".join(map(str, value))
-        table.add_row(key, escape(value))
-    return table
 
 
 # the group's name of the last release: `edgeprune agent serve|info` (agent is the search's word)

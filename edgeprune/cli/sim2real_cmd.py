@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from edgeprune.cli.app import stdout
-from edgeprune.cli.eval_cmds import runtime_options
-from edgeprune.cli.options import imgsz_option
+from edgeprune.cli.options import imgsz_option, runtime_options
+from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
 
 

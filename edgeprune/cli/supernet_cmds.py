@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from edgeprune.cli.app import stdout
+from edgeprune.cli.deprecation import deprecated_alias
 from edgeprune.cli.options import imgsz_option, torch_device_option, torch_threads_option
+from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
 from edgeprune.supernet.space import SubnetRules  # plain dataclass: no torch at import
 
@@ -131,12 +132,14 @@ def _summary(result) -> None:
 @click.option("--data", help="Dataset YAML whose train split re-estimates the batch-norm "
               "statistics (recommended; without it they are the base's).")
 @click.option("--recal-batches", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--recal-batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Images per recalibration batch.")
+@deprecated_alias("--batch", "--recal-batch", type=click.IntRange(min=1))
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Checkpoint to write (.pt); `edgeprune export --format darknet` makes "
               ".cfg/.weights of it.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def extract(supernet_path, spec_path, data, recal_batches, batch, out_path, seed) -> None:
+def extract(supernet_path, spec_path, data, recal_batches, recal_batch, out_path, seed) -> None:
     """Write the standalone network of a spec, with the trained shared weights."""
     from edgeprune.models.checkpoint import Checkpoint, save_checkpoint
     from edgeprune.prune.spec import load_spec
@@ -151,13 +154,13 @@ def extract(supernet_path, spec_path, data, recal_batches, batch, out_path, seed
         from edgeprune.prune.recalibrate import recalibrate_bn
 
         with stdout.status("re-estimating batch-norm statistics..."):
-            recal = recalibrate_bn(model, image_batches(data, sn.imgsz, batch, recal_batches,
-                                                        seed=seed), recal_batches)
+            batches = image_batches(data, sn.imgsz, recal_batch, recal_batches, seed=seed)
+            recal = recalibrate_bn(model, batches, recal_batches)
     provenance = {"extracted_from": {"supernet": str(Path(supernet_path).resolve()),
                                      "form": sn.form, "base": sn.base_path,
                                      "base_fingerprint": sn.base_fingerprint},
                   "spec": spec.to_dict(), "spec_hash": spec.hash,
-                  "bn_recalibration": {"data": data, "batches": recal, "batch_size": batch}
+                  "bn_recalibration": {"data": data, "batches": recal, "batch_size": recal_batch}
                   if recal else None}
     path = save_checkpoint(Checkpoint(model, sn.names, sn.imgsz, provenance), out_path)
     tail = "" if recal else " (BN statistics are the base's: give --data to re-estimate them)"

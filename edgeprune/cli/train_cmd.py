@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from edgeprune.cli.app import stdout
 from edgeprune.cli.options import imgsz_option, torch_device_option, torch_threads_option
+from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
 
 
@@ -129,6 +129,6 @@ def _summary(result) -> None:
     table.add_row("last.pt", escape(result.last))
     stdout.print(table)
     if result.final_eval is not None:
-        from edgeprune.cli.eval_cmds import class_table
+        from edgeprune.cli.tables import class_table
 
         stdout.print(class_table(result.final_eval, "best.pt on val"))

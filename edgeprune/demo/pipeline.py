@@ -96,15 +96,15 @@ def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
     timer.record("scratch comparison", began)
 
     began = time.perf_counter()
-    baseline, best = search.baseline, search.best
+    measured, best = search.measured_base, search.best
     scratch_cfg = load_checkpoint(scratch.weights).model.cfg
     evaluations = evaluate_models(
-        [("base", base.weights, baseline.latency_ms, baseline.gflops, baseline.params),
+        [("base", base.weights, measured.latency_ms, measured.gflops, measured.params),
          ("pruned", search.files["best_model"], best.latency_ms, best.gflops,
           best.params),
          ("fine-tuned", tuned.train.best, best.latency_ms, best.gflops, best.params),
          (f"scratch (yolov3 w{scratch.width:g})", scratch.weights,
-          scratch.latency_ratio * baseline.latency_ms,
+          scratch.latency_ratio * measured.latency_ms,
           count_gflops(scratch_cfg, (settings.imgsz, settings.imgsz)),
           count_params(scratch_cfg))],
         data, console)

@@ -105,7 +105,7 @@ def _relative(path: Path, run: Path) -> str:
 
 def write_report(result: DemoResult) -> Path:
     settings, run, search = result.settings, result.run, result.search
-    baseline, best = search.baseline, search.best
+    measured, best = search.measured_base, search.best
     tuned = result.finetune
     final: ModelEvaluation = result.evaluations[-1]
     lines = [
@@ -130,7 +130,7 @@ def write_report(result: DemoResult) -> Path:
         "distillation; `scratch` is what a user gets without the search: the widest yolov3 "
         "no slower than the pruned network, trained from scratch on the same data for the "
         "base's epochs. "
-        f"Latency is measured on {_device(baseline.latency)}, each network timed interleaved "
+        f"Latency is measured on {_device(measured.latency)}, each network timed interleaved "
         f"with the base in one window: the ratio to the base x the base's median (the "
         f"fine-tuned model has the pruned architecture, so the same measurement). mAP on the "
         f"val split of each domain ({final.results['sim'].images} images), with the "
@@ -153,9 +153,9 @@ def write_report(result: DemoResult) -> Path:
         *_weight_sharing_step(result),
         f"3. **Search**: agent `{search.settings.agent}`, {len(search.records)} candidates "
         f"(budget {settings.budget}), target {settings.target_speedup:g}x faster = "
-        f"{baseline.target_ms:.2f} ms; best candidate {best.latency_ms:.2f} ms "
+        f"{measured.target_ms:.2f} ms; best candidate {best.latency_ms:.2f} ms "
         f"({'meets' if best.feasible else 'MISSES'} the target), accuracy proxy "
-        f"{best.accuracy:.4f} vs the base's {baseline.accuracy:.4f}. Details: "
+        f"{best.accuracy:.4f} vs the base's {measured.accuracy:.4f}. Details: "
         f"[search/report.md]({_relative(search.files['report'], run)}).",
         f"4. **Fine-tuning**: {settings.finetune_epochs} epochs with distillation (weight "
         f"{tuned.distill_weight:g}) from the base; sim val mAP@0.5 "

@@ -224,7 +224,7 @@ def scratch_comparison(settings: DemoSettings, search, data: DemoData, cache: Pa
     from edgeprune.models import builtin_cfg, load_checkpoint
     from edgeprune.train.scratch import WIDTH_GRID, matched_width, train_scratch
 
-    best, baseline = search.best, search.baseline
+    best, measured = search.best, search.measured_base
     classes = len(load_checkpoint(search.files["best_model"]).names)
     meter = resolve_device("cpu", cache=run / "search" / "latency.sqlite",
                            protocol=dict(settings.latency_protocol))
@@ -233,7 +233,7 @@ def scratch_comparison(settings: DemoSettings, search, data: DemoData, cache: Pa
                                         imgsz=settings.imgsz))
         with console.status("finding the yolov3 width as fast as the pruned network..."):
             width, ratio = matched_width(meter, classes, settings.imgsz, settings.width,
-                                         best.latency_ms / baseline.latency_ms)
+                                         best.latency_ms / measured.latency_ms)
     finally:
         meter.close()
     folder = None

@@ -59,10 +59,10 @@ def build_command(robot: RobotProfile) -> list[str] | None:
                "-o", robot.engine_path, "--skip-if-current"]
     if robot.imgsz:
         command += ["--imgsz", f"{robot.imgsz[1]}x{robot.imgsz[0]}"]
-    if robot.precision == "fp16":
-        command.append("--half")
-    elif robot.precision == "int8":
-        command += ["--int8", "--calib", robot.path_on_robot(robot.calib)]
+    if robot.precision != "fp32":
+        command += ["--precision", robot.precision]
+    if robot.precision == "int8":
+        command += ["--calib", robot.path_on_robot(robot.calib)]
     return command
 
 

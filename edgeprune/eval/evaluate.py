@@ -54,12 +54,20 @@ class EvalResult:
     extra: dict = field(default_factory=dict)
 
     @property
+    def recall50(self) -> float | None:
+        """Mean over the classes with boxes of the highest recall at IoU 0.5 (averaged over
+        classes as mAP is); None when no class has boxes."""
+        recalls = [c.recall50 for c in self.classes if c.recall50 is not None]
+        return sum(recalls) / len(recalls) if recalls else None
+
+    @property
     def images_per_second(self) -> float:
         return self.images / self.detector_seconds if self.detector_seconds > 0 else 0.0
 
     def to_json(self) -> dict:
         data = asdict(self)
         data["images_per_second"] = self.images_per_second
+        data["recall50"] = self.recall50
         return data
 
 

@@ -34,6 +34,7 @@ from edgeprune.latency.cache import CacheKey, LatencyCache
 from edgeprune.latency.profiles import DeviceProfile, resolve_profile
 from edgeprune.latency.protocol import Protocol
 from edgeprune.latency.result import LatencyResult, check_precision
+from edgeprune.latency.settle import ATTEMPTS, SettledResult, settle
 from edgeprune.onnxio.serialize import load_onnx
 
 log = logging.getLogger("edgeprune.latency")
@@ -113,6 +114,20 @@ class LatencyMeter:
         if use_cache and self.cache is not None:
             self.cache.put(key, result)
         return own_reference(result) if itself else result
+
+    def measure_settled(self, model, input_shape: tuple[int, ...] | None = None,
+                        attempts: int = ATTEMPTS) -> SettledResult:
+        """`model` measured as `measure` does until two independent measurements agree
+        (settle.py), for a number much else leans on (a search's base, the reference); the
+        kept result goes into the cache, so later calls of `measure` answer with it."""
+        settled = settle(lambda use_cache: self.measure(model, input_shape,
+                                                        use_cache=use_cache), attempts)
+        if self.cache is not None and not settled.result.from_cache:
+            precision = check_precision(self.precision)
+            arch_hash, shape, _ = self._prepare(model, input_shape)
+            key = self.cache_key(self.keyed_hash(arch_hash, True), shape, precision)
+            self.cache.put(key, settled.result)
+        return settled
 
     def _reference_bytes(self, shape: tuple[int, ...]) -> bytes:
         """The reference's ONNX at `shape`, exported once: the same bytes every time, so a

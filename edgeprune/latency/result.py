@@ -1,6 +1,6 @@
 """What a latency measurement says: `LatencyResult`, and the device it was taken on.
 
-A number without its device is meaningless (DESIGN.md: never compare numbers across devices),
+A number without its device is meaningless (docs/design.md: never compare numbers across devices),
 so every result carries a `DeviceIdentity` and the backend's name and version, and both go into
 the cache key. Results round-trip through JSON, which is how the server sends them and how the
 cache stores them.

@@ -1,7 +1,7 @@
 """Darknet .cfg files as typed layer records: parse and validate (cfg_writer.py writes them
 back).
 
-The cfg graph is edgeprune's model IR (DESIGN.md). A `DarknetCfg` is the `[net]` section plus a
+The cfg graph is edgeprune's model IR (docs/design.md). A `DarknetCfg` is the `[net]` section plus a
 list of layer records in file order; layer i of the list is layer i of Darknet's numbering, so
 route and shortcut references mean the same thing here as in Darknet. References are kept as
 written (relative or absolute) so that `parse(write(cfg)) == cfg` and written files look like the

@@ -1,5 +1,5 @@
-"""ONNX export of a `DarknetModel`, checked against torch with ONNX Runtime before it is kept,
-and reading ONNX files back (the model, its metadata).
+"""ONNX export of a detector (an `edgeprune.models.DarknetModel`), checked against torch with
+ONNX Runtime before it is kept, and reading ONNX files back (the model, its metadata).
 
 Output contract (what the Detector, the latency backends and TensorRT rely on): one input
 `images` (batch, channels, H, W) float32 RGB in [0, 1]; one output `detections`
@@ -16,7 +16,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import onnx
@@ -25,8 +25,17 @@ import torch
 from edgeprune.atomic import atomic_write_bytes
 from edgeprune.errors import EdgepruneError, ExportError
 
-if TYPE_CHECKING:  # for annotations only: this package sits below edgeprune.models
-    from edgeprune.models.darknet import DarknetModel
+
+class ExportableModel(Protocol):
+    """What the export needs of a model: a torch module (images in, the detections tensor
+    out) that knows its input channels and its cfg text. DarknetModel is one; this package
+    sits below edgeprune.models and never imports it, not even for a type."""
+
+    input_channels: int
+
+    def cfg_text(self) -> str: ...
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
 
 DEFAULT_OPSET = 17
 INPUT_NAME = "images"
@@ -44,7 +53,7 @@ class OnnxExport:
     max_abs_diff: float | None  # torch vs ONNX Runtime on the check input; None if unchecked
 
 
-def onnx_bytes(model: DarknetModel, imgsz: tuple[int, int], names: list[str] | None = None,
+def onnx_bytes(model: ExportableModel, imgsz: tuple[int, int], names: list[str] | None = None,
                batch: int = 1, dynamic_batch: bool = True, opset: int = DEFAULT_OPSET) -> bytes:
     """Serialized ONNX model of `model` at input size `imgsz` (height, width)."""
     if opset < DEFAULT_OPSET:
@@ -55,6 +64,9 @@ def onnx_bytes(model: DarknetModel, imgsz: tuple[int, int], names: list[str] | N
     buffer = io.BytesIO()
     dynamic_axes = ({INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
                     if dynamic_batch else None)
+    traced_shape: list[tuple[int, ...]] = []  # the output's shape, seen as the export traces
+    hook = module.register_forward_hook(
+        lambda _module, _inputs, output: traced_shape.append(tuple(output.shape)))
     with warnings.catch_warnings(), torch.no_grad():
         # The TorchScript exporter is deprecated in favour of torch.export, but it is ~15x
         # faster for these static graphs, which matters when a search exports every candidate.
@@ -62,7 +74,9 @@ def onnx_bytes(model: DarknetModel, imgsz: tuple[int, int], names: list[str] | N
         torch.onnx.export(module, (dummy,), buffer, dynamo=False, opset_version=opset,
                           input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                           dynamic_axes=dynamic_axes, do_constant_folding=True)
+    hook.remove()
     proto = onnx.load_from_string(buffer.getvalue())
+    _name_output_dims(proto, traced_shape[-1], dynamic_batch)
     from edgeprune import __version__
 
     metadata = {META_CFG: model.cfg_text(), META_IMGSZ: json.dumps(list(imgsz)),
@@ -75,7 +89,21 @@ def onnx_bytes(model: DarknetModel, imgsz: tuple[int, int], names: list[str] | N
     return proto.SerializeToString()
 
 
-def compare_with_torch(model: DarknetModel, model_bytes: bytes, imgsz: tuple[int, int],
+def _name_output_dims(proto: onnx.ModelProto, shape: tuple[int, ...],
+                      dynamic_batch: bool) -> None:
+    """Give the output its real dimensions: the exporter cannot see through the final Concat
+    and leaves generated names (`Concatdetections_dim_1`) where the box count and the
+    5 + classes columns are fixed numbers, which TensorRT profiles and readers of the file
+    would otherwise have to guess."""
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    for index, dim in enumerate(dims):
+        if index == 0 and dynamic_batch:
+            dim.dim_param = "batch"
+        else:
+            dim.dim_value = shape[index]
+
+
+def compare_with_torch(model: ExportableModel, model_bytes: bytes, imgsz: tuple[int, int],
                        seed: int = 0) -> tuple[float, float]:
     """Torch vs ONNX Runtime on a seeded random image: (max abs diff, max diff relative to
     max(1, |value|)). The second is the fair check for pixel coordinates, whose float32
@@ -100,7 +128,7 @@ def compare_with_torch(model: DarknetModel, model_bytes: bytes, imgsz: tuple[int
     return float(diff.max(initial=0.0)), float(scaled.max(initial=0.0))
 
 
-def export_onnx(model: DarknetModel, path: str | Path | None, imgsz: tuple[int, int],
+def export_onnx(model: ExportableModel, path: str | Path | None, imgsz: tuple[int, int],
                 names: list[str] | None = None, *, batch: int = 1, dynamic_batch: bool = True,
                 opset: int = DEFAULT_OPSET, check: bool = True,
                 tolerance: float = 1e-3) -> OnnxExport:

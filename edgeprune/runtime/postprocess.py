@@ -29,6 +29,13 @@ class Detections:
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
 
 
+# Box coordinates are bounded to +-this many input pixels (and boxes that are not finite
+# dropped): an untrained head decodes exp(huge) widths (3e38, inf) that no image holds, and
+# mapping those back to the original image overflowed float32 with a RuntimeWarning in the
+# first epoch of every training.
+COORDINATE_BOUND = 1e5
+
+
 def class_scores(rows: np.ndarray) -> np.ndarray:
     """Per-class detection scores (N, C) = objectness x class probability."""
     return rows[:, 5:] * rows[:, 4:5]
@@ -50,10 +57,14 @@ def nms_detections(boxes_xywh: np.ndarray, scores: np.ndarray, conf_threshold: f
         best = scores[np.arange(len(scores)), class_ids]
         box_index = np.nonzero(best > conf_threshold)[0]
         class_ids, kept_scores = class_ids[box_index], best[box_index]
+    finite = np.isfinite(boxes_xywh[box_index]).all(axis=1)  # inf/nan: no box at all
+    box_index, class_ids, kept_scores = box_index[finite], class_ids[finite], kept_scores[finite]
     if len(box_index) == 0:
         return Detections.empty()
-    xywh = boxes_xywh[box_index].astype(np.float32)
-    xyxy = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], axis=1)
+    xywh = boxes_xywh[box_index].astype(np.float64).clip(-COORDINATE_BOUND, COORDINATE_BOUND)
+    xyxy = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2],
+                          axis=1).clip(-COORDINATE_BOUND, COORDINATE_BOUND).astype(np.float32)
+    xywh = xywh.astype(np.float32)
     top_left_wh = np.concatenate([xyxy[:, :2], xywh[:, 2:]], axis=1)
     keep = cv2.dnn.NMSBoxesBatched(top_left_wh.tolist(), kept_scores.astype(float).tolist(),
                                    class_ids.astype(int).tolist(), conf_threshold, iou_threshold)

@@ -1,4 +1,4 @@
-"""RL pruning search with measured latency in the reward (DESIGN.md, "Search").
+"""RL pruning search with measured latency in the reward (docs/design.md, "The search loop").
 
     loop.py         Search: propose, evaluate, record, learn; start / resume; results
     rounds.py       candidates proposed together (--round-size); replaying them on resume

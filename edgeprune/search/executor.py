@@ -41,8 +41,8 @@ class Executor(ABC):
     before the first round; `close` always, at the end."""
 
     def start(self, env: SearchEnvironment, settings, token: str | None,  # noqa: B027
-              baseline) -> None:
-        """Set up workers (`baseline`: the base as measured); the local executor needs
+              measured) -> None:
+        """Set up workers (`measured`: the base as measured); the local executor needs
         nothing."""
 
     @abstractmethod

@@ -29,17 +29,17 @@ from pathlib import Path
 from rich.console import Console
 
 from edgeprune.clock import utc_now
+from edgeprune.console import escape
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.archhash import cfg_arch_hash
 from edgeprune.latency.meter import LatencyMeter, resolve_device
-from edgeprune.latency.result import LatencyResult
 from edgeprune.models.checkpoint import Checkpoint, save_checkpoint
 from edgeprune.models.counting import count_gflops, count_params
 from edgeprune.search.agents.base import AgentContext, SearchAgent, agent_class, create_agent
-from edgeprune.search.baseline import Baseline, load_baseline, save_baseline
 from edgeprune.search.candidate import Candidate
 from edgeprune.search.environment import SearchEnvironment
 from edgeprune.search.executor import Executor, Job, LocalExecutor
+from edgeprune.search.measured_base import MeasuredBase, load_measured_base, save_measured_base
 from edgeprune.search.progress import SearchProgress
 from edgeprune.search.records import CandidateLog
 from edgeprune.search.results import (
@@ -48,10 +48,11 @@ from edgeprune.search.results import (
     write_best_spec,
     write_pareto_csv,
 )
-from edgeprune.search.reward import flops_cost_ms, meets_target, reward
 from edgeprune.search.rounds import Round, propose_round, replay_rounds
+from edgeprune.search.scoring import relative_ms, score
 from edgeprune.search.settings import SearchSettings
-from edgeprune.search.target import check_reachable
+from edgeprune.search.target import check_reachable, pruning_floor
+from edgeprune.search.verdict import weak_best
 
 LATENCY_CACHE = "latency.sqlite"
 LATENCY_TABLE = "latency_table.json"
@@ -72,7 +73,8 @@ class SearchOutcome:
     finished_early: bool  # the agent had nothing left to try before the budget
     files: dict[str, Path] = field(default_factory=dict)
 
-    baseline: Baseline | None = None  # the base as measured (None: a search that never ran)
+    measured_base: MeasuredBase | None = None  # None: a search that never ran
+    warnings: list[str] = field(default_factory=list)  # what the summary and report must say
 
 
 def build_environment(settings: SearchSettings, meter: LatencyMeter | None
@@ -108,7 +110,7 @@ class Search:
         self.log = CandidateLog(self.run_dir)
         self.env: SearchEnvironment | None = None
         self.meter: LatencyMeter | None = None
-        self.baseline: Baseline | None = load_baseline(self.run_dir)
+        self.measured_base: MeasuredBase | None = load_measured_base(self.run_dir)
 
     @classmethod
     def start(cls, settings: SearchSettings, run_dir: Path, **options) -> Search:
@@ -148,30 +150,45 @@ class Search:
             settings.save(self.run_dir)
         if settings.interleave:
             self.meter.use_reference(self.env.base.model.cfg)
-        if self.baseline is None:
-            self.baseline = self._measure_baseline()
-            save_baseline(self.run_dir, self.baseline)
+        if self.measured_base is None:
+            self.measured_base = self._measure_base()
+            save_measured_base(self.run_dir, self.measured_base)
         return self.env
 
-    def _measure_baseline(self) -> Baseline:
+    def _measure_base(self) -> MeasuredBase:
+        """The base measured until two independent measurements agree (its latency fixes the
+        target and every millisecond the search reports), the most-pruned allowed network
+        against it, the target checked against that range, and the base's accuracy."""
         env, settings = self.env, self.settings
         device = self.meter.describe()
-        with self._status(f"measuring the base model on {device}..."):
-            base_latency = env.meter.measure(env.base.model.cfg, env.input_shape)
+        with self._status(f"measuring the base model on {device} (until two independent "
+                          f"measurements agree)..."):
+            base = env.meter.measure_settled(env.base.model.cfg, env.input_shape)
+        if not base.settled:
+            self.console.print(f"[yellow]the base's latency did not settle on {escape(device)}"
+                               f": {escape(base.describe())}; the target in ms and every ms "
+                               f"reported lean on it (the ratios do not). Is something else "
+                               f"running on the device?[/]", highlight=False)
+        base_ms = base.result.median_ms
         fastest = env.fastest_spec(settings.min_ratio, settings.round_to, settings.min_channels)
         with self._status("measuring the most-pruned allowed network..."):
             fastest_latency = env.measure_latency(fastest)
-        target_ms = settings.target.resolve_ms(base_latency.median_ms)
-        fastest_ms = relative_ms(fastest_latency, base_latency.median_ms)
-        check_reachable(target_ms, base_latency.median_ms, fastest_ms, device,
-                        f"every block dropped, every keep ratio {settings.min_ratio:g}")
+        target_ms = settings.target.resolve_ms(base_ms)
+        ratio = relative_ms(fastest_latency, base_ms) / base_ms
+        ratio_ci = tuple((fastest_latency.reference or {}).get("ratio_ci") or (ratio, ratio))
+        check_reachable(settings.target, target_ms, base_ms, ratio, ratio_ci, device,
+                        f"every block dropped, every keep ratio {settings.min_ratio:g}",
+                        pruning_floor(env.space, settings.min_ratio, settings.round_to,
+                                      settings.min_channels,
+                                      bool(settings.proxy_settings.supernet)))
         with self._status(f"scoring the base model on {len(env.val_data)} validation "
                           f"images..."):
             accuracy = env.base_accuracy()
         cfg = env.base.model.cfg
-        return Baseline(latency=base_latency.to_json(), accuracy=accuracy,
-                        gflops=count_gflops(cfg, settings.imgsz), params=count_params(cfg),
-                        fastest_latency=fastest_latency.to_json(), target_ms=target_ms)
+        return MeasuredBase(latency=base.result.to_json(), accuracy=accuracy,
+                            gflops=count_gflops(cfg, settings.imgsz), params=count_params(cfg),
+                            fastest_latency=fastest_latency.to_json(), target_ms=target_ms,
+                            latency_attempts=base.medians_ms, settled=base.settled)
 
     def _remove_unused_run_dir(self) -> None:
         """A fresh run that failed before its first candidate leaves nothing behind."""
@@ -180,7 +197,7 @@ class Search:
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def context(self) -> AgentContext:
-        env, settings, baseline = self.env, self.settings, self.baseline
+        env, settings, measured = self.env, self.settings, self.measured_base
         table = scores = None
         if agent_class(settings.agent).needs_latency_table:
             from edgeprune.prune.importance import channel_set_scores
@@ -189,8 +206,8 @@ class Search:
             scores = {k: v.numpy() for k, v in
                       channel_set_scores(env.base.model, settings.importance).items()}
         return AgentContext(space=env.space, budget=settings.budget,
-                            target_ms=baseline.target_ms, base_latency_ms=baseline.latency_ms,
-                            base_accuracy=baseline.accuracy, base_gflops=baseline.gflops,
+                            target_ms=measured.target_ms, base_latency_ms=measured.latency_ms,
+                            base_accuracy=measured.accuracy, base_gflops=measured.gflops,
                             seed=settings.seed, round_to=settings.round_to,
                             min_channels=settings.min_channels,
                             ratio_range=(settings.min_ratio, 1.0),
@@ -230,7 +247,7 @@ class Search:
             replayed = len(records)
             evaluated = measured = 0
             finished_early = False
-            self.executor.start(env, self.settings, self.token, self.baseline)
+            self.executor.start(env, self.settings, self.token, self.measured_base)
             with self._progress(len(records)) as progress:
                 while True:
                     round_began = time.perf_counter()
@@ -254,7 +271,7 @@ class Search:
                                     best_record(records), pareto_front(records), session,
                                     replayed, evaluated, measured,
                                     time.perf_counter() - began, finished_early,
-                                    baseline=self.baseline)
+                                    measured_base=self.measured_base)
             self._finish(outcome)
             return outcome
         finally:
@@ -298,19 +315,11 @@ class Search:
     def _record(self, job: Job, measured: Candidate, session: int,
                 seconds: float) -> Candidate:
         """`measured` (the environment's) numbered, scored against the target, stamped."""
-        baseline, config = self.baseline, self.settings.reward
-        target = baseline.target_ms
-        latency = LatencyResult.from_json(measured.latency)
-        flops_ms = flops_cost_ms(measured.gflops, baseline.gflops, baseline.latency_ms)
-        latency_ms = relative_ms(latency, baseline.latency_ms)
+        scored = score(measured, self.measured_base, self.settings.reward, self.meter.protocol)
         return dataclasses.replace(
-            measured, spec=job.spec, step=job.step, latency_ms=latency_ms,
-            reward=reward(measured.accuracy, latency_ms, target, config),
-            flops_reward=reward(measured.accuracy, flops_ms, target, config),
-            feasible=meets_target(latency_ms, target, config),
-            agent=self.settings.agent, session=session, repeat_of=job.repeat_of,
-            wall_seconds=seconds, time=utc_now(), measured_ms=latency.median_ms,
-            latency_ratio=latency.ratio, noise=measurement_noise(latency, self.meter.protocol))
+            measured, spec=job.spec, step=job.step, agent=self.settings.agent,
+            session=session, repeat_of=job.repeat_of, wall_seconds=seconds, time=utc_now(),
+            **scored.fields())
 
     # ---------------------------------------------------------------------------- results
 
@@ -318,10 +327,19 @@ class Search:
         from edgeprune.search.report import write_report
 
         run = self.run_dir
+        weak = weak_best(outcome.measured_base, outcome.best, outcome.pareto,
+                         self.settings.proxy, "pruned_from" in self.env.base.provenance)
+        if weak:
+            outcome.warnings.append(weak)
+        if outcome.measured_base.settled is False:
+            outcome.warnings.append(
+                f"the base's latency did not settle: independent measurements gave "
+                f"{', '.join(f'{m:.3f}' for m in outcome.measured_base.latency_attempts)} ms "
+                f"and the lowest is used; every ms reported leans on it (the ratios do not)")
         write_pareto_csv(run / "pareto.csv", outcome.pareto)
         outcome.files["pareto"] = run / "pareto.csv"
         if outcome.best is not None:
-            write_best_spec(run / "best.yaml", outcome.best, outcome.baseline.target_ms, run)
+            write_best_spec(run / "best.yaml", outcome.best, outcome.measured_base.target_ms, run)
             outcome.files["best_spec"] = run / "best.yaml"
             with self._status("applying the best spec (pruning, BN recalibration)..."):
                 outcome.files["best_model"] = save_checkpoint(self.best_checkpoint(outcome),
@@ -338,7 +356,7 @@ class Search:
             "importance": self.settings.importance,
             "search": {"run": str(self.run_dir), "step": best.step, "agent": best.agent,
                        "accuracy_proxy": self.settings.proxy, "map50_proxy": best.accuracy,
-                       "latency_ms": best.latency_ms, "target_ms": outcome.baseline.target_ms,
+                       "latency_ms": best.latency_ms, "target_ms": outcome.measured_base.target_ms,
                        "device": self.settings.device, "data": self.settings.data},
             "weight_sharing": self.settings.proxy_settings.supernet,
             "bn_recalibration": {"data": self.settings.data,
@@ -362,29 +380,6 @@ class Search:
         return self.console.status(text)
 
     def _progress(self, done: int) -> SearchProgress:
-        return SearchProgress(self, done)
+        return SearchProgress(self.console, self.settings, self.run_dir, self.show_progress,
+                              done)
 
-
-def relative_ms(result: LatencyResult, base_ms: float) -> float:
-    """The latency the search compares: the ratio to the base timed in the same window times
-    the base's latency at the search's start (drift-corrected), else the measured median."""
-    return result.ratio * base_ms if result.ratio is not None else result.median_ms
-
-
-NOISY_RATIO_CI = 0.05  # half-width of the ratio's CI, relative, above which it is flagged
-
-
-def measurement_noise(result: LatencyResult, protocol) -> str | None:
-    """Why a measurement is suspect, or None: re-taken because its spread was above the
-    protocol's max_cv, or a ratio to the base known only to more than 5%."""
-    reasons = []
-    if result.remeasures:
-        reasons.append(f"re-measured {result.remeasures}x (cv {result.cv:.2f} > "
-                       f"{protocol.max_cv:g})" if result.cv > protocol.max_cv
-                       else f"re-measured {result.remeasures}x")
-    if result.reference and result.ratio:
-        low, high = result.reference.get("ratio_ci", (result.ratio, result.ratio))
-        spread = (high - low) / 2 / result.ratio
-        if spread > NOISY_RATIO_CI:
-            reasons.append(f"ratio to the base +-{spread:.0%}")
-    return "; ".join(reasons) or None

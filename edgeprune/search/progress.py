@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+
+from rich.console import Console
 
 from edgeprune.console import escape
 from edgeprune.search.candidate import Candidate
 from edgeprune.search.results import best_record
-
-if TYPE_CHECKING:
-    from edgeprune.search.loop import Search
+from edgeprune.search.settings import SearchSettings
 
 
 class SearchProgress:
     """The progress bar (step, best reward, best latency, candidates measured) and one line
-    per candidate, printed above the bar (or alone when the output is not a terminal)."""
+    per candidate, printed above the bar (or alone when the output is not a terminal).
 
-    def __init__(self, search: Search, done: int) -> None:
+    Steps are numbered from 0, as in candidates.jsonl, best.yaml and the report; the count
+    beside them (`4/12`) is how many candidates are recorded of the budget."""
+
+    def __init__(self, console: Console, settings: SearchSettings, run_dir: Path,
+                 show: bool, done: int) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -26,21 +30,20 @@ class SearchProgress:
             TimeRemainingColumn,
         )
 
-        self.search = search
-        self.console = search.console
-        self.target = search.baseline.target_ms
+        self.console = console
+        self.budget = settings.budget
+        self.show = show
         self.measured = 0
         self.progress = Progress(
             TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[best]}"), TimeElapsedColumn(), TimeRemainingColumn(),
             console=self.console, transient=True,
-            disable=not (search.show_progress and self.console.is_terminal))
-        self.task = self.progress.add_task("search", total=search.settings.budget,
-                                           completed=done, best="")
-        if done and search.show_progress:
-            self.console.print(f"resuming {escape(search.run_dir)}: {done} candidate(s) "
-                               f"recorded, replayed into a fresh {search.settings.agent} agent",
-                               highlight=False)
+            disable=not (show and console.is_terminal))
+        self.task = self.progress.add_task("search", total=settings.budget, completed=done,
+                                           best="")
+        if done and show:
+            console.print(f"resuming {escape(run_dir)}: {done} candidate(s) recorded, "
+                          f"replayed into a fresh {settings.agent} agent", highlight=False)
 
     def __enter__(self) -> SearchProgress:
         self.progress.__enter__()
@@ -57,7 +60,7 @@ class SearchProgress:
         fields = (f"best reward {best.reward:.4f} at {best.latency_ms:.2f} ms, "
                   f"{self.measured} measured")
         self.progress.update(self.task, completed=len(records), best=fields)
-        if not self.search.show_progress:
+        if not self.show:
             return
         source = (f"repeat of step {record.repeat_of}" if record.repeat_of is not None
                   else "cached" if record.from_cache else "measured")
@@ -65,7 +68,7 @@ class SearchProgress:
             source += f", [yellow]noisy: {record.noise}[/]"
         mark = "[green]meets target[/]" if record.feasible else "[yellow]over target[/]"
         self.console.print(
-            f"step {record.step + 1}/{self.search.settings.budget}  "
+            f"step {record.step} ({len(records)}/{self.budget})  "
             f"{record.latency_ms:8.3f} ms ({source})  mAP@0.5 {record.accuracy:.4f}  "
             f"reward {record.reward:+.4f}  {mark}" + ("  [bold green]best[/]" if improved
                                                       else ""), highlight=False)

@@ -11,6 +11,7 @@ from edgeprune.plotting import pyplot, save_figure
 from edgeprune.prune.space import PruneSpace
 from edgeprune.search.candidate import Candidate
 from edgeprune.search.results import distinct
+from edgeprune.search.verdict import latency_cells
 
 
 def plot_rewards(records: list[Candidate], path: Path) -> Path:
@@ -108,18 +109,18 @@ def _fmt_spec(space: PruneSpace, record: Candidate) -> str:
 
 def write_report(outcome, space: PruneSpace) -> Path:
     """Write report.md and its plots into the run folder; returns the report's path."""
-    run, settings, baseline = outcome.run_dir, outcome.settings, outcome.baseline
+    run, settings, measured = outcome.run_dir, outcome.settings, outcome.measured_base
     records, best, front = outcome.records, outcome.best, outcome.pareto
     plots = []
     if records:
         plots.append(("Reward over steps", plot_rewards(records, run / "reward.png")))
         plots.append(("Accuracy proxy against measured latency",
-                      plot_pareto(records, front, baseline.target_ms, baseline.latency_ms,
-                                  baseline.accuracy, run / "pareto.png")))
+                      plot_pareto(records, front, measured.target_ms, measured.latency_ms,
+                                  measured.accuracy, run / "pareto.png")))
     if best is not None:
         plots.append(("Best candidate: channels kept per group, blocks dropped",
                       plot_best(space, best, run / "best_spec.png")))
-    measured = sum(not r.from_cache for r in records)
+    fresh = sum(not r.from_cache for r in records)
     evaluated = sum(r.repeat_of is None for r in records)
     sessions = len({r.session for r in records})
     height, width = settings.imgsz
@@ -134,10 +135,10 @@ def write_report(outcome, space: PruneSpace) -> Path:
         "|---|---|",
         f"| base | `{settings.weights}` |",
         f"| data | `{settings.data}` ({settings.val_images or 'all'} validation images) |",
-        f"| device | `{settings.device}`: {baseline.latency.get('backend', '')} on "
-        f"{_device_text(baseline.latency)} |",
-        f"| input | {width}x{height}, {baseline.latency.get('precision', '')} |",
-        f"| target | {settings.target.describe()} = **{baseline.target_ms:.3f} ms** |",
+        f"| device | `{settings.device}`: {measured.latency.get('backend', '')} on "
+        f"{_device_text(measured.latency)} |",
+        f"| input | {width}x{height}, {measured.latency.get('precision', '')} |",
+        f"| target | {settings.target.describe()} = **{measured.target_ms:.3f} ms** |",
         f"| agent | `{settings.agent}` {settings.agent_options or ''}, seed {settings.seed} |",
         f"| budget | {settings.budget} candidates |",
         f"| reward | {settings.reward.describe()} |",
@@ -153,26 +154,31 @@ def write_report(outcome, space: PruneSpace) -> Path:
         "",
         "## Result",
         "",
+        *(line for warning in outcome.warnings for line in (f"> **Warning:** {warning}", "")),
         "| | base | best | ratio |",
         "|---|---|---|---|",
     ]
     if best is not None:
+        cells = latency_cells(measured, best)
         lines += [
-            f"| measured latency (ms) | {baseline.latency_ms:.3f} | {best.latency_ms:.3f} | "
-            f"{baseline.latency_ms / best.latency_ms:.2f}x faster |",
-            f"| accuracy proxy (mAP@0.5) | {baseline.accuracy:.4f} | {best.accuracy:.4f} | "
-            f"{best.accuracy - baseline.accuracy:+.4f} |",
-            f"| GFLOPs | {baseline.gflops:.3f} | {best.gflops:.3f} | "
-            f"{best.gflops / baseline.gflops:.3f} |",
-            f"| parameters | {baseline.params:,} | {best.params:,} | "
-            f"{best.params / baseline.params:.3f} |",
+            f"| measured latency (ms), median (95% interval) | {cells.base} | {cells.best} | "
+            f"{cells.speedup} |",
+            f"| accuracy proxy (mAP@0.5) | {measured.accuracy:.4f} | {best.accuracy:.4f} | "
+            f"{best.accuracy - measured.accuracy:+.4f} |",
+            f"| GFLOPs | {measured.gflops:.3f} | {best.gflops:.3f} | "
+            f"{best.gflops / measured.gflops:.3f} |",
+            f"| parameters | {measured.params:,} | {best.params:,} | "
+            f"{best.params / measured.params:.3f} |",
             "",
             f"Best: step {best.step}, reward {best.reward:.4f}, "
             + ("meets the target" if best.feasible else
                "**no candidate met the target**; this is the highest reward") + "; "
             + _fmt_spec(space, best) + ". Spec: `best.yaml`; model (pruned, BN recalibrated): "
             "`best.pt`. The accuracy proxy is measured before fine-tuning "
-            "(`edgeprune finetune`).",
+            "(`edgeprune finetune`). The best's latency is its ratio to the base timed in the "
+            "same window times the base's latency; its interval combines both intervals.",
+            "",
+            f"The base's latency: {_base_latency_text(measured)}.",
         ]
     else:
         lines.append("| (no candidate evaluated) | | | |")
@@ -181,10 +187,10 @@ def write_report(outcome, space: PruneSpace) -> Path:
         "## Search",
         "",
         f"- {len(records)} candidates ({evaluated} networks evaluated, "
-        f"{len(records) - evaluated} repeats of an evaluated network); {measured} fresh "
-        f"latency measurements, {len(records) - measured} answered by the latency cache",
+        f"{len(records) - evaluated} repeats of an evaluated network); {fresh} fresh "
+        f"latency measurements, {len(records) - fresh} answered by the latency cache",
         f"- {sum(r.feasible for r in records)} meet the target; the most-pruned allowed "
-        f"network measures {baseline.fastest_ms:.3f} ms",
+        f"network measures {measured.fastest_ms:.3f} ms",
         f"- latency: {_latency_text(settings, records)}",
         f"- {sessions} session(s); time in candidates "
         f"{sum(r.wall_seconds for r in records) / 60:.1f} min (latency "
@@ -206,6 +212,18 @@ def write_report(outcome, space: PruneSpace) -> Path:
     path = run / "report.md"
     atomic_write_text(path, "\n".join(lines))
     return path
+
+
+def _base_latency_text(measured) -> str:
+    attempts = ", ".join(f"{m:.3f}" for m in measured.latency_attempts)
+    if measured.settled:
+        return (f"{measured.latency_ms:.3f} ms, the lowest of two independent measurements "
+                f"that agree (all taken: {attempts} ms)")
+    if measured.settled is False:
+        return (f"{measured.latency_ms:.3f} ms, the lowest of independent measurements that "
+                f"did NOT agree ({attempts} ms): the milliseconds here are uncertain, the "
+                f"ratios are not")
+    return f"{measured.latency_ms:.3f} ms, measured once (a run of an earlier release)"
 
 
 def _latency_text(settings, records: list[Candidate]) -> str:

@@ -1,8 +1,8 @@
 """Everything a search depends on, saved as the run's config.yaml so `--resume` can rebuild it.
 
 Settings only: what the search measures (the base model's latency and accuracy, the resolved
-target) is the run's state, in baseline.json (baseline.py). The server token is never written
-(pass it again, or set EDGEPRUNE_SERVER_TOKEN, when resuming).
+target) is the run's state, in measured_base.json (measured_base.py). The server token is never
+written (pass it again, or set EDGEPRUNE_SERVER_TOKEN, when resuming).
 """
 
 from __future__ import annotations
@@ -153,7 +153,8 @@ class SearchSettings:
             raise EdgepruneError(f"{source}: unknown key {unknown[0]!r} (written by a newer "
                                  f"edgeprune?)")
         values = dict(data)
-        values.pop("baseline", None)  # measured state in earlier releases: load_baseline reads it
+        values.pop("baseline", None)  # the measured base in early releases: load_measured_base
+        #                               reads it there
         values.setdefault("interleave", False)  # written before candidates had a reference
         try:
             values["target"] = Target.from_dict(values["target"])

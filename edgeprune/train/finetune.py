@@ -62,6 +62,8 @@ def finetune(config: TrainConfig, run_dir: str | Path, teacher: str | Path | Non
              distill_weight: float = 1.0, *, console: Console | None = None,
              show_progress: bool = True, validate: bool = True) -> FinetuneResult:
     """Fine-tune `config.weights` into `run_dir` (best.pt, last.pt, results.csv, config.yaml).
+    With validation, the model as given is scored first and stays best.pt until an epoch
+    beats it (`best_epoch` 0 then), so best.pt is never worse than the start.
 
     With a `teacher` checkpoint (the base the pruned model came from) and `distill_weight`
     > 0, the loss gets the distillation term. Returns the training result and mAP before and
@@ -89,6 +91,7 @@ def finetune(config: TrainConfig, run_dir: str | Path, teacher: str | Path | Non
     before = teacher_eval = None
     if trainer.evaluator is not None:
         before = trainer.validate(student.model.to(trainer.device).eval())
+        trainer.keep_start_unless_beaten(before)
         if teacher_model is not None:
             teacher_eval = trainer.validate(teacher_model.eval())
     result = trainer.run()

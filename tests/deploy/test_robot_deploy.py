@@ -38,7 +38,8 @@ def test_params_file_matches_the_node_and_commands_fit_together(tmp_path):
     params = yaml.safe_load(files["robomaster-infantry.params.yaml"])
     assert params["edgeprune_detector"]["ros__parameters"]["conf_threshold"] == 0.35
     native = files["run-native.sh"]
-    assert "--format engine" in native and "--half" in native and "--skip-if-current" in native
+    assert "--format engine" in native and "--precision fp16" in native
+    assert "--skip-if-current" in native
     assert "ros2 launch edgeprune_ros detector.launch.py" in native
     docker = shlex.split(files["docker-run.sh"].splitlines()[-1])
     assert "EDGEPRUNE_ENGINE=/opt/edgeprune/models/infantry-final.engine" in docker
@@ -49,7 +50,7 @@ def test_params_file_matches_the_node_and_commands_fit_together(tmp_path):
     run = CliRunner().invoke(main, ["deploy", "--robot", "robomaster-sentry-int8",
                                     "--write", str(tmp_path / "out")])
     assert run.exit_code == 0, run.output
-    assert "--int8 --calib /opt/edgeprune/models/calib/arena" in run.output
+    assert "--precision int8 --calib /opt/edgeprune/models/calib/arena" in run.output
     written = {p.name for p in (tmp_path / "out").iterdir()}
     assert written == {"robomaster-sentry-int8.params.yaml", "run-native.sh", "docker-run.sh",
                        "edgeprune-robomaster-sentry-int8.service"}

@@ -44,7 +44,20 @@ def test_detector_results_equal_val_on_the_same_model_and_images(trained, tmp_pa
         assert reported["map50"] == pytest.approx(map50, abs=1e-12)
         assert reported["map50_95"] == pytest.approx(map50_95, abs=1e-12)
         assert reported["images"] == len(images) and map50 > 0.1
+        recalls = [c["recall50"] for c in reported["classes"] if c["recall50"] is not None]
+        assert reported["recall50"] == pytest.approx(sum(recalls) / len(recalls))
         batched = detector(images)  # and a batch gives the same boxes as single images
         for alone, together in zip(one_by_one, batched, strict=True):
             assert compare_detections(alone, together).agrees(box_tolerance=1e-3,
                                                               score_tolerance=1e-5)
+
+
+def test_the_all_row_of_val_has_a_recall(trained, tmp_path, monkeypatch):
+    result, data_yaml, _ = trained
+    monkeypatch.chdir(tmp_path)
+    run = CliRunner().invoke(main, ["val", "--data", str(data_yaml), "--weights",
+                                    str(result.best)])
+    assert run.exit_code == 0, run.output
+    row = next(line for line in run.output.splitlines() if line.strip("│ ").startswith("all"))
+    cells = [cell.strip() for cell in row.strip("│ ").split("│")]
+    assert len(cells) == 6 and cells[5] and float(cells[5]) > 0, row

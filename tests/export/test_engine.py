@@ -39,8 +39,8 @@ def tiny_checkpoint(tmp_path):
 
 @pytest.mark.skipif(TENSORRT, reason="TensorRT is installed: the missing-package path is moot")
 def test_without_tensorrt_export_and_detector_say_so(tmp_path, tiny_checkpoint):
-    run = invoke("export", "--weights", tiny_checkpoint, "--format", "engine", "--half",
-                 "-o", tmp_path / "tiny.engine")
+    run = invoke("export", "--weights", tiny_checkpoint, "--format", "engine", "--precision",
+                 "fp16", "-o", tmp_path / "tiny.engine")
     assert run.exit_code == 1
     assert "TensorRT's Python package is not installed" in run.output
     assert "pip install tensorrt" in run.output and "Traceback" not in run.output
@@ -51,13 +51,19 @@ def test_without_tensorrt_export_and_detector_say_so(tmp_path, tiny_checkpoint):
 
 
 def test_engine_options_are_checked_before_anything_is_built(tmp_path, tiny_checkpoint):
-    both = invoke("export", "--weights", tiny_checkpoint, "--format", "engine", "--half",
-                  "--int8", "--calib", tmp_path)
-    assert both.exit_code == 1 and "--half and --int8 exclude each other" in both.output
-    no_calib = invoke("export", "--weights", tiny_checkpoint, "--format", "engine", "--int8")
-    assert no_calib.exit_code == 1 and "--int8 needs --calib" in no_calib.output
-    wrong_format = invoke("export", "--weights", tiny_checkpoint, "--format", "onnx", "--half")
-    assert wrong_format.exit_code == 1 and "--half: only for --format engine" in wrong_format.output
+    no_calib = invoke("export", "--weights", tiny_checkpoint, "--format", "engine",
+                      "--precision", "int8")
+    assert no_calib.exit_code == 1 and "--precision int8 needs --calib" in no_calib.output
+    wrong_format = invoke("export", "--weights", tiny_checkpoint, "--format", "onnx",
+                          "--precision", "fp16")
+    assert wrong_format.exit_code == 1
+    assert "--precision fp16: only for --format engine" in wrong_format.output
+    # the spellings of the last release: --half and --int8 hand their precision on, warning
+    old = invoke("export", "--weights", tiny_checkpoint, "--format", "engine", "--int8")
+    assert old.exit_code == 1 and "--precision int8 needs --calib" in old.output
+    assert "--int8 is deprecated" in old.output
+    old = invoke("export", "--weights", tiny_checkpoint, "--format", "onnx", "--half")
+    assert old.exit_code == 1 and "--precision fp16: only for --format engine" in old.output
     with pytest.raises(EdgepruneError, match="nothing.engine: engine file not found"):
         Detector(tmp_path / "nothing.engine")
 
@@ -66,9 +72,9 @@ def test_engine_options_are_checked_before_anything_is_built(tmp_path, tiny_chec
 @pytest.mark.parametrize("half", [False, True])
 def test_engine_detections_equal_onnx_runtime_for_batches(tmp_path, tiny_checkpoint, half):
     out = tmp_path / "tiny.engine"
-    run = invoke("export", "--weights", tiny_checkpoint, "--format", "engine", "--batch", 4,
+    run = invoke("export", "--weights", tiny_checkpoint, "--format", "engine", "--input-batch", 4,
                  "-o", out, "--timing-cache", tmp_path / "timing.cache",
-                 *(["--half"] if half else []))
+                 *(["--precision", "fp16"] if half else []))
     assert run.exit_code == 0, run.output
     data = read_sidecar(out)
     assert data["names"] == ["car", "bus"] and data["imgsz"] == [64, 64]
@@ -86,6 +92,6 @@ def test_engine_detections_equal_onnx_runtime_for_batches(tmp_path, tiny_checkpo
     rows = engine.runtime.run(engine.preprocess(images)[0])  # 6 images: chunks of 4 and 2
     expected = reference.runtime.run(reference.preprocess(images)[0])
     np.testing.assert_allclose(rows[..., 4:], expected[..., 4:], atol=tolerance)
-    again = invoke("export", "--weights", tiny_checkpoint, "--format", "engine", "--batch", 4,
-                   "-o", out, "--skip-if-current", *(["--half"] if half else []))
+    again = invoke("export", "--weights", tiny_checkpoint, "--format", "engine", "--input-batch", 4,
+                   "-o", out, "--skip-if-current", *(["--precision", "fp16"] if half else []))
     assert again.exit_code == 0 and "up to date" in again.output

@@ -17,6 +17,7 @@ from edgeprune.onnxio.serialize import (
     META_IMGSZ,
     META_NAMES,
     export_onnx,
+    onnx_bytes,
     read_onnx_metadata,
 )
 from tests.helpers import randomize_weights
@@ -55,6 +56,12 @@ def test_onnx_carries_contract_and_metadata(tmp_path):
     assert [o.name for o in proto.graph.output] == ["detections"]
     dims = proto.graph.output[0].type.tensor_type.shape.dim
     assert dims[0].dim_param == "batch"
+    # the box count and the columns are numbers, not generated names (Concatdetections_dim_1)
+    assert [d.dim_value for d in dims[1:]] == [3 * (2 * 2 + 4 * 4), 7]
+    static = onnx.load_from_string(onnx_bytes(model, (64, 96), ["red", "blue"],
+                                              dynamic_batch=False, batch=2))
+    assert [d.dim_value for d in static.graph.output[0].type.tensor_type.shape.dim] == [
+        2, 3 * (2 * 3 + 4 * 6), 7]
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     out = session.run(None, {"images": np.zeros((1, 3, 64, 64), np.float32)})[0]
     assert out.shape == (1, 3 * (2 * 2 + 4 * 4), 7)  # anchors x H x W over both heads

@@ -85,7 +85,7 @@ def test_recalibration_from_a_dataset(tmp_path, base):
     data, _, _ = write_dataset(tmp_path / "data", train=6, val=2, height=48, width=64)
     out = run("prune", "--weights", base, "--uniform", "0.5", "--round-to", "1",
               "--min-channels", "1", "--recal-batches", "3", "--data", data,
-              "--batch-size", "2", "-o", tmp_path / "pruned.pt", "--out", tmp_path / "runs")
+              "--recal-batch", "2", "-o", tmp_path / "pruned.pt", "--out", tmp_path / "runs")
     assert "parameters" in out
     pruned = load_checkpoint(tmp_path / "pruned.pt")
     assert pruned.provenance["bn_recalibration"] == {"data": str(data), "batches": 3,

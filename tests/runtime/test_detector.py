@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 import pytest
@@ -71,6 +73,33 @@ def test_known_input_box_maps_to_each_original_image():
     # 100x200 -> scale 0.48, pad left 24
     np.testing.assert_allclose(tall.boxes, [[29.1667, 89.5833, 70.8333, 110.4167]], atol=1e-2)
     assert wide.class_ids.tolist() == [1] and wide.scores[0] == pytest.approx(0.72)
+
+
+class UntrainedRows(FixedRows):
+    """An untrained head's rows: widths of 3e38 and inf beside one sane box."""
+
+    name = "untrained-rows-test"
+
+    def run(self, batch):
+        rows = np.array([[48, 48, 3e38, 3e38, 0.9, 0.9, 0.0], [48, 48, np.inf, 10, 0.9, 0.9, 0.0],
+                         [10, 10, 4, 4, 0.9, 0.8, 0.0]], np.float32)
+        return np.stack([rows] * len(batch))
+
+
+def test_untrained_boxes_are_bounded_not_overflowed():
+    """Mapping those back to the original image printed numpy's overflow warning in the first
+    epoch of every training: the non-finite box is dropped, the huge one clipped."""
+    register_runtime(UntrainedRows)
+    try:
+        detector = Detector("unused", runtime="untrained-rows-test", conf_threshold=0.1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            found = detector([np.zeros((480, 640, 3), np.uint8)])[0]
+    finally:
+        RUNTIMES.unregister(UntrainedRows.name)
+    assert found.class_ids.tolist() == [0, 0]
+    np.testing.assert_allclose(found.boxes[0], [0, 0, 640, 480])
+    assert np.isfinite(found.boxes).all()
 
 
 def test_detections_match_labels_in_original_coordinates(trained):

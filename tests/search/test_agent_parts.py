@@ -196,6 +196,16 @@ def test_features_and_layer_graph():
     assert all(graph.members)
 
 
+def test_the_old_name_of_the_reward_average_decay_still_works_with_a_warning(capsys):
+    """"baseline" names the baseline agents only; the moving average of rewards is an
+    average, and its decay's old option name is a deprecated spelling."""
+    declared = {"average_decay": Option(0.8, "", 0.0, 1.0)}
+    assert read_options("abcp", declared, {"baseline_decay": 0.5}) == {"average_decay": 0.5}
+    assert "agent option baseline_decay is deprecated" in capsys.readouterr().err
+    with pytest.raises(EdgepruneError, match="give option average_decay only"):
+        read_options("abcp", declared, {"baseline_decay": 0.5, "average_decay": 0.6})
+
+
 def test_options_are_checked():
     declared = {"lr": Option(0.01, "", 0.0, 1.0), "hidden": Option(8, "", 1, 64),
                 "flag": Option(True, "")}

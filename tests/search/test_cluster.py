@@ -208,9 +208,9 @@ def test_driver_killed_and_resumed(cluster, reference, search_setup, tmp_path):
     command = [sys.executable, "-c", "from edgeprune.cli import main; main()", "search",
                "--data", settings.data, "--weights", settings.weights, "--device", str(device),
                "--target-speedup", "1.25", "--agent", "abcp", "--budget", str(BUDGET),
-               "--round-size", str(ROUND), "--recal-batches", "2", "--batch", "4",
+               "--round-size", str(ROUND), "--recal-batches", "2", "--recal-batch", "4",
                "--val-images", "4", "--latency-cache", str(cache), "--out", str(tmp_path),
-               "--name", "killed", "--cluster", cluster, "--workers", "2",
+               "--name", "killed", "--cluster", cluster, "--accuracy-workers", "2",
                *[item for key, value in FAST.items() for item in ("--protocol",
                                                                   f"{key}={value}")]]
     run = tmp_path / "search" / "killed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -39,8 +40,8 @@ def test_search_writes_a_complete_run_folder(search_setup, tmp_path):
     result = invoke(search_setup.args("--target-speedup", "1.25", "--out", str(tmp_path),
                                       "--name", "full", budget=3))
     run = tmp_path / "search" / "full"
-    for name in ("config.yaml", "baseline.json", "candidates.jsonl", "latency.sqlite", "pareto.csv",
-                 "best.yaml", "best.pt", "report.md", "reward.png", "pareto.png",
+    for name in ("config.yaml", "measured_base.json", "candidates.jsonl", "latency.sqlite",
+                 "pareto.csv", "best.yaml", "best.pt", "report.md", "reward.png", "pareto.png",
                  "best_spec.png"):
         assert (run / name).is_file(), name
     lines = records(run)
@@ -53,7 +54,7 @@ def test_search_writes_a_complete_run_folder(search_setup, tmp_path):
     assert first.latency["reference"]["interleaved"] and first.latency_ratio > 0
     assert first.measured_ms == first.latency["median_ms"]
     # the measured base is the run's state, beside the settings (config.yaml), not among them
-    baseline = json.loads((run / "baseline.json").read_text())
+    baseline = json.loads((run / "measured_base.json").read_text())
     assert "baseline" not in yaml.safe_load((run / "config.yaml").read_text())
     base_ms = baseline["latency"]["median_ms"]
     assert first.latency_ratio * base_ms == pytest.approx(first.latency_ms)
@@ -137,7 +138,7 @@ def test_resume_does_not_measure_again_what_a_killed_candidate_measured(search_s
     for name in ("best.pt", "best.yaml", "pareto.csv", "report.md"):
         (run / name).unlink()
     config_before = (run / "config.yaml").read_text()
-    baseline_before = (run / "baseline.json").read_text()
+    baseline_before = (run / "measured_base.json").read_text()
 
     result = invoke(["search", "--resume", str(run)])
     again = records(run)
@@ -147,7 +148,8 @@ def test_resume_does_not_measure_again_what_a_killed_candidate_measured(search_s
     assert [r.spec_hash for r in again] == [r.spec_hash for r in first]
     assert "2 evaluated and 0 latencies measured" in result.output
     assert (run / "config.yaml").read_text() == config_before
-    assert (run / "baseline.json").read_text() == baseline_before  # the base was not re-measured
+    # the base was not re-measured
+    assert (run / "measured_base.json").read_text() == baseline_before
     assert (run / "best.pt").is_file() and (run / "report.md").is_file()
 
 
@@ -196,11 +198,31 @@ def test_bad_arguments_are_clear_errors(search_setup, tmp_path, extra, message):
 def test_impossible_targets_say_what_is_reachable_and_leave_no_run(search_setup, tmp_path):
     for target, message in ((["--target-latency", "0.0001ms"], "cannot be reached"),
                             (["--target-latency", "10s"], "already met by the base"),
-                            (["--target-speedup", "1000"], "at most")):
+                            (["--target-speedup", "1000"], "cannot be reached")):
         result = CliRunner().invoke(main, search_setup.args(*target, "--out", str(tmp_path)))
         assert result.exit_code == 1, result.output
-        assert message in result.output and "networks this search can produce" in result.output
+        assert message in result.output and "networks this search may produce" in result.output
     assert not any((tmp_path / "search").iterdir())
+
+
+def test_a_refused_target_prints_a_limit_that_is_accepted_typed_back(search_setup, tmp_path):
+    """The limit is printed rounded towards the reachable side (1.498x was printed 1.50x and
+    then refused), and the refusal names the setting that holds the most-pruned network."""
+    cache = str(tmp_path / "latency.sqlite")  # the same measurements both times
+    common = ["--latency-cache", cache, "--out", str(tmp_path), "--min-ratio", "0.1"]
+    refused = CliRunner().invoke(main, search_setup.args("--target-speedup", "1000", *common))
+    assert refused.exit_code == 1, refused.output
+    text = " ".join(refused.output.split())
+    limit = re.search(r"--target-speedup ([0-9.]+) is accepted with these measurements", text)
+    assert limit, text
+    # the tiny test model's layers are 4-32 channels: at ratio 0.1 --round-to and
+    # --min-channels (8 each), not --min-ratio, decide what is kept
+    assert re.search(r"To prune further: --(round-to|min-channels) \d+ .*hold the thin layers "
+                     r"above --min-ratio 0.1", text), text
+    accepted = CliRunner().invoke(main, search_setup.args(
+        "--target-speedup", limit.group(1), *common, "--budget", "1"))
+    assert accepted.exit_code == 0, accepted.output
+    assert "cannot be reached" not in accepted.output
 
 
 def test_missing_inputs_and_bad_resumes(search_setup, tmp_path):
@@ -228,3 +250,36 @@ def test_missing_inputs_and_bad_resumes(search_setup, tmp_path):
     (tmp_path / "config.yaml").write_text(json.dumps({"weights": "x", "colour": "red"}))
     result = runner.invoke(main, ["search", "--resume", str(tmp_path)])
     assert result.exit_code == 1 and "unknown key 'colour'" in result.output
+
+
+def test_an_already_pruned_base_searched_through_the_cli(search_setup, tmp_path):
+    """A published pruned model is the base users bring: the search says plainly when its
+    best keeps under half the base's accuracy proxy, and the report gives the base's latency
+    as independent measurements that agree, and the best's with its interval."""
+    from edgeprune.models import load_checkpoint, save_checkpoint
+    from edgeprune.prune import PruneSpec, prune_checkpoint
+
+    base = load_checkpoint(search_setup.weights)
+    pruned = prune_checkpoint(base, PruneSpec.create(drop_blocks=[1, 4], default_ratio=0.5),
+                              base=str(search_setup.weights))
+    weights = save_checkpoint(pruned, tmp_path / "pruned.pt")
+    args = search_setup.args("--target-speedup", "1.25", "--out", str(tmp_path), "--name",
+                             "pruned", "--min-ratio", "0.1", "--round-to", "1",
+                             "--min-channels", "1", agent="uniform")
+    args[args.index("--weights") + 1] = str(weights)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "search" / "pruned"
+    measured = json.loads((run / "measured_base.json").read_text())
+    assert len(measured["latency_attempts"]) >= 2
+    records = [json.loads(line) for line in (run / "candidates.jsonl").read_text().splitlines()]
+    step = int(re.search(r"step (\d+)", (run / "best.yaml").read_text()).group(1))
+    share = records[step]["accuracy"] / measured["accuracy"]
+    output = " ".join(result.output.split())
+    report = (run / "report.md").read_text()
+    assert ("keeps only" in output) == (share < 0.5), (share, output)
+    assert ("> **Warning:** the best candidate's accuracy proxy" in report) == (share < 0.5)
+    if share < 0.5:
+        assert "the base is already pruned" in output and "Try:" in output
+    assert "independent measurements that agree" in report or "did NOT agree" in report
+    assert "median (95% interval)" in report

@@ -134,7 +134,7 @@ def test_extract_writes_a_recalibrated_checkpoint(search_setup, trained_supernet
     result = CliRunner().invoke(main, ["supernet", "extract", "--supernet",
                                        str(trained_supernets["pruningnet"]), "--spec", str(spec),
                                        "--data", str(search_setup.data), "--recal-batches", "2",
-                                       "--batch", "4", "--out", str(out)])
+                                       "--recal-batch", "4", "--out", str(out)])
     assert result.exit_code == 0, result.output
     ckpt = load_checkpoint(out)
     assert ckpt.provenance["extracted_from"]["form"] == "pruningnet"

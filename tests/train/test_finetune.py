@@ -92,3 +92,23 @@ def test_finetune_cli_reports_before_and_after(search_setup, tmp_path):
                                        str(tmp_path)])
     assert result.exit_code == 1 and "detects 3 classes" in result.output
     assert not (tmp_path / "finetune" / "exp").exists()
+
+
+def test_best_pt_is_never_worse_than_the_model_as_given(search_setup, tmp_path):
+    """An epoch that makes the model worse (here: a learning rate that wrecks it) does not
+    replace it: the starting model is scored first and stays best.pt until beaten."""
+    base = load_checkpoint(search_setup.weights)
+    weights = save_checkpoint(base, tmp_path / "start.pt")
+    result = CliRunner().invoke(main, [
+        "finetune", "--weights", str(weights), "--data", str(search_setup.data), "--no-teacher",
+        "--epochs", "1", "--batch", "4", "--workers", "0", "--lr", "0.5", "--out",
+        str(tmp_path), "--name", "wrecked"])
+    assert result.exit_code == 0, result.output
+    assert "no epoch beat the model as given" in result.output
+    kept = load_checkpoint(tmp_path / "finetune" / "wrecked" / "best.pt")
+    assert kept.provenance["epochs"] == 0
+    assert all(torch.equal(value, base.model.state_dict()[key])
+               for key, value in kept.model.state_dict().items())
+    last = load_checkpoint(tmp_path / "finetune" / "wrecked" / "last.pt")
+    assert not all(torch.equal(value, base.model.state_dict()[key])  # it did train
+                   for key, value in last.model.state_dict().items())

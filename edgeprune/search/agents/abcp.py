@@ -5,7 +5,7 @@ each it reads the point's features and its own previous action, and outputs eith
 probability (residual block, Bernoulli) or the mean of a keep ratio (channel group, Gaussian
 clipped to the ratio range, one learned spread). Block and channel choices are sampled
 jointly in one sequence, so a later layer's ratio can depend on earlier drops. Training is
-REINFORCE on the candidate's reward with an exponential-moving-average baseline (advantages
+REINFORCE on the candidate's reward with an exponential moving average of rewards (advantages
 scaled by the spread of rewards seen) and an entropy bonus that keeps it exploring. A round of
 several candidates (the search's round size) is sampled from one policy and makes one update,
 the mean of its candidates' REINFORCE terms; each candidate's log-probability is taken under
@@ -33,7 +33,7 @@ from edgeprune.search.agents.common import (
     init_parameters,
 )
 from edgeprune.search.agents.policy import (
-    RewardBaseline,
+    RewardAverage,
     bounded_std,
     decisions_log_prob,
     one_thread,
@@ -59,7 +59,7 @@ class ABCPAgent(SamplingAgent):
     OPTIONS = {
         "hidden": Option(64, "LSTM hidden size", 4, 1024),
         "lr": Option(0.01, "Adam learning rate of the controller", 0.0, 1.0),
-        "baseline_decay": Option(0.8, "decay of the moving-average reward baseline", 0.0, 1.0),
+        "average_decay": Option(0.8, "decay of the moving average of rewards", 0.0, 1.0),
         **SAMPLING_OPTIONS,
     }
 
@@ -73,7 +73,7 @@ class ABCPAgent(SamplingAgent):
                 head.weight.mul_(0.1)
         self.optimizer = torch.optim.Adam([*self.controller.parameters(), self.log_std],
                                           lr=opts["lr"])
-        self.baseline = RewardBaseline(opts["baseline_decay"])
+        self.average = RewardAverage(opts["average_decay"])
         self.pending: dict[int, tuple[float, float]] = {}  # step -> (centre, ratio_bias) used
         self.round: list[tuple[PruneSpec, float, tuple[float, float]]] = []  # to learn from
 
@@ -135,7 +135,7 @@ class ABCPAgent(SamplingAgent):
     @one_thread
     def observe(self, evaluation: Candidate) -> None:
         centre = self.pending.pop(evaluation.step, (self.centre, self.ratio_bias))
-        advantage = self.baseline.advantage(self.reward_of(evaluation))
+        advantage = self.average.advantage(self.reward_of(evaluation))
         if advantage != 0.0:  # 0: the first reward, or no spread yet: nothing to learn from
             self.round.append((evaluation.spec, advantage, centre))
         self.calibrate(evaluation)

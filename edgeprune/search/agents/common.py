@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgeprune.deprecation import warn_deprecated
 from edgeprune.errors import EdgepruneError
 from edgeprune.search.agents.actions import DecisionTable
 from edgeprune.search.agents.base import AgentContext, SearchAgent
@@ -71,9 +72,22 @@ AIM_WINDOW = 8  # candidates the share of feasible ones is counted over
 AIM_RANGE = (0.6, 1.0)
 
 
+# option names of the last release -> today's ("baseline" means the baseline agents only)
+RENAMED_OPTIONS = {"baseline_decay": "average_decay"}
+
+
 def read_options(agent: str, declared: dict[str, Option], given: dict) -> dict:
     """`given` checked against `declared`: unknown names, wrong types and out-of-range values
-    get an error that names the agent and lists what it accepts."""
+    get an error that names the agent and lists what it accepts; an old name warns and sets
+    the new one."""
+    given = dict(given)
+    for old, new in RENAMED_OPTIONS.items():
+        if old in given and new in declared:
+            if new in given:
+                raise EdgepruneError(f"agent {agent!r}: give option {new} only ({old} is its "
+                                     f"old name)")
+            warn_deprecated(f"agent option {old}", new, f"agent {agent!r}")
+            given[new] = given.pop(old)
     unknown = sorted(set(given) - set(declared))
     if unknown:
         known = ", ".join(sorted(declared)) or "none"

@@ -1,5 +1,5 @@
 """Pieces every policy-gradient agent here shares: the action distribution over decisions,
-reward baselines, and the PPO objective.
+moving averages of rewards, and the PPO objective.
 
 Action distribution, per decision point (see actions.py):
 - residual block: dropped with probability sigmoid(logit) (Bernoulli);
@@ -141,7 +141,7 @@ def decisions_log_prob(table: DecisionTable, logits: torch.Tensor, means: torch.
     return log_prob, entropy
 
 
-class RewardBaseline:
+class RewardAverage:
     """Exponential moving average of rewards, and advantages scaled by the rewards' spread so
     that one learning rate works whatever the reward's units."""
 
@@ -151,7 +151,7 @@ class RewardBaseline:
         self.seen: list[float] = []
 
     def advantage(self, reward: float) -> float:
-        """The advantage of `reward` over the baseline so far; then the baseline takes it in."""
+        """The advantage of `reward` over the average so far; then the average takes it in."""
         self.seen.append(reward)
         if self.value is None:
             self.value = reward

@@ -21,7 +21,7 @@ final target, and the agent would learn to over-prune the early stages to make u
 
 Training: REINFORCE per step, the return of step t being the sum of the step rewards from t
 to the end, R(final) - R(partial t-1) (its choices stay in every later partial network), its
-baseline a moving average of the returns seen at step t, advantages scaled by their spread;
+advantage over a moving average of the returns seen at step t, advantages scaled by their spread;
 entropy bonus. The policy is updated when an episode's last step has been observed.
 """
 
@@ -42,7 +42,7 @@ from edgeprune.search.agents.common import (
     init_parameters,
 )
 from edgeprune.search.agents.policy import (
-    RewardBaseline,
+    RewardAverage,
     bounded_std,
     decisions_log_prob,
     one_thread,
@@ -86,7 +86,7 @@ class PuRLAgent(SamplingAgent):
                                        "reward (1: no dense reward)", 1, 1000),
         "hidden": Option(32, "hidden size of the policy network", 4, 1024),
         "lr": Option(0.01, "Adam learning rate of the policy", 0.0, 1.0),
-        "baseline_decay": Option(0.8, "decay of the per-step moving-average baselines",
+        "average_decay": Option(0.8, "decay of the per-step moving averages of returns",
                                  0.0, 1.0),
         **SAMPLING_OPTIONS,
     }
@@ -108,7 +108,7 @@ class PuRLAgent(SamplingAgent):
             self.policy[-1].weight.mul_(0.1)
         self.optimizer = torch.optim.Adam([*self.policy.parameters(), self.log_std],
                                           lr=opts["lr"])
-        self.baselines = [RewardBaseline(opts["baseline_decay"]) for _ in self.stages]
+        self.averages = [RewardAverage(opts["average_decay"]) for _ in self.stages]
         self.episode: Episode | None = None
         self.pending: dict[int, tuple[Episode, int]] = {}  # step -> (episode, stage)
 
@@ -169,8 +169,8 @@ class PuRLAgent(SamplingAgent):
     def _learn(self, episode: Episode) -> None:
         rewards = [episode.rewards[k] for k in range(len(self.stages))]
         returns = [rewards[-1] - (rewards[t - 1] if t else 0.0) for t in range(len(rewards))]
-        advantages = [baseline.advantage(float(g))
-                      for baseline, g in zip(self.baselines, returns, strict=True)]
+        advantages = [average.advantage(float(g))
+                      for average, g in zip(self.averages, returns, strict=True)]
         if not any(advantages):
             return
         std = bounded_std(self.log_std)

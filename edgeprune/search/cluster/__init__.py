@@ -1,5 +1,5 @@
-"""A search on a Ray cluster (`edgeprune search --cluster ADDRESS`, DESIGN.md "Beyond one
-machine").
+"""A search on a Ray cluster (`edgeprune search --cluster ADDRESS`, docs/search.md "Rounds and
+clusters").
 
     connect.py   joining or starting the cluster; what it offers
     actors.py    AccuracyWorker (the environment's accuracy half, loaded once per worker) and

@@ -117,7 +117,7 @@ class RayExecutor(Executor):
 
     # ---------------------------------------------------------------------------- start
 
-    def start(self, env: SearchEnvironment, settings, token: str | None, baseline) -> None:
+    def start(self, env: SearchEnvironment, settings, token: str | None, measured) -> None:
         ray = self.ray = import_ray()
         members = resolve_profile(settings.device).members()
         resource = device_resource(resolve_profile(settings.device).name)
@@ -148,7 +148,7 @@ class RayExecutor(Executor):
                 env.base.model.cfg if settings.interleave else None)
             self.devices.append(actor)
             names[actor] = f"device {member.server or member.name}"
-        self._check_pool(baseline, names)
+        self._check_pool(measured, names)
 
         count = self.options.workers or free_worker_slots(self.options)
         Worker = ray.remote(AccuracyWorker).options(num_cpus=self.options.worker_cpus,
@@ -169,12 +169,12 @@ class RayExecutor(Executor):
                                f"most {settings.round_size} of the {count} workers busy",
                                highlight=False)
 
-    def _check_pool(self, baseline, names: dict) -> None:
+    def _check_pool(self, measured, names: dict) -> None:
         """The devices that answer must all be the device the base was measured on (same
         backend and version, same identity), else their numbers cannot be compared; one that
         does not answer is left out."""
         ray = self.ray
-        base = LatencyResult.from_json(baseline.latency)
+        base = LatencyResult.from_json(measured.latency)
         expected = (f"{base.backend} {base.backend_version}", base.device.key())
         alive = []
         for actor in list(self.devices):
