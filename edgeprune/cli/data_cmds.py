@@ -176,11 +176,9 @@ def _print_report(report, show: int) -> None:
                 stdout.print(f"  [dim]... and {count - len(examples):,} more (--json lists "
                              f"all)[/]", highlight=False)
     for s in report.splits:
-        if s.error:
-            stdout.print(f"[bold red]{s.split}: cannot be read:[/] {escape(s.error)}",
-                         highlight=False)
-        elif s.usable == 0:
-            stdout.print(f"[bold red]{s.split}: no usable images[/]", highlight=False)
+        reason = s.unusable_reason()
+        if reason:
+            stdout.print(f"[bold red]{s.split}:[/] {escape(reason)}", highlight=False)
     if report.usable:
         stdout.print("[bold green]usable[/]: every checked split has images to train or "
                      "evaluate on")

@@ -45,11 +45,23 @@ class SplitCheck:
     def problem_counts(self) -> dict[str, int]:
         return dict(Counter(problem.kind for problem in self.problems).most_common())
 
+    def unusable_reason(self) -> str | None:
+        """Why nothing can be trained or scored on this split (None: it can)."""
+        if self.error is not None:
+            return f"cannot be read: {self.error}"
+        if self.usable == 0:
+            return "no usable images"
+        if not sum(self.boxes.values()):
+            return (f"no labelled box ({self.usable} usable image{'s' if self.usable > 1 else ''}"
+                    f", none with a box)")
+        return None
+
     def to_json(self) -> dict:
         return {"split": self.split, "format": self.format, "listed": self.listed,
                 "usable": self.usable, "missing": self.missing, "unreadable": self.unreadable,
                 "background": self.background, "boxes": self.boxes,
                 "ignore_boxes": self.ignore_boxes, "error": self.error,
+                "unusable_reason": self.unusable_reason(),
                 "problem_counts": self.problem_counts(),
                 "problems": [{"kind": p.kind, "path": p.path, "line": p.line,
                               "message": p.message} for p in self.problems]}
@@ -63,8 +75,8 @@ class CheckReport:
 
     @property
     def usable(self) -> bool:
-        """Every checked split has at least one usable image."""
-        return bool(self.splits) and all(s.error is None and s.usable > 0 for s in self.splits)
+        """Every checked split has a usable image with a labelled box."""
+        return bool(self.splits) and all(s.unusable_reason() is None for s in self.splits)
 
     def to_json(self) -> dict:
         return {"data": self.source, "names": self.names, "usable": self.usable,

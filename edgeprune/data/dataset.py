@@ -63,11 +63,18 @@ class DetectionDataset:
     def __len__(self) -> int:
         return len(self.samples)
 
-    def require_usable(self) -> DetectionDataset:
-        """Raise a DataError naming the problems when no sample is left."""
+    def require_usable(self, need_boxes: bool = True) -> DetectionDataset:
+        """Raise a DataError naming the problems when no sample is left or, with `need_boxes`
+        (training and evaluation: nothing to learn, mAP undefined), when none has a box."""
         if not self.samples:
-            shown = "; ".join(str(p) for p in self.problems[:3])
-            more = f" (and {len(self.problems) - 3} more)" if len(self.problems) > 3 else ""
             raise DataError(f"{self.source}: no usable images in split {self.split!r}"
-                            + (f": {shown}{more}" if shown else ""))
+                            + self._first_problems())
+        if need_boxes and not any(len(sample.boxes) for sample in self.samples):
+            raise DataError(f"{self.source}: no labelled box in split {self.split!r} "
+                            f"({len(self)} images, none with a box)" + self._first_problems())
         return self
+
+    def _first_problems(self) -> str:
+        shown = "; ".join(str(p) for p in self.problems[:3])
+        more = f" (and {len(self.problems) - 3} more)" if len(self.problems) > 3 else ""
+        return f": {shown}{more}" if shown else ""

@@ -170,7 +170,10 @@ def test_a_split_without_any_label_file_is_reported(tmp_path):
     root = tmp_path / "ds"
     write_image(root / "pictures" / "a.jpg")
     write_text(root / "pictures" / "labels" / "a.txt", "0 0.5 0.5 0.5 0.5\n")  # wrong place
-    dataset = load_dataset({"path": str(root), "val": "pictures", "names": ["a"]})
+    data = {"path": str(root), "val": "pictures", "names": ["a"]}
+    with pytest.raises(DataError, match="none of its 1 images has a label file"):
+        load_dataset(data)  # detection finds no layout to read
+    dataset = load_dataset({**data, "format": "yolo"})
     assert len(dataset) == 1 and dataset.samples[0].boxes.shape == (0, 4)
     assert [p.kind for p in dataset.problems] == ["no_label_files"]
     assert "pictures/a.txt" in dataset.problems[0].message
