@@ -64,7 +64,8 @@ class SplitCheck:
                 "unusable_reason": self.unusable_reason(),
                 "problem_counts": self.problem_counts(),
                 "problems": [{"kind": p.kind, "path": p.path, "line": p.line,
-                              "message": p.message} for p in self.problems]}
+                              "message": p.message, "warning": p.is_warning}
+                             for p in self.problems]}
 
 
 @dataclass
@@ -78,8 +79,18 @@ class CheckReport:
         """Every checked split has a usable image with a labelled box."""
         return bool(self.splits) and all(s.unusable_reason() is None for s in self.splits)
 
+    @property
+    def problem_count(self) -> int:
+        """Problems that leave an image, a label line or a box out (warnings aside)."""
+        return sum(not p.is_warning for s in self.splits for p in s.problems)
+
+    @property
+    def warning_count(self) -> int:
+        return sum(p.is_warning for s in self.splits for p in s.problems)
+
     def to_json(self) -> dict:
         return {"data": self.source, "names": self.names, "usable": self.usable,
+                "problems": self.problem_count, "warnings": self.warning_count,
                 "splits": {s.split: s.to_json() for s in self.splits}}
 
 
@@ -154,7 +165,8 @@ def _inspect_images(check: SplitCheck, samples: list[Sample], decode: bool, work
             path = str(sample.image_path)
             if error:
                 check.unreadable += 1
-                check.problems.append(DataProblem("unreadable_image", path, None, error))
+                check.problems.append(DataProblem("unreadable_image", path, None,
+                                                  error.removeprefix(f"{path}: ")))
                 continue
             usable.append(sample)
             expected = (sample.width, sample.height)

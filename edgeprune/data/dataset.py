@@ -4,7 +4,7 @@ Formats (YOLO folders, Darknet lists, ABCP search files, Pascal-VOC XML, COCO js
 behind a registry; training, evaluation, calibration and `data check` see only these classes.
 Problems found while loading (missing images, bad label lines) are collected as `DataProblem`s
 with file and line, not raised, so one bad file does not stop a dataset of thousands; the
-caller decides what is fatal (`require_usable`).
+caller decides what is fatal (`require_usable`; a verb's `--bad-data`, `bad_data.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,14 @@ class DataError(EdgepruneError):
     """A dataset that cannot be used at all (no config, nothing usable left, ...)."""
 
 
+# Kinds that leave the data used as written: a box clipped to its image (as training would clip
+# it), the same image or box twice, an image in two splits. Worth a look, so they are listed, but
+# no reason to stop a run and no failing `data check`. Every other kind leaves an image, a label
+# line or a box out of what is trained and scored.
+WARNING_KINDS = frozenset({"box_outside_image", "duplicate_image", "duplicate_box",
+                           "split_overlap"})
+
+
 @dataclass(frozen=True)
 class DataProblem:
     """One thing wrong with the data: `kind` is a stable identifier tests and tools can count."""
@@ -30,6 +38,10 @@ class DataProblem:
     path: str
     line: int | None
     message: str
+
+    @property
+    def is_warning(self) -> bool:
+        return self.kind in WARNING_KINDS
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
