@@ -19,7 +19,7 @@ from rich.console import Console
 
 from edgeprune.atomic import atomic_write_text
 from edgeprune.console import escape
-from edgeprune.data.dataset import DataError, DataProblem, DetectionDataset
+from edgeprune.data.dataset import DataError, DataProblem, DetectionDataset, first_named
 
 BAD_DATA_CHOICES = ("stop", "skip")
 PROBLEMS_FILE = "data_problems.txt"
@@ -94,7 +94,5 @@ def _counted(problems: list[tuple[str, DataProblem]]) -> str:
 
 def _first(problems: list[tuple[str, DataProblem]]) -> str:
     several = len({split for split, _ in problems}) > 1
-    shown = "; ".join(f"{split}: {problem}" if several else str(problem)
-                      for split, problem in problems[:SHOWN])
-    more = len(problems) - SHOWN
-    return shown + (f"; and {more} more" if more > 0 else "")
+    return first_named([f"{split}: {problem}" if several else str(problem)
+                        for split, problem in problems], SHOWN)

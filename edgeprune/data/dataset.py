@@ -87,6 +87,10 @@ class DetectionDataset:
         return self
 
     def _first_problems(self) -> str:
-        shown = "; ".join(str(p) for p in self.problems[:3])
-        more = f" (and {len(self.problems) - 3} more)" if len(self.problems) > 3 else ""
-        return f": {shown}{more}" if shown else ""
+        return f": {first_named([str(p) for p in self.problems])}" if self.problems else ""
+
+
+def first_named(texts: list[str], shown: int = 3) -> str:
+    """The first `shown` texts and how many more: what one line of an error or a report names."""
+    more = len(texts) - shown
+    return "; ".join(texts[:shown]) + (f" (and {more} more)" if more > 0 else "")

@@ -146,8 +146,9 @@ class Trainer:
         self.names = list(self.train_data.names)
         # rank 0 alone validates: the others would only repeat its numbers
         self.val_data = self._dataset(val_data, "val") if validate and self.is_main else None
-        self.loaded = [d for d in (self.train_data, self.val_data) if d is not None]
-        refuse_bad_data(self.loaded, config.bad_data)
+        # the splits this process loaded, their problems checked and reported together
+        self.datasets = [d for d in (self.train_data, self.val_data) if d is not None]
+        refuse_bad_data(self.datasets, config.bad_data)
         if self.val_data is not None and config.val_images:
             self.val_data = subset(self.val_data, config.val_images, config.seed)
 
@@ -249,7 +250,7 @@ class Trainer:
         began = time.perf_counter()
         if self.is_main:
             write_config(self.run_dir, self.config.to_dict())
-            report_skipped(self.loaded, self.run_dir, self.console)
+            report_skipped(self.datasets, self.run_dir, self.console)
             for note in self.notes:
                 self.console.print(f"[dim]{escape(note)}[/]", highlight=False)
         for epoch in range(self.start_epoch, self.config.epochs):
