@@ -240,13 +240,13 @@ def training_seconds(folder: Path) -> float:
 
 def search_summary(folder: Path, timing: dict) -> dict:
     """What the report needs from a finished search run folder."""
-    from edgeprune.search.baseline import load_baseline
+    from edgeprune.search.measured_base import load_measured_base
     from edgeprune.search.records import CandidateLog
     from edgeprune.search.results import best_record
 
     records = CandidateLog(folder).read()
     best = best_record(records)
-    baseline = load_baseline(folder)
+    measured = load_measured_base(folder)
     last = max(r.session for r in records)
     earlier = sum(r.wall_seconds for r in records if r.session < last)
     return {**timing, "wall_seconds": timing["seconds"] + earlier,
@@ -259,5 +259,5 @@ def search_summary(folder: Path, timing: dict) -> dict:
             "latency_seconds": sum(r.latency_seconds for r in records),
             "best_step": best.step, "proxy_map50": best.accuracy,
             "search_latency_ms": best.latency_ms, "feasible": best.feasible,
-            "target_ms": baseline.target_ms, "base_ms": baseline.latency_ms,
+            "target_ms": measured.target_ms, "base_ms": measured.latency_ms,
             "weights": str(folder / "best.pt")}

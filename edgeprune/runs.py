@@ -45,6 +45,42 @@ def new_run_dir(verb: str, name: str | None = None, root: str | Path = "runs",
 
 
 @contextlib.contextmanager
+def new_run(verb: str, name: str | None = None, root: str | Path = "runs", *,
+            folder: str | Path | None = None) -> Iterator[Path]:
+    """A run folder for the block: `folder` when given (made if missing), else a fresh
+    runs/<verb>/<name>. When the block fails before writing into it (lock files aside), the
+    folder goes again with the parents it made: a verb that stops on bad input leaves no empty
+    run folder behind. A folder that existed before is never removed."""
+    base = Path(folder) if folder is not None else Path(root) / verb
+    made = [path for path in (base, *base.parents) if not path.exists()]
+    if folder is not None:
+        target = base
+        target.mkdir(parents=True, exist_ok=True)
+    else:
+        target = new_run_dir(verb, name, root)
+        made.insert(0, target)
+    try:
+        yield target
+    except BaseException:
+        _remove_unused(made)
+        raise
+
+
+def _remove_unused(folders: list[Path]) -> None:
+    """Remove `folders` (innermost first) while each holds nothing but lock files."""
+    for folder in folders:
+        try:
+            entries = list(folder.iterdir())
+            if any(entry.name not in (LOCK_FILE, OWNER_FILE) for entry in entries):
+                return
+            for entry in entries:
+                entry.unlink(missing_ok=True)
+            folder.rmdir()
+        except OSError:  # gone already, or another process wrote into it meanwhile
+            return
+
+
+@contextlib.contextmanager
 def locked_run_dir(folder: str | Path, verb: str, hold: bool = True) -> Iterator[Path]:
     """Hold the run folder's lock for the block; another holder is a RunFolderInUse error.
     `hold=False` (the other ranks of a torchrun job, whose rank 0 holds it) skips the lock."""

@@ -35,3 +35,17 @@ def yolo_folder(root: Path, labels: dict[str, str], split: str = "val",
             write_text(root / "labels" / split / f"{name}.txt", text)
     return write_yaml(root / "data.yaml", {"path": ".", split: f"images/{split}",
                                             "names": ["a", "b", "c"]})
+
+
+def darknet_folder(root: Path, labels: dict[str, str | None], beside: bool = False,
+                   size: tuple[int, int] = (64, 48)) -> Path:
+    """root/JPEGImages/<name>.jpg with root/labels/<name>.txt (the Darknet layout of the UCSD
+    sample and most RoboMaster teams), or with the label beside the image; returns a data.yaml
+    whose val split is the JPEGImages folder."""
+    for index, (name, text) in enumerate(labels.items()):
+        image = write_image(root / "JPEGImages" / f"{name}.jpg", *size, seed=index)
+        if text is not None:
+            write_text(image.with_suffix(".txt") if beside else root / "labels" / f"{name}.txt",
+                       text)
+    return write_yaml(root / "data.yaml", {"path": ".", "val": "JPEGImages",
+                                            "names": ["a", "b", "c"]})

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgeprune.cli import main
-from edgeprune.runs import RunFolderInUse, locked_run_dir, new_run_dir
+from edgeprune.runs import RunFolderInUse, locked_run_dir, new_run, new_run_dir
 
 HOLD = ("import sys, time\nfrom edgeprune.runs import locked_run_dir\n"
         "with locked_run_dir(sys.argv[1], sys.argv[2]):\n"
@@ -121,3 +121,24 @@ def test_new_run_dir_never_hands_out_a_taken_name(tmp_path):
 
 def _since(output: str) -> str:
     return output.split(" since ", 1)[1].split(")", 1)[0]
+
+
+def test_a_run_folder_is_removed_when_its_verb_fails_before_writing(tmp_path):
+    root = tmp_path / "runs"
+    with pytest.raises(KeyboardInterrupt), new_run("val", "exp", root) as run, \
+            locked_run_dir(run, "val"):
+        assert run == root / "val" / "exp" and (run / ".edgeprune.lock").exists()
+        raise KeyboardInterrupt
+    assert not root.exists()  # lock files do not count; nor do the parents it made
+    with pytest.raises(ValueError), new_run("val", "exp", root) as run:
+        (run / "results.json").write_text("{}")
+        raise ValueError
+    assert (root / "val" / "exp" / "results.json").is_file()  # written: kept
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(ValueError), new_run("train", folder=mine):
+        raise ValueError
+    assert mine.is_dir()  # not made by the run: never removed
+    with new_run("val", "exp", root) as run:
+        pass
+    assert run == root / "val" / "exp2" and run.is_dir()  # success: kept, even empty

@@ -27,7 +27,8 @@ def make_calib_set(data, output: str | Path, count: int = 500, *, split: str = "
     if output.exists() and any(output.iterdir()) and not force:
         raise CalibError(f"{output}: already holds files (a calibration set and its caches?); "
                          f"pass --force to replace the set (caches of the old set are removed)")
-    dataset = load_dataset(data, split).require_usable()
+    # calibration reads the images only: unlabelled ones are fine
+    dataset = load_dataset(data, split).require_usable(need_boxes=False)
     selection = select_calibration_images(dataset.samples, len(dataset.names), count, seed)
     paths = [dataset.samples[i].image_path for i in selection.indices]
     source = {"data": str(Path(data).resolve()) if isinstance(data, (str, Path)) else str(data),

@@ -109,9 +109,18 @@ def check(data_path: str, split: str, as_json: bool, headers_only: bool, workers
 
     DATA is a dataset YAML (or a folder holding data.yaml) or a Darknet .data file. Reported:
     missing and unreadable images, bad label lines (file:line: class out of range,
-    coordinates outside the image, zero-area box, wrong column count), unknown classes,
-    duplicate images and boxes, images shared between splits. Exits 1 when a checked split
-    has no usable image left.
+    zero-area box, wrong column count, bad number), unknown classes, image sizes that disagree
+    with the labels; and as warnings, which leave the data used as written: boxes outside the
+    image (clipped), duplicate images and boxes, images shared between splits.
+
+    \b
+    Exit code:
+      0  usable, no problem (warnings aside)
+      1  not usable: a checked split cannot be read, or has no usable
+         image or no labelled box
+      2  usable, but problems leave images, label lines or boxes out of
+         training and evaluation (val stops on them; train, finetune and
+         search skip them, naming each: see their --bad-data)
     """
     import json
     import sys
@@ -136,6 +145,8 @@ def check(data_path: str, split: str, as_json: bool, headers_only: bool, workers
         _print_report(report, show)
     if not report.usable:
         sys.exit(1)
+    if report.problem_count:
+        sys.exit(2)
 
 
 def _print_report(report, show: int) -> None:
@@ -176,11 +187,17 @@ def _print_report(report, show: int) -> None:
                 stdout.print(f"  [dim]... and {count - len(examples):,} more (--json lists "
                              f"all)[/]", highlight=False)
     for s in report.splits:
-        if s.error:
-            stdout.print(f"[bold red]{s.split}: cannot be read:[/] {escape(s.error)}",
-                         highlight=False)
-        elif s.usable == 0:
-            stdout.print(f"[bold red]{s.split}: no usable images[/]", highlight=False)
-    if report.usable:
-        stdout.print("[bold green]usable[/]: every checked split has images to train or "
-                     "evaluate on")
+        reason = s.unusable_reason()
+        if reason:
+            stdout.print(f"[bold red]{s.split}:[/] {escape(reason)}", highlight=False)
+    if not report.usable:
+        return
+    if report.problem_count:
+        count = report.problem_count
+        stdout.print(f"[bold yellow]usable, but {count:,} problem{'s' if count > 1 else ''} "
+                     f"leave data out[/]: training and evaluation would run without the "
+                     f"images, label lines and boxes named above (val stops on them unless "
+                     f"--bad-data skip)", highlight=False)
+    else:
+        stdout.print("[bold green]usable[/]: every checked split has labelled images to train "
+                     "or evaluate on")

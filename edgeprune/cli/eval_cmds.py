@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from edgeprune.cli.options import build_detector, detector_options
+from edgeprune.cli.options import bad_data_option, build_detector, detector_options
 from edgeprune.cli.tables import class_table
-from edgeprune.cli.terminal import stdout
+from edgeprune.cli.terminal import stderr, stdout
 from edgeprune.console import escape
 
 
@@ -25,11 +25,13 @@ from edgeprune.console import escape
               help="NMS IoU threshold.")
 @click.option("--max-images", type=click.IntRange(min=1), default=None,
               help="Evaluate a fixed random subset of this many images.")
+@bad_data_option("stop", "Default stop: a score is computed on the images and boxes asked "
+                 "for, or not at all.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--name", default="exp", show_default=True,
               help="results.json goes to runs/val/NAME.")
 def val(data, weights, cfg, names_file, imgsz, runtime, torch_device, split, batch, conf, iou,
-        max_images, as_json, name) -> None:
+        max_images, bad_data, as_json, name) -> None:
     """mAP@0.5 and mAP@0.5:0.95 (COCO, pycocotools) of a model on a dataset split.
 
     Runs the same Detector as `predict` and the robot: letterbox, inference, class-aware NMS,
@@ -42,16 +44,18 @@ def val(data, weights, cfg, names_file, imgsz, runtime, torch_device, split, bat
     edgeprune val --data robomaster.yaml --weights model.onnx --split test
     """
     from edgeprune.data import load_dataset
+    from edgeprune.data.bad_data import refuse_bad_data, report_skipped
     from edgeprune.errors import EdgepruneError
     from edgeprune.eval.evaluate import evaluate
-    from edgeprune.runs import new_run_dir
+    from edgeprune.runs import new_run
 
     dataset = load_dataset(data, split).require_usable()
     detector = build_detector(weights, cfg, names_file, imgsz, runtime, torch_device,
                               conf_threshold=conf, iou_threshold=iou, multi_label=True)
-    if len(detector.names) != len(dataset.names):
+    if len(detector.names) != len(dataset.names):  # which explains classes out of range
         raise EdgepruneError(f"{weights}: the model has {len(detector.names)} classes, "
                              f"{data} has {len(dataset.names)}")
+    refuse_bad_data([dataset], bad_data)
     if names_file is None:
         detector.names = list(dataset.names)
     from rich.progress import Progress
@@ -64,11 +68,12 @@ def val(data, weights, cfg, names_file, imgsz, runtime, torch_device, split, bat
                           max_images=max_images, on_batch=lambda n: progress.advance(task, n))
     report = {"data": str(data), "split": split, "weights": str(weights),
               "problems": len(dataset.problems), **result.to_json()}
-    run = new_run_dir("val", name)
     from edgeprune.atomic import atomic_write_text
 
-    atomic_write_text(run / "results.json", json.dumps(report, indent=2))
+    with new_run("val", name) as run:
+        atomic_write_text(run / "results.json", json.dumps(report, indent=2))
     if as_json:
+        report_skipped([dataset], run, stderr)  # stdout is the report alone
         click.echo(json.dumps(report, indent=2))
         return
     stdout.print(class_table(result, f"val: {weights} on {data} ({split})"))
@@ -77,9 +82,7 @@ def val(data, weights, cfg, names_file, imgsz, runtime, torch_device, split, bat
                  f"{detector.imgsz[1]}x{detector.imgsz[0]}, batch {batch}); "
                  f"{result.seconds:.1f} s in all; results: {escape(run / 'results.json')}",
                  highlight=False)
-    if dataset.problems:
-        stdout.print(f"[yellow]{len(dataset.problems)} problem(s) in the {split} split were "
-                     f"skipped; `edgeprune data check {escape(data)}` lists them[/]")
+    report_skipped([dataset], run, stdout)
 
 
 @click.command()
@@ -101,16 +104,12 @@ def predict(weights, cfg, names_file, imgsz, runtime, torch_device, source, out_
     \b
     edgeprune predict --weights best.pt --source photos/ --out runs/predict/photos
     """
-    import time
-
-    import cv2
     from rich.table import Table
 
-    from edgeprune.atomic import atomic_write_bytes, atomic_write_text
-    from edgeprune.data.images import is_image_path, read_image
+    from edgeprune.atomic import atomic_write_text
+    from edgeprune.data.images import is_image_path
     from edgeprune.errors import EdgepruneError
-    from edgeprune.runs import new_run_dir
-    from edgeprune.runtime.draw import draw_detections
+    from edgeprune.runs import new_run
 
     source = Path(source)
     paths = ([source] if source.is_file()
@@ -119,17 +118,46 @@ def predict(weights, cfg, names_file, imgsz, runtime, torch_device, source, out_
         raise EdgepruneError(f"{source}: no images found")
     detector = build_detector(weights, cfg, names_file, imgsz, runtime, torch_device,
                               conf_threshold=conf, iou_threshold=iou, max_detections=max_det)
-    out = Path(out_dir) if out_dir else new_run_dir("predict", name)
-    out.mkdir(parents=True, exist_ok=True)
-    records, counts, unreadable = [], [0] * len(detector.names), []
-    seconds = 0.0
+    with new_run("predict", name, folder=out_dir) as out:
+        records, counts, unreadable, seconds = _draw_all(paths, detector, out)
+        if not records:
+            raise EdgepruneError(f"{source}: none of the {len(paths)} image(s) could be read "
+                                 f"(first: {unreadable[0]})")
+    atomic_write_text(out / "predictions.json", json.dumps(records, indent=1))
+    table = Table(title=f"predict: {escape(out)}", show_header=False, title_justify="left")
+    table.add_row("images", str(len(records)))
+    table.add_row("detections", escape(", ".join(
+        f"{n} {c}" for n, c in zip(detector.names, counts, strict=True) if c) or "none"))
+    table.add_row("speed", f"{len(records) / seconds:.1f} images/s ({detector.runtime.describe()}"
+                  f", {detector.imgsz[1]}x{detector.imgsz[0]})" if seconds else "-")
+    table.add_row("output", f"{escape(out)} (drawn images, predictions.json)")
+    if unreadable:
+        stdout.print(f"[yellow]{len(unreadable)} unreadable image(s) skipped[/] (first: "
+                     f"{escape(unreadable[0])})", highlight=False)
+    stdout.print(table)
+
+
+def _draw_all(paths: list[Path], detector, out: Path
+              ) -> tuple[list[dict], list[int], list[str], float]:
+    """Detect in every image and save it drawn into `out`: (records, boxes per class,
+    unreadable images' errors, seconds in the detector)."""
+    import time
+
+    import cv2
     from rich.progress import track
 
+    from edgeprune.atomic import atomic_write_bytes
+    from edgeprune.data.images import read_image
+    from edgeprune.errors import EdgepruneError
+    from edgeprune.runtime.draw import draw_detections
+
+    records, counts, unreadable = [], [0] * len(detector.names), []
+    seconds = 0.0
     for path in track(paths, description="predict", console=stdout, transient=True,
                       disable=not stdout.is_terminal):
         try:
             image = read_image(path)
-        except EdgepruneError as exc:  # as val does: one bad image does not end the run
+        except EdgepruneError as exc:  # no ground truth to get wrong: name it and go on
             unreadable.append(str(exc))
             continue
         began = time.perf_counter()
@@ -146,18 +174,4 @@ def predict(weights, cfg, names_file, imgsz, runtime, torch_device, source, out_
         records.append({"image": str(path), "boxes": found.boxes.round(2).tolist(),
                         "scores": found.scores.round(4).tolist(),
                         "classes": [detector.names[c] for c in found.class_ids]})
-    if not records:
-        raise EdgepruneError(f"{source}: none of the {len(paths)} image(s) could be read "
-                             f"(first: {unreadable[0]})")
-    atomic_write_text(out / "predictions.json", json.dumps(records, indent=1))
-    table = Table(title=f"predict: {escape(out)}", show_header=False, title_justify="left")
-    table.add_row("images", str(len(records)))
-    table.add_row("detections", escape(", ".join(
-        f"{n} {c}" for n, c in zip(detector.names, counts, strict=True) if c) or "none"))
-    table.add_row("speed", f"{len(records) / seconds:.1f} images/s ({detector.runtime.describe()}"
-                  f", {detector.imgsz[1]}x{detector.imgsz[0]})" if seconds else "-")
-    table.add_row("output", f"{escape(out)} (drawn images, predictions.json)")
-    if unreadable:
-        stdout.print(f"[yellow]{len(unreadable)} unreadable image(s) skipped[/] (first: "
-                     f"{escape(unreadable[0])})", highlight=False)
-    stdout.print(table)
+    return records, counts, unreadable, seconds

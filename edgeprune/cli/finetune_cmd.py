@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from edgeprune.cli.options import imgsz_option, torch_device_option
+from edgeprune.cli.options import bad_data_option, imgsz_option, torch_device_option
 from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
 
@@ -30,11 +30,12 @@ from edgeprune.console import escape
 @click.option("--val-images", type=click.IntRange(min=1), default=None,
               help="Validate on a fixed random subset of this many images.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@bad_data_option("skip", "Default skip, as for train.")
 @click.option("--out", "out_root", default="runs", show_default=True,
               help="Root of run folders; the run goes to OUT/finetune/NAME.")
 @click.option("--name", default="exp", show_default=True, help="Run name.")
 def finetune(weights, teacher, no_teacher, data, epochs, distill_weight, imgsz, batch, lr,
-             workers, torch_device, val_images, seed, out_root, name) -> None:
+             workers, torch_device, val_images, seed, bad_data, out_root, name) -> None:
     """Fine-tune a pruned model; the base model teaches it through its raw head outputs.
 
     \b
@@ -50,11 +51,12 @@ def finetune(weights, teacher, no_teacher, data, epochs, distill_weight, imgsz, 
     it runs on every process with DistributedDataParallel, as `edgeprune train` does (see its
     --help).
     """
+    import contextlib
     from pathlib import Path
 
     from edgeprune.errors import EdgepruneError
     from edgeprune.models import load_checkpoint
-    from edgeprune.runs import locked_run_dir, new_run_dir
+    from edgeprune.runs import locked_run_dir, new_run
     from edgeprune.train import distributed
     from edgeprune.train.finetune import finetune as run_finetune
     from edgeprune.train.finetune import finetune_config
@@ -81,23 +83,28 @@ def finetune(weights, teacher, no_teacher, data, epochs, distill_weight, imgsz, 
         check_same_heads(load_checkpoint(teacher).model, student.model, str(teacher),
                          str(weights))
     overrides = {"batch": batch, "torch_device": torch_device, "seed": seed,
-                 "val_images": val_images}
+                 "val_images": val_images, "bad_data": bad_data}
     if lr is not None:
         overrides["lr"] = lr
     if workers is not None:
         overrides["workers"] = workers
     config = finetune_config(weights, data, epochs, imgsz, **overrides)
     processes = distributed.join(torch_device)
-    run_dir = None
-    if processes.is_main:  # one folder for all processes: rank 0's
-        run_dir = new_run_dir("finetune", name, out_root)
-        stdout.print(f"fine-tuning into [bold]{escape(run_dir)}[/]"
-                     + (f" with distillation from {escape(teacher)}" if teacher else "")
-                     + (f" on {processes.world_size} processes" if processes.distributed
-                        else ""), highlight=False)
-    run_dir = distributed.from_main(run_dir)
-    with locked_run_dir(run_dir, "finetune", hold=processes.is_main):
-        result = run_finetune(config, run_dir, teacher, distill_weight, console=stdout)
+    # one folder for all processes: rank 0's
+    with (new_run("finetune", name, out_root) if processes.is_main
+          else contextlib.nullcontext()) as run_dir:
+        run_dir = distributed.from_main(run_dir)
+
+        def announce() -> None:  # the data loaded and checked: the run goes ahead
+            if processes.is_main:
+                stdout.print(f"fine-tuning into [bold]{escape(run_dir)}[/]"
+                             + (f" with distillation from {escape(teacher)}" if teacher else "")
+                             + (f" on {processes.world_size} processes"
+                                if processes.distributed else ""), highlight=False)
+
+        with locked_run_dir(run_dir, "finetune", hold=processes.is_main):
+            result = run_finetune(config, run_dir, teacher, distill_weight, console=stdout,
+                                  on_start=announce)
     if processes.is_main:
         print_summary(result)
     distributed.leave()

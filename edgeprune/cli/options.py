@@ -80,6 +80,16 @@ def torch_device_option(help: str = "Torch device: cpu, cuda or cuda:N. Default:
     return decorate
 
 
+def bad_data_option(default: str, why: str) -> Callable:
+    """--bad-data stop|skip: what val, train, finetune and search do with data problems that
+    would leave images, label lines or boxes out; `why` explains the verb's default."""
+    return click.option(
+        "--bad-data", type=click.Choice(["stop", "skip"]), default=default, show_default=True,
+        help="Data problems that would leave images, label lines or boxes out (`edgeprune "
+        "data check` lists them): stop with an error naming them, or skip them, naming the "
+        f"first on the console and every one in data_problems.txt in the run folder. {why}")
+
+
 def torch_threads_option(func: Callable) -> Callable:
     """--torch-threads (and the old --threads spelling of it, deprecated)."""
     from edgeprune.cli.deprecation import deprecated_alias

@@ -6,7 +6,7 @@ import click
 from click.core import ParameterSource
 
 from edgeprune.cli.deprecation import deprecated_alias
-from edgeprune.cli.options import device_options, imgsz_option
+from edgeprune.cli.options import bad_data_option, device_options, imgsz_option
 from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
 from edgeprune.search.settings import setting_default  # plain dataclasses: no torch at import
@@ -29,6 +29,7 @@ OPTION_SETTINGS = {
     "min_ratio": "min_ratio", "importance": "importance", "precision": "precision",
     "ort_threads": "threads", "protocol_items": "protocol", "interleave": "interleave",
     "latency_table": "latency_table", "latency_cache": "latency_cache", "seed": "seed",
+    "bad_data": "bad_data",
 }
 # settings no option sets: resolved from others (proxy_settings.seed is --seed) or the code's
 DERIVED = {"proxy_settings.seed", "proxy_settings.finetune_lr", "reward.penalty",
@@ -115,6 +116,8 @@ def default(option: str):
               help="Per-layer latency table (edgeprune latency lut) for --agent halp. "
               "Default: measured once into the run folder.")
 @click.option("--seed", type=int, default=default("seed"), show_default=True)
+@bad_data_option(default("bad_data"), "Default skip, as for train: the proxy trains and scores "
+                 "on the rest.")
 @click.option("--out", "out_root", default="runs", show_default=True,
               help="Root of run folders; the search goes to OUT/search/NAME.")
 @click.option("--name", default="exp", show_default=True, help="Run name.")

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from edgeprune.cli.options import imgsz_option, torch_device_option, torch_threads_option
+from edgeprune.cli.options import (
+    bad_data_option,
+    imgsz_option,
+    torch_device_option,
+    torch_threads_option,
+)
 from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
 
@@ -40,6 +45,8 @@ from edgeprune.console import escape
               help="Validate each epoch on a fixed random subset of this many images.")
 @click.option("--no-val", is_flag=True, help="Skip validation (best.pt is then the last "
               "epoch).")
+@bad_data_option("skip", "Default skip: a few broken files among thousands should not cost a "
+                 "training run.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Run folder. Default: runs/train/NAME.")
 @click.option("--name", default="exp", show_default=True,
@@ -47,7 +54,7 @@ from edgeprune.console import escape
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or runs/train/NAME) "
               "from its last.pt, with the settings it was started with.")
 def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optimizer, lr,
-          torch_device, torch_threads, seed, val_images, no_val, out_dir, name,
+          torch_device, torch_threads, seed, val_images, no_val, bad_data, out_dir, name,
           resume) -> None:
     """Train a detector: YOLOv3 loss, augmentation, warm-up + cosine LR, EMA, mAP each epoch.
 
@@ -64,9 +71,11 @@ def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optim
     batch (--batch is the batch of one step over all processes; gloo on CPU, nccl with one
     GPU per process); rank 0 validates and writes the run folder, which resumes as usual.
     """
+    import contextlib
+
     from edgeprune.errors import EdgepruneError
-    from edgeprune.runs import locked_run_dir, new_run_dir
-    from edgeprune.train import TrainConfig, distributed
+    from edgeprune.runs import locked_run_dir, new_run
+    from edgeprune.train import TrainConfig, Trainer, distributed
     from edgeprune.train.trainer import train as run_training
 
     processes = distributed.join(torch_device)
@@ -86,26 +95,24 @@ def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optim
                              imgsz=imgsz, epochs=epochs, batch=batch, optimizer=optimizer,
                              lr=lr,
                              torch_device=torch_device, torch_threads=torch_threads, seed=seed,
-                             val_images=val_images)
+                             val_images=val_images, bad_data=bad_data)
         if workers is not None:
             config.workers = workers
         config.check()
-        run_dir = None
-        if processes.is_main:  # one folder for all processes: rank 0's
-            if out_dir:
-                run_dir = Path(out_dir)
-                if (run_dir / "last.pt").exists():
-                    raise EdgepruneError(f"{run_dir} already holds a run; add --resume to "
-                                         f"continue it or choose another --out")
-                run_dir.mkdir(parents=True, exist_ok=True)
-            else:
-                run_dir = new_run_dir("train", name)
-            stdout.print(f"training into [bold]{escape(run_dir)}[/]"
-                         + (f" on {processes.world_size} processes"
-                            if processes.distributed else ""), highlight=False)
-        run_dir = distributed.from_main(run_dir)
-        with locked_run_dir(run_dir, "train", hold=processes.is_main):
-            result = run_training(config, run_dir, validate=not no_val, console=stdout)
+        if out_dir and (Path(out_dir) / "last.pt").exists():
+            raise EdgepruneError(f"{out_dir} already holds a run; add --resume to continue it "
+                                 f"or choose another --out")
+        # one folder for all processes: rank 0's
+        with (new_run("train", name, folder=out_dir) if processes.is_main
+              else contextlib.nullcontext()) as run_dir:
+            run_dir = distributed.from_main(run_dir)
+            with locked_run_dir(run_dir, "train", hold=processes.is_main):
+                trainer = Trainer(config, run_dir, validate=not no_val, console=stdout)
+                if processes.is_main:  # the data loaded and checked: the run goes ahead
+                    stdout.print(f"training into [bold]{escape(run_dir)}[/]"
+                                 + (f" on {processes.world_size} processes"
+                                    if processes.distributed else ""), highlight=False)
+                result = trainer.run()
     if processes.is_main:
         _summary(result)
     distributed.leave()

@@ -45,14 +45,27 @@ class SplitCheck:
     def problem_counts(self) -> dict[str, int]:
         return dict(Counter(problem.kind for problem in self.problems).most_common())
 
+    def unusable_reason(self) -> str | None:
+        """Why nothing can be trained or scored on this split (None: it can)."""
+        if self.error is not None:
+            return f"cannot be read: {self.error}"
+        if self.usable == 0:
+            return "no usable images"
+        if not sum(self.boxes.values()):
+            return (f"no labelled box ({self.usable} usable image{'s' if self.usable > 1 else ''}"
+                    f", none with a box)")
+        return None
+
     def to_json(self) -> dict:
         return {"split": self.split, "format": self.format, "listed": self.listed,
                 "usable": self.usable, "missing": self.missing, "unreadable": self.unreadable,
                 "background": self.background, "boxes": self.boxes,
                 "ignore_boxes": self.ignore_boxes, "error": self.error,
+                "unusable_reason": self.unusable_reason(),
                 "problem_counts": self.problem_counts(),
                 "problems": [{"kind": p.kind, "path": p.path, "line": p.line,
-                              "message": p.message} for p in self.problems]}
+                              "message": p.message, "warning": p.is_warning}
+                             for p in self.problems]}
 
 
 @dataclass
@@ -63,11 +76,21 @@ class CheckReport:
 
     @property
     def usable(self) -> bool:
-        """Every checked split has at least one usable image."""
-        return bool(self.splits) and all(s.error is None and s.usable > 0 for s in self.splits)
+        """Every checked split has a usable image with a labelled box."""
+        return bool(self.splits) and all(s.unusable_reason() is None for s in self.splits)
+
+    @property
+    def problem_count(self) -> int:
+        """Problems that leave an image, a label line or a box out (warnings aside)."""
+        return sum(not p.is_warning for s in self.splits for p in s.problems)
+
+    @property
+    def warning_count(self) -> int:
+        return sum(p.is_warning for s in self.splits for p in s.problems)
 
     def to_json(self) -> dict:
         return {"data": self.source, "names": self.names, "usable": self.usable,
+                "problems": self.problem_count, "warnings": self.warning_count,
                 "splits": {s.split: s.to_json() for s in self.splits}}
 
 
@@ -142,7 +165,8 @@ def _inspect_images(check: SplitCheck, samples: list[Sample], decode: bool, work
             path = str(sample.image_path)
             if error:
                 check.unreadable += 1
-                check.problems.append(DataProblem("unreadable_image", path, None, error))
+                check.problems.append(DataProblem("unreadable_image", path, None,
+                                                  error.removeprefix(f"{path}: ")))
                 continue
             usable.append(sample)
             expected = (sample.width, sample.height)

@@ -35,6 +35,18 @@ from edgeprune.search.candidate import Candidate
 from edgeprune.search.proxy import ProxySettings, create_proxy
 
 
+def load_search_data(data: str, bad_data: str) -> tuple[DetectionDataset, DetectionDataset]:
+    """The train and val splits of dataset `data`; with `bad_data` stop, an error naming the
+    problems that would leave data out."""
+    from edgeprune.data import load_dataset
+    from edgeprune.data.bad_data import refuse_bad_data
+
+    splits = (load_dataset(data, "train").require_usable(),
+              load_dataset(data, "val").require_usable())
+    refuse_bad_data(splits, bad_data)
+    return splits
+
+
 class SearchEnvironment:
     def __init__(self, base: Checkpoint, meter: LatencyMeter | None,
                  train_data: DetectionDataset,

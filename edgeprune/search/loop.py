@@ -30,6 +30,8 @@ from rich.console import Console
 
 from edgeprune.clock import utc_now
 from edgeprune.console import escape
+from edgeprune.data.bad_data import report_skipped
+from edgeprune.data.dataset import DetectionDataset
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.archhash import cfg_arch_hash
 from edgeprune.latency.meter import LatencyMeter, resolve_device
@@ -37,7 +39,7 @@ from edgeprune.models.checkpoint import Checkpoint, save_checkpoint
 from edgeprune.models.counting import count_gflops, count_params
 from edgeprune.search.agents.base import AgentContext, SearchAgent, agent_class, create_agent
 from edgeprune.search.candidate import Candidate
-from edgeprune.search.environment import SearchEnvironment
+from edgeprune.search.environment import SearchEnvironment, load_search_data
 from edgeprune.search.executor import Executor, Job, LocalExecutor
 from edgeprune.search.measured_base import MeasuredBase, load_measured_base, save_measured_base
 from edgeprune.search.progress import SearchProgress
@@ -77,17 +79,17 @@ class SearchOutcome:
     warnings: list[str] = field(default_factory=list)  # what the summary and report must say
 
 
-def build_environment(settings: SearchSettings, meter: LatencyMeter | None
+def build_environment(settings: SearchSettings, meter: LatencyMeter | None,
+                      data: tuple[DetectionDataset, DetectionDataset] | None = None
                       ) -> SearchEnvironment:
-    """The search's environment from its settings: the base, the data, the accuracy proxy,
-    at the settings' input size (else the device profile's, else the checkpoint's). Without a
-    meter it scores accuracy only (a cluster's accuracy worker)."""
-    from edgeprune.data import load_dataset
+    """The search's environment from its settings: the base, the data (`load_search_data`'s
+    unless given), the accuracy proxy, at the settings' input size (else the device profile's,
+    else the checkpoint's). Without a meter it scores accuracy only (a cluster's accuracy
+    worker)."""
     from edgeprune.models.loading import load_model
 
     base = load_model(settings.weights)
-    train_data = load_dataset(settings.data, "train").require_usable()
-    val_data = load_dataset(settings.data, "val").require_usable()
+    train_data, val_data = data or load_search_data(settings.data, settings.bad_data)
     return SearchEnvironment(
         base, meter, train_data, val_data,
         imgsz=tuple(settings.imgsz or (meter.imgsz if meter else None) or base.imgsz),
@@ -140,11 +142,14 @@ class Search:
 
     def _prepare(self) -> SearchEnvironment:
         settings = self.settings
+        # bad data stops the search here, before anything is measured
+        data = load_search_data(settings.data, settings.bad_data)
+        report_skipped(data, self.run_dir, self.console)
         cache = settings.latency_cache or self.run_dir / LATENCY_CACHE
         self.meter = resolve_device(settings.device, token=self.token, cache=cache,
                                     protocol=settings.protocol, precision=settings.precision,
                                     threads=settings.threads)
-        self.env = build_environment(settings, self.meter)
+        self.env = build_environment(settings, self.meter, data)
         if settings.imgsz is None:
             self.settings = settings = settings.replace(imgsz=tuple(self.env.imgsz))
             settings.save(self.run_dir)

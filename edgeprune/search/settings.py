@@ -68,6 +68,7 @@ class SearchSettings:
     seed: int = 0
     interleave: bool = True  # time candidates interleaved with the base (drift-corrected)
     latency_table: str | None = None  # per-layer table for `halp`; None: measured into the run
+    bad_data: str = "skip"  # data problems: skip (named in the run folder) or stop
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -78,6 +79,7 @@ class SearchSettings:
             raise EdgepruneError(f"--min-ratio must be in (0, 1], got {self.min_ratio}")
         if self.val_images is not None and self.val_images < 1:
             raise EdgepruneError(f"--val-images must be at least 1, got {self.val_images}")
+        from edgeprune.data.bad_data import check_bad_data_choice
         from edgeprune.latency.protocol import Protocol
         from edgeprune.prune.importance import get_importance
         from edgeprune.search.agents.base import AGENTS
@@ -85,6 +87,7 @@ class SearchSettings:
         AGENTS.get(self.agent)  # an unknown agent fails here, naming the known ones
         Protocol().with_overrides(self.protocol, "--protocol")  # bad fields fail before any work
         get_importance(self.importance)
+        check_bad_data_choice(self.bad_data)
 
     @classmethod
     def from_options(cls, values: dict[str, Any]) -> SearchSettings:

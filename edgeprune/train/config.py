@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 from edgeprune.data.augment import AugmentConfig
+from edgeprune.data.bad_data import check_bad_data_choice
 from edgeprune.errors import EdgepruneError
 from edgeprune.train.loss import LossConfig
 
@@ -55,6 +56,7 @@ class TrainConfig:
     amp: bool = True  # mixed precision, on CUDA only
     seed: int = 0
     val_images: int | None = None  # validate on a fixed subset of this many images
+    bad_data: str = "skip"  # data problems: skip (named in the run folder) or stop
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 
@@ -70,6 +72,7 @@ class TrainConfig:
             self.lr = DEFAULT_LR[self.optimizer]
         if self.lr <= 0:
             raise EdgepruneError(f"learning rate must be positive, got {self.lr}")
+        check_bad_data_choice(self.bad_data)
         return self
 
     def to_dict(self) -> dict:

@@ -10,6 +10,7 @@ after on the same validation images, with the same evaluator.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,8 @@ def finetune_config(weights: str | Path, data: str, epochs: int, imgsz: int | No
 
 def finetune(config: TrainConfig, run_dir: str | Path, teacher: str | Path | None = None,
              distill_weight: float = 1.0, *, console: Console | None = None,
-             show_progress: bool = True, validate: bool = True) -> FinetuneResult:
+             show_progress: bool = True, validate: bool = True,
+             on_start: Callable[[], None] | None = None) -> FinetuneResult:
     """Fine-tune `config.weights` into `run_dir` (best.pt, last.pt, results.csv, config.yaml).
     With validation, the model as given is scored first and stays best.pt until an epoch
     beats it (`best_epoch` 0 then), so best.pt is never worse than the start.
@@ -68,6 +70,7 @@ def finetune(config: TrainConfig, run_dir: str | Path, teacher: str | Path | Non
     With a `teacher` checkpoint (the base the pruned model came from) and `distill_weight`
     > 0, the loss gets the distillation term. Returns the training result and mAP before and
     after (and the teacher's), on the validation split or its `val_images` subset.
+    `on_start()` runs once the data is loaded and checked, before the first evaluation.
     """
     student = load_checkpoint(config.weights)
     extra_loss = None
@@ -86,6 +89,8 @@ def finetune(config: TrainConfig, run_dir: str | Path, teacher: str | Path | Non
     # A trained model fine-tunes from its own biases: the scratch-training warm-up rate for
     # biases (0.1) would move every batch-norm shift far off in the first steps.
     trainer.schedule = dataclasses.replace(trainer.schedule, warmup_bias_lr=0.0)
+    if on_start is not None:
+        on_start()
     if teacher_model is not None:
         teacher_model.to(trainer.device)
     before = teacher_eval = None

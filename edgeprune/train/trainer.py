@@ -30,6 +30,7 @@ from rich.progress import (
 from torch import nn
 
 from edgeprune.console import escape
+from edgeprune.data.bad_data import refuse_bad_data, report_skipped
 from edgeprune.data.batches import TrainingSet, make_train_loader
 from edgeprune.data.dataset import DetectionDataset
 from edgeprune.errors import EdgepruneError
@@ -145,6 +146,9 @@ class Trainer:
         self.names = list(self.train_data.names)
         # rank 0 alone validates: the others would only repeat its numbers
         self.val_data = self._dataset(val_data, "val") if validate and self.is_main else None
+        # the splits this process loaded, their problems checked and reported together
+        self.datasets = [d for d in (self.train_data, self.val_data) if d is not None]
+        refuse_bad_data(self.datasets, config.bad_data)
         if self.val_data is not None and config.val_images:
             self.val_data = subset(self.val_data, config.val_images, config.seed)
 
@@ -211,12 +215,7 @@ class Trainer:
             from edgeprune.data import load_dataset
 
             given = load_dataset(self.config.data, split)
-        given.require_usable()
-        if given.problems:
-            first = given.problems[0]
-            self.notes.append(f"{split}: {len(given.problems)} problem(s) while loading, "
-                              f"skipped (first: {first}); `edgeprune data check` lists them")
-        return given
+        return given.require_usable()
 
     def _restore(self, ckpt: Checkpoint, state: TrainState) -> None:
         if state.epoch >= self.config.epochs:
@@ -251,6 +250,7 @@ class Trainer:
         began = time.perf_counter()
         if self.is_main:
             write_config(self.run_dir, self.config.to_dict())
+            report_skipped(self.datasets, self.run_dir, self.console)
             for note in self.notes:
                 self.console.print(f"[dim]{escape(note)}[/]", highlight=False)
         for epoch in range(self.start_epoch, self.config.epochs):

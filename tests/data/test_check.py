@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from edgeprune.cli import main
 from edgeprune.data.check import check_dataset
-from tests.data_helpers import write_image, write_text, write_yaml
+from tests.data_helpers import darknet_folder, write_image, write_text, write_yaml
 
 
 @pytest.fixture
@@ -92,15 +92,39 @@ def test_cli_exit_codes_and_json(ucsd_sample, messy):
     assert "val: no usable images" in everything.output
     assert "missing_image (677)" in everything.output and "train.txt:1:" in everything.output
     train = runner.invoke(main, ["data", "check", str(data), "--split", "train", "--json"])
-    assert train.exit_code == 0
+    assert train.exit_code == 2  # usable, but 677 images missing
     report = json.loads(train.output)
     assert report["usable"] and report["splits"]["train"]["usable"] == 6
     assert report["splits"]["train"]["problem_counts"] == {"missing_image": 677}
     assert report["splits"]["train"]["boxes"] == {"truck": 14, "bus": 3, "car": 211}
     shown = runner.invoke(main, ["data", "check", str(messy), "--show", "1"])
-    assert shown.exit_code == 0 and "a.txt:2: class 5 out of range 0..2" in shown.output
+    assert shown.exit_code == 2 and "a.txt:2: class 5 out of range 0..2" in shown.output
     missing = runner.invoke(main, ["data", "check", str(messy), "--split", "test"])
     assert missing.exit_code == 1 and "split 'test' is not defined" in missing.output
     nothing = runner.invoke(main, ["data", "check", str(messy.parent / "nope.yaml")])
     assert nothing.exit_code == 1 and "nope.yaml: dataset description not found" in \
         nothing.output
+
+
+def test_exit_code_2_when_problems_would_leave_data_out(tmp_path):
+    """A label line of class 9 (of 3) and a 0-byte image: listed, and exit code 2; a box that
+    only needs clipping is a warning, listed with exit code 0."""
+    root = tmp_path / "ds"
+    darknet_folder(root, {"a": "0 0.5 0.5 0.5 0.5\n9 0.5 0.5 0.2 0.2\n",
+                          "b": "1 0.5 0.5 0.2 0.2\n", "c": "2 0.5 0.5 0.2 0.2\n"})
+    (root / "JPEGImages" / "c.jpg").write_bytes(b"")
+    runner = CliRunner()
+    result = runner.invoke(main, ["data", "check", str(root / "data.yaml")])
+    assert result.exit_code == 2, result.output
+    assert "labels/a.txt:2: class 9 out of range 0..2" in result.output
+    assert f"{root / 'JPEGImages' / 'c.jpg'}: not a readable image" in result.output
+    assert "usable, but 2 problems leave data out" in result.output
+    report = json.loads(runner.invoke(main, ["data", "check", str(root / "data.yaml"),
+                                             "--json"]).output)
+    assert (report["usable"], report["problems"], report["warnings"]) == (True, 2, 0)
+    write_text(root / "labels" / "a.txt", "0 0.5 0.5 0.5 0.5\n0 0.99 0.5 0.2 0.2\n")
+    write_image(root / "JPEGImages" / "c.jpg")
+    clipped = runner.invoke(main, ["data", "check", str(root / "data.yaml")])
+    assert clipped.exit_code == 0, clipped.output
+    assert "box_outside_image" in clipped.output and "clipped" in clipped.output
+    assert "2  usable, but problems" in runner.invoke(main, ["data", "check", "-h"]).output

@@ -89,6 +89,16 @@ def test_yolo_label_problems_have_file_and_line(tmp_path):
     np.testing.assert_allclose(sample.boxes[2], [6.4, 4.8, 19.2, 14.4], atol=1e-4)
 
 
+def test_a_class_written_as_an_integer_valued_number_is_that_class(tmp_path):
+    """`0.0` (numpy.savetxt, pandas) reads as class 0, as ultralytics reads it; `0.5` is no
+    class."""
+    text = "0.0 0.5 0.5 0.2 0.2\n2e0 0.5 0.5 0.2 0.2\n0.5 0.5 0.5 0.2 0.2\n"
+    dataset = load_dataset(yolo_folder(tmp_path / "ds", {"img": text}), "val")
+    assert dataset.samples[0].class_ids.tolist() == [0, 2]
+    assert [(p.kind, p.line, p.message) for p in dataset.problems] == [
+        ("bad_number", 3, "class 0.5 is not an integer")]
+
+
 def test_list_file_relative_lines_and_names_mapping(tmp_path):
     root = tmp_path / "ds"
     write_image(root / "images" / "a.png")
@@ -170,7 +180,10 @@ def test_a_split_without_any_label_file_is_reported(tmp_path):
     root = tmp_path / "ds"
     write_image(root / "pictures" / "a.jpg")
     write_text(root / "pictures" / "labels" / "a.txt", "0 0.5 0.5 0.5 0.5\n")  # wrong place
-    dataset = load_dataset({"path": str(root), "val": "pictures", "names": ["a"]})
+    data = {"path": str(root), "val": "pictures", "names": ["a"]}
+    with pytest.raises(DataError, match="none of its 1 images has a label file"):
+        load_dataset(data)  # detection finds no layout to read
+    dataset = load_dataset({**data, "format": "yolo"})
     assert len(dataset) == 1 and dataset.samples[0].boxes.shape == (0, 4)
     assert [p.kind for p in dataset.problems] == ["no_label_files"]
     assert "pictures/a.txt" in dataset.problems[0].message

@@ -3,6 +3,7 @@ agent over loopback, and the errors a user can cause."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -283,3 +284,27 @@ def test_an_already_pruned_base_searched_through_the_cli(search_setup, tmp_path)
         assert "the base is already pruned" in output and "Try:" in output
     assert "independent measurements that agree" in report or "did NOT agree" in report
     assert "median (95% interval)" in report
+
+
+def test_bad_data_is_skipped_and_named_or_stops_the_search(search_setup, tmp_path):
+    """A label line of class 9 (of 5) and a 0-byte image: skipped by default and named in the
+    run folder; with --bad-data stop, an error before anything is measured, and no run."""
+    data = tmp_path / "data"
+    shutil.copytree(search_setup.data.parent, data)
+    label = sorted((data / "labels" / "val").glob("*.txt"))[0]
+    label.write_text(label.read_text() + "9 0.5 0.5 0.2 0.2\n")
+    image = sorted((data / "images" / "train").glob("*"))[0]
+    image.write_bytes(b"")
+    broken = dataclasses.replace(search_setup, data=data / "data.yaml")
+    runner = CliRunner()
+    stopped = runner.invoke(main, broken.args("--target-speedup", "1.25", "--bad-data", "stop",
+                                              "--out", str(tmp_path / "stopped")))
+    assert stopped.exit_code == 1, stopped.output
+    assert "2 problems (train: 1, val: 1) would leave data out" in stopped.output
+    assert f"{label.name}:" in stopped.output and image.name in stopped.output
+    assert not any((tmp_path / "stopped" / "search").iterdir())
+    result = invoke(broken.args("--target-speedup", "1.25", "--out", str(tmp_path), budget=1))
+    assert "skipped 2 problems (train: 1, val: 1)" in result.output
+    listed = (tmp_path / "search" / "exp" / "data_problems.txt").read_text().splitlines()
+    assert len(listed) == 2 and "class 9 out of range 0..4" in listed[1]
+    assert listed[0].startswith(f"train: unreadable_image: {image}")

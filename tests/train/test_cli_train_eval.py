@@ -126,7 +126,10 @@ def test_train_from_darknet_weights_for_other_classes(in_tmp, trained):
                  "--no-val", "--name", "transfer")
     assert run.exit_code == 0, run.output
     assert "resized from 3 to 2 classes" in run.output
-    assert "tensors transferred" in run.output and "problem(s) while loading" in run.output
+    assert "tensors transferred" in run.output and "skipped" in run.output
+    assert "class 2 out of range 0..1" in run.output  # named, and all in data_problems.txt
+    assert "class 2 out of range" in (in_tmp / "runs" / "train" / "transfer" /
+                                      "data_problems.txt").read_text()
     ckpt = load_checkpoint(in_tmp / "runs" / "train" / "transfer" / "best.pt")
     assert ckpt.names == ["red_box", "green_disc"] and ckpt.model.num_classes == 2
     assert ckpt.provenance["start_weights"] == str(files["weights"])

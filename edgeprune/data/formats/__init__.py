@@ -10,13 +10,17 @@ from edgeprune.data.config import DatasetConfig
 from edgeprune.data.dataset import DataError
 from edgeprune.data.formats import abcp, coco, voc, yolo  # noqa: F401  (registers the readers)
 from edgeprune.data.formats.base import FORMATS, DatasetFormat, get_format, register_format
+from edgeprune.data.formats.yolo import choose_label_rule
 
-# Most specific first: a list file with boxes on its lines is ABCP before it is Darknet.
-DETECTION_ORDER = ("coco", "voc", "abcp", "darknet", "yolo")
+# Formats a source's own content identifies, most specific first: a list file with boxes on its
+# lines is ABCP before it is a list of images. Any other source is images with one label file
+# each, read by the rule (yolo or darknet) under which those files exist.
+DETECTION_ORDER = ("coco", "voc", "abcp")
 
 
 def detect_format(config: DatasetConfig, split: str) -> DatasetFormat:
-    """The reader named by `format`, else the first whose `claims` fits the split's sources."""
+    """The reader named by `format`, else the first whose `claims` fits the split's sources,
+    else the label rule whose label files exist."""
     if config.format:
         return get_format(config.format)
     sources = config.split_sources(split)
@@ -26,9 +30,7 @@ def detect_format(config: DatasetConfig, split: str) -> DatasetFormat:
     for name in DETECTION_ORDER:
         if all(FORMATS.get(name).claims(config, source) for source in sources):
             return get_format(name)
-    raise DataError(f"{config.source}: cannot tell the format of {split} sources "
-                    f"{', '.join(map(str, sources))}; set `format:` "
-                    f"({', '.join(FORMATS.names())})")
+    return get_format(choose_label_rule(config, split, sources))
 
 
 __all__ = ["DETECTION_ORDER", "FORMATS", "DatasetFormat", "detect_format", "get_format",

@@ -129,7 +129,9 @@ def sample_size(entry: Entry, problems: list[DataProblem]) -> tuple[int, int] | 
     try:
         return image_size(entry.path)
     except DataError as exc:
-        problems.append(entry.problem("unreadable_image", str(exc)))
+        # a problem of a folder's image is filed under the image, so its name is said once
+        message = str(exc) if entry.list_file else str(exc).removeprefix(f"{entry.path}: ")
+        problems.append(entry.problem("unreadable_image", message))
         return None
 
 

@@ -4,6 +4,10 @@ Coordinates are relative to the image size (0..1). The label file is found from 
 ultralytics replaces the last `images` folder with `labels`; Darknet also maps `JPEGImages` to
 `labels`. Both change the extension to `.txt`; with no such folder the label sits beside the
 image. An image without a label file is a background image (no objects), as in both tools.
+
+The two rules differ only for images under a `JPEGImages` folder (labels/ or beside), so only
+the files on disk can tell which one a dataset follows: detection takes the rule whose label
+files exist (`choose_label_rule`).
 """
 
 from __future__ import annotations
@@ -82,21 +86,59 @@ class YoloFormat(DatasetFormat):
         sample.label_path = label
         return sample
 
-    @classmethod
-    def claims(cls, config: DatasetConfig, source: Path) -> bool:
-        return source.is_dir() or is_image_path(source)
-
 
 @register_format
 class DarknetFormat(YoloFormat):
-    """Darknet list files (train.txt / val.txt); JPEGImages/ or images/ -> labels/."""
+    """Darknet list files (train.txt / val.txt) or folders; JPEGImages/ or images/ -> labels/."""
 
     name: ClassVar[str] = "darknet"
     image_folders: ClassVar[tuple[str, ...]] = ("images", "JPEGImages")
 
-    @classmethod
-    def claims(cls, config: DatasetConfig, source: Path) -> bool:
-        return source.is_file() and not is_image_path(source)
+
+def choose_label_rule(config: DatasetConfig, split: str, sources: list[Path]) -> str:
+    """`yolo` or `darknet`: the rule under which the split's label files exist.
+
+    Where both rules name the same file (no JPEGImages folder), list files read as darknet and
+    folders as yolo, their usual homes. Label files under both rules, or under neither, are an
+    error naming the files looked for: reading them by a guess would train or score on images
+    without their boxes.
+    """
+    rules = (DarknetFormat(), YoloFormat())
+    only_under: dict[str, Path] = {}  # rule -> a label file only that rule finds
+    first: tuple[Path, Path] | None = None  # (darknet, yolo) label paths of the first image
+    images = 0
+    shared = False  # a label file both rules name
+    for source in sources:
+        for entry in image_entries(config, source):
+            if not entry.path.is_file():  # a missing image tells nothing; the reader reports it
+                continue
+            darknet, yolo = (rule.label_path(entry.path) for rule in rules)
+            images += 1
+            first = first or (darknet, yolo)
+            if darknet == yolo:
+                shared = shared or darknet.is_file()
+                continue
+            for rule, label in zip(rules, (darknet, yolo), strict=True):
+                if rule.name not in only_under and label.is_file():
+                    only_under[rule.name] = label
+            if len(only_under) == len(rules):
+                raise DataError(
+                    f"{config.source}: the {split} images have label files under two rules: "
+                    f"{only_under['darknet']} (darknet) and {only_under['yolo']} (yolo); "
+                    f"set `format: yolo` or `format: darknet`")
+    if only_under:
+        return next(iter(only_under))
+    if shared or not images:  # no images: the reader reports what is missing
+        lists = all(source.is_file() and not is_image_path(source) for source in sources)
+        return "darknet" if lists else "yolo"
+    darknet, yolo = first
+    looked = (f"{darknet} (yolo and darknet)" if darknet == yolo else
+              f"{darknet} (darknet) and {yolo} (yolo)")
+    named = ", ".join(map(str, sources))
+    raise DataError(f"{config.source}: {split} source{'s' if len(sources) > 1 else ''} {named}: "
+                    f"none of {'their' if len(sources) > 1 else 'its'} {images} images has a "
+                    f"label file (looked for {looked}, for the first); put the labels there or "
+                    f"set `format:` to the layout they follow (yolo, darknet)")
 
 
 def read_label_file(label: Path, boxes: BoxCollector, num_classes: int) -> None:

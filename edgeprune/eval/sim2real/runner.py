@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.data import load_dataset
+from edgeprune.data.bad_data import skipped_summary, write_problems
 from edgeprune.data.corruptions import CORRUPTIONS
 from edgeprune.data.dataset import DetectionDataset
 from edgeprune.data.images import read_image
@@ -128,13 +129,15 @@ def run_sim2real(models: Sequence[str | Path | ModelSource] | Mapping[str, str |
                              f"in the same order")
     splits = {name: _split(name, full, batch_size, max_images, seed)
               for name, full in (("sim", sim_full), ("real", real_full))}
-    notes = [f"{full.source}: {len(full.problems)} problem(s) in split {split!r} were "
-             f"skipped (`edgeprune data check` lists them)"
-             for full in (sim_full, real_full) if full.problems]
+    notes = [f"{full.source}: {skipped}" for full in (sim_full, real_full)
+             if (skipped := skipped_summary([full]))]
     loaded = [_load_model(source, sim_full, runtime, imgsz, device, notes) for source in sources]
     _refuse_duplicates(loaded)
     settings = _settings(splits, split, seed, max_images)
     store = ResultStore(out, settings)
+    listed = write_problems([sim_full, real_full], out) if write_files else None
+    if listed:
+        notes.append(f"every data problem is listed in {listed}")
 
     conditions = [REAL, SIM, *suite_conditions(corruption_names, severity_list)]
     todo = {condition: [m for m in loaded if store.get(m.model_id, condition.key) is None]
