@@ -6,6 +6,7 @@ import time
 
 import click
 
+from edgeprune.cli.deprecation import deprecated_alias
 from edgeprune.cli.terminal import stderr, stdout
 from edgeprune.console import escape
 
@@ -40,11 +41,13 @@ def _parse_size(ctx, param, value: str) -> tuple[int, int]:
               help="Image size WIDTHxHEIGHT.")
 @click.option("--val-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.2,
               show_default=True, help="Share of images in the val split (the last ones).")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Processes; 0 = one per CPU core (at most 8). Output does not depend on it.")
+@click.option("--processes", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Generator processes; 0 = one per CPU core (at most 8). Output does not "
+              "depend on it.")
+@deprecated_alias("--workers", "--processes", type=click.IntRange(min=0))
 @click.option("--force", is_flag=True, help="Replace a generated dataset already in --out.")
 def synth(out: str, domain: str, images: int, seed: int, size: tuple[int, int],
-          val_fraction: float, workers: int, force: bool) -> None:
+          val_fraction: float, processes: int, force: bool) -> None:
     """Generate a RoboMaster-like detection dataset in the YOLO layout.
 
     An arena (floor, walls, obstacles) with robots (chassis, wheels, turret) in red, blue or
@@ -63,7 +66,7 @@ def synth(out: str, domain: str, images: int, seed: int, size: tuple[int, int],
 
     from edgeprune.data.synth import default_workers, generate_dataset
 
-    workers = workers or default_workers()
+    workers = processes or default_workers()
     started = time.perf_counter()
     columns = (TextColumn("[bold]synth {task.fields[domain]}"), BarColumn(),
                MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
@@ -86,8 +89,8 @@ def synth(out: str, domain: str, images: int, seed: int, size: tuple[int, int],
     stdout.print(table)
     stdout.print(f"{domain} {size[0]}x{size[1]}, seed {seed}: {result.splits['train']} train + "
                  f"{result.splits['val']} val images in {seconds:.1f} s "
-                 f"({images / seconds:.0f} images/s, {workers} worker"
-                 f"{'s' if workers > 1 else ''})")
+                 f"({images / seconds:.0f} images/s, {workers} process"
+                 f"{'es' if workers > 1 else ''})")
     stdout.print(f"dataset YAML: {escape(result.yaml_path)}", highlight=False)
 
 
@@ -99,11 +102,12 @@ def synth(out: str, domain: str, images: int, seed: int, size: tuple[int, int],
 @click.option("--headers-only", is_flag=True,
               help="Read image headers instead of decoding images: faster, but corrupt image "
               "data past the header goes unnoticed.")
-@click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True,
+@click.option("--decode-threads", type=click.IntRange(min=1), default=4, show_default=True,
               help="Threads decoding images.")
+@deprecated_alias("--workers", "--decode-threads", type=click.IntRange(min=1))
 @click.option("--show", type=click.IntRange(min=0), default=5, show_default=True,
               help="Problems listed per kind (all of them are in --json).")
-def check(data_path: str, split: str, as_json: bool, headers_only: bool, workers: int,
+def check(data_path: str, split: str, as_json: bool, headers_only: bool, decode_threads: int,
           show: int) -> None:
     """Check dataset DATA: images, boxes per class and every problem found.
 
@@ -137,7 +141,7 @@ def check(data_path: str, split: str, as_json: bool, headers_only: bool, workers
         def advance(name: str, done: int, total: int) -> None:
             progress.update(task, split=name, completed=done, total=total)
 
-        report = check_dataset(data_path, splits, decode=not headers_only, workers=workers,
+        report = check_dataset(data_path, splits, decode=not headers_only, workers=decode_threads,
                                progress=advance)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))

@@ -105,7 +105,7 @@ def test_bad_arguments(tmp_path):
 def test_cli_synth_writes_a_dataset_and_reports_it(tmp_path):
     out = tmp_path / "cli"
     result = CliRunner().invoke(main, ["data", "synth", "--out", str(out), "--images", "4",
-                                       "--size", "128x96", "--seed", "2", "--workers", "1"])
+                                       "--size", "128x96", "--seed", "2", "--processes", "1"])
     assert result.exit_code == 0, result.output
     assert "data.yaml" in result.output and "red_armor" in result.output
     assert len(load_dataset(out / "data.yaml", "train")) == 3
