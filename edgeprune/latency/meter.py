@@ -122,11 +122,11 @@ class LatencyMeter:
         kept result goes into the cache, so later calls of `measure` answer with it."""
         settled = settle(lambda use_cache: self.measure(model, input_shape,
                                                         use_cache=use_cache), attempts)
-        if self.cache is not None and not settled.result.from_cache:
+        if self.cache is not None and not settled.reused:
             precision = check_precision(self.precision)
             arch_hash, shape, _ = self._prepare(model, input_shape)
             key = self.cache_key(self.keyed_hash(arch_hash, True), shape, precision)
-            self.cache.put(key, settled.result)
+            self.cache.put(key, dataclasses.replace(settled.result, from_cache=False))
         return settled
 
     def _reference_bytes(self, shape: tuple[int, ...]) -> bytes:

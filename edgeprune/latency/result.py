@@ -76,6 +76,9 @@ class LatencyResult:
     # timed interleaved with a reference model (the search's base): its median, the median
     # candidate/reference ratio and its spread (protocol.PairedTiming.summary); else None
     reference: dict | None = None
+    # measured until independent measurements agreed (settle.py): {"attempts_ms": medians of
+    # every measurement taken, "agreed": whether two agreed}; None for a single measurement
+    settled: dict | None = None
     from_cache: bool = field(default=False, compare=False)
 
     @property

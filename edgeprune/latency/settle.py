@@ -15,6 +15,7 @@ settle, so the search can say so rather than present a number it could not confi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,9 +27,10 @@ AGREEMENT = 0.05  # two medians agree when within 5% of each other (and their CI
 
 @dataclass(frozen=True)
 class SettledResult:
-    result: LatencyResult  # the measurement kept
+    result: LatencyResult  # the measurement kept, with its `settled` entry
     attempts: list[LatencyResult]  # every measurement taken, in order
     settled: bool  # two of them agreed
+    reused: bool = False  # answered by a result settled before (from the cache)
 
     @property
     def medians_ms(self) -> list[float]:
@@ -57,15 +59,26 @@ def settle(measure: Callable[[bool], LatencyResult], attempts: int = ATTEMPTS,
            agreement: float = AGREEMENT) -> SettledResult:
     """Measure with `measure(use_cache)` until two results agree (at most `attempts`).
 
-    The first call may answer from the cache; the later ones are always fresh. A cached
-    answer counts as one measurement: if a fresh one agrees with it, nothing changes.
+    The first call may answer from the cache. A cached result that was settled before (its
+    `settled` entry says two measurements agreed) is the answer as it is, so a search run
+    again on the same cache sees the same base; otherwise it counts as one measurement and the
+    later calls are fresh. The kept result carries its `settled` entry.
     """
-    taken: list[LatencyResult] = []
-    for attempt in range(max(1, attempts)):
-        taken.append(measure(attempt == 0))
+    first = measure(True)
+    if first.settled and first.settled.get("agreed"):
+        earlier = [dataclasses.replace(first, settled=None, median_ms=ms)
+                   for ms in first.settled.get("attempts_ms", [first.median_ms])]
+        return SettledResult(first, earlier, True, reused=True)
+    taken = [first]
+    kept, agreed = None, False
+    while len(taken) < max(1, attempts):
+        taken.append(measure(False))
         pairs = [(a, b) for i, a in enumerate(taken) for b in taken[i + 1:]
                  if agree(a, b, agreement)]
         if pairs:
-            first, second = min(pairs, key=lambda pair: max(p.median_ms for p in pair))
-            return SettledResult(min((first, second), key=lambda r: r.median_ms), taken, True)
-    return SettledResult(min(taken, key=lambda r: r.median_ms), taken, False)
+            pair = min(pairs, key=lambda pair: max(p.median_ms for p in pair))
+            kept, agreed = min(pair, key=lambda r: r.median_ms), True
+            break
+    kept = kept or min(taken, key=lambda r: r.median_ms)
+    entry = {"attempts_ms": [r.median_ms for r in taken], "agreed": agreed}
+    return SettledResult(dataclasses.replace(kept, settled=entry), taken, agreed)

@@ -36,6 +36,7 @@ def test_a_busy_window_is_outvoted_by_two_measurements_that_agree():
     settled = settle(measure)
     assert settled.settled and settled.result.median_ms == 6.80
     assert settled.medians_ms == [11.99, 6.80, 6.86]
+    assert settled.result.settled == {"attempts_ms": [11.99, 6.80, 6.86], "agreed": True}
     assert asked == [True, False, False]  # only the first may come from the cache
     assert "settled by 3 independent" in settled.describe()
 
@@ -70,3 +71,29 @@ def test_the_meter_settles_a_real_model_and_caches_the_kept_result(tmp_path, fas
     assert settled.result.median_ms in settled.medians_ms
     again = meter.measure(model)
     assert again.from_cache and again.median_ms == settled.result.median_ms
+    assert again.settled == {"attempts_ms": settled.medians_ms, "agreed": settled.settled}
+    if settled.settled:  # a search run again on the same cache sees the same base
+        before = meter.fresh_measurements
+        reused = meter.measure_settled(model)
+        assert reused.reused and meter.fresh_measurements == before
+        assert reused.result.median_ms == settled.result.median_ms
+
+
+def test_a_result_settled_before_is_the_answer_and_an_unsettled_one_is_retried():
+    settled_before = dataclasses.replace(result(7.0), settled={"attempts_ms": [9.0, 7.0, 7.1],
+                                                               "agreed": True})
+    asked = []
+
+    def measure(use_cache: bool) -> LatencyResult:
+        asked.append(use_cache)
+        return settled_before if use_cache else result(5.0)
+
+    again = settle(measure)
+    assert again.reused and again.settled and asked == [True]
+    assert again.result.median_ms == 7.0 and again.medians_ms == [9.0, 7.0, 7.1]
+    unsettled = dataclasses.replace(settled_before, settled={"attempts_ms": [9.0, 7.0],
+                                                             "agreed": False})
+    measure, asked = scripted(7.0, 7.02)
+    retried = settle(lambda use_cache: unsettled if use_cache else measure(use_cache))
+    assert retried.settled and not retried.reused and retried.result.median_ms == 7.0
+    assert retried.result.settled == {"attempts_ms": [7.0, 7.0], "agreed": True}
