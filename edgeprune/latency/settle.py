@@ -59,16 +59,17 @@ def settle(measure: Callable[[bool], LatencyResult], attempts: int = ATTEMPTS,
            agreement: float = AGREEMENT) -> SettledResult:
     """Measure with `measure(use_cache)` until two results agree (at most `attempts`).
 
-    The first call may answer from the cache. A cached result that was settled before (its
-    `settled` entry says two measurements agreed) is the answer as it is, so a search run
-    again on the same cache sees the same base; otherwise it counts as one measurement and the
-    later calls are fresh. The kept result carries its `settled` entry.
+    The first call may answer from the cache. A cached result that went through this before
+    (it has a `settled` entry) is the answer as it is, agreed or not, so a search run again on
+    the same cache sees the same base (a fresh cache measures afresh); otherwise it counts as
+    one measurement and the later calls are fresh. The kept result carries its `settled`
+    entry.
     """
     first = measure(True)
-    if first.settled and first.settled.get("agreed"):
+    if first.settled:
         earlier = [dataclasses.replace(first, settled=None, median_ms=ms)
                    for ms in first.settled.get("attempts_ms", [first.median_ms])]
-        return SettledResult(first, earlier, True, reused=True)
+        return SettledResult(first, earlier, bool(first.settled.get("agreed")), reused=True)
     taken = [first]
     kept, agreed = None, False
     while len(taken) < max(1, attempts):

@@ -79,21 +79,22 @@ def test_the_meter_settles_a_real_model_and_caches_the_kept_result(tmp_path, fas
         assert reused.result.median_ms == settled.result.median_ms
 
 
-def test_a_result_settled_before_is_the_answer_and_an_unsettled_one_is_retried():
-    settled_before = dataclasses.replace(result(7.0), settled={"attempts_ms": [9.0, 7.0, 7.1],
-                                                               "agreed": True})
-    asked = []
+def test_a_result_settled_before_is_the_answer_agreed_or_not():
+    """The same cache gives the same base (a search resumed or run again must see the same
+    milliseconds); a plain cached measurement is only the first of the independent ones."""
+    for agreed in (True, False):
+        settled_before = dataclasses.replace(result(7.0), settled={"attempts_ms": [9.0, 7.0],
+                                                                   "agreed": agreed})
+        asked: list[bool] = []
 
-    def measure(use_cache: bool) -> LatencyResult:
-        asked.append(use_cache)
-        return settled_before if use_cache else result(5.0)
+        def measure(use_cache: bool, answer=settled_before, asked=asked) -> LatencyResult:
+            asked.append(use_cache)
+            return answer if use_cache else result(5.0)
 
-    again = settle(measure)
-    assert again.reused and again.settled and asked == [True]
-    assert again.result.median_ms == 7.0 and again.medians_ms == [9.0, 7.0, 7.1]
-    unsettled = dataclasses.replace(settled_before, settled={"attempts_ms": [9.0, 7.0],
-                                                             "agreed": False})
+        again = settle(measure)
+        assert again.reused and again.settled == agreed and asked == [True]
+        assert again.result.median_ms == 7.0 and again.medians_ms == [9.0, 7.0]
     measure, asked = scripted(7.0, 7.02)
-    retried = settle(lambda use_cache: unsettled if use_cache else measure(use_cache))
-    assert retried.settled and not retried.reused and retried.result.median_ms == 7.0
-    assert retried.result.settled == {"attempts_ms": [7.0, 7.0], "agreed": True}
+    plain = settle(measure)  # the first answer is a plain (cached) measurement
+    assert plain.settled and not plain.reused and asked == [True, False]
+    assert plain.result.settled == {"attempts_ms": [7.0, 7.02], "agreed": True}

@@ -86,9 +86,17 @@ def test_targets_resolve_against_the_base():
 
 
 def test_unreachable_targets_say_what_range_is_reachable():
-    check_reachable(5.0, base_ms=10.0, fastest_ms=2.0, device="cpu", fastest_what="all")
-    with pytest.raises(EdgepruneError, match=r"cannot be reached.*2\.000 ms .*10\.000 ms.*"
-                                             r"at most 5\.00x"):
-        check_reachable(1.0, base_ms=10.0, fastest_ms=2.0, device="cpu", fastest_what="all")
+    speedup, latency = Target(speedup=2.0), Target(latency_ms=1.0)
+    check_reachable(speedup, 5.0, 10.0, 0.2, (0.19, 0.21), "cpu", "all", "lower --min-ratio")
+    with pytest.raises(EdgepruneError, match=r"--target-latency 1ms cannot be reached.*2\.000 "
+                                             r"ms .*10\.000 ms.*--target-latency 2ms is "
+                                             r"accepted.*2\.1ms leaves room.*lower --min-ratio"):
+        check_reachable(latency, 1.0, 10.0, 0.2, (0.19, 0.21), "cpu", "all",
+                        "lower --min-ratio")
+    # 1 / 0.2003 = 4.9925...: printed 4.992 (accepted typed back), never rounded up
+    with pytest.raises(EdgepruneError, match=r"--target-speedup 4\.992 is accepted"):
+        check_reachable(Target(speedup=6.0), 10.0 / 6, 10.0, 0.2003, (0.19, 0.21), "cpu",
+                        "all", "x")
     with pytest.raises(EdgepruneError, match="already met by the base"):
-        check_reachable(12.0, base_ms=10.0, fastest_ms=2.0, device="cpu", fastest_what="all")
+        check_reachable(Target(latency_ms=12.0), 12.0, 10.0, 0.2, (0.19, 0.21), "cpu", "all",
+                        "x")
