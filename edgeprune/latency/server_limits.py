@@ -91,7 +91,8 @@ def parse_shape(text: str | None, limits: ServerLimits) -> tuple[int, ...]:
     if elements > limits.max_input_elements:
         raise RequestRefused(400, f"shape {text}: {elements:,} input values exceed this "
                                   f"server's limit of {limits.max_input_elements:,} "
-                                  f"(device serve --max-input-elements)")
+                                  f"(device serve --max-input-elements)",
+                             limit="--max-input-elements")
     return shape
 
 
@@ -174,5 +175,6 @@ def parse_content_length(value: str | None, limits: ServerLimits) -> int | None:
         raise RequestRefused(400, "empty body: send the ONNX model bytes as the body")
     if length > limits.max_upload_bytes:
         raise RequestRefused(413, f"upload of {length} bytes exceeds the server's limit of "
-                                  f"{limits.max_upload_bytes} bytes")
+                                  f"{limits.max_upload_bytes} bytes (device serve "
+                                  f"--max-upload-mb)", limit="--max-upload-mb")
     return length
