@@ -26,9 +26,10 @@ from edgeprune.latency.tokens import TOKEN_ENV
 @click.option("--token-file", type=click.Path(dir_okay=False),
               help="File holding the token clients must send (Authorization: Bearer TOKEN).")
 @click.option("--token", envvar=TOKEN_ENV, show_envvar=True,
-              help="The token itself (at least 16 characters). On the command line it shows "
-              "in `ps`: prefer --token-file or the environment. With neither, a token is made "
-              "on first start, stored in the config folder and printed.")
+              help="The token itself (at least 16 printable characters without spaces; a "
+              "weaker one, empty included, is refused). On the command line it shows in `ps`: "
+              "prefer --token-file or the environment. With neither, a token is made on first "
+              "start, stored in the config folder and printed.")
 @click.option("--ort-threads", type=click.IntRange(min=0),
               help="ONNX Runtime intra-op threads of ort-cpu (0: one per CPU).")
 @deprecated_alias("--threads", "--ort-threads", type=click.IntRange(min=0))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeprune.latency import ModelRejected, Protocol
+from edgeprune.latency import ModelRejected, Protocol, create_backend
 from edgeprune.latency.client import ServerClient
 from tests.latency.abuse_helpers import answer, connect, head
 from tests.latency.latency_helpers import FAST, TOKEN, ServerProcess, raw_request, wait_until
@@ -192,10 +192,11 @@ def test_a_client_that_goes_away_cancels_its_measurement(server, tiny_onnx):
     assert result.median_ms > 0  # the device is free again at once
 
 
-def test_a_protocol_longer_than_the_deadline_is_told_how_to_fit(tiny_onnx):
+def test_a_protocol_longer_than_the_deadline_is_told_how_to_fit(tiny_onnx, caplog):
     """--max-measure-seconds 10 is under the default protocol's 121.5 s (interleaved): the
     server says so at start, measures requests that ask for nothing by a fitted protocol, and
-    tells a client that sends the default what to ask for instead."""
+    tells a client that sends the default what to ask for instead; the `remote` backend (what
+    a search uses) fits its protocol to the server's deadline itself, with a warning."""
     short = ServerProcess("--max-measure-seconds", "10")
     try:
         assert "--protocol max_seconds=1.41" in short.log_text()
@@ -207,5 +208,9 @@ def test_a_protocol_longer_than_the_deadline_is_told_how_to_fit(tiny_onnx):
         assert raw_request(short.url, "GET", "/info")[1]["protocol"]["max_seconds"] == 1.41
         status, _, _ = raw_request(short.url, "POST", "/measure?shape=1x3x64x64", tiny_onnx)
         assert status == 200
+        remote = create_backend("remote", url=short.url, token=TOKEN)
+        assert remote.measure(tiny_onnx, (1, 3, 64, 64), "fp32", Protocol()).median_ms > 0
+        assert "timing with max_seconds=1.41 instead of 20" in caplog.text
+        remote.close()
     finally:
         short.stop()
