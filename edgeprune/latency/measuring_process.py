@@ -30,11 +30,13 @@ INFO_TIMEOUT_S = 5.0
 
 
 class JobEnded(Exception):
-    """A job the child did not finish: `reason` is 'deadline' or 'died' (then `exitcode`)."""
+    """A job the child did not finish: `reason` is 'deadline' or 'died' (then `exitcode`);
+    `seconds` from the job's start to the child stopped (a restart before it not counted)."""
 
-    def __init__(self, reason: str, exitcode: int | None = None) -> None:
+    def __init__(self, reason: str, seconds: float, exitcode: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.seconds = seconds
         self.exitcode = exitcode
 
 
@@ -127,23 +129,24 @@ class MeasuringProcess:
         the deadline passed or the child died. Cancelling the caller stops the child."""
         if not self.alive:
             await self._restart()
+        started = anyio.current_time()
         try:
             send(self._conn, {"kind": "measure", **job})
         except OSError:  # it died since the check
-            raise JobEnded("died", await self._reap()) from None
+            raise JobEnded("died", 0.0, await self._reap()) from None
         try:
             with anyio.fail_after(deadline_s):
                 message = await self._reply()
         except TimeoutError:
             await self.stop()
-            raise JobEnded("deadline") from None
+            raise JobEnded("deadline", anyio.current_time() - started) from None
         except BaseException:  # cancelled: the client went away or the server is stopping
             with anyio.CancelScope(shield=True):
                 await self.stop()
             raise
         if message is None:
             exitcode = await self._reap()
-            raise JobEnded("died", exitcode)
+            raise JobEnded("died", anyio.current_time() - started, exitcode)
         if message.get("info"):
             self.info = message["info"]
         return message

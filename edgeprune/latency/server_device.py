@@ -75,11 +75,10 @@ class Device:
             if reference is not None and not reference.exists():  # replaced while we waited
                 return RequestRefused(404, "the reference was replaced while this request "
                                            "waited: upload it again with POST /references")
-            started = anyio.current_time()
             try:
                 answer = await self.process.run(job, self.limits.max_measure_seconds)
             except JobEnded as ended:
-                return self._ended(ended, anyio.current_time() - started)
+                return self._ended(ended)
             except EdgepruneError as exc:  # a new child could not start
                 log.warning("%s", exc)
                 return RequestRefused(500, str(exc))
@@ -107,13 +106,13 @@ class Device:
         return RequestRefused(500, f"the device failed: "
                                    f"{self.scrub(answer.get('error', str(kind)))}")
 
-    def _ended(self, ended: JobEnded, seconds: float) -> RequestRefused:
+    def _ended(self, ended: JobEnded) -> RequestRefused:
         if ended.reason == "deadline":
             return RequestRefused(400, f"the measurement ran past this server's deadline of "
                                        f"{self.limits.max_measure_seconds:g} s, loading and "
                                        f"warm-up included (device serve "
                                        f"--max-measure-seconds), and was stopped after "
-                                       f"{seconds:.2f} s: ask for fewer or shorter runs, or "
+                                       f"{ended.seconds:.2f} s: ask for fewer or shorter runs, or "
                                        f"measure a smaller model",
                                   limit="--max-measure-seconds")
         how = describe_exit(ended.exitcode)
