@@ -55,10 +55,17 @@ class Device:
     async def fresh_info(self) -> dict:
         """The backend's info, asked again of an idle child when it is older than INFO_TTL_S
         (a busy device answers what its last measurement said)."""
-        if not self.lock.locked() and anyio.current_time() - self.info_at > INFO_TTL_S:
-            async with self.lock:
-                await self.process.refresh_info()
-                self.info_at = anyio.current_time()
+        if anyio.current_time() - self.info_at <= INFO_TTL_S:
+            return self.process.info
+        try:
+            self.lock.acquire_nowait()
+        except anyio.WouldBlock:
+            return self.process.info
+        try:
+            await self.process.refresh_info()
+            self.info_at = anyio.current_time()
+        finally:
+            self.lock.release()
         return self.process.info
 
     async def measure(self, job: dict, reference: Path | None) -> dict | RequestRefused:

@@ -112,7 +112,9 @@ class TensorRTBackend(Backend):
                 precision: str) -> PreparedModel:
         trt, cudart = self.trt, self.cudart
         engine, build_s = self._engine(model_bytes, input_shape, precision)
-        needed = int(engine.device_memory_size_v2)  # TensorRT 10: the context's scratch memory
+        # the context's scratch memory: TensorRT 10's name, and 8.x's (JetPack 5 and 6.0)
+        needed = int(getattr(engine, "device_memory_size_v2", None) or
+                     engine.device_memory_size)
         if self.max_device_bytes is not None and needed > self.max_device_bytes:
             raise MemoryLimitExceeded(f"the engine needs {needed / 2**20:.0f} MiB of device "
                                       f"memory to run, over the {self.max_device_bytes / 2**20:.0f}"
