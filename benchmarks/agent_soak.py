@@ -1,51 +1,58 @@
-"""Device server soak: N clients send a mix of valid measurements and abusive requests to one
-`edgeprune agent serve` on 127.0.0.1 for a bounded time; the server's memory, every answer and
-every valid measurement are recorded.
+"""Device server soak: N clients send a mix of valid measurements and abusive requests
+(soak_probes.py) to one `edgeprune device serve` on 127.0.0.1 for a bounded time; the memory
+of the server and of its measuring process, every answer and every valid measurement are
+recorded, and the soak ends with a SIGTERM in the middle of a measurement.
 
-Goals (issue 15): the server's peak memory grows by at most 2x one upload's size whatever the
-number of clients; every abusive request is answered 4xx or has its connection closed by a
-limit; no valid measurement is lost (the client retries busy answers as it does in a search).
+Goals (issue 15): the server's peak memory grows by at most 2x one upload's size; every
+abusive request is answered 4xx or has its connection closed by a limit; no valid measurement
+is lost (the client retries busy answers as it does in a search). Goals (issue 29): every
+probe answered 4xx/503 as JSON within its limit's deadline + 1 s; the device free within 1 s
+of a client leaving; the server's RSS never above its start + the memory cap (nor the
+measuring process's above its own start + the cap); 0 tracebacks; a normal client served
+throughout; a SIGTERM during a measurement answered 503 JSON within 1 s.
 
     python benchmarks/agent_soak.py                       # 8 clients, 180 s, 32 MiB limit
     python benchmarks/agent_soak.py --clients 4 --seconds 30 --out /tmp/soak.md
 
-Abusive kinds: big uploads near the limit (junk that starts like ONNX, so it is streamed to disk
-in full and handed to the backend), uploads declared over the limit, protocol fields and input
-shapes over the bounds, a wrong token, fp16 on a CPU backend, bodies shorter than their
-Content-Length, slowloris headers, and clients that go away in the middle of a measurement.
+Each client's abusive sockets come from a loopback address of its own (127.0.0.10+i: a second
+address stands for a second machine); the valid measurements from 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import datetime as dt
 import os
 import random
 import re
 import secrets
-import socket
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
 
-from machine_info import commit, machine_line, uptime  # noqa: E402
+from machine_info import uptime  # noqa: E402
+from soak_probes import FAST, HEAVY, KINDS, Probe, Target, exchange, read_probe  # noqa: E402
+from soak_report import write_report  # noqa: E402
 
-FAST = {"warmup_runs": 3, "warmup_seconds": 0.02, "min_runs": 10, "max_runs": 100,
-        "max_seconds": 0.3, "target_rel_ci": 0.05, "max_remeasures": 1, "drift_every": 0}
-KINDS = {  # kind: weight in the mix
-    "valid": 6, "big_upload": 2, "declared_oversize": 1, "fields_over_bounds": 1,
-    "shape_over_bounds": 1, "wrong_token": 1, "fp16_on_cpu": 1, "short_body": 1,
-    "slowloris": 1, "gone_mid_measure": 1,
-}
+from tests.latency.abuse_helpers import child_pids, head, memory_mb  # noqa: E402
+
 HEADER_TIMEOUT = 2.0
 BODY_TIMEOUT = 2.0
+MIN_UPLOAD_RATE_KIB = 64
+DEADLINE_S = 3.0
+MEMORY_CAP_MB = 512
 RECORD_LOCK = threading.Lock()
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) edgeprune\.server "
+                      r"(\S+):(\d+) went away; its measurement was stopped", re.MULTILINE)
 
 
 class Server:
@@ -55,7 +62,9 @@ class Server:
                    "serve", "--port", "0", "--ort-threads", "1", "--max-upload-mb", str(upload_mb),
                    "--max-waiting", str(max_waiting), "--max-connections", "64",
                    "--header-timeout", str(HEADER_TIMEOUT), "--body-timeout",
-                   str(BODY_TIMEOUT), "--busy-wait", "120", "--max-measure-seconds", "30"]
+                   str(BODY_TIMEOUT), "--min-upload-rate", str(MIN_UPLOAD_RATE_KIB),
+                   "--busy-wait", "120", "--max-measure-seconds", str(DEADLINE_S),
+                   "--max-memory-mb", str(MEMORY_CAP_MB)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log,
                                         text=True,
                                         env={**os.environ, "EDGEPRUNE_SERVER_TOKEN": token})
@@ -65,14 +74,11 @@ class Server:
             self.stop()
             raise SystemExit(f"the server did not start: {line!r}")
         self.url = match.group(1)
-        parts = urllib.parse.urlsplit(self.url)
-        self.address = (parts.hostname, parts.port)
 
-    def memory_mb(self, field: str) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+    def memory(self) -> tuple[float, float]:
+        """RSS in MiB of the server and of its measuring process (0 while it restarts)."""
+        children = child_pids(self.process.pid)
+        return (memory_mb(self.process.pid), sum(memory_mb(pid) for pid in children))
 
     def log_text(self) -> str:
         fd = self.log.fileno()
@@ -89,85 +95,47 @@ class Server:
         self.process.stdout.close()
 
 
-def raw(server: Server, head: str, body: bytes = b"", hold: bool = False,
-        close_after: float | None = None) -> str:
-    """Send `head` + `body` on a fresh socket; the status answered, or 'closed'."""
-    with socket.create_connection(server.address, timeout=60) as sock:
-        try:
-            sock.sendall(head.encode() + body)
-            if close_after is not None:  # hang up then, unless the server answered first
-                time.sleep(close_after)
-                sock.setblocking(False)
-                try:
-                    data = sock.recv(65536)
-                except BlockingIOError:
-                    return "went away"
-                return data.split()[1].decode() if data.startswith(b"HTTP/1.1") else "closed"
-            data = b""
-            while b"\r\n" not in data:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        except (ConnectionResetError, BrokenPipeError, TimeoutError):
-            return "closed"
-        return data.split()[1].decode() if data.startswith(b"HTTP/1.1") else "closed"
-
-
-def head(path: str, token: str, length: int | None, partial: bool = False) -> str:
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Authorization: Bearer {token}"]
-    if length is not None:
-        lines.append(f"Content-Length: {length}")
-    return "\r\n".join(lines) + ("\r\n" if partial else "\r\n\r\n")
-
-
 def run_client(index: int, server: Server, token: str, model: bytes, upload_bytes: int,
-               limit_bytes: int, deadline: float, outcomes: dict, errors: list) -> None:
+               limit_bytes: int, deadline: float, records: dict, errors: list) -> None:
     from edgeprune.latency import Protocol
     from edgeprune.latency.client import ServerClient
 
     rng = random.Random(index)
     client = ServerClient(server.url, token, timeout_s=120, busy_retry_s=300)
     protocol = Protocol().with_overrides(FAST)
-    query = "/measure?" + urllib.parse.urlencode({"shape": "1x3x64x64", **FAST})
-    kinds, weights = zip(*KINDS.items(), strict=True)
-    junk = b"\x08\x08" + b"\x00" * (upload_bytes - 2)
+    target = Target(server.url, token, f"127.0.0.{10 + index}", upload_bytes, limit_bytes,
+                    HEADER_TIMEOUT, BODY_TIMEOUT, MIN_UPLOAD_RATE_KIB * 1024, DEADLINE_S)
+    kinds = list(KINDS)
+    weights = [weight for _, weight in KINDS.values()]
     while time.monotonic() < deadline:
         kind = rng.choices(kinds, weights)[0]
         began = time.monotonic()
         try:
             if kind == "valid":
                 result = client.measure(model, (1, 3, 64, 64), "fp32", protocol)
-                outcome = "200" if result.median_ms > 0 else "bad result"
-            elif kind == "big_upload":
-                outcome = raw(server, head(query, token, len(junk)), junk)
-            elif kind == "declared_oversize":
-                outcome = raw(server, head(query, token, limit_bytes + 1), b"\x08" * 4096)
-            elif kind == "fields_over_bounds":
-                path = "/measure?shape=1x3x64x64&max_seconds=1e9&min_runs=1000000000"
-                outcome = raw(server, head(path, token, 1), b"\x08")
-            elif kind == "shape_over_bounds":
-                outcome = raw(server, head("/measure?shape=10000000x3x64x64", token, 1), b"\x08")
-            elif kind == "wrong_token":
-                outcome = raw(server, head(query, "x" * 20, len(model)), model)
-            elif kind == "fp16_on_cpu":
-                outcome = raw(server, head(query + "&precision=fp16", token, len(model)), model)
-            elif kind == "short_body":
-                outcome = raw(server, head(query, token, len(model) + 1000), model)
-            elif kind == "slowloris":
-                outcome = raw(server, head("/measure", token, None, partial=True))
-            else:  # gone_mid_measure: a long measurement whose client hangs up after 0.5 s
-                long_query = query.replace("max_seconds=0.3", "max_seconds=20").replace(
-                    "min_runs=10", "min_runs=5000").replace("max_runs=100", "max_runs=5000")
-                outcome = raw(server, head(long_query, token, len(model)), model,
-                              close_after=0.5)
+                probe = Probe("200" if result.median_ms > 0 else "bad result",
+                              time.monotonic() - began)
+            else:
+                probe = KINDS[kind][0](target, model)
         except Exception as exc:  # recorded; a lost valid measurement is a failed goal
-            outcome = f"error {type(exc).__name__}"
+            probe = Probe(f"error {type(exc).__name__}", time.monotonic() - began, json=False)
             errors.append(f"client {index} {kind}: {type(exc).__name__}: {exc}"[:300])
         with RECORD_LOCK:
-            outcomes[kind][outcome] += 1
-            outcomes["_seconds"][kind] += time.monotonic() - began
+            records[kind].append((target.source, probe))
     client.close()
+
+
+def stop_during_a_measurement(server: Server, token: str) -> tuple[Probe, float]:
+    """SIGTERM while a heavy model runs: its answer, and how long after the signal it came."""
+    target = Target(server.url, token, "127.0.0.2", 0, 0, HEADER_TIMEOUT, BODY_TIMEOUT,
+                    MIN_UPLOAD_RATE_KIB * 1024, DEADLINE_S)
+    with target.connect() as sock:
+        sock.sendall(head(target.query(shape="1x1"), len(HEAVY), token) + HEAVY)
+        time.sleep(1.0)  # inside the heavy model's first run
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        probe = read_probe(sock, signalled)
+    return probe, probe.seconds
 
 
 def main() -> None:
@@ -180,6 +148,8 @@ def main() -> None:
                                              "agent_soak.md"))
     args = parser.parse_args()
 
+    from edgeprune.latency import Protocol
+    from edgeprune.latency.client import ServerClient
     from edgeprune.models import create
     from edgeprune.onnxio.serialize import onnx_bytes
 
@@ -189,114 +159,64 @@ def main() -> None:
     token = secrets.token_urlsafe(24)
     load_before = uptime()
     server = Server(token, args.upload_mb, args.max_waiting)
-    samples: list[float] = []
+    samples: list[tuple[float, float]] = []
     stop_sampling = threading.Event()
     try:
-        # Warm up (ONNX Runtime loaded, one measurement done) before the baseline.
-        from edgeprune.latency import Protocol
-        from edgeprune.latency.client import ServerClient
-
+        # Warm up (one measurement done, an upload refused) before the baseline.
         warm = ServerClient(server.url, token)
         warm.measure(model, (1, 3, 64, 64), "fp32", Protocol().with_overrides(FAST))
         warm.close()
-        raw(server, head("/measure?shape=1x3x64x64", token, 2), b"\x08\x08")
-        baseline_rss = server.memory_mb("VmRSS")
-        baseline_peak = server.memory_mb("VmHWM")
+        exchange(Target(server.url, token, "127.0.0.1", 0, 0, 0, 0, 1, 0),
+                 head("/measure?shape=1x3x64x64", 2, token) + b"\x08\x08")
+        baseline = server.memory()
+        baseline_peak = memory_mb(server.process.pid, "VmHWM")
 
         def sample() -> None:
             while not stop_sampling.wait(0.1):
-                samples.append(server.memory_mb("VmRSS"))
+                samples.append(server.memory())
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        outcomes: dict = collections.defaultdict(collections.Counter)
+        records: dict = collections.defaultdict(list)
         errors: list[str] = []
         deadline = time.monotonic() + args.seconds
         started = time.monotonic()
         clients = [threading.Thread(target=run_client, args=(
-            i, server, token, model, upload, limit, deadline, outcomes, errors))
+            i, server, token, model, upload, limit, deadline, records, errors))
             for i in range(args.clients)]
         for thread in clients:
             thread.start()
         for thread in clients:
             thread.join(timeout=args.seconds + 600)
         wall = time.monotonic() - started
+        peak = memory_mb(server.process.pid, "VmHWM")
+        still_serving = ServerClient(server.url, token).info()["backend"]
+        stopped, stop_seconds = stop_during_a_measurement(server, token)
+        server.process.wait(timeout=30)
         stop_sampling.set()
         sampler.join(timeout=5)
-        peak = server.memory_mb("VmHWM")
-        still_serving = ServerClient(server.url, token).info()["backend"]
         log = server.log_text()
         temp_left = sum(p.stat().st_size for p in Path(tempfile.gettempdir()).glob(
-            f"edgeprune-agent-{server.process.pid}-*/*"))
+            f"edgeprune-server-{server.process.pid}-*/*"))
     finally:
         stop_sampling.set()
         server.stop()
     load_after = uptime()
-    write_report(args, outcomes, errors, baseline_rss, baseline_peak, peak, samples, upload,
-                 wall, still_serving, log, temp_left, load_before, load_after)
+    write_report(args, records, errors, baseline, baseline_peak, peak, samples, upload, wall,
+                 still_serving, log, temp_left, stopped, stop_seconds, load_before,
+                 load_after, MEMORY_CAP_MB, freed_after(records, log))
 
 
-def write_report(args, outcomes, errors, baseline_rss, baseline_peak, peak, samples, upload,
-                 wall, still_serving, log, temp_left, load_before, load_after) -> None:
-    upload_mb = upload / 2**20
-    growth = peak - baseline_peak
-    abusive = {k: v for k, v in outcomes.items() if k not in ("valid", "_seconds")}
-    valid = outcomes["valid"]
-    lost = sum(n for status, n in valid.items() if status != "200")
-    bad_abusive = {k: {s: n for s, n in v.items() if not (s.startswith("4") or s == "closed"
-                                                          or s == "went away")}
-                   for k, v in abusive.items()}
-    bad_abusive = {k: v for k, v in bad_abusive.items() if v}
-    tracebacks = log.count("Traceback")
-    noticed = log.count(" went away")  # its upload dropped, or its measurement cancelled
-    cancelled = log.count("measurement was cancelled")
-    hung_up = outcomes["gone_mid_measure"]["went away"]
-    command = " ".join(["python benchmarks/agent_soak.py", *sys.argv[1:]])
-    lines = [
-        "# Device server soak", "",
-        f"Command: `{command}`  ",
-        f"Machine: {machine_line()}, commit {commit()}  ",
-        f"Load before: `{load_before}`  ",
-        f"Load after: `{load_after}`  ",
-        f"Server: ort-cpu, 1 thread, upload limit {args.upload_mb} MiB, max waiting "
-        f"{args.max_waiting}, header/body timeouts {HEADER_TIMEOUT:g}/{BODY_TIMEOUT:g} s; "
-        f"{args.clients} clients for {wall:.0f} s (seeded mix, weights {dict(KINDS)})", "",
-        "## Goals", "",
-        "| goal | measured | met |", "|---|---|---|",
-        f"| peak memory growth <= 2x one upload ({2 * upload_mb:.0f} MiB) | {growth:.1f} MiB "
-        f"(VmHWM {baseline_peak:.0f} -> {peak:.0f} MiB; RSS samples max "
-        f"{max(samples, default=float('nan')):.0f} MiB, baseline RSS {baseline_rss:.0f} MiB) | "
-        f"{'yes' if growth <= 2 * upload_mb else 'NO'} |",
-        f"| every abusive request 4xx or closed by a limit | "
-        f"{sum(sum(v.values()) for v in abusive.values())} abusive requests, exceptions: "
-        f"{bad_abusive or 'none'} | {'yes' if not bad_abusive else 'NO'} |",
-        f"| no valid measurement lost | {valid['200']} of {sum(valid.values())} valid "
-        f"measurements returned a result | {'yes' if not lost else 'NO'} |",
-        f"| a client that goes away cancels its measurement | the server logged {noticed} "
-        f"clients gone ({cancelled} measurements cancelled) for {hung_up} that hung up | "
-        f"{'yes' if noticed >= hung_up else 'NO'} |",
-        f"| zero tracebacks in the server log | {tracebacks} | "
-        f"{'yes' if not tracebacks else 'NO'} |",
-        f"| still serving after the soak; temp files left | GET /info -> {still_serving}; "
-        f"{temp_left} bytes | {'yes' if still_serving and not temp_left else 'NO'} |", "",
-        "## Answers by kind", "",
-        "| kind | requests | answers | mean s per request |", "|---|---|---|---|",
-    ]
-    for kind in KINDS:
-        counter = outcomes.get(kind, collections.Counter())
-        total = sum(counter.values())
-        mean = outcomes["_seconds"][kind] / total if total else 0
-        answers = ", ".join(f"{s}: {n}" for s, n in sorted(counter.items()))
-        lines.append(f"| {kind} | {total} | {answers or '-'} | {mean:.2f} |")
-    lines += ["", "429: too many requests already waiting for the device (a limit, with "
-              "Retry-After; the valid client retries it, as a search does). `closed`: the "
-              "server closed the connection (a header timeout, a refused upload too large to "
-              "drain). `went away`: the client hung up before any answer.", ""]
-    if errors:
-        lines += ["## Client errors (first 10)", "", *[f"- {e}" for e in errors[:10]], ""]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines))
-    print("\n".join(lines))
+def freed_after(records: dict, log: str) -> list[float]:
+    """Seconds from each hang-up (our clock) to the server's log line saying its measurement
+    was stopped, the device free again (the server's clock: the same machine's)."""
+    stopped = {}
+    for stamp, host, port in LOG_LINE.findall(log):
+        when = dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        stopped[(host, int(port))] = when
+    return [stopped[(source, probe.port)] - probe.hung_up_at
+            for kind in ("gone_mid_measure", "heavy_gone") for source, probe in records[kind]
+            if probe.hung_up_at is not None and (source, probe.port) in stopped]
 
 
 if __name__ == "__main__":

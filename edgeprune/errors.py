@@ -38,6 +38,10 @@ class ModelRejected(EdgepruneError):
     (The device server answers 400 for these and 500 for failures of the device.)"""
 
 
+class MemoryLimitExceeded(ModelRejected):
+    """The model needs more memory than the device server lets one measurement take."""
+
+
 class MeasurementCancelled(EdgepruneError):
     """A measurement stopped between timed runs: its client went away, it ran past the
     server's time limit, or the server is stopping."""

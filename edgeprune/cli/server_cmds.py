@@ -27,9 +27,10 @@ from edgeprune.latency.tokens import TOKEN_ENV
 @click.option("--token-file", type=click.Path(dir_okay=False),
               help="File holding the token clients must send (Authorization: Bearer TOKEN).")
 @click.option("--token", envvar=TOKEN_ENV, show_envvar=True,
-              help="The token itself (at least 16 characters). On the command line it shows "
-              "in `ps`: prefer --token-file or the environment. With neither, a token is made "
-              "on first start, stored in the config folder and printed.")
+              help="The token itself (at least 16 printable characters without spaces; a "
+              "weaker one, empty included, is refused). On the command line it shows in `ps`: "
+              "prefer --token-file or the environment. With neither, a token is made on first "
+              "start, stored in the config folder and printed.")
 @click.option("--ort-threads", type=click.IntRange(min=0),
               help="ONNX Runtime intra-op threads of ort-cpu (0: one per CPU).")
 @deprecated_alias("--threads", "--ort-threads", type=click.IntRange(min=0))
@@ -38,30 +39,46 @@ from edgeprune.latency.tokens import TOKEN_ENV
               help="tensorrt timing cache file (reused across builds).")
 @click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=512,
               show_default=True, help="Largest model accepted (413 above).")
+@click.option("--min-upload-rate", type=click.FloatRange(min=0, min_open=True), default=256,
+              show_default=True, help="KiB/s an upload must average once --body-timeout has "
+              "passed (408 below): a crawling upload cannot hold a waiting slot.")
 @click.option("--busy-wait", type=click.FloatRange(min=0, min_open=True), default=60,
               show_default=True,
               help="Seconds a request waits for the device before a 503 busy answer.")
 @click.option("--max-waiting", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Requests uploading or queued at once (429 above); temp disk use is at most "
-              "this times --max-upload-mb.")
+              help="Requests uploading or queued at once, half of them (at least one) per "
+              "client address (429 above); temp disk use is at most this times "
+              "--max-upload-mb.")
 @click.option("--max-connections", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Open connections before new requests are answered 503.")
-@click.option("--header-timeout", type=click.FloatRange(min=0, min_open=True), default=10,
+              help="Open connections; at the cap an idle one (no request in progress) is "
+              "closed to make room, else the newcomer is answered 503.")
+@click.option("--max-connections-per-address", type=click.IntRange(min=1), default=8,
+              show_default=True, help="Open connections from one client address (429 above, "
+              "after closing its idle ones).")
+@click.option("--header-timeout", type=click.FloatRange(min=0, min_open=True), default=5,
               show_default=True, help="Seconds a connection may take to send its request "
               "headers (it is closed after).")
-@click.option("--body-timeout", type=click.FloatRange(min=0, min_open=True), default=30,
+@click.option("--body-timeout", type=click.FloatRange(min=0, min_open=True), default=10,
               show_default=True, help="Longest pause in an upload (408 after).")
 @click.option("--max-measure-seconds", type=click.FloatRange(min=0, min_open=True),
               default=300, show_default=True,
-              help="Longest a measurement may time the device (and the cap on the protocol's "
-              "max_seconds and warmup_seconds).")
+              help="Deadline of one measurement: loading, engine build, warm-up and timing "
+              "(its process is stopped, 400). A request's protocol must fit in it.")
+@click.option("--max-memory-mb", type=click.FloatRange(min=0, min_open=True), default=2048,
+              show_default=True, help="Memory one measurement may take beyond the runtime's "
+              "own (RLIMIT_DATA of its process; GPU memory where the backend can cap it).")
 @click.option("--max-input-elements", type=click.IntRange(min=1), default=1 << 24,
               show_default=True, help="Largest input (batch x channels x height x width).")
 @click.pass_context
 def serve(ctx, backend, host, port, token_file, token, ort_threads, workspace_mb, timing_cache,
-          max_upload_mb, busy_wait, max_waiting, max_connections, header_timeout,
-          body_timeout, max_measure_seconds, max_input_elements) -> None:
+          max_upload_mb, min_upload_rate, busy_wait, max_waiting, max_connections,
+          max_connections_per_address, header_timeout, body_timeout, max_measure_seconds,
+          max_memory_mb, max_input_elements) -> None:
     """Run the device server here: GET /info and POST /measure (docs/latency.md has the API).
+
+    Each model is loaded, checked and timed in a child process under the deadline and the
+    memory cap; a client that leaves, a deadline passed or a stop (Ctrl-C, SIGTERM) ends it
+    within a second.
 
     \b
     edgeprune device serve --backend tensorrt --host 0.0.0.0 --token-file ~/server.token
@@ -72,16 +89,20 @@ def serve(ctx, backend, host, port, token_file, token, ort_threads, workspace_mb
     import signal
     import sys
 
-    from edgeprune.latency.backends import create_backend
+    from edgeprune.latency.protocol import Protocol
+    from edgeprune.latency.result import DeviceIdentity
     from edgeprune.latency.server import DeviceServer
     from edgeprune.latency.server_http import is_loopback
-    from edgeprune.latency.server_limits import ServerLimits
+    from edgeprune.latency.server_limits import ServerLimits, how_to_fit
 
     token = _server_token(ctx, token_file, token)
     limits = ServerLimits(max_upload_bytes=int(max_upload_mb * 2**20), max_waiting=max_waiting,
-                          max_connections=max_connections, header_timeout_s=header_timeout,
-                          body_timeout_s=body_timeout, busy_wait_s=busy_wait,
+                          max_connections=max_connections,
+                          max_connections_per_address=max_connections_per_address,
+                          header_timeout_s=header_timeout, body_timeout_s=body_timeout,
+                          min_upload_rate=min_upload_rate * 1024, busy_wait_s=busy_wait,
                           max_measure_seconds=max_measure_seconds,
+                          max_memory_bytes=int(max_memory_mb * 2**20),
                           max_input_elements=max_input_elements)
     options = {}
     if backend == "ort-cpu" and ort_threads is not None:
@@ -89,18 +110,26 @@ def serve(ctx, backend, host, port, token_file, token, ort_threads, workspace_mb
     if backend == "tensorrt":
         options.update({k: v for k, v in (("workspace_mb", workspace_mb),
                                           ("timing_cache", timing_cache)) if v is not None})
-    measurer = create_backend(backend, **options)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        server = DeviceServer(measurer, token, host, port, limits=limits)
+        server = DeviceServer(backend, token, host, port, backend_options=options,
+                              limits=limits)
     except OSError as exc:
         raise EdgepruneError(f"cannot listen on {host}:{port}: "
                              f"{exc.strerror or exc}") from None
     if not is_loopback(host):
         stderr.print(f"[yellow]warning:[/] listening on {escape(host)}: anyone who can reach "
                      f"this machine and has the token can run models on it")
+    longest = Protocol().longest_timing_s(interleaved=True)
+    if longest > max_measure_seconds:
+        stderr.print(f"[yellow]warning:[/] --max-measure-seconds {max_measure_seconds:g} is "
+                     f"under the {longest:g} s the default protocol may take (interleaved): "
+                     f"requests without protocol fields are timed by max_seconds="
+                     f"{server.protocol.max_seconds:g}; clients that send the default must "
+                     f"{how_to_fit(Protocol(), max_measure_seconds)}", highlight=False)
     signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
-    click.echo(f"edgeprune device server: {measurer.name} on {measurer.identity().describe()}, "
+    identity = DeviceIdentity.from_json(server.device.info["device"])
+    click.echo(f"edgeprune device server: {backend} on {identity.describe()}, "
                f"listening on {server.address}")
     sys.stdout.flush()
     with contextlib.suppress(KeyboardInterrupt):
@@ -109,8 +138,8 @@ def serve(ctx, backend, host, port, token_file, token, ort_threads, workspace_mb
 
 
 def _server_token(ctx: click.Context, token_file: str | None, token: str | None) -> str:
-    """The token from --token-file, the environment or --token (warned), else the generated
-    one in the config folder."""
+    """The token from --token-file, --token (warned; an empty one is refused, not replaced) or
+    the environment (empty counts as unset), else the generated one in the config folder."""
     from click.core import ParameterSource
 
     from edgeprune.latency.tokens import (
@@ -123,11 +152,12 @@ def _server_token(ctx: click.Context, token_file: str | None, token: str | None)
 
     if token_file:
         return check_token(read_token_file(token_file), token_file)
-    if token:
-        if ctx.get_parameter_source("token") is ParameterSource.COMMANDLINE:
-            stderr.print("[yellow]warning:[/] a token on the command line shows in `ps` to "
-                         f"every user here; prefer --token-file or {TOKEN_ENV}")
-            return check_token(token, "--token")
+    if token is not None and ctx.get_parameter_source("token") is ParameterSource.COMMANDLINE:
+        # given, even empty (`--token ''`): refused if weak, never replaced by another one
+        stderr.print("[yellow]warning:[/] a token on the command line shows in `ps` to "
+                     f"every user here; prefer --token-file or {TOKEN_ENV}")
+        return check_token(token, "--token")
+    if token:  # click reads an empty variable as unset
         return check_token(token, TOKEN_ENV)
     token = env_token()  # the environment variable of the last release, warned
     if token:

@@ -75,7 +75,11 @@ class Protocol:
     pair_block: int = 8
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = [f"{item.name} must be a finite number, got {getattr(self, item.name)}"
+                    for item in dataclasses.fields(self)
+                    if not math.isfinite(getattr(self, item.name))]
+        if problems:  # nan compares false with everything: the checks below would pass it
+            raise EdgepruneError("latency protocol: " + "; ".join(problems))
         for name in ("warmup_runs", "max_remeasures", "drift_every"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0")
@@ -116,6 +120,14 @@ class Protocol:
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
+
+    def longest_timing_s(self, interleaved: bool = False) -> float:
+        """The longest this protocol may warm up and time a model whose runs are short: every
+        attempt's warm-up and timing cap (twice the cap for interleaved pairs). Slow runs
+        (a run of more than max_seconds / 5) can take longer; a device server's deadline
+        catches those."""
+        sides = 2 if interleaved else 1
+        return (self.max_remeasures + 1) * (self.warmup_seconds + sides * self.max_seconds)
 
 
 @dataclass(frozen=True)

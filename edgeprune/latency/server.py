@@ -1,7 +1,9 @@
 """The device server (`edgeprune device serve`): an HTTP server on the robot's computer that owns
 its accelerator and measures one model at a time for searches running elsewhere.
 
-API (every request carries `Authorization: Bearer TOKEN`; errors are JSON `{"error": "..."}`):
+API (every request carries `Authorization: Bearer TOKEN`, the scheme in any case; errors are
+JSON `{"error": "...", "limit": "<the device serve option that ended it>"}`, `limit` only when
+a limit did):
 
     GET  /info      -> {"edgeprune", "api", "backend", "version", "precisions", "device",
                         "max_upload_bytes", "busy", "waiting", "protocol", "limits",
@@ -17,26 +19,24 @@ and the result's `reference` entry holds the reference's median and the median r
 search compares, since a throttling board slows both runs of a pair alike. An unknown ID is a
 404; the client then uploads the reference again.
 
-Status codes: 400 bad parameters, a field over the server's bounds (see server_limits.py) or a
-model that cannot be measured; 401 missing or wrong token; 404/405 unknown path or method; 408
-an upload that stalled; 413 an upload over the limit; 429 too many requests already waiting
-for the device; 503 busy (the device stayed busy past the wait limit, or the connection cap;
-`Retry-After` says when to try again); 500 the device itself failed. The server keeps serving
-after every one of them.
+Status codes: 400 bad parameters, a field over the server's bounds (see server_limits.py), a
+model that cannot be measured, or one that ran past the deadline, over the memory cap or
+crashed its runtime; 401 missing or wrong token; 404/405 unknown path or method; 408 an
+upload that stalled or crawled; 413 an upload over the limit; 429 too many requests waiting
+(or connections from one address); 503 the device stayed busy, every connection is busy, or
+the server is stopping (429 and 503 carry `Retry-After`); 500 the device itself failed. The
+server keeps serving after every one of them.
 
-Built on uvicorn + Starlette: uvicorn's h11 parser bounds header size, `limit_concurrency` caps
-connections, and the request body reaches the app as a stream, so the upload limit is enforced
-while it arrives and an upload is never held in memory; only the one model being measured is
-read (by the backend, from the file). Uvicorn has no timeout for a request's headers, so
-`_Protocol` adds one. Uploads go to a private temp folder, bounded by max_waiting x
-max_upload_bytes, removed after each request and when the server stops. A
-measurement watches its client: when the client goes away the timing loop stops at its next
-run (protocol.stop_checked).
+Built on uvicorn + Starlette: uvicorn's h11 parser bounds header size and the request body
+reaches the app as a stream, so the upload limits are enforced while it arrives
+(server_upload.py) and an upload is never held in memory. The connection caps and the header
+deadline are server_http.py's; each model is loaded, checked and timed in a child process
+(server_device.py). Uploads go to a private temp folder, bounded by max_waiting x
+max_upload_bytes, removed after each request and when the server stops.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -45,8 +45,8 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -57,11 +57,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from edgeprune.errors import EdgepruneError, MeasurementCancelled, ModelRejected
-from edgeprune.latency.backends.base import Backend
-from edgeprune.latency.protocol import Protocol, stop_checked
+from edgeprune.latency.protocol import Protocol
+from edgeprune.latency.server_device import BUSY_RETRY_AFTER, Device
 from edgeprune.latency.server_http import (
     TEMP_PREFIX,
+    ConnectionBook,
     StoppingServer,
     protocol_class,
     remove_stale_temp_dirs,
@@ -69,48 +69,51 @@ from edgeprune.latency.server_http import (
 from edgeprune.latency.server_limits import (
     RequestRefused,
     ServerLimits,
+    fitted_protocol,
     parse_content_length,
     parse_precision,
     parse_protocol,
+    parse_query,
     parse_shape,
 )
+from edgeprune.latency.server_upload import Body, ClientGone, drain, receive_upload
 from edgeprune.latency.tokens import check_token
 
 log = logging.getLogger("edgeprune.server")
 
 API_VERSION = 1  # additions keep it; a change existing clients would misread bumps it
 MAX_REFERENCES = 2  # reference models kept for interleaved measurements (disk: 2 x upload)
-DRAIN_LIMIT = 8 << 20  # a refused body up to this size is read and dropped, so the client
-# sees the answer; a larger one is cut off with the connection
 MAX_HEADER_BYTES = 16 << 10
-BUSY_RETRY_AFTER = "5"
-# Protobuf writes fields in number order and ModelProto's field 1 is ir_version (a varint):
-# every ONNX file starts with the tag 0x08, so junk is refused without being read into memory.
-ONNX_FIRST_BYTE = b"\x08"
-
-
-class ClientGone(Exception):
-    """The client closed its connection."""
+STOP_POLL_S = 0.1
+STOPPING_RETRY_AFTER = "10"
+_STOPPED = object()
 
 
 class DeviceServer:
-    """Holds the backend, the token, the limits and the one-at-a-time lock; `serve()` runs."""
+    """Holds the measuring process, the token, the limits; `serve()` runs until a signal."""
 
-    def __init__(self, backend: Backend, token: str, host: str = "127.0.0.1",
-                 port: int = 8650, *, limits: ServerLimits | None = None,
+    def __init__(self, backend: str, token: str, host: str = "127.0.0.1", port: int = 8650,
+                 *, backend_options: dict | None = None, limits: ServerLimits | None = None,
                  protocol: Protocol | None = None) -> None:
         self.token = check_token(token or "", "the server's token")
-        self.backend = backend
         self.limits = limits or ServerLimits()
-        self.protocol = protocol or Protocol()
-        self.device_lock = anyio.Lock()
-        self.waiting = 0  # touched only on the event loop's thread
+        # what a request that asks for nothing is measured by: fitted to the deadline
+        self.protocol = fitted_protocol(protocol or Protocol(), self.limits.max_measure_seconds)
+        self.waiting: Counter[str] = Counter()  # by client address; event loop thread only
         self.stopping = threading.Event()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.create_server((host, port), family=family, backlog=128)
         remove_stale_temp_dirs()
         self.temp_dir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
+        self.device = Device(backend, backend_options, self.limits, self.temp_dir)
+        try:
+            self.device.start()
+        except BaseException:
+            self.close()
+            raise
         self.references: OrderedDict[str, Path] = OrderedDict()  # id -> stored model
+        self.connections = ConnectionBook(self.limits.max_connections,
+                                          self.limits.max_connections_per_address)
         self.app = Starlette(
             routes=[Route("/info", self.info_endpoint, methods=["GET"]),
                     Route("/references", self.reference_endpoint, methods=["POST"]),
@@ -123,21 +126,23 @@ class DeviceServer:
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{port}"
 
-    def info(self) -> dict:
+    def info(self, backend_info: dict | None = None) -> dict:
         from edgeprune import __version__
 
-        return {"edgeprune": __version__, "api": API_VERSION, **self.backend.info(),
-                "max_upload_bytes": self.limits.max_upload_bytes,
-                "busy": self.device_lock.locked(), "waiting": self.waiting,
-                "protocol": self.protocol.to_json(), "limits": self.limits.to_json(),
+        return {"edgeprune": __version__, "api": API_VERSION,
+                **(backend_info or self.device.info),
+                "max_upload_bytes": self.limits.max_upload_bytes, "busy": self.device.busy,
+                "waiting": sum(self.waiting.values()), "protocol": self.protocol.to_json(),
+                "limits": {**self.limits.to_json(),
+                           "memory_cap": self.device.process.memory_cap},
                 "references": MAX_REFERENCES}
 
     def serve(self) -> None:
+        http = protocol_class(self.limits.header_timeout_s, self.connections, self._refusal_app)
         config = uvicorn.Config(
-            self.app, http=protocol_class(self.limits.header_timeout_s), lifespan="off",
-            log_config=None, access_log=False, server_header=False,
-            limit_concurrency=self.limits.max_connections, timeout_keep_alive=5,
-            timeout_graceful_shutdown=5, h11_max_incomplete_event_size=MAX_HEADER_BYTES)
+            self.app, http=http, lifespan="off", log_config=None, access_log=False,
+            server_header=False, timeout_keep_alive=5, timeout_graceful_shutdown=5,
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES)
         try:
             StoppingServer(config, self.stopping).run(sockets=[self.socket])
         finally:
@@ -146,8 +151,8 @@ class DeviceServer:
     def close(self) -> None:
         self.stopping.set()
         self.socket.close()
+        self.device.close()
         shutil.rmtree(self.temp_dir, ignore_errors=True)
-        self.backend.close()
 
     # ------------------------------------------------------------------------ endpoints
 
@@ -156,34 +161,23 @@ class DeviceServer:
             self._authorize(request)
         except RequestRefused as exc:
             return _refusal(exc)
-        return JSONResponse(self.info())
+        return JSONResponse(self.info(await self.device.fresh_info()))
 
     async def reference_endpoint(self, request: Request) -> Response:
         """Store a reference model for later interleaved measurements; answers its id."""
         try:
             self._authorize(request)
             length = parse_content_length(request.headers.get("content-length"), self.limits)
-            if self.waiting >= self.limits.max_waiting:
-                raise RequestRefused(429, f"{self.waiting} requests are already waiting for "
-                                          f"the device", {"Retry-After": BUSY_RETRY_AFTER})
+            self._check_waiting(request)
         except RequestRefused as exc:
             return await self._refuse_unread(request, exc)
-        self.waiting += 1
-        try:
-            path = await self._receive_upload(request, length)
-        except RequestRefused as exc:
-            return _refusal(exc, close=True)
-        except ClientGone:
-            return Response(status_code=400)
-        finally:
-            self.waiting -= 1
-        digest = hashlib.sha256()
-        with path.open("rb") as upload:
-            for block in iter(lambda: upload.read(1 << 20), b""):
-                digest.update(block)
-        reference_id = digest.hexdigest()
+        body = Body(request, self.limits)
+        outcome = await self._holding_a_slot(request, lambda: self._upload(body, length))
+        if not isinstance(outcome, Path):
+            return self._failed(request, outcome)
+        reference_id = await anyio.to_thread.run_sync(_sha256, outcome)
         stored = self.temp_dir / f"reference-{reference_id}.onnx"
-        path.replace(stored)
+        outcome.replace(stored)
         self.references[reference_id] = stored
         self.references.move_to_end(reference_id)
         while len(self.references) > MAX_REFERENCES:
@@ -195,43 +189,36 @@ class DeviceServer:
     async def measure_endpoint(self, request: Request) -> Response:
         try:
             self._authorize(request)
-            query = dict(request.query_params)
+            query = parse_query(request.query_params.multi_items())
             reference = self._reference(query.pop("reference", None))
             shape = parse_shape(query.pop("shape", None), self.limits)
-            precision = parse_precision(query.pop("precision", None), self.backend.precisions)
-            protocol = parse_protocol(query, self.protocol, self.limits)
+            precision = parse_precision(query.pop("precision", None),
+                                        tuple(self.device.info["precisions"]))
+            protocol = parse_protocol(query, self.protocol, self.limits,
+                                      interleaved=reference is not None)
             length = parse_content_length(request.headers.get("content-length"), self.limits)
-            if self.waiting >= self.limits.max_waiting:
-                raise RequestRefused(429, f"{self.waiting} requests are already waiting for "
-                                          f"the device", {"Retry-After": BUSY_RETRY_AFTER})
+            self._check_waiting(request)
         except RequestRefused as exc:
             log.info("%s refused (%d): %s", _client(request), exc.status, exc)
             return await self._refuse_unread(request, exc)
-        self.waiting += 1
-        try:
-            path = await self._receive_upload(request, length)
+
+        body = Body(request, self.limits)
+
+        async def upload_and_measure() -> dict | RequestRefused | None:
+            path = await self._upload(body, length)
+            if not isinstance(path, Path):
+                return path
+            job = {"model": str(path), "reference": str(reference) if reference else None,
+                   "shape": list(shape), "precision": precision,
+                   "protocol": protocol.to_json()}
             try:
-                outcome = await self._measure_when_free(request, path, shape, precision,
-                                                        protocol, reference)
+                return await self._measure_watching(request, job, reference)
             finally:
                 path.unlink(missing_ok=True)
-        except RequestRefused as exc:
-            log.info("%s refused (%d): %s", _client(request), exc.status, exc)
-            return _refusal(exc, close=True)
-        except ClientGone:
-            log.info("%s went away during its upload", _client(request))
-            return Response(status_code=400)
-        except OSError as exc:  # the temp folder's disk is full or gone: this device's fault
-            log.warning("cannot store an upload: %s", exc)
-            return _refusal(RequestRefused(500, f"the server cannot store the upload "
-                                                f"({exc.strerror or exc})"), close=True)
-        finally:
-            self.waiting -= 1
-        if isinstance(outcome, RequestRefused):
-            return _refusal(outcome)
-        if outcome is None:
-            log.info("%s went away; its measurement was cancelled", _client(request))
-            return Response(status_code=400)  # nobody reads it
+
+        outcome = await self._holding_a_slot(request, upload_and_measure)
+        if not isinstance(outcome, dict):
+            return self._failed(request, outcome)
         log.info("%s measured %s %s: median %.3f ms over %d runs", _client(request),
                  "x".join(map(str, shape)), precision, outcome["median_ms"], outcome["runs"])
         return JSONResponse(outcome)
@@ -239,67 +226,100 @@ class DeviceServer:
     # ------------------------------------------------------------------------ parts
 
     def _authorize(self, request: Request) -> None:
-        expected = f"Bearer {self.token}".encode()
-        given = request.headers.get("authorization", "").encode("utf-8", "replace")
-        if not hmac.compare_digest(given, expected):
+        # RFC 7235: the scheme is case-insensitive; the token is compared in constant time
+        scheme, _, credentials = request.headers.get("authorization", "").strip().partition(" ")
+        given = credentials.strip().encode("utf-8", "replace")
+        if not (scheme.lower() == "bearer" and hmac.compare_digest(given, self.token.encode())):
             raise RequestRefused(401, "missing or wrong token (send 'Authorization: Bearer "
                                       "TOKEN')", {"WWW-Authenticate": "Bearer"})
 
-    async def _refuse_unread(self, request: Request, exc: RequestRefused) -> Response:
-        """Answer before reading the body: a small body is drained so the client gets to read
-        the answer, a large one is cut off with the connection."""
-        length = request.headers.get("content-length", "")
-        if request.method != "POST" or (length.isdigit() and int(length) > DRAIN_LIMIT):
-            return _refusal(exc, close=True)
-        with contextlib.suppress(ClientGone, RequestRefused):
-            drained = 0
-            async for chunk in self._body_chunks(request):
-                drained += len(chunk)
-                if drained > DRAIN_LIMIT:
-                    break
-        return _refusal(exc, close=True)
+    def _check_waiting(self, request: Request) -> None:
+        total = sum(self.waiting.values())
+        if total >= self.limits.max_waiting:
+            raise RequestRefused(429, f"{total} requests are already waiting for the device "
+                                      f"(device serve --max-waiting)",
+                                 {"Retry-After": BUSY_RETRY_AFTER}, limit="--max-waiting")
+        mine = self.waiting[_host(request)]
+        if mine >= self.limits.max_waiting_per_address:
+            raise RequestRefused(429, f"{mine} requests from this address are already waiting "
+                                      f"for the device (half of device serve --max-waiting)",
+                                 {"Retry-After": BUSY_RETRY_AFTER}, limit="--max-waiting")
 
-    async def _body_chunks(self, request: Request):
-        """The body as it arrives; a pause longer than body_timeout_s is a 408."""
-        while True:
-            with anyio.move_on_after(self.limits.body_timeout_s) as waited:
-                message = await request.receive()
-            if waited.cancelled_caught:
-                raise RequestRefused(408, f"the upload stalled for more than "
-                                          f"{self.limits.body_timeout_s:g} s")
-            if message["type"] == "http.disconnect":
-                raise ClientGone
-            yield message.get("body", b"")
-            if not message.get("more_body", False):
-                return
-
-    async def _receive_upload(self, request: Request, length: int | None) -> Path:
-        """Stream the body into the temp folder, counting it against the upload limit."""
-        limit = self.limits.max_upload_bytes
-        handle, name = tempfile.mkstemp(suffix=".onnx", dir=self.temp_dir)
-        path = Path(name)
-        received = 0
+    async def _holding_a_slot(self, request: Request, work: Callable[[], Awaitable]):
+        """`work()` holding one of the address's waiting slots; a 503 if the server stops."""
+        host = _host(request)
+        self.waiting[host] += 1
         try:
-            with os.fdopen(handle, "wb") as out:
-                async for chunk in self._body_chunks(request):
-                    received += len(chunk)
-                    if received > limit:
-                        raise RequestRefused(413, f"upload exceeds the server's limit of "
-                                                  f"{limit} bytes")
-                    out.write(chunk)
-            if received == 0:
-                raise RequestRefused(400, "empty body: send the ONNX model bytes as the body")
-            if length is not None and received != length:
-                raise RequestRefused(400, f"the upload ended after {received} of {length} "
-                                          f"bytes")
-            with path.open("rb") as upload:
-                if upload.read(1) != ONNX_FIRST_BYTE:
-                    raise RequestRefused(400, "cannot load the model: the upload is not an "
-                                              "ONNX file (ModelProto starts with ir_version)")
-            return path
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+            return await self._until_stopping(work)
+        finally:
+            self.waiting[host] -= 1
+            if not self.waiting[host]:
+                del self.waiting[host]
+
+    async def _until_stopping(self, work: Callable[[], Awaitable]):
+        """`work()`'s outcome, or a 503 once the server is stopping (work is cancelled then:
+        a measurement's child is stopped, an upload dropped)."""
+        outcome = _STOPPED
+
+        async def run() -> None:
+            nonlocal outcome
+            outcome = await work()
+            group.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(run)
+            while not self.stopping.is_set():
+                await anyio.sleep(STOP_POLL_S)
+            group.cancel_scope.cancel()
+        if outcome is _STOPPED:
+            return RequestRefused(503, "the server is stopping; try again when it is back",
+                                  {"Retry-After": STOPPING_RETRY_AFTER}, limit="shutdown")
+        return outcome
+
+    async def _upload(self, body: Body, length: int | None) -> Path | RequestRefused | None:
+        """The upload in the temp folder; a refusal; None when the client went away."""
+        try:
+            return await receive_upload(body, self.temp_dir, length)
+        except RequestRefused as exc:
+            if exc.status == 400:  # junk seen in its first bytes: let a small body's client read
+                await drain(body)
+            return exc
+        except ClientGone:
+            log.info("%s went away during its upload", _client(body.request))
+            return None
+        except OSError as exc:  # the temp folder's disk is full or gone: this device's fault
+            log.warning("cannot store an upload: %s", exc.strerror or type(exc).__name__)
+            return RequestRefused(500, f"the server cannot store the upload "
+                                       f"({exc.strerror or type(exc).__name__})")
+
+    async def _measure_watching(self, request: Request, job: dict,
+                                reference: Path | None) -> dict | RequestRefused | None:
+        """The device's answer to `job`; None when the client went away first (its
+        measurement is then stopped: the body is read, so its next message is the hang-up)."""
+        outcome = None
+        gone = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            group.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(watch)
+            outcome = await self.device.measure(job, reference)
+            group.cancel_scope.cancel()
+        if gone:
+            log.info("%s went away; its measurement was stopped", _client(request))
+            return None
+        return outcome
+
+    def _failed(self, request: Request, outcome: RequestRefused | None) -> Response:
+        if outcome is None:  # the client went away (logged where it was noticed)
+            return Response(status_code=400)  # nobody reads it
+        log.info("%s refused (%d): %s", _client(request), outcome.status, outcome)
+        return _refusal(outcome, close=True)
 
     def _reference(self, reference_id: str | None) -> Path | None:
         if reference_id is None:
@@ -311,91 +331,51 @@ class DeviceServer:
         self.references.move_to_end(reference_id)
         return self.references[reference_id]
 
-    async def _measure_when_free(self, request: Request, path: Path, shape, precision,
-                                 protocol, reference: Path | None = None
-                                 ) -> dict | RequestRefused | None:
-        """Wait for the device, then measure in a worker thread; None when the client went
-        away (the measurement then stops at its next timed run)."""
-        gone = threading.Event()
-        outcome: dict | RequestRefused | None = None
-        async with anyio.create_task_group() as group:
-            group.start_soon(_watch_disconnect, request, gone, group.cancel_scope)
-            with anyio.move_on_after(self.limits.busy_wait_s) as waited:
-                await self.device_lock.acquire()
-            if waited.cancelled_caught:
-                outcome = RequestRefused(503, f"the device stayed busy for "
-                                              f"{self.limits.busy_wait_s:g} s with another "
-                                              f"measurement", {"Retry-After": BUSY_RETRY_AFTER})
-            else:
-                try:
-                    outcome = await anyio.to_thread.run_sync(
-                        self._measure_blocking, path, shape, precision, protocol, gone,
-                        reference)
-                finally:
-                    self.device_lock.release()
-            group.cancel_scope.cancel()
-        return None if gone.is_set() else outcome
+    async def _refuse_unread(self, request: Request, exc: RequestRefused) -> Response:
+        """Answer before reading the body: a small body is drained so the client gets to read
+        the answer, a large one is cut off with the connection."""
+        await self._until_stopping(lambda: drain(Body(request, self.limits)))
+        return _refusal(exc, close=request.method == "POST")
 
-    def _measure_blocking(self, path: Path, shape, precision: str, protocol: Protocol,
-                          gone: threading.Event, reference: Path | None = None
-                          ) -> dict | RequestRefused:
-        limit_s = self.limits.max_measure_seconds
-        started: list[float] = []
+    def _refusal_app(self, refusal: RequestRefused):
+        """The ASGI app of a connection refused by a cap: answers its request with `refusal`."""
 
-        def check() -> None:
-            if gone.is_set():
-                raise MeasurementCancelled("the client went away")
-            if self.stopping.is_set():
-                raise MeasurementCancelled("the server is stopping")
-            now = time.monotonic()
-            if not started:  # the clock starts at the first run, after any engine build
-                started.append(now)
-            if now - started[0] > limit_s:
-                raise MeasurementCancelled(f"the measurement ran past this server's limit of "
-                                           f"{limit_s:g} s (device serve --max-measure-seconds);"
-                                           f" ask for fewer or shorter runs")
+        async def app(scope, receive, send) -> None:
+            response = await self._refuse_unread(Request(scope, receive), refusal)
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
 
-        try:  # the backend reads the file: at most the one model holding the device in memory
-            with stop_checked(check):
-                if reference is not None:
-                    return self.backend.measure_interleaved(path, reference, shape, precision,
-                                                            protocol).to_json()
-                return self.backend.measure(path, shape, precision, protocol).to_json()
-        except ModelRejected as exc:
-            return RequestRefused(400, str(exc))
-        except MeasurementCancelled as exc:
-            status = 503 if self.stopping.is_set() else 400
-            return RequestRefused(status, str(exc))
-        except EdgepruneError as exc:
-            log.warning("the device failed: %s", exc)
-            return RequestRefused(500, str(exc))
-        except Exception as exc:  # the server must survive anything a model does to a backend
-            log.exception("measurement crashed")
-            return RequestRefused(500, f"internal error: {type(exc).__name__}: {exc}")
+        return app
 
     async def _http_exception(self, request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
         endpoints = "GET /info, POST /measure, POST /references"
-        message = {404: f"no such endpoint {request.url.path} ({endpoints})",
-                   405: f"{request.method} is not allowed on {request.url.path} "
+        message = {404: f"no such endpoint {request.url.path[:80]} ({endpoints})",
+                   405: f"{request.method} is not allowed on {request.url.path[:80]} "
                         f"({endpoints})"}.get(status, str(getattr(exc, "detail", exc)))
         return _refusal(RequestRefused(status, message), close=request.method == "POST")
-
-
-async def _watch_disconnect(request: Request, gone: threading.Event, scope) -> None:
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            gone.set()
-            scope.cancel()
-            return
 
 
 def _refusal(exc: RequestRefused, close: bool = False) -> JSONResponse:
     headers = dict(exc.headers)
     if close:
         headers["Connection"] = "close"
-    return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
+    body = {"error": str(exc)}
+    if exc.limit:
+        body["limit"] = exc.limit
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as upload:
+        for block in iter(lambda: upload.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _host(request: Request) -> str:
+    return request.client.host if request.client else "?"
 
 
 def _client(request: Request) -> str:

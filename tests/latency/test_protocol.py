@@ -43,6 +43,21 @@ def test_protocol_overrides_are_checked():
         Protocol(ci_level=1.5)
 
 
+@pytest.mark.parametrize("field", ["warmup_seconds", "max_seconds", "ci_level", "target_rel_ci",
+                                   "max_cv", "drift_tolerance"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_numbers_are_refused_in_every_field(field, value):
+    # nan compares false with everything, so a bound alone (value > cap) would let it through
+    with pytest.raises(EdgepruneError, match=f"{field} must be a finite number"):
+        Protocol().with_overrides({field: value})
+
+
+def test_longest_timing_counts_every_attempt_and_both_sides_of_a_pair():
+    protocol = Protocol(warmup_seconds=0.5, max_seconds=20, max_remeasures=2)
+    assert protocol.longest_timing_s() == 3 * 20.5
+    assert protocol.longest_timing_s(interleaved=True) == 3 * 40.5
+
+
 def _clock(values):
     """A timed call returning the given durations (seconds) in a cycle."""
     cycle = itertools.cycle(values)

@@ -191,6 +191,16 @@ def test_weak_tokens_are_refused_from_every_source(tmp_path, token):
                 "the token file is empty" in result.output), result.output
 
 
+def test_an_empty_token_on_the_command_line_is_refused_not_replaced(private_config_dir):
+    result = CliRunner().invoke(main, ["device", "serve", "--port", "0", "--token", ""],
+                                env={"EDGEPRUNE_SERVER_TOKEN": "",
+                                     "EDGEPRUNE_CONFIG_DIR": str(private_config_dir)})
+    assert result.exit_code == 1, result.output
+    assert "error: --token: the token must be at least 16 printable characters" in \
+        result.output and "(it got 0)" in result.output
+    assert not (private_config_dir / "server-token").exists()  # no token was made instead
+
+
 def test_a_missing_token_file_is_one_clear_line(tmp_path):
     result = CliRunner().invoke(main, ["device", "serve", "--token-file",
                                        str(tmp_path / "nope")])

@@ -176,6 +176,11 @@ class Backend(ABC):
     def close(self) -> None:  # noqa: B027 (most backends hold nothing between measurements)
         """Release device resources (sessions, engines, CUDA memory)."""
 
+    def limit_memory(self, max_bytes: int) -> None:  # noqa: B027 (CPU memory: the kernel's cap)
+        """Keep a model's device memory under `max_bytes` (the device server's memory cap).
+        CPU memory is capped by the measuring process's rlimit (measure_child.py); backends
+        with memory of their own (a GPU's) bound it here."""
+
     def result(self, timing: Timing, input_shape: tuple[int, ...], precision: str,
                started: float, engine_build_s: float | None = None) -> LatencyResult:
         """A LatencyResult from this backend's timing of one model."""

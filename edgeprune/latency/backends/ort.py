@@ -145,6 +145,7 @@ class OrtCudaBackend(Backend):
 
     def __init__(self, device_id: int = 0) -> None:
         self.device_id = device_id
+        self.gpu_mem_limit: int | None = None
         available = _ort().get_available_providers()
         if "CUDAExecutionProvider" not in available:
             raise EdgepruneError(
@@ -158,13 +159,19 @@ class OrtCudaBackend(Backend):
     def _detect_identity(self) -> DeviceIdentity:
         return gpu_identity(_cuda_device_name(self.device_id))
 
+    def limit_memory(self, max_bytes: int) -> None:
+        # the CUDA provider's arena stops growing here; an allocation past it fails the run
+        self.gpu_mem_limit = max_bytes
+
     def prepare(self, model_bytes: bytes, input_shape: tuple[int, ...],
                 precision: str) -> PreparedModel:
         ort = _ort()
         if precision == "fp16":
             model_bytes = convert_fp16(model_bytes)
-        providers = [("CUDAExecutionProvider", {"device_id": self.device_id}),
-                     "CPUExecutionProvider"]
+        cuda_options: dict = {"device_id": self.device_id}
+        if self.gpu_mem_limit is not None:
+            cuda_options["gpu_mem_limit"] = self.gpu_mem_limit
+        providers = [("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]
         session = load_session(model_bytes, session_options(1), providers)
         name, dtype = single_input(session, input_shape)
         run_once(session, {name: random_input(input_shape, dtype)}, "ort-cuda")

@@ -7,12 +7,16 @@ device identity, so they share cache rows with measurements taken on that device
 from __future__ import annotations
 
 import hashlib
+import logging
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.backends.base import Backend, register_backend
 from edgeprune.latency.client import ServerClient, UnknownReference
 from edgeprune.latency.protocol import Protocol
 from edgeprune.latency.result import PRECISIONS, DeviceIdentity, LatencyResult
+from edgeprune.latency.server_limits import fitted_protocol
+
+log = logging.getLogger("edgeprune.latency")
 
 
 @register_backend
@@ -32,6 +36,7 @@ class RemoteBackend(Backend):
         self.expect_backend = expect_backend
         self._info: dict | None = None
         self._references: dict[str, str] = {}  # sha256 of a reference model -> server's id
+        self._warned_fit = False
 
     def server_info(self, refresh: bool = False) -> dict:
         if self._info is None or refresh:
@@ -60,7 +65,23 @@ class RemoteBackend(Backend):
             raise EdgepruneError(f"the model is {len(model_bytes) / 2**20:.1f} MiB; the server "
                                  f"at {self.client.url} accepts at most {limit / 2**20:.1f} "
                                  f"MiB (device serve --max-upload-mb)")
-        return self.client.measure(model_bytes, input_shape, precision, protocol)
+        return self.client.measure(model_bytes, input_shape, precision,
+                                   self._fitted(protocol, interleaved=False))
+
+    def _fitted(self, protocol: Protocol | None, interleaved: bool) -> Protocol | None:
+        """`protocol` with max_seconds lowered so that it fits the server's deadline (its
+        /info limits; a server that runs models to any length says none), warned once."""
+        seconds = (self.server_info().get("limits") or {}).get("max_measure_seconds")
+        protocol = protocol or Protocol()
+        if not seconds or protocol.longest_timing_s(interleaved) <= seconds:
+            return protocol
+        fitted = fitted_protocol(protocol, seconds)
+        if fitted.max_seconds != protocol.max_seconds and not self._warned_fit:
+            self._warned_fit = True
+            log.warning("the server at %s measures for at most %g s (device serve "
+                        "--max-measure-seconds): timing with max_seconds=%g instead of %g",
+                        self.client.url, seconds, fitted.max_seconds, protocol.max_seconds)
+        return fitted
 
     def measure_interleaved(self, model_bytes, reference_bytes, input_shape, precision="fp32",
                             protocol=None, reference_hash=None) -> LatencyResult:
@@ -77,7 +98,8 @@ class RemoteBackend(Backend):
             if key not in self._references or attempt:
                 self._references[key] = self.client.upload_reference(reference_bytes)
             try:
-                result = self.client.measure(model_bytes, shape, precision, protocol,
+                result = self.client.measure(model_bytes, shape, precision,
+                                             self._fitted(protocol, interleaved=True),
                                              reference=self._references[key])
                 break
             except UnknownReference:

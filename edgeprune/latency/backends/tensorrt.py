@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.errors import EdgepruneError, MemoryLimitExceeded
 from edgeprune.latency.backends.base import (
     Backend,
     ModelRejected,
@@ -60,12 +60,19 @@ class TensorRTBackend(Backend):
         cuda_call(self.cudart, self.cudart.cudaSetDevice(device_id), "cudaSetDevice")
         self.logger = self.builder.logger
         self._engines: OrderedDict[str, object] = OrderedDict()
+        self.max_device_bytes: int | None = None
 
     def version(self) -> str:
         return f"tensorrt {self.trt.__version__}"
 
     def _detect_identity(self) -> DeviceIdentity:
         return gpu_identity(gpu_info(self.cudart, self.device_id).name)
+
+    def limit_memory(self, max_bytes: int) -> None:
+        """An engine whose activations need more device memory than `max_bytes` is refused
+        before its execution context allocates them (on a Jetson that memory is the board's
+        RAM, shared with everything else on the robot)."""
+        self.max_device_bytes = max_bytes
 
     def build_engine(self, model_bytes: bytes, input_shape: tuple[int, ...],
                      precision: str) -> bytes:
@@ -105,6 +112,13 @@ class TensorRTBackend(Backend):
                 precision: str) -> PreparedModel:
         trt, cudart = self.trt, self.cudart
         engine, build_s = self._engine(model_bytes, input_shape, precision)
+        # the context's scratch memory: TensorRT 10's name, and 8.x's (JetPack 5 and 6.0)
+        needed = int(getattr(engine, "device_memory_size_v2", None) or
+                     engine.device_memory_size)
+        if self.max_device_bytes is not None and needed > self.max_device_bytes:
+            raise MemoryLimitExceeded(f"the engine needs {needed / 2**20:.0f} MiB of device "
+                                      f"memory to run, over the {self.max_device_bytes / 2**20:.0f}"
+                                      f" MiB allowed")
         context = engine.create_execution_context()
         buffers: list[int] = []
         stream = cuda_call(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
