@@ -214,7 +214,7 @@ def main() -> None:
     agent = agent_seconds_per_round(single["run"], args.round_size)
     driver = max(0.0, (single["evaluation"] - sum(accuracy) - sum(agent)) / len(accuracy))
     costs = {"accuracy": accuracy, "latency": [r.latency_seconds for r in
-                                               pools[1]["records"] if not r.from_cache],
+                                               pools[1]["records"] if r.measured_now],
              "agent_per_round": agent, "driver_per_candidate": driver,
              "round_size": args.round_size}
     costs["latency"] = [costs["latency"][i % len(costs["latency"])]
@@ -235,7 +235,7 @@ def write_report(args, warmup, runs, pools, costs, load_start, seconds) -> str:
               for one, two in zip(runs[1], runs[2], strict=True)]
     walls = [one["wall"] / two["wall"] for one, two in zip(runs[1], runs[2], strict=True)]
     same = all(identical(warmup, run) for group in runs.values() for run in group)
-    measured = sum(not r.from_cache for group in runs.values() for run in group
+    measured = sum(r.measured_now for group in runs.values() for run in group
                    for r in run["records"])
     mean = statistics.mean(ratios)
     spread = statistics.stdev(ratios) if len(ratios) > 1 else 0.0
@@ -271,7 +271,7 @@ def write_report(args, warmup, runs, pools, costs, load_start, seconds) -> str:
         "|---|---:|---:|---:|---:|---|",
     ]
     for run in [warmup, *[r for pair in zip(runs[1], runs[2], strict=True) for r in pair]]:
-        fresh = sum(not r.from_cache for r in run["records"])
+        fresh = sum(r.measured_now for r in run["records"])
         load = run["load_before"].split("load average:")[-1].strip()
         lines.append(f"| {run['name']} | {run['evaluation']:.1f} | {run['wall']:.1f} | "
                      f"{len(run['records'])} | {fresh} | {load} |")
@@ -295,7 +295,7 @@ def write_report(args, warmup, runs, pools, costs, load_start, seconds) -> str:
         "|---|---:|---:|---:|---:|",
     ]
     for size, run in pools.items():
-        fresh = sum(not r.from_cache for r in run["records"])
+        fresh = sum(r.measured_now for r in run["records"])
         lines.append(f"| {size} server(s) | {run['evaluation']:.1f} | {run['wall']:.1f} | "
                      f"{len(run['records'])} | {fresh} |")
     pool_ratio = pools[1]["evaluation"] / pools[2]["evaluation"]

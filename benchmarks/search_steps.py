@@ -253,7 +253,7 @@ def search_summary(folder: Path, timing: dict) -> dict:
             "search_seconds": timing["seconds"] + earlier,
             "candidates": len(records),
             "evaluated": sum(r.repeat_of is None for r in records),
-            "measured": sum(not r.from_cache for r in records),
+            "measured": sum(r.measured_now for r in records),
             "noisy": sum(r.noise is not None for r in records),
             "accuracy_seconds": sum(r.accuracy_seconds for r in records),
             "latency_seconds": sum(r.latency_seconds for r in records),

@@ -29,6 +29,7 @@ OPTION_SETTINGS = {
     "min_ratio": "min_ratio", "importance": "importance", "precision": "precision",
     "ort_threads": "threads", "protocol_items": "protocol", "interleave": "interleave",
     "latency_table": "latency_table", "latency_cache": "latency_cache", "seed": "seed",
+    "latency_mode": "latency_mode", "audit_rate": "audit_rate",
     "bad_data": "bad_data",
 }
 # settings no option sets: resolved from others (proxy_settings.seed is --seed) or the code's
@@ -112,6 +113,16 @@ def default(option: str):
               help="Time each candidate interleaved with the base in one window and use the "
               "ratio (drift-corrected on a busy device); --no-interleave times it alone, in "
               "half the time.")
+@click.option("--latency-mode", type=click.Choice(["model", "measure"]),
+              default=default("latency_mode"), show_default=True,
+              help="model: a latency model of the device (its layer units measured once per "
+              "device and base, calibrated by the networks measured) scores the candidates "
+              "whose measurement could change no decision; those that could (interval across "
+              "the target, a possible best or Pareto point, an audit) are measured. Every "
+              "result the search reports is measured. measure: measure every candidate.")
+@click.option("--audit-rate", type=click.FloatRange(0, 1), default=default("audit_rate"),
+              show_default=True, help="With --latency-mode model: the share of the model's "
+              "candidates measured anyway, to check it where it is trusted.")
 @click.option("--latency-table", type=click.Path(dir_okay=False),
               help="Per-layer latency table (edgeprune latency lut) for --agent halp. "
               "Default: measured once into the run folder.")

@@ -198,15 +198,19 @@ class LatencyPredictor:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise EdgepruneError(f"{path}: not a readable latency table ({exc})") from None
+        return cls.from_json(data, str(path))
+
+    @classmethod
+    def from_json(cls, data: dict, source: str = "latency table") -> LatencyPredictor:
         if not isinstance(data, dict) or data.get("format") != LUT_FORMAT:
-            raise EdgepruneError(f"{path}: not an edgeprune latency table")
+            raise EdgepruneError(f"{source}: not an edgeprune latency table")
         try:
             return cls({k: [(int(p[0]), int(p[1]), float(p[2])) for p in v]
                         for k, v in data["entries"].items()},
                        tuple(data["imgsz"]), float(data["slope"]), float(data["intercept"]),
                        dict(data.get("meta", {})))
         except (KeyError, TypeError, ValueError) as exc:
-            raise EdgepruneError(f"{path}: malformed latency table ({exc})") from None
+            raise EdgepruneError(f"{source}: malformed latency table ({exc})") from None
 
 
 def correction_line(sums: Sequence[float], measured: Sequence[float]) -> tuple[float, float]:

@@ -115,6 +115,19 @@ class LatencyMeter:
             self.cache.put(key, result)
         return own_reference(result) if itself else result
 
+    def cached(self, model, input_shape: tuple[int, ...] | None = None,
+               precision: str | None = None) -> LatencyResult | None:
+        """What `measure` would answer from the cache, or None (nothing is measured)."""
+        if self.cache is None:
+            return None
+        precision = check_precision(precision or self.precision)
+        arch_hash, shape, _ = self._prepare(model, input_shape)
+        keyed = self.keyed_hash(arch_hash, True)
+        found = self.cache.get(self.cache_key(keyed, shape, precision))
+        if found is not None and self.reference is not None and keyed == arch_hash:
+            return own_reference(found)
+        return found
+
     def measure_settled(self, model, input_shape: tuple[int, ...] | None = None,
                         attempts: int = ATTEMPTS) -> SettledResult:
         """`model` measured as `measure` does until two independent measurements agree

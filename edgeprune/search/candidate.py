@@ -52,6 +52,13 @@ class Candidate:
     measured_ms: float | None = None  # the median measured in this candidate's window
     latency_ratio: float | None = None  # candidate / base, timed interleaved in one window
     noise: str | None = None  # why this measurement is suspect (re-taken, wide spread)
+    # scored by the device's latency model, not measured (search/measuring.py): `latency` is
+    # then empty and `latency_ms` the prediction
+    latency_predicted: bool = False
+    # the model's answer, when it was asked: {"ms", "low_ms", "high_ms"} (a measured
+    # candidate keeps it too, so the model's error on it can be read later)
+    prediction: dict | None = None
+    measure_reason: str | None = None  # why the model's candidate was measured anyway
 
     @property
     def spec_hash(self) -> str:
@@ -60,6 +67,16 @@ class Candidate:
     @property
     def from_cache(self) -> bool:
         return bool(self.latency.get("from_cache"))
+
+    @property
+    def measured(self) -> bool:
+        """Its latency is a device measurement (fresh or from the cache), not a prediction."""
+        return not self.latency_predicted
+
+    @property
+    def measured_now(self) -> bool:
+        """Its latency was measured on the device for it (neither cached nor predicted)."""
+        return self.measured and not self.from_cache
 
     def reward_for(self, metric: Literal["latency", "flops"]) -> float:
         return self.flops_reward if metric == "flops" else self.reward

@@ -32,6 +32,7 @@ from edgeprune.prune.spec import PruneSpec
 from edgeprune.runtime.backends import TorchRuntime
 from edgeprune.runtime.detector import Detector
 from edgeprune.search.candidate import Candidate
+from edgeprune.search.measuring import Decide, Decision
 from edgeprune.search.proxy import ProxySettings, create_proxy
 
 
@@ -115,27 +116,48 @@ class SearchEnvironment:
         return self.score(self.pruned_model(spec, plan))
 
     def evaluate(self, spec: PruneSpec, known_accuracy: float | None = None,
-                 plan: PrunePlan | None = None) -> Candidate:
-        """Latency first (cheap when cached, and kept in the cache if the process dies during
-        the accuracy proxy), then the accuracy unless it is already known. `plan`: the spec's
-        architecture plan (`plan`), made once by the caller."""
+                 plan: PrunePlan | None = None, decide: Decide | None = None) -> Candidate:
+        """The candidate of `spec`: its accuracy (unless known) and its latency, measured or,
+        with `decide` (the latency model's decision for a network not in the cache, given its
+        cfg and accuracy), scored by the model's prediction. Without `decide` the latency is
+        measured first (cheap when cached, and kept in the cache if the process dies during
+        the accuracy proxy). `plan`: the spec's architecture plan, made once by the caller."""
         plan = plan or self.plan(spec)
         cfg = plan.cfg
-        began = time.perf_counter()
-        latency = self.meter.measure(cfg, self.input_shape)
-        latency_seconds = time.perf_counter() - began
+        cached = self.meter.cached(cfg, self.input_shape) if decide is not None else None
+        latency = latency_seconds = None
+        if decide is None or cached is not None:
+            began = time.perf_counter()
+            latency = cached or self.meter.measure(cfg, self.input_shape)
+            latency_seconds = time.perf_counter() - began
         accuracy, accuracy_seconds = known_accuracy, 0.0
         if accuracy is None:
             began = time.perf_counter()
             accuracy = self.accuracy(spec, plan)
             accuracy_seconds = time.perf_counter() - began
-        return self.result(spec, cfg, accuracy, latency, accuracy_seconds, latency_seconds)
+        decision = None
+        if latency is None:
+            decision = decide(cfg, accuracy)
+            if decision.measure:
+                began = time.perf_counter()
+                latency = self.meter.measure(cfg, self.input_shape)
+                latency_seconds = time.perf_counter() - began
+        return self.result(spec, cfg, accuracy, latency, accuracy_seconds,
+                           latency_seconds or 0.0, decision)
 
-    def result(self, spec: PruneSpec, cfg: DarknetCfg, accuracy: float, latency: LatencyResult,
-               accuracy_seconds: float, latency_seconds: float) -> Candidate:
-        """A candidate from its two halves (its pruned cfg gives the rest); the search loop
+    def result(self, spec: PruneSpec, cfg: DarknetCfg, accuracy: float,
+               latency: LatencyResult | None, accuracy_seconds: float, latency_seconds: float,
+               decision: Decision | None = None) -> Candidate:
+        """A candidate from its two halves (its pruned cfg gives the rest): the measured
+        latency, or none and the latency model's `decision` (its prediction); the search loop
         numbers it and scores it against the target (step -1 until then)."""
-        return Candidate(spec=spec, step=-1, accuracy=accuracy, latency_ms=latency.median_ms,
+        prediction = None if decision is None else {
+            "ms": decision.ms, "low_ms": decision.low_ms, "high_ms": decision.high_ms}
+        return Candidate(spec=spec, step=-1, accuracy=accuracy,
+                         latency_ms=latency.median_ms if latency else decision.ms,
                          gflops=count_gflops(cfg, self.imgsz), params=count_params(cfg),
-                         arch_hash=cfg_arch_hash(cfg), latency=latency.to_json(),
-                         accuracy_seconds=accuracy_seconds, latency_seconds=latency_seconds)
+                         arch_hash=cfg_arch_hash(cfg),
+                         latency=latency.to_json() if latency else {},
+                         accuracy_seconds=accuracy_seconds, latency_seconds=latency_seconds,
+                         latency_predicted=latency is None, prediction=prediction,
+                         measure_reason=decision.reason if decision else None)

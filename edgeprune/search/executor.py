@@ -16,13 +16,14 @@ cache, so a round's records are the same whichever executor ran it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from edgeprune.prune.apply import PrunePlan
 from edgeprune.prune.spec import PruneSpec
 from edgeprune.search.candidate import Candidate
 from edgeprune.search.environment import SearchEnvironment
+from edgeprune.search.measuring import Decide
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,12 @@ class Executor(ABC):
         nothing."""
 
     @abstractmethod
-    def evaluate(self, env: SearchEnvironment, jobs: list[Job]
+    def evaluate(self, env: SearchEnvironment, jobs: list[Job],
+                 decide_for: Callable[[int], Decide] | None = None
                  ) -> Iterator[tuple[int, Candidate]]:
-        """(step, result) for every job, in any order."""
+        """(step, result) for every job, in any order. `decide_for(step)`: the latency
+        model's decision for a job whose network is not in the cache, once its accuracy is
+        known (measure it, or score it by the prediction); None: measure every job."""
 
     def describe(self) -> str:
         return "this process"
@@ -58,11 +62,13 @@ class Executor(ABC):
 
 
 class LocalExecutor(Executor):
-    def evaluate(self, env: SearchEnvironment, jobs: list[Job]
+    def evaluate(self, env: SearchEnvironment, jobs: list[Job],
+                 decide_for: Callable[[int], Decide] | None = None
                  ) -> Iterator[tuple[int, Candidate]]:
         done: dict[int, Candidate] = {}
         for job in jobs:
             known = done[job.same_as].accuracy if job.same_as is not None \
                 else job.known_accuracy
-            done[job.step] = env.evaluate(job.spec, known, job.plan)
+            decide = decide_for(job.step) if decide_for is not None else None
+            done[job.step] = env.evaluate(job.spec, known, job.plan, decide)
             yield job.step, done[job.step]

@@ -42,6 +42,7 @@ from edgeprune.search.candidate import Candidate
 from edgeprune.search.environment import SearchEnvironment, load_search_data
 from edgeprune.search.executor import Executor, Job, LocalExecutor
 from edgeprune.search.measured_base import MeasuredBase, load_measured_base, save_measured_base
+from edgeprune.search.measuring import LatencyDecider, store_for
 from edgeprune.search.progress import SearchProgress
 from edgeprune.search.records import CandidateLog
 from edgeprune.search.results import (
@@ -54,7 +55,7 @@ from edgeprune.search.rounds import Round, propose_round, replay_rounds
 from edgeprune.search.scoring import relative_ms, score
 from edgeprune.search.settings import SearchSettings
 from edgeprune.search.target import check_reachable, pruning_floor
-from edgeprune.search.verdict import weak_best
+from edgeprune.search.verdict import outcome_warnings
 
 LATENCY_CACHE = "latency.sqlite"
 LATENCY_TABLE = "latency_table.json"
@@ -113,6 +114,7 @@ class Search:
         self.env: SearchEnvironment | None = None
         self.meter: LatencyMeter | None = None
         self.measured_base: MeasuredBase | None = load_measured_base(self.run_dir)
+        self.decider: LatencyDecider | None = None  # --latency-mode model
 
     @classmethod
     def start(cls, settings: SearchSettings, run_dir: Path, **options) -> Search:
@@ -158,6 +160,9 @@ class Search:
         if self.measured_base is None:
             self.measured_base = self._measure_base()
             save_measured_base(self.run_dir, self.measured_base)
+        if settings.latency_mode == "model":
+            self.decider = LatencyDecider.open(settings, self.run_dir, self.meter, self.env,
+                                               self.measured_base, self._status)
         return self.env
 
     def _measure_base(self) -> MeasuredBase:
@@ -267,7 +272,7 @@ class Search:
                                                  round_began):
                         records.append(record)
                         evaluated += record.repeat_of is None
-                        measured += not record.from_cache
+                        measured += record.measured_now
                         progress.update(records)
                     for record in records[pending.first:pending.end]:
                         agent.observe(record)
@@ -293,6 +298,7 @@ class Search:
                   ) -> Iterator[Candidate]:
         """Evaluate the round's steps not yet recorded; record each, in step order, as soon
         as every step before it is recorded."""
+        decide_for = self._decisions(env, proposed.first, records)
         jobs: list[Job] = []
         for step, spec in enumerate(proposed.specs[len(records) - proposed.first:],
                                     len(records)):
@@ -307,7 +313,7 @@ class Search:
         pending = iter(jobs)
         job = next(pending, None)
         last = began
-        for step, result in self.executor.evaluate(env, jobs):
+        for step, result in self.executor.evaluate(env, jobs, decide_for):
             done[step] = result
             while job is not None and job.step in done:
                 now = time.perf_counter()
@@ -316,6 +322,22 @@ class Search:
                 self.log.append(record)
                 yield record
                 job = next(pending, None)
+
+    def _decisions(self, env: SearchEnvironment, first: int, records: list[Candidate]):
+        """decide_for(step): the latency model's decision for that step of the round that
+        starts at `first` (None in --latency-mode measure), from what was recorded before the
+        round only, so the round decides alike whoever evaluates it and after a resume."""
+        if self.decider is None:
+            return None
+        self.decider.fit_before(first, records, env.plan)
+        measured = [r for r in records[:first] if r.measured]
+        target = self.measured_base.target_ms
+
+        def decide_for(step: int):
+            return lambda cfg, accuracy: self.decider.decide(step, cfg, accuracy, measured,
+                                                             target)
+
+        return decide_for
 
     def _record(self, job: Job, measured: Candidate, session: int,
                 seconds: float) -> Candidate:
@@ -332,15 +354,13 @@ class Search:
         from edgeprune.search.report import write_report
 
         run = self.run_dir
-        weak = weak_best(outcome.measured_base, outcome.best, outcome.pareto,
-                         self.settings.proxy, "pruned_from" in self.env.base.provenance)
-        if weak:
-            outcome.warnings.append(weak)
-        if outcome.measured_base.settled is False:
-            outcome.warnings.append(
-                f"the base's latency did not settle: independent measurements gave "
-                f"{', '.join(f'{m:.3f}' for m in outcome.measured_base.latency_attempts)} ms "
-                f"and the lowest is used; every ms reported leans on it (the ratios do not)")
+        outcome.warnings += outcome_warnings(outcome.measured_base, outcome.best,
+                                             outcome.pareto, self.settings.proxy,
+                                             "pruned_from" in self.env.base.provenance)
+        if self.decider is not None:
+            with self._status("keeping the run's measurements in the latency model..."):
+                self.decider.give_back(outcome.records, self.env.plan,
+                                       store_for(self.settings))
         write_pareto_csv(run / "pareto.csv", outcome.pareto)
         outcome.files["pareto"] = run / "pareto.csv"
         if outcome.best is not None:

@@ -54,16 +54,23 @@ class SearchProgress:
 
     def update(self, records: list[Candidate]) -> None:
         record = records[-1]
-        self.measured += not record.from_cache
+        self.measured += record.measured and not record.from_cache
         best = best_record(records)
         improved = best is record and record.repeat_of is None
         fields = (f"best reward {best.reward:.4f} at {best.latency_ms:.2f} ms, "
-                  f"{self.measured} measured")
+                  f"{self.measured} measured" if best else f"{self.measured} measured")
         self.progress.update(self.task, completed=len(records), best=fields)
         if not self.show:
             return
-        source = (f"repeat of step {record.repeat_of}" if record.repeat_of is not None
-                  else "cached" if record.from_cache else "measured")
+        if record.latency_predicted:
+            low, high = record.prediction["low_ms"], record.prediction["high_ms"]
+            source = f"predicted, {low:.3f}-{high:.3f}"
+        elif record.repeat_of is not None:
+            source = f"repeat of step {record.repeat_of}"
+        else:
+            source = "cached" if record.from_cache else "measured"
+            if record.measure_reason:
+                source += f": {record.measure_reason}"
         if record.noise:
             source += f", [yellow]noisy: {record.noise}[/]"
         mark = "[green]meets target[/]" if record.feasible else "[yellow]over target[/]"

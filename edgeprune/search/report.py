@@ -39,10 +39,15 @@ def plot_pareto(records: list[Candidate], front: list[Candidate],
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(7, 4.2))
     points = distinct(records)
-    clean = [r for r in points if not r.noise]
+    clean = [r for r in points if not r.noise and r.measured]
     noisy = [r for r in points if r.noise]
+    predicted = [r for r in points if r.latency_predicted]
     axis.scatter([r.latency_ms for r in clean], [r.accuracy for r in clean], s=16,
-                 color="tab:gray", alpha=0.7, label="candidates")
+                 color="tab:gray", alpha=0.7, label="candidates (measured)")
+    if predicted:  # the latency model's answers: the agent learned from them, no result is one
+        axis.scatter([r.latency_ms for r in predicted], [r.accuracy for r in predicted], s=16,
+                     facecolors="none", edgecolors="tab:gray", alpha=0.7,
+                     label="candidates (latency predicted)")
     if noisy:  # re-taken or wide-spread measurements: shown, not hidden among the others
         axis.scatter([r.latency_ms for r in noisy], [r.accuracy for r in noisy], s=30,
                      marker="x", color="tab:orange", label="noisy measurement")
@@ -120,7 +125,8 @@ def write_report(outcome, space: PruneSpace) -> Path:
     if best is not None:
         plots.append(("Best candidate: channels kept per group, blocks dropped",
                       plot_best(space, best, run / "best_spec.png")))
-    fresh = sum(not r.from_cache for r in records)
+    fresh = sum(r.measured_now for r in records)
+    predicted = sum(r.latency_predicted for r in records)
     evaluated = sum(r.repeat_of is None for r in records)
     sessions = len({r.session for r in records})
     height, width = settings.imgsz
@@ -188,7 +194,10 @@ def write_report(outcome, space: PruneSpace) -> Path:
         "",
         f"- {len(records)} candidates ({evaluated} networks evaluated, "
         f"{len(records) - evaluated} repeats of an evaluated network); {fresh} fresh "
-        f"latency measurements, {len(records) - fresh} answered by the latency cache",
+        f"latency measurements, {len(records) - fresh - predicted} answered by the latency "
+        f"cache, {predicted} scored by the device's latency model",
+        *([f"- latency model: {_model_text(records)}"] if settings.latency_mode == "model"
+          else []),
         f"- {sum(r.feasible for r in records)} meet the target; the most-pruned allowed "
         f"network measures {measured.fastest_ms:.3f} ms",
         f"- latency: {_latency_text(settings, records)}",
@@ -212,6 +221,27 @@ def write_report(outcome, space: PruneSpace) -> Path:
     path = run / "report.md"
     atomic_write_text(path, "\n".join(lines))
     return path
+
+
+def _model_text(records: list[Candidate]) -> str:
+    """Why the model's candidates were measured, and how far its predictions were from the
+    measurements where both exist."""
+    reasons: dict[str, int] = {}
+    errors = []
+    for record in records:
+        if record.measure_reason:
+            reasons[record.measure_reason] = reasons.get(record.measure_reason, 0) + 1
+        if record.prediction and record.measured and record.latency_ms > 0:
+            errors.append(abs(record.prediction["ms"] / record.latency_ms - 1))
+    why = "; ".join(f"{count} because {reason}" for reason, count in
+                    sorted(reasons.items(), key=lambda item: -item[1])) or "none measured"
+    if not errors:
+        return f"measured {why}"
+    inside = sum(1 for e in errors if e <= 0.10) / len(errors)
+    return (f"measured {why}; on the {len(errors)} it also predicted, error mean "
+            f"{sum(errors) / len(errors):.1%}, worst {max(errors):.1%}, {inside:.0%} within "
+            f"+-10% (predicted candidates are hollow circles in the plot; every result above "
+            f"is measured)")
 
 
 def _base_latency_text(measured) -> str:

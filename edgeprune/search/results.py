@@ -1,5 +1,6 @@
 """What a search's candidates add up to: the Pareto front of accuracy against measured latency,
-and the best candidate."""
+and the best candidate. Both are drawn from the measured candidates only: a latency a search
+reports as a result is a device measurement, never a prediction of its latency model."""
 
 from __future__ import annotations
 
@@ -26,9 +27,10 @@ def distinct(records: list[Candidate]) -> list[Candidate]:
 
 
 def pareto_front(records: list[Candidate]) -> list[Candidate]:
-    """Candidates no other beats on both measured latency (lower) and accuracy (higher),
-    fastest first."""
-    ordered = sorted(distinct(records), key=lambda r: (r.latency_ms, -r.accuracy, r.step))
+    """Measured candidates no other beats on both measured latency (lower) and accuracy
+    (higher), fastest first."""
+    measured = [r for r in records if r.measured]
+    ordered = sorted(distinct(measured), key=lambda r: (r.latency_ms, -r.accuracy, r.step))
     front: list[Candidate] = []
     for record in ordered:
         if not front or record.accuracy > front[-1].accuracy:
@@ -37,11 +39,13 @@ def pareto_front(records: list[Candidate]) -> list[Candidate]:
 
 
 def best_record(records: list[Candidate]) -> Candidate | None:
-    """The highest reward among candidates that meet the target; when none does, the highest
-    reward overall (the caller says so). Ties go to the faster, then the earlier candidate."""
-    if not records:
+    """The highest reward among measured candidates that meet the target; when none does, the
+    highest reward of the measured ones (the caller says so). Ties go to the faster, then the
+    earlier candidate."""
+    measured = [r for r in records if r.measured]
+    if not measured:
         return None
-    pool = [r for r in records if r.feasible] or records
+    pool = [r for r in measured if r.feasible] or measured
     return max(pool, key=lambda r: (r.reward, -r.latency_ms, -r.step))
 
 

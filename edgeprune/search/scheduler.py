@@ -83,8 +83,13 @@ class Scheduler:
         self.lost = 0  # tasks taken back from a dead member, over this scheduler's life
         self.gone: list[str] = []  # members that left their pool
 
+    def submit(self, task: Task) -> None:
+        """Queue `task` while `run` is running (between the values it yields): a latency
+        task decided once its accuracy is known."""
+        self._pool(task.pool).queue.append(task)
+
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, object]]:
-        """(task, value) as each task finishes."""
+        """(task, value) as each task finishes; `submit` may add tasks meanwhile."""
         for task in tasks:
             self._pool(task.pool).queue.append(task)
         running: dict[Hashable, tuple[Task, Hashable]] = {}

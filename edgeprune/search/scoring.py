@@ -20,11 +20,11 @@ NOISY_RATIO_CI = 0.05  # half-width of the ratio's CI, relative, above which it 
 class Score:
     """What the loop writes into a candidate's record besides what the environment measured."""
 
-    latency_ms: float
+    latency_ms: float  # measured (ratio x the base's), or the model's prediction
     reward: float
     flops_reward: float
     feasible: bool
-    measured_ms: float
+    measured_ms: float | None  # None: predicted
     latency_ratio: float | None
     noise: str | None
 
@@ -37,18 +37,21 @@ class Score:
 
 def score(measured: Candidate, base: MeasuredBase, config: RewardConfig,
           protocol: Protocol) -> Score:
-    """The score of `measured` (the environment's candidate: accuracy, latency JSON, GFLOPs)
-    against the search's target."""
-    latency = LatencyResult.from_json(measured.latency)
+    """The score of `measured` (the environment's candidate: accuracy, latency JSON or the
+    latency model's prediction, GFLOPs) against the search's target."""
     target = base.target_ms
-    latency_ms = relative_ms(latency, base.latency_ms)
     flops_ms = flops_cost_ms(measured.gflops, base.gflops, base.latency_ms)
+    if measured.latency_predicted:
+        latency_ms, measured_ms, ratio, noise = measured.prediction["ms"], None, None, None
+    else:
+        latency = LatencyResult.from_json(measured.latency)
+        latency_ms, measured_ms = relative_ms(latency, base.latency_ms), latency.median_ms
+        ratio, noise = latency.ratio, measurement_noise(latency, protocol)
     return Score(latency_ms=latency_ms,
                  reward=reward(measured.accuracy, latency_ms, target, config),
                  flops_reward=reward(measured.accuracy, flops_ms, target, config),
                  feasible=meets_target(latency_ms, target, config),
-                 measured_ms=latency.median_ms, latency_ratio=latency.ratio,
-                 noise=measurement_noise(latency, protocol))
+                 measured_ms=measured_ms, latency_ratio=ratio, noise=noise)
 
 
 def relative_ms(result: LatencyResult, base_ms: float) -> float:

@@ -69,6 +69,10 @@ class SearchSettings:
     interleave: bool = True  # time candidates interleaved with the base (drift-corrected)
     latency_table: str | None = None  # per-layer table for `halp`; None: measured into the run
     bad_data: str = "skip"  # data problems: skip (named in the run folder) or stop
+    # model: the device's latency model scores candidates whose measurement would decide
+    # nothing (search/measuring.py); measure: every candidate is measured
+    latency_mode: str = "model"
+    audit_rate: float = 0.05  # share of the model's candidates measured anyway, as a check
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -88,6 +92,10 @@ class SearchSettings:
         Protocol().with_overrides(self.protocol, "--protocol")  # bad fields fail before any work
         get_importance(self.importance)
         check_bad_data_choice(self.bad_data)
+        if self.latency_mode not in ("model", "measure"):
+            raise EdgepruneError(f"--latency-mode {self.latency_mode!r}: use model or measure")
+        if not 0 <= self.audit_rate <= 1:
+            raise EdgepruneError(f"--audit-rate must be in [0, 1], got {self.audit_rate}")
 
     @classmethod
     def from_options(cls, values: dict[str, Any]) -> SearchSettings:
@@ -159,6 +167,7 @@ class SearchSettings:
         values.pop("baseline", None)  # the measured base in early releases: load_measured_base
         #                               reads it there
         values.setdefault("interleave", False)  # written before candidates had a reference
+        values.setdefault("latency_mode", "measure")  # written before the latency model
         try:
             values["target"] = Target.from_dict(values["target"])
             values["reward"] = RewardConfig.from_dict(values.get("reward") or {})

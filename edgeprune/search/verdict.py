@@ -74,3 +74,18 @@ def weak_best(measured: MeasuredBase, best: Candidate | None, front: list[Candid
     return (f"the best candidate's accuracy proxy ({best.accuracy:.4f}) keeps only "
             f"{share:.0%} of the base's ({measured.accuracy:.4f}): as it stands it is not a "
             f"useful network. Likely: {'; '.join(causes)}. Try: {'; '.join(tries)}.")
+
+
+def outcome_warnings(measured: MeasuredBase, best: Candidate | None, front: list[Candidate],
+                     proxy: str, base_pruned_before: bool) -> list[str]:
+    """Everything the summary and the report must say about a finished search's result."""
+    warnings = []
+    weak = weak_best(measured, best, front, proxy, base_pruned_before)
+    if weak:
+        warnings.append(weak)
+    if measured.settled is False:
+        attempts = ", ".join(f"{ms:.3f}" for ms in measured.latency_attempts)
+        warnings.append(f"the base's latency did not settle: independent measurements gave "
+                        f"{attempts} ms and the lowest is used; every ms reported leans on it "
+                        f"(the ratios do not)")
+    return warnings

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 
 from rich.console import Console
 
@@ -31,6 +31,7 @@ from edgeprune.search.cluster.connect import (
 )
 from edgeprune.search.environment import SearchEnvironment
 from edgeprune.search.executor import Executor, Job
+from edgeprune.search.measuring import Decide, Decision
 from edgeprune.search.scheduler import (
     ACCURACY,
     LATENCY,
@@ -225,26 +226,43 @@ class RayExecutor(Executor):
 
     # ---------------------------------------------------------------------------- rounds
 
-    def evaluate(self, env: SearchEnvironment, jobs: list[Job]
+    def evaluate(self, env: SearchEnvironment, jobs: list[Job],
+                 decide_for: Callable[[int], Decide] | None = None
                  ) -> Iterator[tuple[int, Candidate]]:
         cache = env.meter.cache
         latency: dict[int, tuple[object, float]] = {}
         accuracy: dict[int, tuple[float, float]] = {}
+        decisions: dict[int, Decision] = {}
+        undecided: set[int] = set()  # waiting for their accuracy, then the latency model
         cfgs = {}
         tasks = []
+
+        def decide(step: int) -> Task | None:
+            """The model's decision once the accuracy is known: a latency task, or none."""
+            decision = decide_for(step)(cfgs[step], accuracy[step][0])
+            decisions[step] = decision
+            if decision.measure:
+                return Task(LATENCY, step, (cfgs[step], env.input_shape))
+            latency[step] = (None, 0.0)
+            return None
+
         for job in jobs:
             if job.same_as is not None:
                 continue
             cfgs[job.step] = cfg = job.plan.cfg if job.plan else env.pruned_cfg(job.spec)
             cached = cache.get(self._key(env, job.arch_hash)) if cache is not None else None
-            if cached is not None:
-                latency[job.step] = (cached, 0.0)
-            else:
-                tasks.append(Task(LATENCY, job.step, (cfg, env.input_shape)))
             if job.known_accuracy is not None:
                 accuracy[job.step] = (job.known_accuracy, 0.0)
             else:
                 tasks.append(Task(ACCURACY, job.step, job.spec))
+            if cached is not None:
+                latency[job.step] = (cached, 0.0)
+            elif decide_for is None:
+                tasks.append(Task(LATENCY, job.step, (cfg, env.input_shape)))
+            elif job.step in accuracy:
+                tasks.extend(task for task in [decide(job.step)] if task)
+            else:
+                undecided.add(job.step)
         waiting = list(jobs)
         arch_hashes = {job.step: job.arch_hash for job in jobs}
 
@@ -257,10 +275,10 @@ class RayExecutor(Executor):
                 result, latency_s = latency[origin]
                 value, accuracy_s = accuracy[origin]
                 if job.same_as is not None:  # what the cache and the record would give
-                    result = dataclasses.replace(result, from_cache=True)
+                    result = result and dataclasses.replace(result, from_cache=True)
                     latency_s = accuracy_s = 0.0
                 yield job.step, env.result(job.spec, cfgs[origin], value, result, accuracy_s,
-                                           latency_s)
+                                           latency_s, decisions.get(origin))
 
         yield from finished()
         for task, value in self.scheduler.run(tasks):
@@ -272,6 +290,10 @@ class RayExecutor(Executor):
             else:
                 score, seconds, _ = value
                 accuracy[task.step] = (score, seconds)
+                if task.step in undecided:
+                    undecided.discard(task.step)
+                    if (latency_task := decide(task.step)) is not None:
+                        self.scheduler.submit(latency_task)
             yield from finished()
 
     def _key(self, env: SearchEnvironment, arch_hash: str) -> CacheKey:

@@ -1,0 +1,38 @@
+"""The layer units of a base, timed on its device: the table a latency model starts from.
+
+A unit is a layer as the runtime runs it (a conv with its batch norm folded into its bias and
+its activation fused, a maxpool, an upsample), exported alone at the input size it has inside
+the base and timed by the meter's protocol (with LAYER_PROTOCOL's shorter budget) over a grid
+of channel counts (lut.py). Where the device is behind a server, the server builds the table
+on the device itself in one request (`Backend.measure_units`), so a board measures its table
+once and a search then sends only the candidates that decide; every unit a table holds is
+also kept in the latency cache, so a second table of the same device costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from edgeprune.latency.lut import DEFAULT_GRID, LAYER_PROTOCOL, LatencyPredictor, build_table
+from edgeprune.models.cfg import DarknetCfg
+
+
+def measure_unit_table(meter, cfg: DarknetCfg, imgsz: tuple[int, int], round_to: int,
+                       progress: Callable[[int, int], None] | None = None
+                       ) -> LatencyPredictor:
+    """The unit table of `cfg` at `imgsz` on `meter`'s device (its backend, precision and
+    cache), channel counts multiples of `round_to`."""
+    from edgeprune.latency.meter import LatencyMeter
+
+    remote = getattr(meter.backend, "measure_units", None)
+    if remote is not None:
+        return remote(cfg.to_text() if hasattr(cfg, "to_text") else cfg, imgsz,
+                      meter.precision, round_to)
+    layer_meter = LatencyMeter(meter.backend, cache=meter.cache,
+                               protocol=meter.protocol.with_overrides(LAYER_PROTOCOL),
+                               precision=meter.precision)
+    meta = {"backend": meter.backend.cache_backend_key(),
+            "device": meter.backend.identity().describe(), "precision": meter.precision,
+            "grid": list(DEFAULT_GRID), "round_to": round_to, "base": cfg.source}
+    return build_table(cfg, imgsz, lambda data: layer_meter.measure(data).median_ms,
+                       DEFAULT_GRID, round_to, progress, meta=meta)
