@@ -186,7 +186,10 @@ def search_pruned(settings: DemoSettings, base: BaseModel, shared: WeightSharing
         val_images=settings.val_images, seed=settings.seed, proxy=settings.proxy,
         proxy_settings=ProxySettings(recal_batches=settings.recal_batches,
                                      supernet=str(shared.supernet.resolve()) if shared else None,
-                                     seed=settings.seed))
+                                     seed=settings.seed),
+        # a dozen candidates: the latency model's unit table would cost more device time than
+        # it saves (it pays from about a hundred, benchmarks/results/latency_model.md)
+        latency_mode="measure")
     console.print(f"searching ({search_settings.agent}, {settings.budget} candidates, "
                   f"target {settings.target_speedup:g}x faster on this CPU) into "
                   f"{escape(run / 'search')}", highlight=False)

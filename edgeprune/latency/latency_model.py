@@ -119,7 +119,7 @@ class LatencyModel:
     def features(self, cfg: DarknetCfg) -> np.ndarray:
         """(unit table sum in ms, GFLOPs) of `cfg` at the table's input size."""
         table = sum(self.table.layer_ms(query) for _, query in layer_queries(cfg, self.table.imgsz))
-        return np.array([table, count_gflops(cfg, self.table.imgsz)])
+        return np.array([float(table), float(count_gflops(cfg, self.table.imgsz))])
 
     # ---------------------------------------------------------------------------- fitting
 
@@ -136,7 +136,7 @@ class LatencyModel:
         xs = np.array([p[0] for p in self.points]).reshape(-1, len(FEATURES))
         ys = np.array([p[1] for p in self.points])
         self.weights = _fit(xs, ys, np.array(self.base_features)).tolist()
-        self.width = _conformal_width(xs, ys, np.array(self.base_features))
+        self.width = float(_conformal_width(xs, ys, np.array(self.base_features)))
 
     # ---------------------------------------------------------------------------- answers
 
@@ -145,9 +145,10 @@ class LatencyModel:
         (what the caller measures on) must be the model's."""
         if key is not None and (problem := self.key.mismatch(key)):
             raise ModelMismatch(problem)
-        ratio = _apply(np.array(self.weights), self.features(cfg)[None, :],
-                       np.array(self.base_features))[0]
-        return Prediction(ratio, ratio * (1 - self.width), ratio * (1 + self.width))
+        ratio = float(_apply(np.array(self.weights), self.features(cfg)[None, :],
+                             np.array(self.base_features))[0])
+        width = float(self.width)
+        return Prediction(ratio, ratio * (1 - width), ratio * (1 + width))
 
     @property
     def calibrated_by(self) -> int:
@@ -205,7 +206,8 @@ def _conformal_width(xs: np.ndarray, ys: np.ndarray, base: np.ndarray) -> float:
     """The LEVEL quantile of the leave-one-out relative errors (split-conformal rank), at least
     MIN_WIDTH; with fewer than SMALL_SAMPLE networks, twice the worst of them and at least
     SMALL_SAMPLE_WIDTH (on 11 networks the worst leave-one-out error was 3.9% where held-out
-    ones reached 11%); PRIOR_WIDTH until there are enough networks to say anything."""
+    ones reached 11%), wider than the prior when the model has been that wrong; PRIOR_WIDTH
+    until there are enough networks to say anything."""
     n = len(ys)
     if n < SCALE_ONLY_BELOW:
         return PRIOR_WIDTH
@@ -217,7 +219,7 @@ def _conformal_width(xs: np.ndarray, ys: np.ndarray, base: np.ndarray) -> float:
         errors.append(abs(ys[left_out] / predicted - 1))
     rank = math.ceil((n + 1) * LEVEL)
     if n < SMALL_SAMPLE or rank > n:
-        return min(max(2 * max(errors), SMALL_SAMPLE_WIDTH), PRIOR_WIDTH)
+        return max(2 * max(errors), SMALL_SAMPLE_WIDTH)
     return max(float(np.sort(errors)[rank - 1]), MIN_WIDTH)
 
 

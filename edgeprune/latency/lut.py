@@ -125,6 +125,8 @@ class LatencyPredictor:
     slope: float = 1.0
     intercept: float = 0.0
     meta: dict = field(default_factory=dict)
+    # per-geometry conv fits, made once: a knapsack or a latency model asks thousands of times
+    _conv_fits: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_measurements(cls, measured: list[tuple[LayerQuery, float]],
@@ -148,8 +150,14 @@ class LatencyPredictor:
                 return ms
         if query.kind == "conv" and len({p[0] for p in points}) > 1 \
                 and len({p[1] for p in points}) > 1 and len(points) >= 4:
-            features = np.array([_conv_features(query, c_in, c_out) for c_in, c_out, _ in points])
-            weights, *_ = np.linalg.lstsq(features, np.array([p[2] for p in points]), rcond=None)
+            group = query.group()
+            weights = self._conv_fits.get(group)
+            if weights is None:
+                features = np.array([_conv_features(query, c_in, c_out)
+                                     for c_in, c_out, _ in points])
+                weights, *_ = np.linalg.lstsq(features, np.array([p[2] for p in points]),
+                                              rcond=None)
+                self._conv_fits[group] = weights
             estimate = _conv_features(query, query.in_channels, query.out_channels) @ weights
             return max(0.0, float(estimate))
         return self._interpolate(query, points)

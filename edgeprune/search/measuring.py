@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,10 +124,12 @@ class LatencyDecider:
         store = store_for(settings)
         model = store.load(key)
         if model is None:
+            began = time.perf_counter()
             with status(f"measuring the base's layer units on {meter.describe()} (once per "
                         f"device and base; kept in {store.folder})..."):
                 table = measure_unit_table(meter, env.base.model.cfg, tuple(env.imgsz),
                                            settings.round_to)
+            table.meta["seconds"] = time.perf_counter() - began  # device time, for reports
             model = LatencyModel.create(key, table, env.base.model.cfg)
         base_cfg = env.base.model.cfg
         model.add(base_cfg, 1.0, cfg_arch_hash(base_cfg), refit=False)

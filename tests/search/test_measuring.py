@@ -59,3 +59,75 @@ def test_the_audit_measures_a_fixed_share_drawn_from_seed_and_step():
     assert audited == [step for step in range(200) if audit_draw(0, step) < 0.05]
     assert audited  # some, not all
     assert len(audited) < 30
+
+
+def test_the_loop_measures_where_it_decides_and_resumes_to_the_same_decisions(search_setup,
+                                                                              tmp_path):
+    """A search whose device model is already narrow (its store seeded with networks it
+    predicts exactly): the loop predicts the candidates whose measurement would decide
+    nothing, measures the others with the reason, reports only measured results, and a run
+    cut in the middle resumes to the same decisions."""
+    import json
+    import re
+    import shutil
+
+    import numpy as np
+    from click.testing import CliRunner
+
+    from edgeprune.cli import main
+    from edgeprune.latency.model_store import ModelStore
+    from edgeprune.models import load_checkpoint
+    from edgeprune.prune.apply import plan_pruning
+    from edgeprune.prune.space import prune_space
+    from edgeprune.search.records import CandidateLog
+
+    cache = tmp_path / "cache.sqlite"
+    args = ["--target-speedup", "1.25", "--latency-cache", str(cache), "--out", str(tmp_path),
+            "--latency-mode", "model", "--audit-rate", "0"]
+    first = CliRunner().invoke(main, search_setup.args(*args, "--name", "seed", budget=1))
+    assert first.exit_code == 0, first.output
+    store = ModelStore(cache)
+    [path] = store.folder.glob("*.json")
+    seeded = json.loads(path.read_text())
+    from edgeprune.latency.latency_model import LatencyModel
+
+    model = LatencyModel.from_json(seeded)
+    base = load_checkpoint(search_setup.weights).model.cfg
+    space = prune_space(base)
+    rng = np.random.default_rng(1)
+    for index in range(300):  # networks the model predicts exactly: its interval narrows
+        spec = PruneSpec.create(ratios={g.key: float(rng.uniform(0.25, 1)) for g in
+                                        space.groups}, round_to=8, min_channels=8)
+        cfg = plan_pruning(base, spec, space=space).cfg
+        model.add(cfg, model.predict(cfg).ratio, f"synthetic-{index}", refit=False)
+    model.refit()
+    path.write_text(json.dumps(model.to_json()))
+
+    result = CliRunner().invoke(main, search_setup.args(*args, "--name", "whole", budget=10))
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "search" / "whole"
+    records = CandidateLog(run).read()
+    predicted = [r for r in records if r.latency_predicted]
+    measured = [r for r in records if r.measured]
+    assert predicted and measured, [r.measure_reason for r in records]
+    target = json.loads((run / "measured_base.json").read_text())["target_ms"]
+    for record in predicted:
+        low, high = record.prediction["low_ms"], record.prediction["high_ms"]
+        assert not low <= target < high and not record.latency  # decided by the model
+        assert "predicted," in result.output
+    for record in measured:
+        assert record.latency and (record.measure_reason or record.from_cache)
+    best_step = int(re.search(r"step (\d+)", (run / "best.yaml").read_text()).group(1))
+    assert records[best_step].measured
+    front = [line.split(",")[0] for line in (run / "pareto.csv").read_text().splitlines()[1:]]
+    assert all(records[int(step)].measured for step in front)
+
+    cut = tmp_path / "search" / "cut"
+    shutil.copytree(run, cut)
+    lines = (cut / "candidates.jsonl").read_text().splitlines(keepends=True)
+    (cut / "candidates.jsonl").write_text("".join(lines[:5]))
+    resumed = CliRunner().invoke(main, ["search", "--resume", str(cut)])
+    assert resumed.exit_code == 0, resumed.output
+    again = CandidateLog(cut).read()
+    assert [(r.latency_predicted, r.latency_ms, r.reward) for r in again] == \
+        [(r.latency_predicted, r.latency_ms, r.reward) for r in records]
