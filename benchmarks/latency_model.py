@@ -46,6 +46,20 @@ LEARNING_CURVE = (0, 10, 30, 100)
 PROTOCOL = {"target_rel_ci": 0.02, "max_seconds": 10, "drift_every": 0}
 ROUND_TO = 8
 SEARCH_BUDGET = 300
+SEARCH_BASE = {"width": "0.5", "imgsz": "160", "epochs": "8", "images": "600"}
+
+
+def quick() -> None:
+    """--quick: every stage at toy sizes (a tiny base, a few candidates), to check the script
+    end to end in minutes; its numbers mean nothing."""
+    global BASES, THREADS, CALIBRATION, RANDOM, AGENT, UNIFORM, LEARNING_CURVE, SEARCH_BUDGET
+    BASES = {"w0.5-160": ("yolov3", 0.125, 64)}
+    THREADS = (1,)
+    CALIBRATION, RANDOM, AGENT, UNIFORM = 10, 4, 4, 4
+    LEARNING_CURVE = (0, 10)
+    SEARCH_BUDGET = 6
+    PROTOCOL.update(max_seconds=1, target_rel_ci=0.05)
+    SEARCH_BASE.update(width="0.125", imgsz="64", epochs="1", images="40")
 
 
 def log(message: str) -> None:
@@ -176,13 +190,14 @@ def search_stage(work: Path) -> None:
     cli = [sys.executable, "-m", "edgeprune"]
     data = root / "data" / "data.yaml"
     if not data.is_file():
-        run(cli + ["data", "synth", "--out", str(root / "data"), "--images", "600",
-                   "--size", "320x240", "--seed", "0"])
-    base = root / "train" / "base" / "best.pt"
+        run(cli + ["data", "synth", "--out", str(root / "data"), "--images",
+                   SEARCH_BASE["images"], "--size", "320x240", "--seed", "0"])
+    base = root / "base" / "best.pt"
     if not base.is_file():
-        run(cli + ["train", "--data", str(data), "--model", "yolov3", "--width", "0.5",
-                   "--imgsz", "160", "--epochs", "8", "--workers", "1", "--val-images", "60",
-                   "--out", str(root), "--name", "base"])
+        run(cli + ["train", "--data", str(data), "--model", "yolov3", "--width",
+                   SEARCH_BASE["width"], "--imgsz", SEARCH_BASE["imgsz"], "--epochs",
+                   SEARCH_BASE["epochs"], "--workers", "1", "--val-images", "60",
+                   "--out", str(root / "base")])  # train's --out is the run folder itself
     for mode in ("measure", "model"):
         folder = root / "search" / mode
         if (folder / "report.md").is_file():
@@ -211,15 +226,18 @@ def main() -> None:
                         default="all")
     parser.add_argument("--out", type=Path,
                         default=Path("benchmarks/results/latency_model.md"))
+    parser.add_argument("--quick", action="store_true", help=quick.__doc__.split(":")[1])
     args = parser.parse_args()
+    if args.quick:
+        quick()
     args.work.mkdir(parents=True, exist_ok=True)
     loads = args.work / "loads.jsonl"
     with loads.open("a") as record:
         record.write(json.dumps({"stage": args.stage, "before": uptime(),
                                  "command": " ".join(sys.argv)}) + "\n")
     if args.stage in ("accuracy", "all"):
-        for base_name in BASES:
-            for threads in THREADS:
+        for threads in THREADS:  # one thread first: the least disturbed by anything else
+            for base_name in BASES:
                 accuracy_stage(args.work, base_name, threads)
     if args.stage in ("search", "all"):
         search_stage(args.work)
@@ -228,7 +246,9 @@ def main() -> None:
     if args.stage in ("report", "all"):
         from latency_model_report import write_report
 
-        write_report(args.work, args.out, machine_line())
+        write_report(args.work, args.out, machine_line(),
+                     {"bases": BASES, "threads": THREADS, "curve": LEARNING_CURVE,
+                      "round_to": ROUND_TO})
 
 
 if __name__ == "__main__":

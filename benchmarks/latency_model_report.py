@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from latency_model import BASES, LEARNING_CURVE, ROUND_TO, THREADS
 
 ENGINE_BUILD_S = 180.0  # a candidate's engine on an Orin (low end of 5-7 min, FP16)
 TIMING_S = 20.0  # warm-up and timed runs of a candidate on the board
@@ -37,7 +36,7 @@ def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
     return (concordant - discordant) / total if total else float("nan")
 
 
-def score_combination(folder: Path) -> dict:
+def score_combination(folder: Path, bases: dict, curve_points: tuple[int, ...]) -> dict:
     """The learning curve of one base at one thread count: {n: scores}."""
     from edgeprune.latency.latency_model import LatencyModel, ModelKey
     from edgeprune.latency.lut import LatencyPredictor
@@ -47,7 +46,7 @@ def score_combination(folder: Path) -> dict:
     from edgeprune.prune.spec import PruneSpec
 
     base_name, threads = folder.name.rsplit("-t", 1)
-    name, width, imgsz = BASES[base_name]
+    name, width, imgsz = bases[base_name]
     cfg = create(name, num_classes=5, width=width, imgsz=imgsz).cfg
     space = prune_space(cfg)
     table = LatencyPredictor.from_json(json.loads((folder / "table.json").read_text()))
@@ -58,7 +57,7 @@ def score_combination(folder: Path) -> dict:
     held_out = [r for r in rows if r["group"] != "calibration"]
     key = ModelKey("bench", "ort-cpu", (1, 3, imgsz, imgsz), "fp32", "base", "interleaved")
     curve = {}
-    for n in LEARNING_CURVE:
+    for n in curve_points:
         model = LatencyModel.create(key, table, cfg)
         model.add(cfg, 1.0, "base", refit=False)
         for index, row in enumerate(calibration[:n]):
@@ -128,9 +127,11 @@ def jetson_hours(units: int, measured: int, candidates: int = 300) -> tuple[floa
     return every, model
 
 
-def write_report(work: Path, out: Path, machine: str) -> None:
-    combos = [score_combination(work / "accuracy" / f"{base}-t{threads}")
-              for base in BASES for threads in THREADS
+def write_report(work: Path, out: Path, machine: str, config: dict) -> None:
+    """`config`: the run's sizes (bases, threads, curve, round_to), as the script set them."""
+    combos = [score_combination(work / "accuracy" / f"{base}-t{threads}", config["bases"],
+                                config["curve"])
+              for base in config["bases"] for threads in config["threads"]
               if (work / "accuracy" / f"{base}-t{threads}" / "table.json").is_file()]
     searches = {mode: search_summary(work / "search" / "search" / mode)
                 for mode in ("measure", "model")
@@ -141,8 +142,9 @@ def write_report(work: Path, out: Path, machine: str) -> None:
              f"`search`, `report`)  ", f"Machine: {machine}  ",
              *[f"Load {k} (stage {entry['stage']}): `{entry[k]}`  "
                for entry in loads for k in ("before", "after") if k in entry], "",
-             f"Channels are multiples of {ROUND_TO}; every candidate is timed interleaved "
-             f"with its base (the ratio a search compares), protocol target +-2%.", ""]
+             f"Channels are multiples of {config['round_to']}; every candidate is timed "
+             f"interleaved with its base (the ratio a search compares), protocol target "
+             f"+-2%.", ""]
     lines += accuracy_lines(combos)
     if combos:
         plot = out.with_suffix(".png")
@@ -168,9 +170,10 @@ def accuracy_lines(combos: list[dict]) -> list[str]:
                 f"{s['tau']:.3f} | {s['width']:.1%} | {s['covered']:.0%} | "
                 f"{s['agree0.5']:.1%} / {s['decided0.5']:.1%}, {s['measured0.5']:.0%} | "
                 f"{s['agree0.25']:.1%} / {s['decided0.25']:.1%}, {s['measured0.25']:.0%} |")
-    lines += ["", "Mean error by kind of candidate at n = 100: " + "; ".join(
+    last = max(combos[0]["curve"]) if combos else 0
+    lines += ["", f"Mean error by kind of candidate at n = {last}: " + "; ".join(
         f"{c['base']} {c['threads']}T: " + ", ".join(
-            f"{g} {v:.1%}" for g, v in c["curve"][100]["groups"].items()) for c in combos),
+            f"{g} {v:.1%}" for g, v in c["curve"][last]["groups"].items()) for c in combos),
         "", "Unit tables: " + "; ".join(
             f"{c['base']} {c['threads']}T {c['units']} units in {c['table_s']:.0f} s "
             f"(a candidate's measurement: median {c['candidate_s']:.1f} s)" for c in combos)]
@@ -206,14 +209,15 @@ def search_lines(searches: dict, combos: list[dict]) -> list[str]:
 
 def goal_lines(combos: list[dict], searches: dict) -> list[str]:
     lines = ["", "## Goals (decided before running)", ""]
+    last = max(combos[0]["curve"]) if combos else 0
     for combo in (c for c in combos if c["threads"] == 1):
-        s = combo["curve"][100]
+        s = combo["curve"][last]
         met = s["within10"] >= 0.95 and s["within5"] >= 0.80 and s["tau"] >= 0.95
-        lines.append(f"- {combo['base']}, 1 thread, n = 100: within 10% {s['within10']:.0%} "
+        lines.append(f"- {combo['base']}, 1 thread, n = {last}: within 10% {s['within10']:.0%} "
                      f"(>= 95%), within 5% {s['within5']:.0%} (>= 80%), tau {s['tau']:.3f} "
                      f"(>= 0.95): **{'met' if met else 'missed'}**")
     for combo in combos:
-        s = combo["curve"][100]
+        s = combo["curve"][last]
         worst = min(s["decided0.5"], s["decided0.25"])
         lines.append(f"- decision as searched, {combo['base']} {combo['threads']}T: "
                      f"{worst:.1%} (>= 98%): **{'met' if worst >= 0.98 else 'missed'}**")

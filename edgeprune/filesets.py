@@ -46,7 +46,7 @@ def write_file_set(files: dict[Path, bytes | str], manifest: Path | None = None)
                 temp.unlink()
         raise
     if manifest is not None:
-        members = {path.name: {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+        members = {path.name: {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
                    for path in files}
         atomic_write_text(manifest, json.dumps({"format": MANIFEST_FORMAT,
                                                 "files": members}, indent=2) + "\n")
@@ -65,7 +65,7 @@ def check_file_set(manifest: Path) -> None:
             raise EdgepruneError(f"{path}: missing from the set {manifest} lists (an "
                                  f"interrupted export?); export again")
         if path.stat().st_size != expected.get("bytes") or \
-                _sha256(path) != expected.get("sha256"):
+                file_sha256(path) != expected.get("sha256"):
             raise EdgepruneError(f"{path}: not the file {manifest} was written with (the set "
                                  f"was changed or its export interrupted); export again")
 
@@ -108,7 +108,8 @@ def _remove_stale_folders(folder: Path) -> None:
                 shutil.rmtree(candidate, ignore_errors=True)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks (uploads and members can be large)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -31,14 +31,19 @@ def _is_type_checking(test: ast.expr) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def imported_modules(path: Path) -> list[tuple[str, int]]:
-    """(module, line) for every edgeprune import in `path` that runs, at any depth."""
+def imported_modules(path: Path, *, type_checking: bool = False,
+                     submodules: bool = False) -> list[tuple[str, int]]:
+    """(module, line) for every edgeprune import in `path` that runs, at any depth (with
+    `type_checking`, those under `if TYPE_CHECKING:` too). `from edgeprune.x import name`
+    counts as edgeprune.x, `from edgeprune import atomic` as edgeprune.atomic; with
+    `submodules`, every `from package import name` as package.name (the caller keeps it
+    where it is a module)."""
     module = module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: list[tuple[str, int]] = []
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
+        if isinstance(node, ast.If) and _is_type_checking(node.test) and not type_checking:
             for child in node.orelse:
                 visit(child)
             return
@@ -49,10 +54,8 @@ def imported_modules(path: Path) -> list[tuple[str, int]]:
             if node.level:
                 anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([node.module] if node.module else []))
-            # `from edgeprune import atomic` imports edgeprune.atomic; `from edgeprune.x
-            # import name` imports edgeprune.x.
-            found.extend((f"{base}.{alias.name}" if base == "edgeprune" else base, node.lineno)
-                         for alias in node.names)
+            found.extend((f"{base}.{alias.name}" if submodules or base == "edgeprune"
+                          else base, node.lineno) for alias in node.names)
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -138,24 +141,6 @@ def test_a_circle_is_reported_with_the_imports_that_close_it():
     assert find_cycle({"edgeprune.a": {"edgeprune.b": "x"}, "edgeprune.b": {}}) is None
 
 
-def _module_imports(path: Path) -> list[tuple[str, int]]:
-    """(module, line) of every edgeprune import in `path`, with `from package import module`
-    resolved to the module (imported_modules keeps the package: enough between packages)."""
-    module = module_name(path)
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            found.extend((alias.name, node.lineno) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
-                base = ".".join(anchor + ([node.module] if node.module else []))
-            found.extend((f"{base}.{alias.name}", node.lineno) for alias in node.names)
-    return [(name, line) for name, line in found if name.startswith("edgeprune.")]
-
-
 def module_graph(package: str) -> dict[str, dict[str, str]]:
     """module -> {imported module of the same package: 'file:line'}, one node per file
     (imports under TYPE_CHECKING count too: within a package they still tie two files)."""
@@ -165,7 +150,7 @@ def module_graph(package: str) -> dict[str, dict[str, str]]:
     for path in sorted(folder.rglob("*.py")):
         source = module_name(path)
         edges = graph.setdefault(source, {})
-        for name, line in _module_imports(path):
+        for name, line in imported_modules(path, type_checking=True, submodules=True):
             target = name if name in modules else name.rpartition(".")[0]  # `from x import f`
             if target in modules and target != source:
                 edges.setdefault(target, f"{path.relative_to(PACKAGE.parent)}:{line}")
@@ -190,6 +175,6 @@ def test_the_onnx_package_does_not_import_the_models_it_exports_even_for_types()
     """edgeprune.models imports edgeprune.onnxio (to summarize .onnx files); onnxio's export
     takes any module of the shape it needs (a Protocol), not a DarknetModel."""
     for path in sorted((PACKAGE / "onnxio").rglob("*.py")):
-        named = [f"{path.name}:{line} {name}" for name, line in _module_imports(path)
-                 if name.startswith("edgeprune.models")]
+        named = [f"{path.name}:{line} {name}" for name, line in
+                 imported_modules(path, type_checking=True) if name.startswith("edgeprune.models")]
         assert not named, named

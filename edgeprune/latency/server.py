@@ -37,7 +37,6 @@ max_upload_bytes, removed after each request and when the server stops.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import os
@@ -57,6 +56,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from edgeprune.filesets import file_sha256
 from edgeprune.latency.protocol import Protocol
 from edgeprune.latency.server_device import BUSY_RETRY_AFTER, Device
 from edgeprune.latency.server_http import (
@@ -175,7 +175,7 @@ class DeviceServer:
         outcome = await self._holding_a_slot(request, lambda: self._upload(body, length))
         if not isinstance(outcome, Path):
             return self._failed(request, outcome)
-        reference_id = await anyio.to_thread.run_sync(_sha256, outcome)
+        reference_id = await anyio.to_thread.run_sync(file_sha256, outcome)
         stored = self.temp_dir / f"reference-{reference_id}.onnx"
         outcome.replace(stored)
         self.references[reference_id] = stored
@@ -364,14 +364,6 @@ def _refusal(exc: RequestRefused, close: bool = False) -> JSONResponse:
     if exc.limit:
         body["limit"] = exc.limit
     return JSONResponse(body, status_code=exc.status, headers=headers)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as upload:
-        for block in iter(lambda: upload.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _host(request: Request) -> str:
