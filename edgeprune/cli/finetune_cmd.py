@@ -16,7 +16,12 @@ from edgeprune.console import escape
               "recorded in --weights' provenance, when that file exists.")
 @click.option("--no-teacher", is_flag=True, help="Plain fine-tuning, no distillation.")
 @click.option("--data", help="Dataset YAML. Default: the data the search used (provenance).")
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Fine-tuning epochs. Default: --base-share of the base's.")
+@click.option("--base-share", type=click.FloatRange(0, 4, min_open=True), default=0.3,
+              show_default=True, help="Without --epochs: fine-tune for this share of the "
+              "epochs the base (--teacher) was trained, from its run's results.csv beside it, "
+              "else its checkpoint's plan (published YOLO pruning gives 16-100%).")
 @click.option("--distill-weight", type=click.FloatRange(min=0), default=1.0,
               show_default=True, help="Weight of the distillation term (0: none).")
 @imgsz_option("Square training input size: N or NxN. Default: the checkpoint's.",
@@ -34,7 +39,8 @@ from edgeprune.console import escape
 @click.option("--out", "out_root", default="runs", show_default=True,
               help="Root of run folders; the run goes to OUT/finetune/NAME.")
 @click.option("--name", default="exp", show_default=True, help="Run name.")
-def finetune(weights, teacher, no_teacher, data, epochs, distill_weight, imgsz, batch, lr,
+def finetune(weights, teacher, no_teacher, data, epochs, base_share, distill_weight, imgsz,
+             batch, lr,
              workers, torch_device, val_images, seed, bad_data, out_root, name) -> None:
     """Fine-tune a pruned model; the base model teaches it through its raw head outputs.
 
@@ -82,6 +88,15 @@ def finetune(weights, teacher, no_teacher, data, epochs, distill_weight, imgsz, 
 
         check_same_heads(load_checkpoint(teacher).model, student.model, str(teacher),
                          str(weights))
+    if epochs is None:
+        from edgeprune.train.finetune import share_of_base
+
+        base = teacher or pruned_from.get("base")
+        if not base or not Path(base).is_file():
+            raise EdgepruneError("give --epochs (with --no-teacher the base's training length "
+                                 "is not known)")
+        epochs, why = share_of_base(base, base_share)
+        stdout.print(f"[dim]fine-tuning {epochs} epochs: {escape(why)}[/]", highlight=False)
     overrides = {"batch": batch, "torch_device": torch_device, "seed": seed,
                  "val_images": val_images, "bad_data": bad_data}
     if lr is not None:

@@ -25,6 +25,11 @@ from edgeprune.console import escape
 @click.option("--target-latency", help="Match this latency on --device (e.g. 8ms).")
 @click.option("--match", "match_run", type=click.Path(file_okay=False),
               help="Match the best network of this search run folder: no slower than it.")
+@click.option("--cfg", "architecture", type=click.Path(dir_okay=False),
+              help="Train this architecture from scratch instead of a built-in model: a "
+              "Darknet .cfg, or a checkpoint (.pt) whose weights are dropped, e.g. a search's "
+              "best.pt (Liu et al. 2019: the architecture a search finds, trained from "
+              "scratch).")
 @click.option("--round-to", type=click.IntRange(min=1), default=8, show_default=True,
               help="Filter counts are multiples of this, as the search's pruned networks "
               "keep them (odd counts run slower than rounder, wider ones).")
@@ -41,8 +46,8 @@ from edgeprune.console import escape
 @click.option("--out", "out_root", default="runs", show_default=True,
               help="Root of run folders; the run goes to OUT/scratch/NAME.")
 @click.option("--name", default="exp", show_default=True, help="Run name.")
-def scratch(data, weights, model, width, target_speedup, target_latency, match_run, round_to,
-            epochs,
+def scratch(data, weights, model, width, target_speedup, target_latency, match_run,
+            architecture, round_to, epochs,
             imgsz, batch, workers, torch_device, device, precision, ort_threads, token,
             latency_cache, no_latency_cache, protocol_items, seed, out_root, name) -> None:
     """Train from scratch the widest built-in model whose measured latency on --device meets
@@ -52,6 +57,7 @@ def scratch(data, weights, model, width, target_speedup, target_latency, match_r
     edgeprune scratch --data d.yaml --weights base.pt --target-speedup 2 --epochs 11
     edgeprune scratch --data d.yaml --weights base.pt --match runs/search/exp --epochs 11
     edgeprune scratch --data d.yaml --weights base.pt --model yolov3-tiny --width 0.25
+    edgeprune scratch --data d.yaml --weights base.pt --cfg runs/search/exp/best.pt
 
     Each width tried is timed interleaved with the base on --device, as search candidates
     are, so the two compare at equal measured latency. Writes the training run (best.pt,
@@ -70,9 +76,11 @@ def scratch(data, weights, model, width, target_speedup, target_latency, match_r
             raise EdgepruneError(f"{what} is required")
         if not Path(value).exists():
             raise EdgepruneError(f"{value}: {what.split()[0]} not found")
-    targets = [t for t in (width, target_speedup, target_latency, match_run) if t is not None]
+    targets = [t for t in (width, target_speedup, target_latency, match_run, architecture)
+               if t is not None]
     if len(targets) != 1:
-        raise EdgepruneError("give one of --width, --target-speedup, --target-latency, --match")
+        raise EdgepruneError("give one of --width, --target-speedup, --target-latency, --match, "
+                             "--cfg")
     base = load_checkpoint(weights)
     size = imgsz or base.imgsz[0]
     meter = open_meter(device, precision, ort_threads, token, latency_cache,
@@ -81,7 +89,12 @@ def scratch(data, weights, model, width, target_speedup, target_latency, match_r
         meter.use_reference(base.model.cfg)
         base_ms = meter.measure(base.model.cfg).median_ms
         classes = len(base.names)
-        if width is not None:
+        cfg = None
+        if architecture is not None:
+            cfg = _architecture(architecture)
+            model, width = Path(architecture).stem, 1.0
+            ratio = meter.measure(cfg).ratio
+        elif width is not None:
             ratio = latency_ratio(meter, model, classes, size, width, round_to)
         else:
             if match_run is not None:
@@ -107,12 +120,24 @@ def scratch(data, weights, model, width, target_speedup, target_latency, match_r
     run = new_run_dir("scratch", name, out_root)
     trained = train_scratch(Path(data), model, width, ratio, imgsz=size, epochs=epochs,
                             batch=batch, seed=seed, workers=workers, run=run,
-                            console=stdout, torch_device=torch_device, round_to=round_to)
+                            console=stdout, torch_device=torch_device, round_to=round_to,
+                            architecture=cfg)
     record = {**trained.to_json(), "base": str(Path(weights).resolve()),
               "base_latency_ms": base_ms, "latency_ms": ratio * base_ms,
               "device": device, "epochs": epochs}
     (run / "scratch.json").write_text(json.dumps(record, indent=2))
-    stdout.print(f"{model} width {width:g}: {ratio * base_ms:.3f} ms on {escape(device)} "
+    what = escape(architecture) if cfg is not None else f"{model} width {width:g}"
+    stdout.print(f"{what}: {ratio * base_ms:.3f} ms on {escape(device)} "
                  f"({1 / ratio:.2f}x faster than the base), trained {epochs} epochs: "
                  f"{escape(trained.weights)}", highlight=False)
 
+
+
+def _architecture(path: str):
+    """The DarknetCfg of a .cfg file or of a checkpoint (its weights are not used)."""
+    from edgeprune.models.cfg import read_cfg
+    from edgeprune.models.checkpoint import load_checkpoint
+
+    if Path(path).suffix.lower() == ".cfg":
+        return read_cfg(path)
+    return load_checkpoint(path).model.cfg

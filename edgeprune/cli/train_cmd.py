@@ -29,7 +29,15 @@ from edgeprune.console import escape
 @click.option("--cfg", type=click.Path(dir_okay=False), help="Darknet .cfg of --weights.")
 @imgsz_option("Square training input size: N or NxN (a multiple of 32).", square=True,
               default=416, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Epochs to train; with --plateau, the most it may train.")
+@click.option("--plateau", "plateau_window", type=click.IntRange(min=1), default=None,
+              help="Train until converged: stop when the best val mAP@0.5 of the last N "
+              "epochs beats the best before them by less than --plateau-gain (recorded in "
+              "plateau.json). Default: train every --epochs.")
+@click.option("--plateau-gain", type=click.FloatRange(0, 1, max_open=True), default=0.005,
+              show_default=True, help="mAP@0.5 gain over --plateau epochs below which "
+              "training has converged.")
 @click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Data-loading processes. Default: CPU cores - 1 (at most 8).")
@@ -53,7 +61,8 @@ from edgeprune.console import escape
               help="Run name under runs/train (a new exp2, exp3... if taken).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or runs/train/NAME) "
               "from its last.pt, with the settings it was started with.")
-def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optimizer, lr,
+def train(data, model, width, weights, cfg, imgsz, epochs, plateau_window, plateau_gain, batch,
+          workers, optimizer, lr,
           torch_device, torch_threads, seed, val_images, no_val, bad_data, out_dir, name,
           resume) -> None:
     """Train a detector: YOLOv3 loss, augmentation, warm-up + cosine LR, EMA, mAP each epoch.
@@ -91,11 +100,14 @@ def train(data, model, width, weights, cfg, imgsz, epochs, batch, workers, optim
             raise EdgepruneError("--data is required (a dataset YAML)")
         if model is None and not weights and not cfg:
             model = "yolov3"
+        if plateau_window and no_val:
+            raise click.UsageError("--plateau needs validation: drop --no-val")
         config = TrainConfig(data=data, model=model, width=width, weights=weights, cfg=cfg,
                              imgsz=imgsz, epochs=epochs, batch=batch, optimizer=optimizer,
                              lr=lr,
                              torch_device=torch_device, torch_threads=torch_threads, seed=seed,
-                             val_images=val_images, bad_data=bad_data)
+                             val_images=val_images, bad_data=bad_data,
+                             plateau_window=plateau_window, plateau_gain=plateau_gain)
         if workers is not None:
             config.workers = workers
         config.check()
@@ -125,7 +137,8 @@ def _summary(result) -> None:
                   title_justify="left")
     table.add_row("model", escape(result.description))
     last = result.history[-1]
-    table.add_row("epochs", str(last.epoch))
+    table.add_row("epochs", str(last.epoch) + (f" (stopped early: {escape(result.stop_reason)})"
+                                               if result.stop_reason else ""))
     table.add_row("wall time", f"{result.seconds / 60:.1f} min (this session)")
     best = result.best_stats
     if best is not None and best.map50 is not None:

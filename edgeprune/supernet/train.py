@@ -115,7 +115,7 @@ class SupernetTrainer:
         from edgeprune.data.batches import TrainingSet
         from edgeprune.train.distill import Distillation
         from edgeprune.train.loss import YoloLoss
-        from edgeprune.train.trainer import parameter_groups, select_device
+        from edgeprune.train.optimizer import parameter_groups, select_device
 
         self.run_dir = Path(run_dir)
         self.console = console or Console(stderr=True)

@@ -57,6 +57,8 @@ class TrainConfig:
     seed: int = 0
     val_images: int | None = None  # validate on a fixed subset of this many images
     bad_data: str = "skip"  # data problems: skip (named in the run folder) or stop
+    plateau_window: int | None = None  # stop when val mAP@0.5 has plateaued (train/plateau.py)
+    plateau_gain: float = 0.005
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 
@@ -73,7 +75,17 @@ class TrainConfig:
         if self.lr <= 0:
             raise EdgepruneError(f"learning rate must be positive, got {self.lr}")
         check_bad_data_choice(self.bad_data)
+        if self.plateau_window is not None:
+            self.plateau()  # its own checks
         return self
+
+    def plateau(self):
+        """The plateau rule of this run, or None (train every epoch)."""
+        from edgeprune.train.plateau import PlateauRule
+
+        if self.plateau_window is None:
+            return None
+        return PlateauRule(self.plateau_window, self.plateau_gain)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

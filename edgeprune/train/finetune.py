@@ -10,6 +10,7 @@ after on the same validation images, with the same evaluator.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,34 @@ from edgeprune.train.distill import Distillation, check_same_heads
 from edgeprune.train.trainer import Trainer, TrainResult
 
 FINETUNE_LR = 0.001  # Adam; training from scratch uses 0.002
+# Fine-tuning's share of the base's training: published YOLO pruning gives it 16-100% (Darknet
+# issue #3732: 16-32%; Torch-Pruning users and the DeepPCB model cards: about 100%); one to
+# three epochs against a base's eight to ten lost 36-38 points here.
+BASE_SHARE = 0.3
+
+
+def base_epochs(teacher: str | Path) -> tuple[int, str]:
+    """(epochs the base was trained, where that comes from): its run's results.csv beside it
+    (what it really trained, a plateau stop included), else its checkpoint's planned epochs."""
+    from edgeprune.train.run_files import read_results
+
+    teacher = Path(teacher)
+    trained = read_results(teacher.parent)
+    if trained:
+        return max(s.epoch for s in trained), f"{teacher.parent / 'results.csv'}"
+    provenance = load_checkpoint(teacher).provenance
+    planned = provenance.get("epochs_planned") or provenance.get("epochs")
+    if not planned:
+        raise EdgepruneError(f"{teacher}: how long the base was trained is not recorded (no "
+                             f"results.csv beside it); give --epochs")
+    return int(planned), f"{teacher}'s provenance"
+
+
+def share_of_base(teacher: str | Path, share: float) -> tuple[int, str]:
+    """Fine-tuning epochs: `share` of the base's training, at least one; and why."""
+    epochs, source = base_epochs(teacher)
+    chosen = max(1, math.ceil(share * epochs))
+    return chosen, f"{share:g} x the base's {epochs} epochs ({source})"
 
 
 @dataclass

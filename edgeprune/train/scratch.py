@@ -4,6 +4,9 @@
 the search's device and timed against the base like every search candidate, is at most a
 target; `train_scratch` trains it on the same data (cached by the demo like its base). A
 pruned network is only worth its search if it beats this model at equal or lower latency.
+`train_scratch` also trains any given architecture from scratch, a search's found one
+included: Liu et al. (ICLR 2019) found a pruned architecture trained from scratch often
+matches the fine-tuned one, so every comparison has that row beside it.
 """
 
 from __future__ import annotations
@@ -80,10 +83,12 @@ def matched_width(meter, num_classes: int, imgsz: int, max_width: float, max_rat
 def train_scratch(data_yaml: Path, model: str, width: float, ratio: float, *, imgsz: int,
                   epochs: int, batch: int, seed: int, workers: int | None, run: Path,
                   console: Console, cache: Path | None = None, torch_device: str | None = None,
-                  validate: bool = True, round_to: int = ROUND_TO) -> ScratchModel:
+                  validate: bool = True, round_to: int = ROUND_TO,
+                  architecture=None) -> ScratchModel:
     """`model` at `width` (filters multiples of `round_to`) trained from scratch on
-    `data_yaml` into `run`; with `cache`, the model cached there is reused (the demo keys the
-    folder by every setting)."""
+    `data_yaml` into `run`, or `architecture` (a DarknetCfg, `model` then only names it);
+    with `cache`, the model cached there is reused (the demo keys the folder by every
+    setting)."""
     from edgeprune.data import dataset_names
     from edgeprune.models import write_cfg_text
     from edgeprune.train import TrainConfig
@@ -93,16 +98,23 @@ def train_scratch(data_yaml: Path, model: str, width: float, ratio: float, *, im
         meta = json.loads((cache / "scratch.json").read_text())
         return ScratchModel(cache / "scratch.pt", model, width, ratio, True,
                             meta.get("seconds", 0.0))
-    cfg = scratch_cfg(model, len(dataset_names(str(data_yaml))), imgsz, width, round_to)
+    classes = len(dataset_names(str(data_yaml)))
+    cfg = architecture or scratch_cfg(model, classes, imgsz, width, round_to)
+    if cfg.num_classes != classes:
+        from edgeprune.errors import EdgepruneError
+
+        raise EdgepruneError(f"{cfg.source}: the architecture detects {cfg.num_classes} "
+                             f"classes, {data_yaml} has {classes}")
     run.mkdir(parents=True, exist_ok=True)
-    cfg_path = run / f"{model}-w{width:g}.cfg"
+    cfg_path = run / (f"{model}.cfg" if architecture is not None else f"{model}-w{width:g}.cfg")
     atomic_write_text(cfg_path, write_cfg_text(cfg))
     config = TrainConfig(data=str(data_yaml), model=str(cfg_path), imgsz=imgsz,
                          epochs=epochs, batch=batch, seed=seed, torch_device=torch_device)
     if workers is not None:
         config.workers = workers
-    console.print(f"training from scratch: {model} width {width:g} ({ratio:.3f} of the base's "
-                  f"latency), {epochs} epochs, into {escape(run)}", highlight=False)
+    what = model if architecture is not None else f"{model} width {width:g}"
+    console.print(f"training from scratch: {what} ({ratio:.3f} of the base's latency), "
+                  f"{epochs} epochs, into {escape(run)}", highlight=False)
     result = train(config.check(), run, console=console, validate=validate)
     trained = ScratchModel(result.best, model, width, ratio, False, result.seconds)
     if cache is None:

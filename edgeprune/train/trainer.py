@@ -43,6 +43,8 @@ from edgeprune.train import distributed
 from edgeprune.train.config import TrainConfig
 from edgeprune.train.ema import ModelEMA
 from edgeprune.train.loss import YoloLoss
+from edgeprune.train.optimizer import make_optimizer, select_device
+from edgeprune.train.plateau import read_verdict, write_verdict
 from edgeprune.train.run_files import (
     BEST,
     LAST,
@@ -74,43 +76,11 @@ class TrainResult:
     description: str = ""
     notes: list[str] = field(default_factory=list)
     final_eval: EvalResult | None = None  # best.pt on the validation data, per class
+    stop_reason: str | None = None  # why it stopped before --epochs (the plateau rule)
 
     @property
     def best_stats(self) -> EpochStats | None:
         return next((s for s in self.history if s.epoch == self.best_epoch), None)
-
-
-def select_device(requested: str | None) -> torch.device:
-    if requested in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(requested)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise EdgepruneError(f"device {requested}: CUDA is not available on this machine")
-    return device
-
-
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Conv weights get weight decay; BN scales and all biases do not (biases also get the
-    warm-up bias rate)."""
-    decayed, plain, biases = [], [], []
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            decayed.append(module.weight)
-            if module.bias is not None:
-                biases.append(module.bias)
-        elif isinstance(module, nn.BatchNorm2d):
-            plain.append(module.weight)
-            biases.append(module.bias)
-    return [{"params": decayed, "name": "decayed", "weight_decay": weight_decay},
-            {"params": plain, "name": "plain", "weight_decay": 0.0},
-            {"params": biases, "name": "bias", "weight_decay": 0.0}]
-
-
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    groups = parameter_groups(model, config.weight_decay)
-    if config.optimizer == "adam":
-        return torch.optim.AdamW(groups, lr=config.lr, betas=(0.937, 0.999))
-    return torch.optim.SGD(groups, lr=config.lr, momentum=0.937, nesterov=True)
 
 
 class Trainer:
@@ -221,6 +191,11 @@ class Trainer:
         if state.epoch >= self.config.epochs:
             raise EdgepruneError(f"{self.run_dir}: already trained all {self.config.epochs} "
                                  f"epochs; nothing to resume")
+        stopped = read_verdict(self.run_dir)
+        if stopped is not None:
+            raise EdgepruneError(f"{self.run_dir}: stopped by the plateau rule after epoch "
+                                 f"{stopped['stopped_after_epoch']} ({stopped['reason']}); "
+                                 f"nothing to resume")
         self.optimizer.load_state_dict(state.optimizer)
         if state.scaler:
             self.scaler.load_state_dict(state.scaler)
@@ -269,6 +244,15 @@ class Trainer:
                 self._report(stats, improved)
                 if self.on_epoch_end is not None:
                     self.on_epoch_end(stats)
+            # rank 0 alone validates: its verdict stops every process together
+            stop_reason = distributed.from_main(self._plateau_reason())
+            if stop_reason:
+                if self.is_main:
+                    write_verdict(self.run_dir, self.config.plateau(), stats.epoch,
+                                  stop_reason)
+                    self.console.print(f"stopping after epoch {stats.epoch}: {stop_reason}",
+                                       highlight=False)
+                break
         final_eval = None
         if self.evaluator is not None:
             best = load_checkpoint(self.run_dir / BEST).model.to(self.device)
@@ -277,7 +261,15 @@ class Trainer:
             torch.distributed.barrier()
         return TrainResult(self.run_dir, self.run_dir / LAST, self.run_dir / BEST,
                            self.history, self.best_epoch, time.perf_counter() - began,
-                           self.names, self.description, self.notes, final_eval)
+                           self.names, self.description, self.notes, final_eval,
+                           read_verdict(self.run_dir) and read_verdict(self.run_dir)["reason"])
+
+    def _plateau_reason(self) -> str | None:
+        """The plateau rule's verdict on the epochs validated so far."""
+        rule = self.config.plateau()
+        if rule is None:
+            return None
+        return rule.verdict([s.map50 for s in self.history if s.map50 is not None])
 
     def train_epoch(self, epoch: int) -> EpochStats:
         """One pass over the training data (`epoch` is 0-based)."""

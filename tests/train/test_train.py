@@ -203,3 +203,48 @@ def test_a_config_saved_before_the_rename_reads_its_torch_device_and_threads():
     assert TrainConfig.from_dict(config.to_dict()) == config  # the new names round-trip
     # a config with both spellings (never written by edgeprune) keeps the new one
     assert renamed_fields({"device": "cpu", "torch_device": "cuda"})["torch_device"] == "cuda"
+
+
+def test_the_plateau_rule_decides_from_the_validated_epochs():
+    from edgeprune.train.plateau import PlateauRule
+
+    rule = PlateauRule(window=2, gain=0.01)
+    assert rule.verdict([0.1, 0.2]) is None  # not enough epochs to judge
+    assert rule.verdict([0.1, 0.2, 0.3, 0.35]) is None  # +0.15 over the last two
+    verdict = rule.verdict([0.1, 0.5, 0.505, 0.49])
+    assert verdict.startswith("converged") and "+0.0050" in verdict
+    with pytest.raises(EdgepruneError, match="--plateau must be at least 1"):
+        PlateauRule(window=0)
+
+
+def test_the_plateau_rule_stops_a_training_and_a_killed_one_resumes_to_it(tmp_path):
+    """A gain nothing reaches stops training once the window has passed; a run killed before
+    resumes and stops at the same epoch with the same weights, and then has nothing left."""
+    from edgeprune.train.plateau import PLATEAU_FILE, read_verdict
+
+    config, train_set, val_set = _small_run(tmp_path, epochs=6)
+    config.plateau_window, config.plateau_gain = 1, 0.99
+    whole = train(config, tmp_path / "whole", train_data=train_set, val_data=val_set,
+                  show_progress=False)
+    assert [s.epoch for s in whole.history] == [1, 2]
+    assert whole.stop_reason.startswith("converged")
+    assert read_verdict(tmp_path / "whole")["stopped_after_epoch"] == 2
+
+    def stop_after_one(stats):
+        if stats.epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "cut", train_data=train_set, val_data=val_set,
+              show_progress=False, on_epoch_end=stop_after_one)
+    assert not (tmp_path / "cut" / PLATEAU_FILE).exists()
+    resumed = train(None, tmp_path / "cut", resume=True, train_data=train_set,
+                    val_data=val_set, show_progress=False)
+    assert [s.epoch for s in resumed.history] == [1, 2]
+    assert resumed.stop_reason == whole.stop_reason
+    a = torch.load(whole.last, weights_only=True)["state_dict"]
+    b = torch.load(resumed.last, weights_only=True)["state_dict"]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+    with pytest.raises(EdgepruneError, match="stopped by the plateau rule after epoch 2"):
+        train(None, tmp_path / "cut", resume=True, train_data=train_set, val_data=val_set,
+              show_progress=False)
