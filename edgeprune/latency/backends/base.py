@@ -187,7 +187,8 @@ class Backend(ABC):
         return LatencyResult(**timing.stats(), input_shape=input_shape, precision=precision,
                              backend=self.name, backend_version=self.version(),
                              device=self.identity(), engine_build_s=engine_build_s,
-                             measured_at=utc_now(), total_s=time.perf_counter() - started)
+                             timing_s=timing.seconds, measured_at=utc_now(),
+                             total_s=time.perf_counter() - started)
 
 
 BACKENDS: Registry[type[Backend]] = Registry("latency backend",
