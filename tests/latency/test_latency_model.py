@@ -33,9 +33,8 @@ KEY = ModelKey("cpu-x", "ort-cpu 1.0", (1, 3, 64, 64), "fp32", "base-hash", "alo
 def measured(tmp_path_factory):
     """A tiny base, its unit table and 14 of its pruned variants, all measured on this CPU
     (one thread) as ratios to the base."""
-    from tests.latency.latency_helpers import FAST
-
     from edgeprune.latency import Protocol
+    from tests.latency.latency_helpers import FAST
 
     folder = tmp_path_factory.mktemp("model")
     meter = LatencyMeter(create_backend("ort-cpu", threads=1),
