@@ -97,6 +97,8 @@ def result_table(title: str, result, budget_ms: float | None):
     table.add_row("device", result.device.describe())
     if result.engine_build_s is not None:
         table.add_row("engine build", f"{result.engine_build_s:.1f} s")
+    if result.timing_s is not None:
+        table.add_row("timing", f"{result.timing_s:.1f} s (warm-up and timed runs)")
     if result.drift:
         drift = result.drift
         verdict = "[red]DRIFT[/]" if drift["detected"] else "stable"

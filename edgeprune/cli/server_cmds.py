@@ -69,12 +69,21 @@ from edgeprune.latency.tokens import TOKEN_ENV
               "own (RLIMIT_DATA of its process; GPU memory where the backend can cap it).")
 @click.option("--max-input-elements", type=click.IntRange(min=1), default=1 << 24,
               show_default=True, help="Largest input (batch x channels x height x width).")
+@click.option("--units-cache", type=click.Path(dir_okay=False),
+              help="SQLite file keeping every layer unit POST /units times, so a base's table "
+              "is measured once per device. Default: server-units.sqlite beside the latency "
+              "cache.")
+@click.option("--units-slice", type=click.FloatRange(min=0, min_open=True), default=60,
+              show_default=True, help="Seconds a POST /units request times units before it "
+              "answers with what it has (the client asks again; the server resumes from its "
+              "cache).")
 @click.pass_context
 def serve(ctx, backend, host, port, token_file, token, ort_threads, workspace_mb, timing_cache,
           max_upload_mb, min_upload_rate, busy_wait, max_waiting, max_connections,
           max_connections_per_address, header_timeout, body_timeout, max_measure_seconds,
-          max_memory_mb, max_input_elements) -> None:
-    """Run the device server here: GET /info and POST /measure (docs/latency.md has the API).
+          max_memory_mb, max_input_elements, units_cache, units_slice) -> None:
+    """Run the device server here: GET /info, POST /measure and POST /units, a base's
+    layer units timed and cached here (docs/latency.md has the API).
 
     Each model is loaded, checked and timed in a child process under the deadline and the
     memory cap; a client that leaves, a deadline passed or a stop (Ctrl-C, SIGTERM) ends it
@@ -103,7 +112,7 @@ def serve(ctx, backend, host, port, token_file, token, ort_threads, workspace_mb
                           min_upload_rate=min_upload_rate * 1024, busy_wait_s=busy_wait,
                           max_measure_seconds=max_measure_seconds,
                           max_memory_bytes=int(max_memory_mb * 2**20),
-                          max_input_elements=max_input_elements)
+                          max_input_elements=max_input_elements, units_slice_s=units_slice)
     options = {}
     if backend == "ort-cpu" and ort_threads is not None:
         options["threads"] = ort_threads
@@ -113,7 +122,7 @@ def serve(ctx, backend, host, port, token_file, token, ort_threads, workspace_mb
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         server = DeviceServer(backend, token, host, port, backend_options=options,
-                              limits=limits)
+                              limits=limits, units_cache=units_cache)
     except OSError as exc:
         raise EdgepruneError(f"cannot listen on {host}:{port}: "
                              f"{exc.strerror or exc}") from None

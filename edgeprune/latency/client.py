@@ -1,5 +1,5 @@
-"""HTTP client of the device server (`edgeprune device serve`): GET /info, POST /measure and
-POST /references.
+"""HTTP client of the device server (`edgeprune device serve`): GET /info, POST /measure,
+POST /references and POST /units.
 
 The wire format is documented in server.py. Built on httpx: its transport retries refused
 connections with exponential backoff; this client also retries a connection dropped mid-request
@@ -93,12 +93,27 @@ class ServerClient:
             raise EdgepruneError(f"the server at {self.url} answered POST /references with "
                                  f"{payload[:80]!r}") from None
 
+    def units(self, request: dict) -> dict:
+        """POST /units: one slice of a base's unit table (server_units.py has the fields)."""
+        payload = self._request("POST", "/units", body=json.dumps(request).encode(),
+                                content_type="application/json")
+        try:
+            answer = json.loads(payload)
+            if not isinstance(answer, dict) or answer["complete"] not in (True, False):
+                raise ValueError
+            done, units = int(answer["done"]), int(answer["units"])
+        except (ValueError, KeyError, TypeError):
+            raise EdgepruneError(f"the server at {self.url} answered POST /units with "
+                                 f"{payload[:80]!r}") from None
+        return {**answer, "done": done, "units": units}
+
     def close(self) -> None:
         self.http.close()
 
     def _request(self, method: str, path: str, params: dict | None = None,
-                 body: bytes | None = None) -> bytes:
-        headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
+                 body: bytes | None = None,
+                 content_type: str = "application/octet-stream") -> bytes:
+        headers = {"Content-Type": content_type} if body is not None else {}
         dropped = 0
         started = time.monotonic()
         while True:

@@ -11,6 +11,9 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 OPSET = 17
+# Part of a unit's key in a device server's cache (server_units.py): bump it with any change
+# here that changes what a unit runs, so units timed before are not reused.
+MODELS_VERSION = 1
 
 
 def _model(nodes, initializers, in_shape, name) -> bytes:

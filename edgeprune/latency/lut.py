@@ -43,7 +43,7 @@ DEFAULT_ROUND_TO = 8
 class LayerQuery:
     """One layer as the table sees it: geometry (the group key) plus channel counts."""
 
-    kind: str  # conv, maxpool, upsample
+    kind: str  # conv, maxpool, upsample (identity: PER_RUN_UNIT)
     geometry: tuple
     in_channels: int
     out_channels: int
@@ -58,6 +58,25 @@ class LayerQuery:
 
     def group(self) -> str:
         return json.dumps([self.kind, list(self.geometry)])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The unit's one input: batch 1, its input channels, the size it has in the base."""
+        return (1, self.in_channels, *self.geometry[-2:])
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "geometry": list(self.geometry),
+                "in_channels": self.in_channels, "out_channels": self.out_channels}
+
+    @classmethod
+    def from_json(cls, data: dict) -> LayerQuery:
+        return cls(str(data["kind"]), tuple(data["geometry"]), int(data["in_channels"]),
+                   int(data["out_channels"]))
+
+
+# The model that does nothing (layer_onnx.identity_onnx, a 1x1x8x8 input): its median is the
+# runtime's fixed cost per run, which build_table takes off every unit.
+PER_RUN_UNIT = LayerQuery("identity", (8, 8), 1, 1)
 
 
 def layer_queries(cfg: DarknetCfg, imgsz: tuple[int, int]) -> list[tuple[int, LayerQuery]]:
@@ -105,6 +124,8 @@ def grid_queries(cfg: DarknetCfg, imgsz: tuple[int, int], grid: Sequence[float],
 
 
 def query_onnx(query: LayerQuery) -> bytes:
+    if query.kind == "identity":
+        return identity_onnx()
     if query.kind == "conv":
         size, stride, groups, padding, activation, height, width = query.geometry
         return conv_onnx(query.in_channels, query.out_channels, size, stride, padding, groups,
@@ -248,15 +269,24 @@ def build_table(cfg: DarknetCfg, imgsz: tuple[int, int], measure: Callable[[byte
                 meta: dict | None = None) -> LatencyPredictor:
     """Measure every grid layer of `cfg` with `measure(onnx_bytes) -> median ms`.
 
-    The runtime's fixed cost per run (timed on a model that does nothing) is taken off each
-    entry: a whole model pays it once, not once per layer."""
+    The runtime's fixed cost per run is timed first (PER_RUN_UNIT)."""
     queries = grid_queries(cfg, imgsz, grid, round_to)
-    per_run_ms = measure(identity_onnx())
-    measured = []
+    per_run_ms = measure(query_onnx(PER_RUN_UNIT))
+    medians = []
     for done, query in enumerate(queries, start=1):
-        measured.append((query, max(0.0, measure(query_onnx(query)) - per_run_ms)))
+        medians.append(measure(query_onnx(query)))
         if progress:
             progress(done, len(queries))
+    return unit_table(queries, medians, per_run_ms, imgsz, meta)
+
+
+def unit_table(queries: Sequence[LayerQuery], medians_ms: Sequence[float], per_run_ms: float,
+               imgsz: tuple[int, int], meta: dict | None = None) -> LatencyPredictor:
+    """The table of `queries` timed at `medians_ms`, each less the runtime's fixed cost per
+    run `per_run_ms` (a whole model pays it once, not once per layer); what build_table and a
+    device server's POST /units (server_units.py) answer."""
+    measured = [(query, max(0.0, ms - per_run_ms))
+                for query, ms in zip(queries, medians_ms, strict=True)]
     return LatencyPredictor.from_measurements(measured, imgsz,
                                               {**(meta or {}), "per_run_ms": per_run_ms})
 

@@ -85,17 +85,19 @@ def child_main(conn: Connection, backend_name: str, options: dict, memory_bytes:
 
 
 def measure(backend, conn: Connection, job: dict) -> dict:
-    """One job: {"model", "reference", "shape", "precision", "protocol"} -> one answer."""
+    """One job: {"model" or "unit", "reference", "shape", "precision", "protocol"} -> one
+    answer. A "unit" (a layer unit of a table, server_units.py) is built here, under this
+    process's memory cap, never in the server's process."""
 
     def check() -> None:  # between runs; the only message that can arrive during a job is a stop
         if conn.poll():
             raise MeasurementCancelled("stopped by the server")
 
-    model = Path(job["model"])
     reference = Path(job["reference"]) if job.get("reference") else None
     shape = tuple(job["shape"])
     protocol = Protocol().with_overrides(job["protocol"])
     try:
+        model = _unit_model(job["unit"]) if job.get("unit") else Path(job["model"])
         with stop_checked(check):
             if reference is not None:
                 result = backend.measure_interleaved(model, reference, shape, job["precision"],
@@ -120,6 +122,12 @@ def measure(backend, conn: Connection, job: dict) -> dict:
     except Exception as exc:  # anything a model does to a runtime ends here, not in a traceback
         return {"kind": "failed", "error": f"internal error: {type(exc).__name__}: "
                                            f"{_one_line(exc)}"}
+
+
+def _unit_model(unit: dict) -> bytes:
+    from edgeprune.latency.lut import LayerQuery, query_onnx
+
+    return query_onnx(LayerQuery.from_json(unit))
 
 
 def cap_memory(extra_bytes: int) -> str:

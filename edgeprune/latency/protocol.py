@@ -139,6 +139,7 @@ class Timing:
     warmup_s: float
     remeasures: int
     ci_level: float
+    seconds: float  # every attempt's warm-up and timed runs (LatencyResult.timing_s)
 
     @property
     def median_ms(self) -> float:
@@ -233,6 +234,7 @@ def _never_stop() -> None:
 
 def run_protocol(timed_call: Callable[[], float], protocol: Protocol) -> Timing:
     """Time `timed_call` (one inference, returning its duration in seconds) by `protocol`."""
+    started = time.perf_counter()
     best: np.ndarray | None = None
     warmup_total = 0
     warmup_seconds = 0.0
@@ -247,7 +249,8 @@ def run_protocol(timed_call: Callable[[], float], protocol: Protocol) -> Timing:
         if _cv(samples) <= protocol.max_cv:
             break
     return Timing(samples_ms=best, warmup_runs=warmup_total, warmup_s=warmup_seconds,
-                  remeasures=remeasures, ci_level=protocol.ci_level)
+                  remeasures=remeasures, ci_level=protocol.ci_level,
+                  seconds=time.perf_counter() - started)
 
 
 @dataclass(frozen=True)
@@ -337,6 +340,7 @@ def run_interleaved(candidate: Callable[[], float], reference: Callable[[], floa
     alternation by `protocol`: warm-up of both, then pairs until the median ratio is known to
     `target_rel_ci` (or `max_runs` pairs, or twice `max_seconds`, both models being timed);
     an attempt whose ratios spread beyond `max_cv` is repeated like a plain measurement."""
+    started = time.perf_counter()
     best = None
     warmup_total, warmup_seconds, remeasures = 0, 0.0, -1
     while remeasures < protocol.max_remeasures:
@@ -350,9 +354,10 @@ def run_interleaved(candidate: Callable[[], float], reference: Callable[[], floa
         if spread <= protocol.max_cv:
             break
     ours, theirs = best
+    seconds = time.perf_counter() - started  # one window for both models
 
     def timing(samples: np.ndarray) -> Timing:
         return Timing(samples_ms=samples, warmup_runs=warmup_total, warmup_s=warmup_seconds,
-                      remeasures=remeasures, ci_level=protocol.ci_level)
+                      remeasures=remeasures, ci_level=protocol.ci_level, seconds=seconds)
 
     return PairedTiming(timing(ours), timing(theirs), ours / theirs)

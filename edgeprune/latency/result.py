@@ -70,9 +70,12 @@ class LatencyResult:
     ci_level: float = 0.95
     remeasures: int = 0  # extra attempts because the spread was above the protocol's max_cv
     engine_build_s: float | None = None  # TensorRT engine build, where there is one
+    # warm-up and timed runs, every attempt: what timing took apart from loading and building
+    # (None in results recorded before it was)
+    timing_s: float | None = None
     drift: dict | None = None  # latest reference-model check (see LatencyMeter)
     measured_at: str = ""  # ISO 8601 UTC
-    total_s: float = 0.0  # wall time of the whole measurement (build, warm-up, runs)
+    total_s: float = 0.0  # wall time of the whole measurement (loading, build, timing)
     # timed interleaved with a reference model (the search's base): its median, the median
     # candidate/reference ratio and its spread (protocol.PairedTiming.summary); else None
     reference: dict | None = None

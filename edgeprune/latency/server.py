@@ -12,6 +12,8 @@ a limit did):
     POST /measure?shape=1x3x416x416&precision=fp16[&reference=ID][&<protocol field>=<value>...]
          body: the ONNX model bytes (Content-Type: application/octet-stream)
                     -> 200 LatencyResult JSON
+    POST /units     body: {"cfg", "imgsz", ...} (JSON) -> 200 the base's unit table, built
+                    and cached here a slice at a time (server_units.py)
 
 With `reference=ID` (a model stored by POST /references; the server keeps the last
 `references` of them, 2) the model is timed interleaved with that reference in one window,
@@ -56,7 +58,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from edgeprune.cache_paths import default_units_cache
 from edgeprune.filesets import file_sha256
+from edgeprune.latency.cache import LatencyCache
 from edgeprune.latency.protocol import Protocol
 from edgeprune.latency.server_device import BUSY_RETRY_AFTER, Device
 from edgeprune.latency.server_http import (
@@ -76,6 +80,7 @@ from edgeprune.latency.server_limits import (
     parse_query,
     parse_shape,
 )
+from edgeprune.latency.server_units import MAX_UNITS, UnitTables, check_units_length
 from edgeprune.latency.server_upload import Body, ClientGone, drain, receive_upload
 from edgeprune.latency.tokens import check_token
 
@@ -94,11 +99,13 @@ class DeviceServer:
 
     def __init__(self, backend: str, token: str, host: str = "127.0.0.1", port: int = 8650,
                  *, backend_options: dict | None = None, limits: ServerLimits | None = None,
-                 protocol: Protocol | None = None) -> None:
+                 protocol: Protocol | None = None, units_cache: str | Path | None = None
+                 ) -> None:
         self.token = check_token(token or "", "the server's token")
         self.limits = limits or ServerLimits()
         # what a request that asks for nothing is measured by: fitted to the deadline
         self.protocol = fitted_protocol(protocol or Protocol(), self.limits.max_measure_seconds)
+        cache = LatencyCache(units_cache or default_units_cache())  # first: nothing to undo
         self.waiting: Counter[str] = Counter()  # by client address; event loop thread only
         self.stopping = threading.Event()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -106,6 +113,7 @@ class DeviceServer:
         remove_stale_temp_dirs()
         self.temp_dir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
         self.device = Device(backend, backend_options, self.limits, self.temp_dir)
+        self.units = UnitTables(self.device, cache, self.limits, self.protocol)
         try:
             self.device.start()
         except BaseException:
@@ -117,7 +125,8 @@ class DeviceServer:
         self.app = Starlette(
             routes=[Route("/info", self.info_endpoint, methods=["GET"]),
                     Route("/references", self.reference_endpoint, methods=["POST"]),
-                    Route("/measure", self.measure_endpoint, methods=["POST"])],
+                    Route("/measure", self.measure_endpoint, methods=["POST"]),
+                    Route("/units", self.units_endpoint, methods=["POST"])],
             exception_handlers={HTTPException: self._http_exception})
 
     @property
@@ -135,7 +144,7 @@ class DeviceServer:
                 "waiting": sum(self.waiting.values()), "protocol": self.protocol.to_json(),
                 "limits": {**self.limits.to_json(),
                            "memory_cap": self.device.process.memory_cap},
-                "references": MAX_REFERENCES}
+                "references": MAX_REFERENCES, "units": MAX_UNITS}
 
     def serve(self) -> None:
         http = protocol_class(self.limits.header_timeout_s, self.connections, self._refusal_app)
@@ -152,6 +161,7 @@ class DeviceServer:
         self.stopping.set()
         self.socket.close()
         self.device.close()
+        self.units.cache.close()
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     # ------------------------------------------------------------------------ endpoints
@@ -212,7 +222,8 @@ class DeviceServer:
                    "shape": list(shape), "precision": precision,
                    "protocol": protocol.to_json()}
             try:
-                return await self._measure_watching(request, job, reference)
+                return await self._until_gone(request,
+                                              lambda: self.device.measure(job, reference))
             finally:
                 path.unlink(missing_ok=True)
 
@@ -221,6 +232,23 @@ class DeviceServer:
             return self._failed(request, outcome)
         log.info("%s measured %s %s: median %.3f ms over %d runs", _client(request),
                  "x".join(map(str, shape)), precision, outcome["median_ms"], outcome["runs"])
+        return JSONResponse(outcome)
+
+    async def units_endpoint(self, request: Request) -> Response:
+        """The unit table of a base, or as much of it as one slice times (server_units.py)."""
+        try:
+            self._authorize(request)
+            check_units_length(request.headers.get("content-length"))
+            self._check_waiting(request)
+        except RequestRefused as exc:
+            return await self._refuse_unread(request, exc)
+
+        outcome = await self._holding_a_slot(request, lambda: self.units.answer(
+            Body(request, self.limits), lambda work: self._until_gone(request, work)))
+        if not isinstance(outcome, dict):
+            return self._failed(request, outcome)
+        log.info("%s units: %d of %d, %d measured now, %d from the cache", _client(request),
+                 outcome["done"], outcome["units"], outcome["measured"], outcome["cached"])
         return JSONResponse(outcome)
 
     # ------------------------------------------------------------------------ parts
@@ -292,10 +320,9 @@ class DeviceServer:
             return RequestRefused(500, f"the server cannot store the upload "
                                        f"({exc.strerror or type(exc).__name__})")
 
-    async def _measure_watching(self, request: Request, job: dict,
-                                reference: Path | None) -> dict | RequestRefused | None:
-        """The device's answer to `job`; None when the client went away first (its
-        measurement is then stopped: the body is read, so its next message is the hang-up)."""
+    async def _until_gone(self, request: Request, work: Callable[[], Awaitable]):
+        """`work()`'s outcome; None when the client went away first (its work is then stopped:
+        the body is read, so its next message is the hang-up)."""
         outcome = None
         gone = False
 
@@ -308,7 +335,7 @@ class DeviceServer:
 
         async with anyio.create_task_group() as group:
             group.start_soon(watch)
-            outcome = await self.device.measure(job, reference)
+            outcome = await work()
             group.cancel_scope.cancel()
         if gone:
             log.info("%s went away; its measurement was stopped", _client(request))
@@ -349,7 +376,7 @@ class DeviceServer:
 
     async def _http_exception(self, request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
-        endpoints = "GET /info, POST /measure, POST /references"
+        endpoints = "GET /info, POST /measure, POST /references, POST /units"
         message = {404: f"no such endpoint {request.url.path[:80]} ({endpoints})",
                    405: f"{request.method} is not allowed on {request.url.path[:80]} "
                         f"({endpoints})"}.get(status, str(getattr(exc, "detail", exc)))

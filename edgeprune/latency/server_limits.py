@@ -55,6 +55,7 @@ class ServerLimits:
     max_measure_seconds: float = 300.0  # one measurement's deadline, loading included
     max_memory_bytes: int = 2048 << 20  # the measuring process's memory beyond its runtime's
     max_input_elements: int = 1 << 24  # 16 M values: 64 MB at fp32 (8x3x832x832 fits)
+    units_slice_s: float = 60.0  # a POST /units starts no new unit after this (server_units)
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):

@@ -4,9 +4,10 @@ A unit is a layer as the runtime runs it (a conv with its batch norm folded into
 its activation fused, a maxpool, an upsample), exported alone at the input size it has inside
 the base and timed by the meter's protocol (with LAYER_PROTOCOL's shorter budget) over a grid
 of channel counts (lut.py). Where the device is behind a server, the server builds the table
-on the device itself in one request (`Backend.measure_units`), so a board measures its table
-once and a search then sends only the candidates that decide; every unit a table holds is
-also kept in the latency cache, so a second table of the same device costs nothing.
+on the device itself (`Backend.measure_units`: POST /units, server_units.py) and keeps every
+unit in its own cache, so a board measures its table once and a search then sends only the
+candidates that decide; locally every unit goes into the meter's latency cache, so a second
+table of the same device costs nothing either way.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ def measure_unit_table(meter, cfg: DarknetCfg, imgsz: tuple[int, int], round_to:
                        progress: Callable[[int, int], None] | None = None
                        ) -> LatencyPredictor:
     """The unit table of `cfg` at `imgsz` on `meter`'s device (its backend, precision and
-    cache), channel counts multiples of `round_to`."""
+    cache), channel counts multiples of `round_to`; `progress(done, total)` as units are
+    timed."""
     from edgeprune.latency.meter import LatencyMeter
 
-    remote = getattr(meter.backend, "measure_units", None)
-    if remote is not None:
-        return remote(cfg.to_text() if hasattr(cfg, "to_text") else cfg, imgsz,
-                      meter.precision, round_to)
+    table = meter.backend.measure_units(cfg, imgsz, meter.precision, round_to, DEFAULT_GRID,
+                                        progress)
+    if table is not None:
+        return table
     layer_meter = LatencyMeter(meter.backend, cache=meter.cache,
                                protocol=meter.protocol.with_overrides(LAYER_PROTOCOL),
                                precision=meter.precision)

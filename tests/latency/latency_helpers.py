@@ -16,17 +16,21 @@ TOKEN = "test-token-0123456789"
 
 class ServerProcess:
     """`edgeprune device serve` in its own process, ended by its pid; the token comes from the
-    environment (TOKEN unless `env` says otherwise), as a user keeps it out of `ps`."""
+    environment (TOKEN unless `env` says otherwise), as a user keeps it out of `ps`. Its
+    caches (the unit cache, beside the latency cache) are in a folder of its own, removed by
+    stop(): a module's server starts before a test's private cache is set."""
 
     def __init__(self, *args: str, env: dict | None = None) -> None:
         command = [sys.executable, "-c", "from edgeprune.cli import main; main()", "device",
                    "serve", "--port", "0", "--ort-threads", "1", *args]
         # The request log goes to a file: a pipe nobody reads would fill and block the server.
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in stop())
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log,
-                                        text=True,
-                                        env={**os.environ, "EDGEPRUNE_SERVER_TOKEN": TOKEN,
-                                             **(env or {})})
+        self.caches = tempfile.TemporaryDirectory(prefix="edgeprune-test-server-")
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=self.log, text=True,
+            env={**os.environ, "EDGEPRUNE_SERVER_TOKEN": TOKEN,
+                 "EDGEPRUNE_LATENCY_CACHE": os.path.join(self.caches.name, "latency.sqlite"),
+                 **(env or {})})
         line = self._first_line(timeout=60)
         match = re.search(r"listening on (http://\S+)", line)
         if not match:
@@ -66,6 +70,7 @@ class ServerProcess:
                 self.process.wait(timeout=10)
         self.process.stdout.close()
         self.log.close()
+        self.caches.cleanup()
 
 
 def raw_request(url: str, method: str, path: str, body: bytes | None = None,

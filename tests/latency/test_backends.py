@@ -24,6 +24,8 @@ def test_ort_cpu_measures_a_real_model(tiny_onnx, fast_protocol):
     assert result.backend == "ort-cpu" and result.backend_version.startswith("onnxruntime")
     assert result.device.kind in ("cpu", "jetson") and result.device.threads == 1
     assert result.input_shape == (1, 3, 64, 64) and result.engine_build_s is None
+    # timing (warm-up and timed runs) apart from loading: every backend records it
+    assert 0 < result.warmup_s < result.timing_s < result.total_s
 
 
 def test_ort_cpu_timing_threads_do_not_spin_and_old_results_are_not_reused():
@@ -88,6 +90,7 @@ def test_tensorrt_builds_times_and_reuses_its_timing_cache(tiny_onnx, fast_proto
     backend = create_backend("tensorrt", workspace_mb=256, timing_cache=timing_cache)
     result = backend.measure(tiny_onnx, (1, 3, 64, 64), precision, fast_protocol)
     assert result.engine_build_s is not None and result.engine_build_s > 0
+    assert result.timing_s > 0 and result.total_s > result.engine_build_s + result.timing_s
     assert result.median_ms > 0 and result.device.kind in ("cuda", "jetson")
     assert timing_cache.stat().st_size > 0
     again = backend.measure(tiny_onnx, (1, 3, 64, 64), precision, fast_protocol)

@@ -43,6 +43,14 @@ def test_result_from_a_newer_agent_ignores_unknown_fields_but_not_missing_ones()
         LatencyResult.loads("{")
 
 
+def test_a_result_recorded_before_timing_seconds_were_still_loads():
+    data = _result(timing_s=3.5).to_json()
+    assert LatencyResult.from_json(data).timing_s == 3.5
+    del data["timing_s"]
+    old = LatencyResult.from_json(data)
+    assert old.timing_s is None and old.engine_build_s == 42.0
+
+
 def test_device_identity_key_distinguishes_power_modes():
     a = DeviceIdentity(kind="jetson", name="Xavier", power_mode="MODE_15W_6CORE")
     b = DeviceIdentity(kind="jetson", name="Xavier", power_mode="MODE_20W_6CORE")

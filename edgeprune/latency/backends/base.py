@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -28,6 +28,10 @@ from edgeprune.latency.protocol import (
 )
 from edgeprune.latency.result import DeviceIdentity, LatencyResult, check_precision
 from edgeprune.registry import Registry
+
+if TYPE_CHECKING:
+    from edgeprune.latency.lut import LatencyPredictor
+    from edgeprune.models.cfg import DarknetCfg
 
 __all__ = ["BACKENDS", "Backend", "ModelRejected", "PreparedModel", "create_backend",
            "register_backend"]
@@ -168,6 +172,15 @@ class Backend(ABC):
         result.reference = paired.summary(reference_hash)
         return result
 
+    def measure_units(self, cfg: DarknetCfg, imgsz: tuple[int, int], precision: str,
+                      round_to: int, grid: Sequence[float],
+                      progress: Callable[[int, int], None] | None = None
+                      ) -> LatencyPredictor | None:
+        """The unit table of `cfg` (lut.py) built where the device is and cached there (a
+        device server: POST /units), or None where the caller times the units one at a time
+        through its own meter and cache (a local backend, a server of an earlier release)."""
+        return None
+
     def info(self) -> dict:
         return {"backend": self.measured_by(), "version": self.version(),
                 "precisions": list(self.precisions),
@@ -187,7 +200,8 @@ class Backend(ABC):
         return LatencyResult(**timing.stats(), input_shape=input_shape, precision=precision,
                              backend=self.name, backend_version=self.version(),
                              device=self.identity(), engine_build_s=engine_build_s,
-                             measured_at=utc_now(), total_s=time.perf_counter() - started)
+                             timing_s=timing.seconds, measured_at=utc_now(),
+                             total_s=time.perf_counter() - started)
 
 
 BACKENDS: Registry[type[Backend]] = Registry("latency backend",

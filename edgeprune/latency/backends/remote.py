@@ -1,13 +1,16 @@
 """`remote`: measure on a device server over HTTP (see server.py for the API).
 
 The results are the server's backend's own (e.g. `tensorrt` on a Jetson) and carry the server's
-device identity, so they share cache rows with measurements taken on that device directly.
+device identity, so they share cache rows with measurements taken on that device directly. A
+base's unit table is built by the server itself (POST /units), cached there.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.backends.base import Backend, register_backend
@@ -15,6 +18,10 @@ from edgeprune.latency.client import ServerClient, UnknownReference
 from edgeprune.latency.protocol import Protocol
 from edgeprune.latency.result import PRECISIONS, DeviceIdentity, LatencyResult
 from edgeprune.latency.server_limits import fitted_protocol
+
+if TYPE_CHECKING:
+    from edgeprune.latency.lut import LatencyPredictor
+    from edgeprune.models.cfg import DarknetCfg
 
 log = logging.getLogger("edgeprune.latency")
 
@@ -108,6 +115,36 @@ class RemoteBackend(Backend):
         if result.reference is not None:
             result.reference["arch_hash"] = reference_hash
         return result
+
+    def measure_units(self, cfg: DarknetCfg, imgsz: tuple[int, int], precision: str,
+                      round_to: int, grid: Sequence[float],
+                      progress: Callable[[int, int], None] | None = None
+                      ) -> LatencyPredictor | None:
+        """The unit table built on the device by the server, asked again while the server
+        answers a slice at a time (each ask resumes from the server's cache); None for a
+        server of an earlier release (no `units` in /info)."""
+        from edgeprune.latency.lut import LatencyPredictor
+        from edgeprune.models.cfg_writer import write_cfg_text
+
+        if not self.server_info().get("units"):
+            return None
+        request = {"cfg": write_cfg_text(cfg), "imgsz": list(imgsz), "precision": precision,
+                   "round_to": round_to, "grid": list(grid)}
+        done = -1
+        while True:
+            answer = self.client.units(request)
+            if progress:
+                progress(answer["done"], answer["units"])
+            if answer["complete"]:
+                table = LatencyPredictor.from_json(answer.get("table"),
+                                                   f"the unit table from {self.client.url}")
+                table.meta["base"] = cfg.source
+                return table
+            if answer["done"] <= done:  # a server that answers slices must get further
+                raise EdgepruneError(f"the server at {self.client.url} stopped getting "
+                                     f"further with the unit table ({done} of "
+                                     f"{answer['units']} units)")
+            done = answer["done"]
 
     def close(self) -> None:
         self.client.close()
