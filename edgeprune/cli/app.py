@@ -62,6 +62,7 @@ def _register() -> None:
         latency_cmds,
         model_cmds,
         prune_cmd,
+        regime_cmd,
         scratch_cmd,
         search_cmd,
         server_cmds,
@@ -74,7 +75,7 @@ def _register() -> None:
                     eval_cmds.val, eval_cmds.predict, prune_cmd.prune, latency_cmds.latency,
                     device_cmds.device, server_cmds.agent, supernet_cmds.supernet,
                     search_cmd.search, finetune_cmd.finetune, scratch_cmd.scratch,
-                    sim2real_cmd.eval_group, calib_cmds.calib, deploy_cmd.deploy,
+                    regime_cmd.regime, sim2real_cmd.eval_group, calib_cmds.calib, deploy_cmd.deploy,
                     demo_cmd.demo):
         main.add_command(command)
 
