@@ -51,8 +51,9 @@ def default(option: str):
 @click.option("--target-speedup", type=float, help="Target as a speedup over the base model's "
               "latency measured on the same device, e.g. 3. Give this or --target-latency.")
 @click.option("--agent", default=default("agent"), show_default=True,
-              help="Search agent: abcp, purl, rlpruner, gcn, or the baselines flops, uniform, "
-              "random, halp (latency knapsack on the device's per-layer table).")
+              help="Search agent: abcp, purl, rlpruner, gcn, or the baselines evolution "
+              "(MetaPruning's evolutionary search), flops, uniform, random, halp (latency "
+              "knapsack on the device's per-layer table).")
 @click.option("--agent-option", "agent_items", multiple=True, metavar="KEY=VALUE",
               help="Agent-specific setting (repeatable), e.g. --agent-option spread=0.2.")
 @click.option("--budget", type=click.IntRange(min=1), default=default("budget"),

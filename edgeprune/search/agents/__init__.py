@@ -3,6 +3,7 @@
 from edgeprune.search.agents import (  # noqa: F401  (registers them)
     abcp,
     baselines,
+    evolution,
     flops,
     gcn,
     halp,
