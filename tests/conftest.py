@@ -93,12 +93,17 @@ class SearchSetup:
     data: Path  # data.yaml
     weights: Path  # base.pt
 
-    def args(self, *extra: str, budget: int = 3, agent: str = "random") -> list[str]:
-        """`edgeprune search` arguments for a quick run on this setup."""
+    def args(self, *extra: str, budget: int = 3, agent: str = "random",
+             latency_mode: str | None = "measure") -> list[str]:
+        """`edgeprune search` arguments for a quick run on this setup. Measuring every
+        candidate, unless `latency_mode` says otherwise (None: the product's default): the
+        latency model's unit table costs a search of three candidates more than it saves, and
+        tests/search/test_measuring.py tests the model."""
+        mode = ["--latency-mode", latency_mode] if latency_mode else []
         return ["search", "--data", str(self.data), "--weights", str(self.weights),
                 "--agent", agent, "--budget", str(budget), "--recal-batches", "2",
                 "--recal-batch", "4", "--val-images", "4", "--ort-threads", "1", *FAST_PROTOCOL,
-                *extra]
+                *mode, *extra]
 
 
 def write_self_labels(yaml_path: Path, ckpt, conf_threshold: float = 0.5,

@@ -88,6 +88,14 @@ def finetune(weights, teacher, no_teacher, data, epochs, base_share, distill_wei
 
         check_same_heads(load_checkpoint(teacher).model, student.model, str(teacher),
                          str(weights))
+    overrides = {"batch": batch, "torch_device": torch_device, "seed": seed,
+                 "val_images": val_images, "bad_data": bad_data}
+    if lr is not None:
+        overrides["lr"] = lr
+    if workers is not None:
+        overrides["workers"] = workers
+    # the model and the data are checked first: a wrong class count is the first thing to say
+    config = finetune_config(weights, data, epochs or 1, imgsz, **overrides)
     if epochs is None:
         from edgeprune.train.finetune import share_of_base
 
@@ -95,15 +103,9 @@ def finetune(weights, teacher, no_teacher, data, epochs, base_share, distill_wei
         if not base or not Path(base).is_file():
             raise EdgepruneError("give --epochs (with --no-teacher the base's training length "
                                  "is not known)")
-        epochs, why = share_of_base(base, base_share)
-        stdout.print(f"[dim]fine-tuning {epochs} epochs: {escape(why)}[/]", highlight=False)
-    overrides = {"batch": batch, "torch_device": torch_device, "seed": seed,
-                 "val_images": val_images, "bad_data": bad_data}
-    if lr is not None:
-        overrides["lr"] = lr
-    if workers is not None:
-        overrides["workers"] = workers
-    config = finetune_config(weights, data, epochs, imgsz, **overrides)
+        config.epochs, why = share_of_base(base, base_share)
+        stdout.print(f"[dim]fine-tuning {config.epochs} epochs: {escape(why)}[/]",
+                     highlight=False)
     processes = distributed.join(torch_device)
     # one folder for all processes: rank 0's
     with (new_run("finetune", name, out_root) if processes.is_main

@@ -31,10 +31,27 @@ def measure_unit_table(meter, cfg: DarknetCfg, imgsz: tuple[int, int], round_to:
     if table is not None:
         return table
     layer_meter = LatencyMeter(meter.backend, cache=meter.cache,
-                               protocol=meter.protocol.with_overrides(LAYER_PROTOCOL),
+                               protocol=unit_protocol(meter.protocol),
                                precision=meter.precision)
     meta = {"backend": meter.backend.cache_backend_key(),
             "device": meter.backend.identity().describe(), "precision": meter.precision,
             "grid": list(DEFAULT_GRID), "round_to": round_to, "base": cfg.source}
     return build_table(cfg, imgsz, lambda data: layer_meter.measure(data).median_ms,
                        DEFAULT_GRID, round_to, progress, meta=meta)
+
+
+# what LAYER_PROTOCOL bounds from above (a unit never takes longer than the meter would let a
+# whole network take), and what it bounds from below (never held to a tighter interval)
+_AT_MOST = ("warmup_runs", "warmup_seconds", "min_runs", "max_runs", "max_seconds")
+_AT_LEAST = ("target_rel_ci",)
+
+
+def unit_protocol(protocol):
+    """LAYER_PROTOCOL's shorter budget for a unit, within what the meter's own protocol
+    allows: a quick protocol (a test's, a quick benchmark's) stays quick for units too."""
+    overrides = dict(LAYER_PROTOCOL)
+    for name in _AT_MOST:
+        overrides[name] = min(overrides[name], getattr(protocol, name))
+    for name in _AT_LEAST:
+        overrides[name] = max(overrides[name], getattr(protocol, name))
+    return protocol.with_overrides(overrides)

@@ -50,6 +50,7 @@ def _settings(base_and_data, agent: str, budget: int) -> SearchSettings:
     return SearchSettings(weights=str(weights), data=str(data), target=Target(speedup=1.25),
                           device="cpu", threads=1, protocol=QUICK_PROTOCOL, agent=agent,
                           budget=budget, reward=RewardConfig(kind="hard"),
+                          latency_mode="measure",
                           proxy_settings=ProxySettings(recal_batches=2, batch_size=4),
                           val_images=8)
 

@@ -89,6 +89,7 @@ def test_repeats_reuse_the_evaluation_and_agents_may_finish_early(search_setup, 
     settings = SearchSettings(weights=str(search_setup.weights), data=str(search_setup.data),
                               target=Target(speedup=1.25), threads=1, protocol=FAST,
                               agent="test-repeater", budget=10, val_images=4,
+                              latency_mode="measure",
                               proxy_settings=ProxySettings(recal_batches=2, batch_size=4))
     outcome = Search.start(settings, tmp_path / "run", show_progress=False).run()
     steps = outcome.records

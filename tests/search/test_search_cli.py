@@ -39,9 +39,10 @@ def records(run: Path):
 
 def test_search_writes_a_complete_run_folder(search_setup, tmp_path):
     result = invoke(search_setup.args("--target-speedup", "1.25", "--out", str(tmp_path),
-                                      "--name", "full", budget=3))
-    run = tmp_path / "search" / "full"
-    for name in ("config.yaml", "measured_base.json", "candidates.jsonl", "latency.sqlite",
+                                      "--name", "full", budget=3, latency_mode=None))
+    run = tmp_path / "search" / "full"  # the product's defaults: the device's latency model
+    for name in ("config.yaml", "measured_base.json", "latency_model.json", "candidates.jsonl",
+                 "latency.sqlite",
                  "pareto.csv", "best.yaml", "best.pt", "report.md", "reward.png", "pareto.png",
                  "best_spec.png"):
         assert (run / name).is_file(), name

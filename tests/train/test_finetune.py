@@ -112,3 +112,30 @@ def test_best_pt_is_never_worse_than_the_model_as_given(search_setup, tmp_path):
     last = load_checkpoint(tmp_path / "finetune" / "wrecked" / "last.pt")
     assert not all(torch.equal(value, base.model.state_dict()[key])  # it did train
                    for key, value in last.model.state_dict().items())
+
+
+def test_fine_tuning_length_follows_the_base_training(search_setup, tmp_path):
+    """Without --epochs: --base-share of what the base trained, read from its run's
+    results.csv beside the teacher (a plateau stop included), else its recorded plan."""
+    import shutil
+
+    from edgeprune.train.finetune import base_epochs, share_of_base
+    from edgeprune.train.run_files import EpochStats, write_results
+
+    run = tmp_path / "base-run"
+    run.mkdir()
+    teacher = shutil.copy(search_setup.weights, run / "best.pt")
+    write_results(run, [EpochStats(e, 0.1, 0.1, 0.1, 0.0, 0.001, 1.0, 0.5, 0.3)
+                        for e in range(1, 11)])
+    assert base_epochs(teacher) == (10, f"{run / 'results.csv'}")
+    assert share_of_base(teacher, 0.3)[0] == 3 and share_of_base(teacher, 0.01)[0] == 1
+    with pytest.raises(EdgepruneError, match="give --epochs"):
+        base_epochs(search_setup.weights)  # no results.csv and no plan recorded
+    base = load_checkpoint(teacher)
+    pruned = save_checkpoint(prune_checkpoint(base, PruneSpec.uniform(0.5), base=str(teacher)),
+                             tmp_path / "pruned.pt")
+    result = CliRunner().invoke(main, [
+        "finetune", "--weights", str(pruned), "--data", str(search_setup.data),
+        "--base-share", "0.1", "--batch", "4", "--workers", "0", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "fine-tuning 1 epochs: 0.1 x the base's 10 epochs" in " ".join(result.output.split())
