@@ -30,6 +30,9 @@ OPTION_SETTINGS = {
     "ort_threads": "threads", "protocol_items": "protocol", "interleave": "interleave",
     "latency_table": "latency_table", "latency_cache": "latency_cache", "seed": "seed",
     "latency_mode": "latency_mode", "audit_rate": "audit_rate",
+    "robust_corruptions": "robust.corruptions", "robust_severities": "robust.severities",
+    "robust_images": "robust.images", "robust_real": "robust.real",
+    "robust_real_images": "robust.real_images", "robust_weight": "robust.weight",
     "bad_data": "bad_data",
 }
 # settings no option sets: resolved from others (proxy_settings.seed is --seed) or the code's
@@ -114,6 +117,23 @@ def default(option: str):
               help="Time each candidate interleaved with the base in one window and use the "
               "ratio (drift-corrected on a busy device); --no-interleave times it alone, in "
               "half the time.")
+@click.option("--robust-corruptions", metavar="NAMES",
+              help="Reward a robust accuracy too: also score each candidate on a fixed subset "
+              "of val corrupted by these (comma-separated names of `edgeprune eval sim2real`'s "
+              "suite, or all), drawn once from --seed (docs/search.md).")
+@click.option("--robust-severities", default=None, metavar="RANGE",
+              help="Severities the corrupted subset draws from, e.g. 1-5 or 2,4. Default: 1-5.")
+@click.option("--robust-images", type=click.IntRange(min=1), default=None,
+              help=f"Corrupted val images scored per candidate. Default: "
+              f"{setting_default('robust.images')}.")
+@click.option("--robust-real", type=click.Path(dir_okay=False),
+              help="A labelled target-domain dataset YAML (the robot's real camera): its val "
+              "split scores each candidate too.")
+@click.option("--robust-real-images", type=click.IntRange(min=1), default=None,
+              help="A fixed subset of --robust-real's val split. Default: all of it.")
+@click.option("--robust-weight", type=click.FloatRange(0, 1), default=None,
+              help="Rewarded accuracy = (1 - w) x clean + w x mean(corrupted, real). Default: "
+              f"{setting_default('robust.weight')}.")
 @click.option("--latency-mode", type=click.Choice(["model", "measure"]),
               default=default("latency_mode"), show_default=True,
               help="model: a latency model of the device (its layer units measured once per "
@@ -248,6 +268,10 @@ def print_summary(outcome) -> None:
                       "met" if best.feasible else "[red]NOT met[/]")
         table.add_row("accuracy proxy (mAP@0.5)", f"{measured.accuracy:.4f}",
                       f"{best.accuracy:.4f}", f"{best.accuracy - measured.accuracy:+.4f}")
+        base_parts = measured.accuracy_parts or {}
+        for part, value in (best.accuracy_parts or {}).items():  # with a robust accuracy
+            table.add_row(f"  {part}", f"{base_parts.get(part, float('nan')):.4f}",
+                          f"{value:.4f}", f"{value - base_parts.get(part, float('nan')):+.4f}")
         table.add_row("GFLOPs", f"{measured.gflops:.3f}", f"{best.gflops:.3f}",
                       f"{best.gflops / measured.gflops:.3f}x")
         table.add_row("parameters", f"{measured.params:,}", f"{best.params:,}",

@@ -59,6 +59,9 @@ class Candidate:
     # candidate keeps it too, so the model's error on it can be read later)
     prediction: dict | None = None
     measure_reason: str | None = None  # why the model's candidate was measured anyway
+    # with a robust accuracy (search/robust.py): mAP@0.5 clean, on the corrupted subset and on
+    # the real one; `accuracy` is then their combination
+    accuracy_parts: dict | None = None
 
     @property
     def spec_hash(self) -> str:

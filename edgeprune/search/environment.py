@@ -34,6 +34,7 @@ from edgeprune.runtime.detector import Detector
 from edgeprune.search.candidate import Candidate
 from edgeprune.search.measuring import Decide, Decision
 from edgeprune.search.proxy import ProxySettings, create_proxy
+from edgeprune.search.robust import RobustScorer, RobustSettings
 
 
 def load_search_data(data: str, bad_data: str) -> tuple[DetectionDataset, DetectionDataset]:
@@ -53,7 +54,8 @@ class SearchEnvironment:
                  train_data: DetectionDataset,
                  val_data: DetectionDataset, *, imgsz: tuple[int, int], proxy: str = "bn-recal",
                  proxy_settings: ProxySettings | None = None, val_images: int | None = 100,
-                 importance: str = "l1", seed: int = 0, base_name: str = "the base") -> None:
+                 importance: str = "l1", seed: int = 0, base_name: str = "the base",
+                 robust: RobustSettings | None = None) -> None:
         if len(train_data.names) != len(base.names):
             raise EdgepruneError(f"the base model has {len(base.names)} classes "
                                  f"({', '.join(base.names)}); the dataset {train_data.source} "
@@ -69,6 +71,8 @@ class SearchEnvironment:
         val_data = val_data.require_usable()
         self.val_data = subset(val_data, val_images, seed) if val_images else val_data
         self.evaluator = Evaluator(self.val_data, batch_size=8, cache_images=True)
+        # the corrupted and real subsets every candidate is also scored on (search/robust.py)
+        self.robust = RobustScorer(robust, val_data, seed) if robust else None
         batch = meter.batch if meter is not None else 1  # no meter: accuracy only
         self.input_shape = (batch, base.model.input_channels, *imgsz)
         self.base.model.eval()
@@ -95,10 +99,23 @@ class SearchEnvironment:
     def measure_latency(self, spec: PruneSpec) -> LatencyResult:
         return self.meter.measure(self.pruned_cfg(spec), self.input_shape)
 
-    def score(self, model: DarknetModel) -> float:
-        """mAP@0.5 of `model` on the fixed validation subset."""
+    def scores(self, model: DarknetModel) -> dict[str, float]:
+        """mAP@0.5 of `model` on the fixed validation subset ("clean") and, with a robust
+        accuracy, on its corrupted and real subsets."""
         detector = Detector(TorchRuntime(model), imgsz=self.imgsz, names=list(self.base.names))
-        return float(self.evaluator(detector).map50)
+        parts = {"clean": float(self.evaluator(detector).map50)}
+        if self.robust is not None:
+            parts.update(self.robust.scores(detector))
+        return parts
+
+    def combine(self, parts: dict[str, float]) -> float:
+        """The accuracy the reward sees: the clean mAP@0.5, or the robust combination."""
+        return self.robust.settings.combine(parts) if self.robust else parts["clean"]
+
+    def score(self, model: DarknetModel) -> float:
+        """The rewarded accuracy of `model` (mAP@0.5 on the fixed validation subset, combined
+        with the robust parts when the search has them)."""
+        return self.combine(self.scores(model))
 
     def base_accuracy(self) -> float:
         return self.score(self.base.model)
@@ -111,12 +128,18 @@ class SearchEnvironment:
         self.proxy.prepare(model)
         return model.eval()
 
+    def accuracy_scores(self, spec: PruneSpec, plan: PrunePlan | None = None
+                        ) -> dict[str, float]:
+        """The accuracy proxy's scores of `spec`, part by part (`scores`)."""
+        return self.scores(self.pruned_model(spec, plan))
+
     def accuracy(self, spec: PruneSpec, plan: PrunePlan | None = None) -> float:
-        """The accuracy proxy's score of `spec`."""
-        return self.score(self.pruned_model(spec, plan))
+        """The accuracy proxy's rewarded score of `spec`."""
+        return self.combine(self.accuracy_scores(spec, plan))
 
     def evaluate(self, spec: PruneSpec, known_accuracy: float | None = None,
-                 plan: PrunePlan | None = None, decide: Decide | None = None) -> Candidate:
+                 plan: PrunePlan | None = None, decide: Decide | None = None,
+                 known_parts: dict | None = None) -> Candidate:
         """The candidate of `spec`: its accuracy (unless known) and its latency, measured or,
         with `decide` (the latency model's decision for a network not in the cache, given its
         cfg and accuracy), scored by the model's prediction. Without `decide` the latency is
@@ -130,10 +153,11 @@ class SearchEnvironment:
             began = time.perf_counter()
             latency = cached or self.meter.measure(cfg, self.input_shape)
             latency_seconds = time.perf_counter() - began
-        accuracy, accuracy_seconds = known_accuracy, 0.0
+        accuracy, parts, accuracy_seconds = known_accuracy, known_parts, 0.0
         if accuracy is None:
             began = time.perf_counter()
-            accuracy = self.accuracy(spec, plan)
+            parts = self.accuracy_scores(spec, plan)
+            accuracy = self.combine(parts)
             accuracy_seconds = time.perf_counter() - began
         decision = None
         if latency is None:
@@ -143,11 +167,11 @@ class SearchEnvironment:
                 latency = self.meter.measure(cfg, self.input_shape)
                 latency_seconds = time.perf_counter() - began
         return self.result(spec, cfg, accuracy, latency, accuracy_seconds,
-                           latency_seconds or 0.0, decision)
+                           latency_seconds or 0.0, decision, parts)
 
     def result(self, spec: PruneSpec, cfg: DarknetCfg, accuracy: float,
                latency: LatencyResult | None, accuracy_seconds: float, latency_seconds: float,
-               decision: Decision | None = None) -> Candidate:
+               decision: Decision | None = None, parts: dict | None = None) -> Candidate:
         """A candidate from its two halves (its pruned cfg gives the rest): the measured
         latency, or none and the latency model's `decision` (its prediction); the search loop
         numbers it and scores it against the target (step -1 until then)."""
@@ -160,4 +184,5 @@ class SearchEnvironment:
                          latency=latency.to_json() if latency else {},
                          accuracy_seconds=accuracy_seconds, latency_seconds=latency_seconds,
                          latency_predicted=latency is None, prediction=prediction,
-                         measure_reason=decision.reason if decision else None)
+                         measure_reason=decision.reason if decision else None,
+                         accuracy_parts=parts if self.robust is not None else None)

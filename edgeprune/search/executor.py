@@ -32,6 +32,7 @@ class Job:
     spec: PruneSpec
     arch_hash: str
     known_accuracy: float | None = None  # an earlier record's, same network
+    known_parts: dict | None = None  # and its robust parts, when the search has them
     same_as: int | None = None  # an earlier job of this round with the same network
     repeat_of: int | None = None  # the step whose network this is: known_accuracy's or same_as
     plan: PrunePlan | None = None  # the spec's architecture plan, made once (environment.plan)
@@ -67,8 +68,9 @@ class LocalExecutor(Executor):
                  ) -> Iterator[tuple[int, Candidate]]:
         done: dict[int, Candidate] = {}
         for job in jobs:
-            known = done[job.same_as].accuracy if job.same_as is not None \
-                else job.known_accuracy
+            earlier = done.get(job.same_as) if job.same_as is not None else None
+            known = earlier.accuracy if earlier else job.known_accuracy
+            known_parts = earlier.accuracy_parts if earlier else job.known_parts
             decide = decide_for(job.step) if decide_for is not None else None
-            done[job.step] = env.evaluate(job.spec, known, job.plan, decide)
+            done[job.step] = env.evaluate(job.spec, known, job.plan, decide, known_parts)
             yield job.step, done[job.step]

@@ -96,7 +96,7 @@ def build_environment(settings: SearchSettings, meter: LatencyMeter | None,
         imgsz=tuple(settings.imgsz or (meter.imgsz if meter else None) or base.imgsz),
         proxy=settings.proxy, proxy_settings=settings.proxy_settings,
         val_images=settings.val_images, importance=settings.importance, seed=settings.seed,
-        base_name=settings.weights)
+        base_name=settings.weights, robust=settings.robust)
 
 
 class Search:
@@ -193,12 +193,13 @@ class Search:
                                       bool(settings.proxy_settings.supernet)))
         with self._status(f"scoring the base model on {len(env.val_data)} validation "
                           f"images..."):
-            accuracy = env.base_accuracy()
+            parts = env.scores(env.base.model)
         cfg = env.base.model.cfg
-        return MeasuredBase(latency=base.result.to_json(), accuracy=accuracy,
+        return MeasuredBase(latency=base.result.to_json(), accuracy=env.combine(parts),
                             gflops=count_gflops(cfg, settings.imgsz), params=count_params(cfg),
                             fastest_latency=fastest_latency.to_json(), target_ms=target_ms,
-                            latency_attempts=base.medians_ms, settled=base.settled)
+                            latency_attempts=base.medians_ms, settled=base.settled,
+                            accuracy_parts=parts if settings.robust else None)
 
     def _remove_unused_run_dir(self) -> None:
         """A fresh run that failed before its first candidate leaves nothing behind."""
@@ -308,7 +309,8 @@ class Search:
             same_as = None if earlier else next(
                 (job.step for job in jobs if job.arch_hash == arch_hash), None)
             jobs.append(Job(step, spec, arch_hash, earlier.accuracy if earlier else None,
-                            same_as, earlier.step if earlier else same_as, plan))
+                            earlier.accuracy_parts if earlier else None, same_as,
+                            earlier.step if earlier else same_as, plan))
         done: dict[int, Candidate] = {}
         pending = iter(jobs)
         job = next(pending, None)

@@ -37,6 +37,7 @@ class MeasuredBase:
     # whether two of them agreed (None: a run of a release that measured the base once)
     latency_attempts: list[float] = field(default_factory=list)
     settled: bool | None = None
+    accuracy_parts: dict | None = None  # with a robust accuracy: clean, corrupted, real
 
     @property
     def latency_ms(self) -> float:

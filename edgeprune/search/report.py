@@ -154,6 +154,15 @@ def write_report(outcome, space: PruneSpace) -> Path:
            if settings.proxy == "finetune" else "")
         + (f"; weights from `{settings.proxy_settings.supernet}`"
            if settings.proxy_settings.supernet else "") + " |",
+        *([f"| robust accuracy | (1 - {settings.robust.weight:g}) x clean + "
+           f"{settings.robust.weight:g} x mean of "
+           + " and ".join(p for p, given in (
+               (f"{settings.robust.images} val images under "
+                f"{', '.join(settings.robust.corruptions)} (severities "
+                f"{', '.join(map(str, settings.robust.severities))}, drawn from the seed)",
+                settings.robust.corruptions),
+               (f"the val split of `{settings.robust.real}`", settings.robust.real)) if given)
+           + " |"] if settings.robust else []),
         f"| pruning | keep ratios {settings.min_ratio:g}..1, channels rounded to "
         f"{settings.round_to}, at least {settings.min_channels}; `{settings.importance}` "
         f"importance |",
@@ -169,8 +178,13 @@ def write_report(outcome, space: PruneSpace) -> Path:
         lines += [
             f"| measured latency (ms), median (95% interval) | {cells.base} | {cells.best} | "
             f"{cells.speedup} |",
-            f"| accuracy proxy (mAP@0.5) | {measured.accuracy:.4f} | {best.accuracy:.4f} | "
+            f"| accuracy proxy (mAP@0.5{', rewarded' if best.accuracy_parts else ''}) | "
+            f"{measured.accuracy:.4f} | {best.accuracy:.4f} | "
             f"{best.accuracy - measured.accuracy:+.4f} |",
+            *(f"| - {name} mAP@0.5 | {(measured.accuracy_parts or {}).get(name, float('nan')):.4f}"
+              f" | {value:.4f} | "
+              f"{value - (measured.accuracy_parts or {}).get(name, float('nan')):+.4f} |"
+              for name, value in (best.accuracy_parts or {}).items()),
             f"| GFLOPs | {measured.gflops:.3f} | {best.gflops:.3f} | "
             f"{best.gflops / measured.gflops:.3f} |",
             f"| parameters | {measured.params:,} | {best.params:,} | "

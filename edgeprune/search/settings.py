@@ -17,6 +17,7 @@ import yaml
 from edgeprune.atomic import atomic_write_text
 from edgeprune.errors import EdgepruneError
 from edgeprune.search.reward import RewardConfig
+from edgeprune.search.robust import RobustSettings
 from edgeprune.search.target import Target, parse_latency_ms
 
 CONFIG = "config.yaml"
@@ -73,6 +74,7 @@ class SearchSettings:
     # nothing (search/measuring.py); measure: every candidate is measured
     latency_mode: str = "model"
     audit_rate: float = 0.05  # share of the model's candidates measured anyway, as a check
+    robust: RobustSettings | None = None  # a robust accuracy in the reward (search/robust.py)
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -126,7 +128,7 @@ class SearchSettings:
         proxy, grid = resolve_grid(values.pop("proxy", None), supernet,
                                    values.pop("round_to", None), values.pop("min_channels", None),
                                    values.pop("min_ratio", None))
-        nested: dict[str, dict] = {"reward": {}, "proxy_settings": {}}
+        nested: dict[str, dict] = {"reward": {}, "proxy_settings": {}, "robust": {}}
         flat: dict[str, Any] = {}
         for name, value in values.items():
             if value is None:
@@ -141,7 +143,8 @@ class SearchSettings:
             seed=flat.get("seed", setting_default("seed")))
         return cls(weights=str(Path(weights).resolve()), data=str(Path(data).resolve()),
                    target=target, proxy=proxy, **grid, reward=RewardConfig(**nested["reward"]),
-                   proxy_settings=ProxySettings(**nested["proxy_settings"]), **flat)
+                   proxy_settings=ProxySettings(**nested["proxy_settings"]),
+                   robust=robust_settings(nested["robust"]), **flat)
 
     def replace(self, **changes) -> SearchSettings:
         return dataclasses.replace(self, **changes)
@@ -151,6 +154,7 @@ class SearchSettings:
         data["target"] = self.target.to_dict()
         data["reward"] = self.reward.to_dict()
         data["proxy_settings"] = self.proxy_settings.to_dict()
+        data["robust"] = self.robust.to_dict() if self.robust else None
         data["imgsz"] = list(self.imgsz) if self.imgsz else None
         return data
 
@@ -172,6 +176,7 @@ class SearchSettings:
             values["target"] = Target.from_dict(values["target"])
             values["reward"] = RewardConfig.from_dict(values.get("reward") or {})
             values["proxy_settings"] = ProxySettings(**(values.get("proxy_settings") or {}))
+            values["robust"] = RobustSettings.from_dict(values.get("robust"))
             if values.get("imgsz"):
                 values["imgsz"] = tuple(int(v) for v in values["imgsz"])
             return cls(**values)
@@ -193,7 +198,8 @@ class SearchSettings:
         return cls.from_dict(data, str(path))
 
 
-NESTED = {"reward": RewardConfig, "proxy_settings": ProxySettings, "target": Target}
+NESTED = {"reward": RewardConfig, "proxy_settings": ProxySettings, "target": Target,
+          "robust": RobustSettings}
 
 
 def setting_default(name: str) -> Any:
@@ -254,3 +260,24 @@ def resolve_grid(proxy: str | None, supernet: str | None, round_to: int | None,
     return proxy or data["form"], {"round_to": rules["round_to"],
                                    "min_channels": rules["min_channels"],
                                    "min_ratio": min_ratio or rules["min_ratio"]}
+
+
+def robust_settings(given: dict) -> RobustSettings | None:
+    """The robust accuracy the options describe (None when none was asked for): corruption
+    names as the sim-to-real suite reads them (a list, or all), severities as ranges."""
+    if not given:
+        return None
+    from edgeprune.data.corruptions import CorruptionError
+    from edgeprune.eval.sim2real.suite import parse_corruptions, parse_severities
+
+    values = dict(given)
+    try:
+        if values.get("corruptions") is not None:
+            values["corruptions"] = tuple(parse_corruptions(values["corruptions"]))
+        if values.get("severities") is not None:
+            values["severities"] = tuple(parse_severities(values["severities"]))
+    except CorruptionError as exc:
+        raise EdgepruneError(f"--robust-corruptions/--robust-severities: {exc}") from None
+    if values.get("real"):
+        values["real"] = str(Path(values["real"]).resolve())
+    return RobustSettings(**values)

@@ -32,8 +32,8 @@ def test_every_option_is_a_setting_with_the_settings_default():
         setting = OPTION_SETTINGS[name]
         if option.multiple:  # KEY=VALUE items: an empty mapping
             assert setting_default(setting) == {} and not default
-        elif name in RESOLVED_LATER or setting.startswith("target.") or name in ("data",
-                                                                                 "weights"):
+        elif name in RESOLVED_LATER or setting.startswith(("target.", "robust.")) or \
+                name in ("data", "weights"):  # robust.*: not given, no robust accuracy at all
             assert default is None, name
         else:
             assert default == setting_default(setting), name
@@ -42,7 +42,7 @@ def test_every_option_is_a_setting_with_the_settings_default():
 def test_every_setting_is_an_option_or_derived():
     set_by_options = set(OPTION_SETTINGS.values())
     for name in setting_names():
-        if name in ("target", "reward", "proxy_settings"):
+        if name in ("target", "reward", "proxy_settings", "robust"):
             continue
         assert name in set_by_options or name in DERIVED, f"setting {name}: no option sets it"
     assert not DERIVED & set_by_options

@@ -35,11 +35,11 @@ class AccuracyWorker:
     def ready(self) -> int:
         return os.getpid()
 
-    def accuracy(self, spec) -> tuple[float, float, int]:
-        """(accuracy, seconds, this process's id)."""
+    def accuracy(self, spec) -> tuple[dict, float, int]:
+        """(scores part by part, seconds, this process's id): the driver combines them."""
         began = time.perf_counter()
-        accuracy = self.env.accuracy(spec)
-        return accuracy, time.perf_counter() - began, os.getpid()
+        scores = self.env.accuracy_scores(spec)
+        return scores, time.perf_counter() - began, os.getpid()
 
 
 class DeviceActor:

@@ -232,6 +232,7 @@ class RayExecutor(Executor):
         cache = env.meter.cache
         latency: dict[int, tuple[object, float]] = {}
         accuracy: dict[int, tuple[float, float]] = {}
+        parts: dict[int, dict | None] = {}  # with a robust accuracy, its scores part by part
         decisions: dict[int, Decision] = {}
         undecided: set[int] = set()  # waiting for their accuracy, then the latency model
         cfgs = {}
@@ -253,6 +254,7 @@ class RayExecutor(Executor):
             cached = cache.get(self._key(env, job.arch_hash)) if cache is not None else None
             if job.known_accuracy is not None:
                 accuracy[job.step] = (job.known_accuracy, 0.0)
+                parts[job.step] = job.known_parts
             else:
                 tasks.append(Task(ACCURACY, job.step, job.spec))
             if cached is not None:
@@ -278,7 +280,7 @@ class RayExecutor(Executor):
                     result = result and dataclasses.replace(result, from_cache=True)
                     latency_s = accuracy_s = 0.0
                 yield job.step, env.result(job.spec, cfgs[origin], value, result, accuracy_s,
-                                           latency_s, decisions.get(origin))
+                                           latency_s, decisions.get(origin), parts.get(origin))
 
         yield from finished()
         for task, value in self.scheduler.run(tasks):
@@ -288,8 +290,9 @@ class RayExecutor(Executor):
                     cache.put(self._key(env, arch_hashes[task.step]), result)
                 latency[task.step] = (result, seconds)
             else:
-                score, seconds, _ = value
-                accuracy[task.step] = (score, seconds)
+                scores, seconds, _ = value
+                accuracy[task.step] = (env.combine(scores), seconds)
+                parts[task.step] = scores
                 if task.step in undecided:
                     undecided.discard(task.step)
                     if (latency_task := decide(task.step)) is not None:
