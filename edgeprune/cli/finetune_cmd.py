@@ -22,6 +22,14 @@ from edgeprune.console import escape
               show_default=True, help="Without --epochs: fine-tune for this share of the "
               "epochs the base (--teacher) was trained, from its run's results.csv beside it, "
               "else its checkpoint's plan (published YOLO pruning gives 16-100%).")
+@click.option("--corrupt", "corruptions", metavar="NAMES",
+              help="Robust fine-tuning: the student trains on batches corrupted by these "
+              "(comma-separated names of `edgeprune eval sim2real`'s suite, or all; e.g. the "
+              "search's --robust-corruptions), the teacher sees the clean images.")
+@click.option("--corrupt-severities", default="1-5", show_default=True, metavar="RANGE",
+              help="Severities --corrupt draws from.")
+@click.option("--corrupt-share", type=click.FloatRange(0, 1, min_open=True), default=0.5,
+              show_default=True, help="Share of each batch's images --corrupt corrupts.")
 @click.option("--distill-weight", type=click.FloatRange(min=0), default=1.0,
               show_default=True, help="Weight of the distillation term (0: none).")
 @imgsz_option("Square training input size: N or NxN. Default: the checkpoint's.",
@@ -39,8 +47,8 @@ from edgeprune.console import escape
 @click.option("--out", "out_root", default="runs", show_default=True,
               help="Root of run folders; the run goes to OUT/finetune/NAME.")
 @click.option("--name", default="exp", show_default=True, help="Run name.")
-def finetune(weights, teacher, no_teacher, data, epochs, base_share, distill_weight, imgsz,
-             batch, lr,
+def finetune(weights, teacher, no_teacher, data, epochs, base_share, corruptions,
+             corrupt_severities, corrupt_share, distill_weight, imgsz, batch, lr,
              workers, torch_device, val_images, seed, bad_data, out_root, name) -> None:
     """Fine-tune a pruned model; the base model teaches it through its raw head outputs.
 
@@ -92,6 +100,17 @@ def finetune(weights, teacher, no_teacher, data, epochs, base_share, distill_wei
                  "val_images": val_images, "bad_data": bad_data}
     if lr is not None:
         overrides["lr"] = lr
+    if corruptions:
+        from edgeprune.data.corruptions import CorruptionError
+        from edgeprune.eval.sim2real.suite import parse_corruptions, parse_severities
+
+        try:
+            overrides.update(corruptions=tuple(parse_corruptions(corruptions)),
+                             corruption_severities=tuple(
+                                 s for s in parse_severities(corrupt_severities) if s > 0),
+                             corruption_share=corrupt_share)
+        except CorruptionError as exc:
+            raise EdgepruneError(f"--corrupt: {exc}") from None
     if workers is not None:
         overrides["workers"] = workers
     # the model and the data are checked first: a wrong class count is the first thing to say

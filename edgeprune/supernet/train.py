@@ -255,7 +255,7 @@ class SupernetTrainer:
             torch.set_num_threads(threads)
 
     def _train(self) -> None:
-        from edgeprune.train.trainer import progress_bar
+        from edgeprune.train.progress import progress_bar
 
         began, done_before = time.perf_counter(), self.seconds
         with progress_bar(self.console, self.show_progress) as bar:

@@ -59,6 +59,10 @@ class TrainConfig:
     bad_data: str = "skip"  # data problems: skip (named in the run folder) or stop
     plateau_window: int | None = None  # stop when val mAP@0.5 has plateaued (train/plateau.py)
     plateau_gain: float = 0.005
+    # robust fine-tuning (train/corrupt.py): the student sees corrupted batches
+    corruptions: tuple[str, ...] = ()
+    corruption_severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    corruption_share: float = 0.5
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 
@@ -77,7 +81,17 @@ class TrainConfig:
         check_bad_data_choice(self.bad_data)
         if self.plateau_window is not None:
             self.plateau()  # its own checks
+        self.batch_corruption()  # its own checks
         return self
+
+    def batch_corruption(self):
+        """How the student's batches are corrupted, or None (train/corrupt.py)."""
+        from edgeprune.train.corrupt import BatchCorruption
+
+        if not self.corruptions:
+            return None
+        return BatchCorruption(tuple(self.corruptions), tuple(self.corruption_severities),
+                               self.corruption_share)
 
     def plateau(self):
         """The plateau rule of this run, or None (train every epoch)."""

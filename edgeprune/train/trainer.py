@@ -20,12 +20,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from torch import nn
 
@@ -36,15 +31,16 @@ from edgeprune.data.dataset import DetectionDataset
 from edgeprune.errors import EdgepruneError
 from edgeprune.eval.evaluate import EvalResult, Evaluator, subset
 from edgeprune.models.checkpoint import Checkpoint, load_checkpoint
-from edgeprune.models.darknet import BN_MOMENTUM, DarknetModel
+from edgeprune.models.darknet import DarknetModel
 from edgeprune.runtime.backends import TorchRuntime
 from edgeprune.runtime.detector import Detector
 from edgeprune.train import distributed
 from edgeprune.train.config import TrainConfig
 from edgeprune.train.ema import ModelEMA
 from edgeprune.train.loss import YoloLoss
-from edgeprune.train.optimizer import make_optimizer, select_device
+from edgeprune.train.optimizer import make_optimizer, select_device, warm_up_batch_norm
 from edgeprune.train.plateau import read_verdict, write_verdict
+from edgeprune.train.progress import progress_bar
 from edgeprune.train.run_files import (
     BEST,
     LAST,
@@ -153,6 +149,7 @@ class Trainer:
         self.use_amp = config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.ema = ModelEMA(self.model)
+        self.corruption = config.batch_corruption()
         self.training_set = TrainingSet(self.train_data, self.imgsz, config.augment,
                                         config.seed)
         self.sampler = None
@@ -288,11 +285,17 @@ class Trainer:
             for step, (images, targets, _) in enumerate(self.loader):
                 iteration = epoch * steps + step
                 lr = self.schedule.apply(self.optimizer, iteration)
-                self._warm_up_batch_norm(iteration)
+                warm_up_batch_norm(self.model, iteration)
+                # robust fine-tuning: the student sees corrupted images, the teacher (the
+                # extra loss) the clean ones
+                seen = (self.corruption.apply(images, self.config.seed, epoch, step)
+                        if self.corruption is not None else images)
                 images = images.to(self.device, non_blocking=True).float() / 255
+                seen = (seen.to(self.device, non_blocking=True).float() / 255
+                        if self.corruption is not None else images)
                 with torch.autocast(self.device.type, dtype=torch.float16,
                                     enabled=self.use_amp):
-                    outputs = self.network(images)
+                    outputs = self.network(seen)
                     parts = self.loss(outputs, targets, self.imgsz)
                     total = parts.total
                     extra = (self.extra_loss(images, outputs, targets)
@@ -323,17 +326,6 @@ class Trainer:
         mean = distributed.mean_over_processes(sums / max(steps, 1))
         return EpochStats(epoch + 1, *(float(v) for v in mean), lr=lr,
                           train_seconds=time.perf_counter() - began)
-
-    def _warm_up_batch_norm(self, iteration: int) -> None:
-        # BN's running statistics start at mean 0 / variance 1 and move 3% a step, so after a
-        # few hundred steps they still remember the start; with Darknet's eps of 1e-6 a
-        # low-variance channel is then off by orders of magnitude and eval-mode outputs are
-        # garbage (measured: mAP@0.5 0.89 with batch statistics, 0.0 with running ones after
-        # 60 steps). A true running mean (momentum 1/(n+1)) until it falls to the usual 3%.
-        momentum = max(BN_MOMENTUM, 1.0 / (iteration + 1))
-        for module in self.model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.momentum = momentum
 
     def validate(self, model: DarknetModel | None = None) -> EvalResult:
         """mAP of `model` (default: the EMA weights) on the validation data."""
@@ -388,15 +380,6 @@ class Trainer:
             line += (f"  mAP50 {stats.map50:.3f}  mAP50-95 {stats.map50_95:.3f}"
                      + ("  [green]best[/]" if improved else ""))
         self.console.print(line, highlight=False)
-
-
-def progress_bar(console: Console, show: bool) -> Progress:
-    """The training progress bar: description, bar, count, a `losses` field, times; shown
-    only on a terminal."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[losses]}"), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=console, transient=True,
-                    disable=not (show and console.is_terminal))
 
 
 def train(config: TrainConfig | None, run_dir: str | Path, **options) -> TrainResult:

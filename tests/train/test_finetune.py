@@ -139,3 +139,23 @@ def test_fine_tuning_length_follows_the_base_training(search_setup, tmp_path):
         "--base-share", "0.1", "--batch", "4", "--workers", "0", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "fine-tuning 1 epochs: 0.1 x the base's 10 epochs" in " ".join(result.output.split())
+
+
+def test_robust_fine_tuning_through_the_cli(search_setup, tmp_path):
+    import yaml
+
+    base = load_checkpoint(search_setup.weights)
+    pruned = save_checkpoint(prune_checkpoint(base, PruneSpec.uniform(0.5),
+                                              base=str(search_setup.weights)),
+                             tmp_path / "pruned.pt")
+    result = CliRunner().invoke(main, [
+        "finetune", "--weights", str(pruned), "--data", str(search_setup.data), "--epochs",
+        "1", "--corrupt", "gaussian_noise,jpeg", "--corrupt-severities", "2-3", "--batch", "4",
+        "--workers", "0", "--out", str(tmp_path), "--name", "robust"])
+    assert result.exit_code == 0, result.output
+    config = yaml.safe_load((tmp_path / "finetune" / "robust" / "config.yaml").read_text())
+    assert config["corruptions"] == ["gaussian_noise", "jpeg"]
+    assert config["corruption_severities"] == [2, 3] and config["corruption_share"] == 0.5
+    bad = CliRunner().invoke(main, ["finetune", "--weights", str(pruned), "--data",
+                                    str(search_setup.data), "--epochs", "1", "--corrupt", "fog"])
+    assert bad.exit_code == 1 and "unknown corruption fog" in bad.output
