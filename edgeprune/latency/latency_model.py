@@ -124,9 +124,11 @@ class LatencyModel:
     # ---------------------------------------------------------------------------- fitting
 
     def add(self, cfg: DarknetCfg, ratio: float, arch_hash: str, refit: bool = True) -> None:
-        """A whole network measured on the device: `ratio` its latency over the base's."""
+        """A whole network measured on the device: `ratio` its latency over the base's (a
+        network measured before is replaced: the newest measurement counts, once)."""
         if not (math.isfinite(ratio) and ratio > 0):
             return
+        self.points = [point for point in self.points if point[2] != arch_hash]
         self.points.append((self.features(cfg).tolist(), float(ratio), arch_hash))
         del self.points[:-MAX_POINTS]
         if refit:
