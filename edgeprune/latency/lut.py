@@ -328,22 +328,15 @@ def build_predictor(cfg: DarknetCfg, meter, imgsz: tuple[int, int],
     """Measure the table of `cfg` on `meter`'s device, fit the whole-model line on uniform
     width variants (one per grid fraction), and check it on `variants` random variants.
     Channel counts, in the table and the variants, are multiples of `round_to`."""
-    from edgeprune.latency.meter import LatencyMeter
+    from edgeprune.latency.units import measure_unit_table  # units.py reads this module
     from edgeprune.latency.variants import random_variants, uniform_variant
-
-    layer_meter = LatencyMeter(meter.backend, cache=meter.cache,
-                               protocol=meter.protocol.with_overrides(LAYER_PROTOCOL),
-                               precision=meter.precision)
 
     def layer_progress(done: int, total: int) -> None:
         if progress:
             progress("layers", done, total)
 
-    backend_info = {"backend": meter.backend.cache_backend_key(),
-                    "device": meter.backend.identity().describe(), "precision": meter.precision,
-                    "grid": list(grid), "round_to": round_to, "base": cfg.source}
-    predictor = build_table(cfg, imgsz, lambda data: layer_meter.measure(data).median_ms,
-                            grid, round_to, layer_progress, meta=backend_info)
+    # on a device server, the server times the units itself (POST /units), in one request
+    predictor = measure_unit_table(meter, cfg, imgsz, round_to, layer_progress, grid)
     shape = (1, cfg.net.channels, *imgsz)
 
     def measure_models(models: list[tuple[str, DarknetCfg]], stage: str) -> list[tuple]:

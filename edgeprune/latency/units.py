@@ -12,21 +12,21 @@ table of the same device costs nothing either way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from edgeprune.latency.lut import DEFAULT_GRID, LAYER_PROTOCOL, LatencyPredictor, build_table
 from edgeprune.models.cfg import DarknetCfg
 
 
 def measure_unit_table(meter, cfg: DarknetCfg, imgsz: tuple[int, int], round_to: int,
-                       progress: Callable[[int, int], None] | None = None
-                       ) -> LatencyPredictor:
+                       progress: Callable[[int, int], None] | None = None,
+                       grid: Sequence[float] = DEFAULT_GRID) -> LatencyPredictor:
     """The unit table of `cfg` at `imgsz` on `meter`'s device (its backend, precision and
-    cache), channel counts multiples of `round_to`; `progress(done, total)` as units are
-    timed."""
+    cache), channel counts multiples of `round_to` at the `grid` fractions of each layer's;
+    `progress(done, total)` as units are timed."""
     from edgeprune.latency.meter import LatencyMeter
 
-    table = meter.backend.measure_units(cfg, imgsz, meter.precision, round_to, DEFAULT_GRID,
+    table = meter.backend.measure_units(cfg, imgsz, meter.precision, round_to, tuple(grid),
                                         progress)
     if table is not None:
         return table
@@ -35,9 +35,9 @@ def measure_unit_table(meter, cfg: DarknetCfg, imgsz: tuple[int, int], round_to:
                                precision=meter.precision)
     meta = {"backend": meter.backend.cache_backend_key(),
             "device": meter.backend.identity().describe(), "precision": meter.precision,
-            "grid": list(DEFAULT_GRID), "round_to": round_to, "base": cfg.source}
+            "grid": list(grid), "round_to": round_to, "base": cfg.source}
     return build_table(cfg, imgsz, lambda data: layer_meter.measure(data).median_ms,
-                       DEFAULT_GRID, round_to, progress, meta=meta)
+                       grid, round_to, progress, meta=meta)
 
 
 # what LAYER_PROTOCOL bounds from above (a unit never takes longer than the meter would let a
