@@ -183,11 +183,15 @@ def accuracy_stage(work: Path, base_name: str, threads: int) -> Path:
 # ------------------------------------------------------------------------------ stage 2
 
 
-def search_stage(work: Path) -> None:
-    """A trained base, then the two 300-candidate searches (each resumable)."""
+CLI = [sys.executable, "-m", "edgeprune"]
+
+
+def base_stage(work: Path) -> tuple[Path, Path]:
+    """The searches' data and trained base (no latency is measured: it may run while the
+    machine is busy); returns (data.yaml, best.pt)."""
     root = work / "search"
     root.mkdir(parents=True, exist_ok=True)
-    cli = [sys.executable, "-m", "edgeprune"]
+    cli = CLI
     data = root / "data" / "data.yaml"
     if not data.is_file():
         run(cli + ["data", "synth", "--out", str(root / "data"), "--images",
@@ -198,6 +202,13 @@ def search_stage(work: Path) -> None:
                    SEARCH_BASE["width"], "--imgsz", SEARCH_BASE["imgsz"], "--epochs",
                    SEARCH_BASE["epochs"], "--workers", "1", "--val-images", "60",
                    "--out", str(root / "base")])  # train's --out is the run folder itself
+    return data, base
+
+
+def search_stage(work: Path) -> None:
+    """The two 300-candidate searches (each resumable), after the base."""
+    data, base = base_stage(work)
+    root, cli = work / "search", CLI
     for mode in ("measure", "model"):
         folder = root / "search" / mode
         if (folder / "report.md").is_file():
@@ -222,8 +233,12 @@ def run(command: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--stage", choices=["accuracy", "search", "report", "all"],
-                        default="all")
+    parser.add_argument("--stage", choices=["accuracy", "base", "search", "report", "all"],
+                        default="all", help="base: only the searches' data and trained base")
+    parser.add_argument("--bases", nargs="+", choices=sorted(BASES),
+                        help="the accuracy stage's bases (default: all)")
+    parser.add_argument("--threads", nargs="+", type=int,
+                        help="the accuracy stage's thread counts (default: 1 2)")
     parser.add_argument("--out", type=Path,
                         default=Path("benchmarks/results/latency_model.md"))
     parser.add_argument("--quick", action="store_true", help=quick.__doc__.split(":")[1])
@@ -236,9 +251,11 @@ def main() -> None:
         record.write(json.dumps({"stage": args.stage, "before": uptime(),
                                  "command": " ".join(sys.argv)}) + "\n")
     if args.stage in ("accuracy", "all"):
-        for threads in THREADS:  # one thread first: the least disturbed by anything else
-            for base_name in BASES:
+        for threads in args.threads or THREADS:  # one thread first: the least disturbed
+            for base_name in args.bases or BASES:
                 accuracy_stage(args.work, base_name, threads)
+    if args.stage == "base":
+        base_stage(args.work)
     if args.stage in ("search", "all"):
         search_stage(args.work)
     with loads.open("a") as record:

@@ -145,6 +145,12 @@ def write_report(work: Path, out: Path, machine: str, config: dict) -> None:
              f"Channels are multiples of {config['round_to']}; every candidate is timed "
              f"interleaved with its base (the ratio a search compares), protocol target "
              f"+-2%.", ""]
+    missing = [f"{base} at {threads} thread(s)" for base in config["bases"]
+               for threads in config["threads"]
+               if not (work / "accuracy" / f"{base}-t{threads}" / "table.json").is_file()]
+    if missing:
+        lines += [f"**Not measured in this work folder:** {', '.join(missing)} (the accuracy "
+                  f"stage was run for the others only; `--bases`/`--threads` add them).", ""]
     lines += accuracy_lines(combos)
     if combos:
         plot = out.with_suffix(".png")

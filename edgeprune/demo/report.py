@@ -129,7 +129,7 @@ def write_report(result: DemoResult) -> Path:
         + ", BN recalibrated), `fine-tuned` the same network after fine-tuning with "
         "distillation; `scratch` is what a user gets without the search: the widest yolov3 "
         "no slower than the pruned network, trained from scratch on the same data for the "
-        "base's epochs. "
+        "pruned network's epochs in all (the base's and fine-tuning's). "
         f"Latency is measured on {_device(measured.latency)}, each network timed interleaved "
         f"with the base in one window: the ratio to the base x the base's median (the "
         f"fine-tuned model has the pruned architecture, so the same measurement). mAP on the "

@@ -74,6 +74,7 @@ class DemoSettings:
 DATA_SETTINGS = ("images", "image_size", "seed")
 BASE_SETTINGS = (*DATA_SETTINGS, "imgsz", "width", "epochs", "batch")
 SUPERNET_SETTINGS = (*BASE_SETTINGS, "supernet_form", "supernet_epochs")
-SCRATCH_SETTINGS = (*DATA_SETTINGS, "imgsz", "epochs", "batch")  # and the width found
+# and the width found; the scratch model trains for the base's and fine-tuning's epochs
+SCRATCH_SETTINGS = (*DATA_SETTINGS, "imgsz", "epochs", "finetune_epochs", "batch")
 
 

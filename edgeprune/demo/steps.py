@@ -222,7 +222,8 @@ def finetune_pruned(settings: DemoSettings, search, base: BaseModel, data: DemoD
 def scratch_comparison(settings: DemoSettings, search, data: DemoData, cache: Path | None,
                        run: Path, console: Console):
     """The widest yolov3 no slower than the pruned network (measured like the candidates,
-    against the base), trained from scratch on sim for the base's epochs."""
+    against the base), trained from scratch on sim for as many epochs as the pruned network
+    had in all (the base's and fine-tuning's), so neither side wins by training longer."""
     from edgeprune.latency import resolve_device
     from edgeprune.models import builtin_cfg, load_checkpoint
     from edgeprune.train.scratch import WIDTH_GRID, matched_width, train_scratch
@@ -244,7 +245,8 @@ def scratch_comparison(settings: DemoSettings, search, data: DemoData, cache: Pa
         folder = cache / (f"scratch-{settings.key(*SCRATCH_SETTINGS)}"
                           f"-w{round(width * WIDTH_GRID)}")
     return train_scratch(data.sim, "yolov3", width, ratio, imgsz=settings.imgsz,
-                         epochs=settings.epochs, batch=settings.batch, seed=settings.seed,
+                         epochs=settings.epochs + settings.finetune_epochs,
+                         batch=settings.batch, seed=settings.seed,
                          workers=settings.workers, run=run / "scratch", console=console,
                          cache=folder)
 

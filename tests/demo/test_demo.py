@@ -36,7 +36,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def test_toy_demo_runs_every_step_and_reuses_its_cache(tmp_path, one_thread):
+def run_toy_demo(tmp_path):
     cache = tmp_path / "cache"
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--cache", str(cache),
                                        *TOY])
@@ -51,6 +51,9 @@ def test_toy_demo_runs_every_step_and_reuses_its_cache(tmp_path, one_thread):
     final = load_checkpoint(run / "finetune" / "best.pt")
     assert final.provenance["finetune"]["teacher"].endswith("base.pt")
     assert final.model.cfg.layers == load_checkpoint(run / "search" / "best.pt").model.cfg.layers
+    # the scratch rival trains as long as the pruned network did in all: 1 base + 1 fine-tuning
+    scratch_epochs = (run / "scratch" / "results.csv").read_text().strip().splitlines()[1:]
+    assert len(scratch_epochs) == 2
     report = (run / "report.md").read_text()
     for text in ("| base |", "| pruned |", "| fine-tuned |", "| scratch (yolov3 w",
                  "the model trained from scratch**", "Weight-sharing network", "## Time",
@@ -64,7 +67,16 @@ def test_toy_demo_runs_every_step_and_reuses_its_cache(tmp_path, one_thread):
     assert "edgeprune demo:" in result.output and "min in all" in result.output
     bases = list(cache.glob("base-*/base.pt"))
     assert len(bases) == 1 and len(list(cache.glob("data-*/*/data.yaml"))) == 2
+    return cache, bases
 
+
+def test_toy_demo_runs_every_step(tmp_path, one_thread):
+    run_toy_demo(tmp_path)
+
+
+@pytest.mark.slow  # three demos; the first alone is the default run's test above
+def test_toy_demo_reuses_its_cache(tmp_path, one_thread):
+    cache, bases = run_toy_demo(tmp_path)
     again = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--cache", str(cache),
                                       *TOY, "--budget", "1"])
     assert again.exit_code == 0, again.output

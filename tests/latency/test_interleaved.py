@@ -42,6 +42,7 @@ def test_paired_timing_keeps_the_ratio_while_the_device_slows_down():
     assert summary["ratio"] == 0.4 and summary["interleaved"] and summary["pairs"] == 60
 
 
+@pytest.mark.slow  # times each model alone 5 times; pairing is covered by the tests below
 def test_interleaved_ratio_matches_separate_medians_and_is_cached(tmp_path):
     base, half = models()
     protocol = Protocol().with_overrides(PAIRS)

@@ -55,6 +55,7 @@ def _settings(base_and_data, agent: str, budget: int) -> SearchSettings:
                           val_images=8)
 
 
+@pytest.mark.slow  # agent resume is also covered by test_agents' replay tests
 def test_purl_resumed_mid_episode_repeats_nothing(base_and_data, tmp_path):
     whole = Search.start(_settings(base_and_data, "purl", 5), tmp_path / "whole",
                          show_progress=False).run()

@@ -141,6 +141,7 @@ def wait_for(condition, what: str) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow  # the default run keeps the reference search and the workers test
 def test_a_killed_worker_process_costs_nothing(reference, search_setup, tmp_path):
     _, device, records = reference
     output = io.StringIO()
@@ -161,6 +162,7 @@ def test_a_killed_worker_process_costs_nothing(reference, search_setup, tmp_path
         os.kill(victim, 0)
 
 
+@pytest.mark.slow  # servers stopped and restarted under a running search
 def test_device_servers_that_go_away(cluster, search_setup, tmp_path):
     """One board of two goes away: the pool carries on with the other. Then that one too: the
     search stops, saying so. Resumed on a new board, it finishes: nothing lost or repeated."""
@@ -198,6 +200,7 @@ def test_device_servers_that_go_away(cluster, search_setup, tmp_path):
                 server.stop()
 
 
+@pytest.mark.slow  # a second cluster search, killed and resumed
 def test_driver_killed_and_resumed(cluster, reference, search_setup, tmp_path):
     """`edgeprune search --cluster ADDRESS` in its own process, killed -9 in the middle of a
     round, then resumed (without a cluster: a run does not depend on where it ran): the

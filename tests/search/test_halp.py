@@ -70,6 +70,7 @@ def test_halp_search_through_the_cli(search_setup, latency_table, tmp_path):
     assert resumed.exit_code == 0, resumed.output  # the replay proposes what was recorded
 
 
+@pytest.mark.slow  # a unit table measured in full; halp's CLI path is covered below
 def test_halp_measures_its_own_table_when_none_is_given(search_setup, tmp_path):
     result = CliRunner().invoke(main, search_setup.args(
         "--target-speedup", "1.25", "--out", str(tmp_path), "--name", "own", budget=1,

@@ -99,6 +99,7 @@ def test_uniform_splits_its_interval_k_ways():
     assert results[3][1] >= results[1][1]
 
 
+@pytest.mark.slow  # kill-and-resume is also covered by test_search_cli, test_measuring
 def test_search_killed_mid_round_resumes_there(search_setup, tmp_path):
     """Rounds of 3 over a budget of 5 (3 + 2); the log cut inside the first round, and inside
     the second: each resumed run proposes and records exactly what the whole one did."""

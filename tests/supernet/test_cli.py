@@ -37,6 +37,7 @@ def saved_step(run: Path) -> int:
         return 0
 
 
+@pytest.mark.slow  # two trainings; the supernet's CLI is covered by the search test here
 def test_sigkilled_training_resumes_to_the_uninterrupted_result(search_setup, tmp_path):
     runner = CliRunner()
     whole = runner.invoke(main, train_args(search_setup, tmp_path, "whole"))
