@@ -187,8 +187,9 @@ def search_pruned(settings: DemoSettings, base: BaseModel, shared: WeightSharing
         proxy_settings=ProxySettings(recal_batches=settings.recal_batches,
                                      supernet=str(shared.supernet.resolve()) if shared else None,
                                      seed=settings.seed),
-        # a dozen candidates: the latency model's unit table would cost more device time than
-        # it saves (it pays from about a hundred, benchmarks/results/latency_model.md)
+        # a dozen candidates: the latency model measures all of them anyway while it has few
+        # networks to calibrate on (in benchmarks/results/latency_model.md the first 12 of 12
+        # and 28 of the first 30; 113 of 300 in all)
         latency_mode="measure")
     console.print(f"searching ({search_settings.agent}, {settings.budget} candidates, "
                   f"target {settings.target_speedup:g}x faster on this CPU) into "
