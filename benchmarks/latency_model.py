@@ -191,14 +191,13 @@ def base_stage(work: Path) -> tuple[Path, Path]:
     machine is busy); returns (data.yaml, best.pt)."""
     root = work / "search"
     root.mkdir(parents=True, exist_ok=True)
-    cli = CLI
     data = root / "data" / "data.yaml"
     if not data.is_file():
-        run(cli + ["data", "synth", "--out", str(root / "data"), "--images",
+        run(CLI + ["data", "synth", "--out", str(root / "data"), "--images",
                    SEARCH_BASE["images"], "--size", "320x240", "--seed", "0"])
     base = root / "base" / "best.pt"
     if not base.is_file():
-        run(cli + ["train", "--data", str(data), "--model", "yolov3", "--width",
+        run(CLI + ["train", "--data", str(data), "--model", "yolov3", "--width",
                    SEARCH_BASE["width"], "--imgsz", SEARCH_BASE["imgsz"], "--epochs",
                    SEARCH_BASE["epochs"], "--workers", "1", "--val-images", "60",
                    "--out", str(root / "base")])  # train's --out is the run folder itself
@@ -208,16 +207,16 @@ def base_stage(work: Path) -> tuple[Path, Path]:
 def search_stage(work: Path) -> None:
     """The two 300-candidate searches (each resumable), after the base."""
     data, base = base_stage(work)
-    root, cli = work / "search", CLI
+    root = work / "search"
     for mode in ("measure", "model"):
         folder = root / "search" / mode
         if (folder / "report.md").is_file():
             continue
         common = ["--latency-cache", str(root / f"{mode}-cache.sqlite")]
         if (folder / "config.yaml").is_file():
-            run(cli + ["search", "--resume", str(folder)])
+            run(CLI + ["search", "--resume", str(folder)])
             continue
-        run(cli + ["search", "--data", str(data), "--weights", str(base), "--target-speedup",
+        run(CLI + ["search", "--data", str(data), "--weights", str(base), "--target-speedup",
                    "2", "--budget", str(SEARCH_BUDGET), "--latency-mode", mode,
                    "--ort-threads", "1", "--val-images", "60", "--seed", "0", *common,
                    *[item for key, value in PROTOCOL.items()
