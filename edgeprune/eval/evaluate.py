@@ -85,7 +85,12 @@ class Evaluator:
     """mAP of detectors on one dataset; ground truth (and images, if cached) prepared once."""
 
     def __init__(self, dataset: DetectionDataset, batch_size: int = 8,
-                 cache_images: bool = False, max_detections: int = 300) -> None:
+                 cache_images: bool = False, max_detections: int = 300,
+                 images: list[np.ndarray] | None = None) -> None:
+        """`images`: the dataset's images already in memory, in its order (say, corrupted
+        copies), scored in place of its files."""
+        if images is not None and len(images) != len(dataset.samples):
+            raise ValueError(f"{len(images)} images for {len(dataset.samples)} samples")
         if not dataset.samples:
             raise EdgepruneError(f"{dataset.source or 'dataset'}: no images in split "
                                  f"{dataset.split!r} to evaluate on")
@@ -103,7 +108,8 @@ class Evaluator:
         self.instances = counts
         self.images_with = images_with
         self.matcher = CocoMatcher(dataset.samples, len(dataset.names), max_detections)
-        self._cache: dict[int, np.ndarray] | None = {} if cache_images else None
+        self._cache: dict[int, np.ndarray] | None = (
+            dict(enumerate(images)) if images is not None else {} if cache_images else None)
 
     def _image(self, index: int) -> np.ndarray:
         if self._cache is not None and index in self._cache:

@@ -79,20 +79,21 @@ class RobustScorer:
         from edgeprune.eval.sim2real.suite import corruption_rng
 
         self.settings = settings
-        self.parts: dict[str, tuple] = {}  # name -> (Evaluator, its images in memory)
+        self.parts: dict[str, Evaluator] = {}  # name -> its images, in memory
         if settings.corruptions:
             chosen = subset(val_data, settings.images, seed)
             draw = random.Random(f"robust:{seed}")
-            images = []
+            # the corrupted images and their (corruption, severity), in the subset's order
+            self.corrupted: list[np.ndarray] = []
             self.conditions: list[tuple[str, int]] = []
             for index, sample in enumerate(chosen.samples):
                 name = draw.choice(settings.corruptions)
                 severity = draw.choice(settings.severities)
                 self.conditions.append((name, severity))
                 image = read_image(sample.image_path)
-                images.append(apply_corruption(name, image, severity,
-                                               corruption_rng(seed, index, name, severity)))
-            self.parts["corrupted"] = (Evaluator(chosen), images)
+                self.corrupted.append(apply_corruption(name, image, severity,
+                                                      corruption_rng(seed, index, name, severity)))
+            self.parts["corrupted"] = Evaluator(chosen, images=self.corrupted)
         if settings.real:
             from edgeprune.data import load_dataset
 
@@ -106,23 +107,9 @@ class RobustScorer:
                 raise EdgepruneError(f"--robust-real {settings.real}: its classes "
                                      f"{real.names} are not the search data's "
                                      f"{val_data.names}")
-            self.parts["real"] = (Evaluator(real), [read_image(s.image_path)
-                                                    for s in real.samples])
+            self.parts["real"] = Evaluator(real, cache_images=True)
 
     def scores(self, detector) -> dict[str, float]:
         """mAP@0.5 of `detector` on each robust part, at the thresholds mAP is taken at."""
-        from edgeprune.eval.evaluate import MAP_CONF_THRESHOLD, MAP_IOU_THRESHOLD
-
-        saved = (detector.conf_threshold, detector.iou_threshold, detector.multi_label)
-        detector.conf_threshold, detector.iou_threshold = MAP_CONF_THRESHOLD, MAP_IOU_THRESHOLD
-        detector.multi_label = True
-        try:
-            scores = {}
-            for name, (evaluator, images) in self.parts.items():
-                detections = []
-                for start in range(0, len(images), evaluator.batch_size):
-                    detections.extend(detector(images[start:start + evaluator.batch_size]))
-                scores[name] = float(evaluator.score(detections)[0])
-            return scores
-        finally:
-            detector.conf_threshold, detector.iou_threshold, detector.multi_label = saved
+        return {name: float(evaluator(detector).map50)
+                for name, evaluator in self.parts.items()}

@@ -25,11 +25,11 @@ def test_the_corrupted_subset_is_fixed_by_the_seed(search_setup):
     settings = RobustSettings(corruptions=("gaussian_noise", "motion_blur"), images=3)
     first, again = RobustScorer(settings, val, seed=3), RobustScorer(settings, val, seed=3)
     assert first.conditions == again.conditions
-    (_, images_a), (_, images_b) = first.parts["corrupted"], again.parts["corrupted"]
+    images_a, images_b = first.corrupted, again.corrupted
     assert all((a == b).all() for a, b in zip(images_a, images_b, strict=True))
     other = RobustScorer(settings, val, seed=4)
     assert other.conditions != first.conditions or not all(
-        (a == b).all() for a, b in zip(images_a, other.parts["corrupted"][1], strict=True))
+        (a == b).all() for a, b in zip(images_a, other.corrupted, strict=True))
     assert {name for name, _ in first.conditions} <= {"gaussian_noise", "motion_blur"}
 
 
