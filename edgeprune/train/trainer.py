@@ -19,9 +19,7 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import (
-    Progress,
-)
+from rich.progress import Progress
 from torch import nn
 
 from edgeprune.console import escape
@@ -288,11 +286,12 @@ class Trainer:
                 warm_up_batch_norm(self.model, iteration)
                 # robust fine-tuning: the student sees corrupted images, the teacher (the
                 # extra loss) the clean ones
-                seen = (self.corruption.apply(images, self.config.seed, epoch, step)
-                        if self.corruption is not None else images)
+                seen = None
+                if self.corruption is not None:
+                    seen = self.corruption.apply(images, self.config.seed, epoch, step)
+                    seen = seen.to(self.device, non_blocking=True).float() / 255
                 images = images.to(self.device, non_blocking=True).float() / 255
-                seen = (seen.to(self.device, non_blocking=True).float() / 255
-                        if self.corruption is not None else images)
+                seen = images if seen is None else seen
                 with torch.autocast(self.device.type, dtype=torch.float16,
                                     enabled=self.use_amp):
                     outputs = self.network(seen)
