@@ -170,7 +170,10 @@ def _print_report(report, show: int) -> None:
     for s in checked:
         table.add_row(s.split, f"{s.listed:,}", f"{s.usable:,}", f"{s.missing:,}",
                       f"{s.unreadable:,}", f"{s.background:,}", f"{sum(s.boxes.values()):,}",
-                      f"{s.ignore_boxes:,}", f"{len(s.problems):,}")
+                      f"{s.ignore_boxes:,}",
+                      # one meaning of "problem", as in the exit status and the summary line
+                      # (warnings are listed below the table by kind)
+                      f"{sum(not p.is_warning for p in s.problems):,}")
     if checked:
         stdout.print(table)
         per_class = Table(title="boxes per class", title_justify="left", box=None,
