@@ -65,6 +65,14 @@ def parse_args() -> argparse.Namespace:
                         "demo's, ~/.cache/edgeprune/demo)")
     parser.add_argument("--out", type=Path,
                         default=ROOT / "benchmarks" / "results" / "proxy_fidelity.md")
+    parser.add_argument("--base", type=Path, default=None,
+                        help="a trained base checkpoint to measure the proxies on instead of "
+                        "the demo's (with --data; e.g. another benchmark's converged base)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="with --base: the dataset YAML it was trained on")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="ONNX Runtime threads the candidates' latency is timed on "
+                        "(default: the cpu profile's, one per CPU)")
     parser.add_argument("--images", type=int, default=1000,
                         help="generated images per domain; with --imgsz, the base's sizes "
                         "(default: those of the recorded run; the demo's are 800 and 256)")
@@ -85,6 +93,8 @@ def parse_args() -> argparse.Namespace:
                         "--supernet (its own folder in --work)")
     args = parser.parse_args()
     args.forms = [p for p in FORMS if p in args.proxies or p == args.start]
+    if (args.base is None) != (args.data is None):
+        parser.error("--base and --data go together")
     return args
 
 
@@ -107,6 +117,12 @@ def save_json(path: Path, data) -> None:
 def demo_base(args, console):
     from edgeprune.demo.settings import DEFAULT_CACHE, DemoSettings
     from edgeprune.demo.steps import make_data, train_base
+
+    if args.base is not None:  # a base trained elsewhere: the demo's batch, its own data
+        from types import SimpleNamespace
+
+        return (DemoSettings(seed=args.seed), SimpleNamespace(sim=args.data.resolve()),
+                SimpleNamespace(weights=args.base.resolve()))
 
     # the default sizes are the demo's when the results were recorded (2026-12-01; the demo
     # has since moved to 800 images at 256 px to fit its 20 minutes), so that run repeats
@@ -249,7 +265,10 @@ def plot(candidates, truth, scores, path: Path) -> Path:
     from edgeprune.plotting import pyplot, save_figure
 
     plt = pyplot()
-    figure, axes = plt.subplots(1, len(scores), figsize=(3.2 * len(scores), 3.2), sharey=True)
+    # squeeze=False: one proxy still gives a list of axes
+    figure, grid = plt.subplots(1, len(scores), figsize=(3.2 * len(scores), 3.2), sharey=True,
+                                squeeze=False)
+    axes = list(grid[0])
     hashes = [c["spec_hash"] for c in candidates]
     speedups = [1 / c["ratio"] for c in candidates]
     for axis, (proxy, by_hash) in zip(axes, scores.items(), strict=True):
@@ -259,7 +278,7 @@ def plot(candidates, truth, scores, path: Path) -> Path:
         axis.set_xlabel("proxy mAP@0.5", fontsize=8)
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("fine-tuned mAP@0.5", fontsize=8)
-    figure.colorbar(points, ax=list(axes), label="measured speedup")
+    figure.colorbar(points, ax=axes, label="measured speedup")
     return save_figure(figure, path)
 
 
@@ -301,9 +320,10 @@ def write_report(args, context: dict, stats: dict, plot_path: Path, command: str
         f"Commit: {commit()}; {dt.datetime.now().isoformat(timespec='seconds')}  ",
         f"Load: before `{context['load_before']}`, after `{uptime()}`", "",
         "## Sizes", "",
-        f"- base: yolov3 width 0.25, {args.imgsz} px, {args.images} images per domain, the "
-        f"demo's (`{context['base']}`), "
-        f"{context['base_minutes']:.1f} min of training",
+        (f"- base: `{context['base']}` (given with --base), data `{args.data}`"
+         if args.base is not None else
+         f"- base: yolov3 width 0.25, {args.imgsz} px, {args.images} images per domain, the "
+         f"demo's (`{context['base']}`), {context['base_minutes']:.1f} min of training"),
         f"- {len(context['candidates'])} candidates with measured speedups "
         f"{context['speedup_range'][0]:.2f}x-{context['speedup_range'][1]:.2f}x "
         f"(sources: {context['sources']}); {stats['band_size']} inside the +-10% band around "

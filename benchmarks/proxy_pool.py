@@ -64,7 +64,7 @@ def candidate_pool(args, base, data, console):
     base_ckpt = load_checkpoint(base.weights)
     cfg = base_ckpt.model.cfg
     meter = resolve_device("cpu", cache=Path(args.work) / "latency.sqlite",
-                           protocol=POOL_PROTOCOL)
+                           protocol=POOL_PROTOCOL, threads=getattr(args, "threads", None))
     meter.use_reference(cfg)
     path = Path(args.work) / "candidates.json"
     earlier: list[dict] = json.loads(path.read_text()) if path.is_file() else []

@@ -43,7 +43,6 @@ import datetime as dt
 import shlex
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,13 +51,18 @@ from machine_info import commit, machine_line, uptime  # noqa: E402
 from search_goals import (  # noqa: E402
     GOAL_SEEDS,
     GOAL_TARGETS,
-    LATENCY_TOLERANCE,
     RL_AGENTS,
-    SEARCH_BASELINES,
+)
+from search_pipeline import (  # noqa: E402
+    Rival,
+    rival_rows,
+    run_pieces,
+    scores,
+    search_config,
+    search_row,
 )
 from search_report import write_report  # noqa: E402
 from search_steps import Work, load_json, usable_cpus  # noqa: E402
-from side_by_side import side_by_side  # noqa: E402
 
 AGENTS = (*RL_AGENTS, "flops", "random", "uniform", "halp")
 DETERMINISTIC = ("uniform", "halp")  # run once: a second seed gives the same search
@@ -189,76 +193,30 @@ def main() -> None:
     supernet, supernet_info = work.supernet(base, data, args.supernet_epochs)
     loads["after the base"] = uptime()
     searches = planned_searches(args)
-    pool = ThreadPoolExecutor(args.jobs)
-    try:
-        def searched(number: int, search: dict) -> None:
-            say(f"search {number}/{len(searches)}: {search['name']}")
-            search["search_info"] = work.search(
-                search["name"], search_options(args, search, search_data, base, supernet))
-            say(f"search {search['name']} done")
-
-        wait_all(pool.submit(searched, n, s) for n, s in enumerate(searches, 1))
-        loads["after the searches"] = uptime()
-
-        def tuned(number: int, search: dict) -> None:
-            say(f"fine-tuning {number}/{len(searches)}: {search['name']}")
-            search["finetune_info"] = work.finetune(
-                search["name"], Path(search["search_info"]["weights"]), base, data,
-                args.finetune_epochs, args.val_images)
-
-        def trained(target: float, model: str, matched: str) -> dict:
-            say(f"{target:g}x scratch {model} matching {matched}")
-            info = work.scratch(f"{target:g}x-{model}", model, data, base,
-                                work.runs / "search" / matched,
-                                args.base_epochs + args.finetune_epochs,
-                                protocol_options(args))
-            return {"name": f"{model} width {info['width']:g}", "model": model,
-                    "target": target, "info": info, "weights": info["weights"],
-                    "matched_name": matched, "train_seconds": info["seconds"]}
-
-        # the scratch trainings are the longest pieces: first, so they do not end last alone
-        matches = [(target, model, mine[0]["name"]) for target in args.targets
-                   if (mine := [s for s in searches if s["target"] == target])
-                   and not args.no_scratch for model in ("yolov3", "yolov3-tiny")]
-        scratch_jobs = [pool.submit(trained, *match) for match in matches]
-        wait_all(pool.submit(tuned, n, s) for n, s in enumerate(searches, 1))
-        scratch = [job.result() for job in scratch_jobs]
-        loads["after the training"] = uptime()
-        final_began = time.perf_counter()
-        say("validating every final model on the whole sim val split")
-        finals = [("base", base, None),
-                  *[(s["name"], Path(s["finetune_info"]["weights"]), s) for s in searches],
-                  *[(f"scratch-{m['target']:g}x-{m['model']}", Path(m["weights"]), m)
-                    for m in scratch]]
-        scores_of = [pool.submit(work.validate, name, weights, data)
-                     for name, weights, _ in finals]
-        wait_all(scores_of)
-        for (_, _, owner), job in zip(finals, scores_of, strict=True):
-            if owner is not None:
-                owner["val"] = job.result()
-        base_score = scores_of[0].result()
-    except BaseException:
-        # a failed piece (or Ctrl-C): start nothing more; pieces already running finish and
-        # are reused by the next invocation
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
-    say("timing every final model side by side with the base")
-    latency = side_by_side({name: weights for name, weights, _ in finals}, args.imgsz,
-                           args.rounds)
+    # per target, the scratch rivals match the target's first search (abcp seed 0 by default)
+    rivals = [Rival(f"{target:g}x-{model}", model, model, target, mine[0]["name"],
+                    args.base_epochs + args.finetune_epochs,
+                    ["--model", model, "--match", str(work.runs / "search" / mine[0]["name"])])
+              for target in args.targets
+              if (mine := [s for s in searches if s["target"] == target])
+              and not args.no_scratch for model in ("yolov3", "yolov3-tiny")]
+    finals = run_pieces(work, args.jobs, searches,
+                        lambda search: search_options(args, search, search_data, base,
+                                                      supernet),
+                        base, data, args.finetune_epochs, args.val_images, rivals,
+                        protocol_options(args), args.imgsz, args.rounds, say, loads)
+    latency, base_score = finals["latency"], finals["base_score"]
     loads["end"] = uptime()
     base_ms = latency["base"]["median_ms"]
-    runs = [row(search, latency[search["name"]], base_ms) for search in searches]
-    trained = [{**m, **scores(m["val"]), **timed(latency[f"scratch-{m['target']:g}x-"
-                                                        f"{m['model']}"], m["target"], base_ms)}
-               for m in scratch]
+    runs = [search_row(search, latency[search["name"]], base_ms) for search in searches]
+    trained = rival_rows(finals["scratch"], latency, base_ms)
     context = {
         "recorded": dt.datetime.now().isoformat(timespec="seconds"),
         "command": shlex.join([".venv/bin/python", "benchmarks/search_agents.py",
                                *sys.argv[1:]]),
         "commit": commit(), "machine": machine_line(), "loads": loads,
         "seconds": time.perf_counter() - began,
-        "final_seconds": time.perf_counter() - final_began, "scope": scope(args),
+        "final_seconds": finals["final_seconds"], "scope": scope(args),
         "targets": args.targets, "runs": runs, "scratch": trained,
         "base": {"ms": base_ms, **scores(base_score), "images": base_score["images"]},
         "base_info": base_info, "supernet_info": supernet_info,
@@ -266,44 +224,6 @@ def main() -> None:
         "search_configs": {s["name"]: search_config(work, s["name"]) for s in searches},
         "commands": work.commands}
     write_report(args, context, SIZING)
-
-
-def wait_all(jobs) -> None:
-    """Wait for every job; the first failure is raised (a failed piece exits the benchmark
-    with its log's tail, see Work.run)."""
-    for job in list(jobs):
-        job.result()
-
-
-def scores(val: dict) -> dict:
-    return {"map50": val["map50"], "map50_95": val["map50_95"]}
-
-
-def timed(entry: dict, target: float, base_ms: float) -> dict:
-    """The side-by-side latency of a model and whether it meets `target` on that clock."""
-    target_ms = base_ms / target
-    return {"ms": entry["median_ms"], "speedup": base_ms / entry["median_ms"],
-            "gflops": entry["gflops"], "target_ms": target_ms,
-            "meets": entry["median_ms"] <= target_ms * (1 + LATENCY_TOLERANCE)}
-
-
-def row(search: dict, entry: dict, base_ms: float) -> dict:
-    info, finetune = search["search_info"], search["finetune_info"]
-    return {**search, **scores(search["val"]), **timed(entry, search["target"], base_ms),
-            "proxy_map50": info["proxy_map50"], "search_seconds": info["search_seconds"],
-            "candidates": info["candidates"], "measured": info["measured"],
-            "noisy": info["noisy"], "best_step": info["best_step"],
-            "search_latency_ms": info["search_latency_ms"],
-            "search_target_ms": info["target_ms"],
-            "finetune_seconds": finetune["train_seconds"],
-            "kind": "RL" if search["agent"] in RL_AGENTS else "baseline",
-            "baseline": search["agent"] in SEARCH_BASELINES}
-
-
-def search_config(work: Work, name: str) -> dict:
-    import yaml
-
-    return yaml.safe_load((work.runs / "search" / name / "config.yaml").read_text())
 
 
 if __name__ == "__main__":

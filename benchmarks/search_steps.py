@@ -68,10 +68,12 @@ class Work:
         text = "edgeprune " + shlex.join(command[len(EDGEPRUNE):])
         return text.replace(str(self.root), "$WORK")
 
-    def run(self, command: list[str], log: str, wide: bool = False) -> dict:
+    def run(self, command: list[str], log: str, wide: bool = False,
+            may_fail: bool = False) -> dict:
         """Run `command` (output to logs/`log`) on a free CPU (all of them when `wide`); its
         wall and CPU seconds (its own rusage, data-loading workers included, so pieces running
-        at the same time do not count each other's). Stops the benchmark when it fails."""
+        at the same time do not count each other's) and exit status. Stops the benchmark when
+        it fails, unless `may_fail` (a check whose failure is its answer)."""
         path = self.root / "logs" / log
         path.parent.mkdir(parents=True, exist_ok=True)
         held = [self._free.get() for _ in (self.cpus if wide else [0])]
@@ -90,11 +92,11 @@ class Work:
         finally:
             for cpu in held:
                 self._free.put(cpu)
-        if process.returncode != 0:
+        if process.returncode != 0 and not may_fail:
             sys.exit(f"failed ({process.returncode}): {self.shown(command)}\n"
                      f"{path.read_text()[-3000:]}")
         return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
-                "cpus": held}
+                "cpus": held, "exit": process.returncode}
 
     def _once(self, folder: Path, command: list[str], log: str, resume: list[str] | None,
               summary, wide: bool = False) -> dict:
@@ -144,17 +146,21 @@ class Work:
                 f"names: [{', '.join(chosen.names)}]\n")
         return data, search_data
 
-    def base(self, data: Path, imgsz: int, width: float, epochs: int,
-             val_images: int) -> tuple[Path, dict]:
+    def base(self, data: Path, imgsz: int, width: float, epochs: int, val_images: int,
+             plateau: int | None = None) -> tuple[Path, dict]:
+        """yolov3 at `width` from scratch: `epochs` epochs, or with `plateau` until converged
+        (`train --plateau`, `epochs` the most it may train)."""
         folder = self.root / "base"
         command = [*EDGEPRUNE, "train", "--data", str(data), "--model", "yolov3", "--width",
                    str(width), "--imgsz", str(imgsz), "--epochs", str(epochs), "--workers",
-                   "1", "--val-images", str(val_images), "--seed", "0", "--out", str(folder)]
+                   "1", "--val-images", str(val_images), "--seed", "0",
+                   *(["--plateau", str(plateau)] if plateau else []), "--out", str(folder)]
         resume = ([*EDGEPRUNE, "train", "--out", str(folder), "--resume"]
                   if (folder / "last.pt").is_file() else None)
 
         def summary(timing: dict) -> dict:
-            return {**timing, "train_seconds": training_seconds(folder)}
+            return {**timing, "train_seconds": training_seconds(folder),
+                    "epochs": trained_epochs(folder)}
 
         return folder / "best.pt", self._once(folder, command, "train-base.log", resume,
                                               summary, wide=True)
@@ -185,35 +191,61 @@ class Work:
         return self._once(folder, command, f"search-{name}.log", resume,
                           lambda timing: search_summary(folder, timing))
 
-    def finetune(self, name: str, weights: Path, base: Path, data: Path, epochs: int,
+    def finetune(self, name: str, weights: Path, base: Path, data: Path, epochs: int | None,
                  val_images: int) -> dict:
+        """`edgeprune finetune --teacher base`: `epochs`, or (None) its default share of the
+        base's epochs (`--base-share`)."""
         folder = self.runs / "finetune" / name
         command = [*EDGEPRUNE, "finetune", "--weights", str(weights), "--teacher", str(base),
-                   "--data", str(data), "--epochs", str(epochs), "--workers", "1",
-                   "--val-images", str(val_images), "--seed", "0", "--out", str(self.runs),
-                   "--name", name]
+                   "--data", str(data), *(["--epochs", str(epochs)] if epochs else []),
+                   "--workers", "1", "--val-images", str(val_images), "--seed", "0",
+                   "--out", str(self.runs), "--name", name]
 
         def summary(timing: dict) -> dict:
             return {**timing, "train_seconds": training_seconds(folder),
-                    "weights": str(folder / "best.pt")}
+                    "epochs": trained_epochs(folder), "weights": str(folder / "best.pt")}
 
         return self._once(folder, command, f"finetune-{name}.log", None, summary)
 
-    def scratch(self, name: str, model: str, data: Path, base: Path, match: Path,
-                epochs: int, options: list[str]) -> dict:
-        """`edgeprune scratch --match`: the widest `model` no slower than `match`'s best."""
+    def scratch(self, name: str, data: Path, base: Path, epochs: int, choice: list[str],
+                options: list[str], wide: bool = False) -> dict:
+        """`edgeprune scratch CHOICE`: e.g. `--model yolov3 --match RUN` (the widest yolov3 no
+        slower than a search's best), `--cfg BEST.pt` (a searched architecture from scratch),
+        or `--model yolov3-tiny --width 1`."""
         folder = self.runs / "scratch" / name
         command = [*EDGEPRUNE, "scratch", "--data", str(data), "--weights", str(base),
-                   "--model", model, "--match", str(match), "--epochs", str(epochs),
-                   "--workers", "1", "--device", "cpu", "--ort-threads", "1", "--latency-cache",
+                   *choice, "--epochs", str(epochs), "--workers", "1", "--device", "cpu",
+                   "--ort-threads", "1", "--latency-cache",
                    str(self.root / "scratch-latency.sqlite"), "--seed", "0", *options,
                    "--out", str(self.runs), "--name", name]
 
         def summary(timing: dict) -> dict:
             return {**timing, **json.loads((folder / "scratch.json").read_text()),
-                    "matched": str(match)}
+                    "choice": choice}
 
-        return self._once(folder, command, f"scratch-{name}.log", None, summary)
+        return self._once(folder, command, f"scratch-{name}.log", None, summary, wide=wide)
+
+    def regime(self, name: str, base: Path, data: Path, tiny: Path, options: list[str]) -> dict:
+        """`edgeprune regime`: the four checks of a base on ort-cpu, 1 thread (its
+        regime.json; the exit status says pass or fail, both recorded)."""
+        folder = self.runs / "regime" / name
+        command = [*EDGEPRUNE, "regime", "--weights", str(base), "--data", str(data), "--tiny",
+                   str(tiny), "--device", "cpu", "--ort-threads", "1", "--latency-cache",
+                   str(self.root / "scratch-latency.sqlite"), *options, "--out", str(self.runs),
+                   "--name", name]
+        self.commands.append(self.shown(command))
+        done = load_json(folder / DONE)
+        if done is not None:
+            return done
+        if folder.exists():
+            shutil.rmtree(folder)
+        timing = self.run(command, f"regime-{name}.log", may_fail=True)
+        if not (folder / "regime.json").is_file():  # it broke rather than judged
+            sys.exit(f"failed ({timing['exit']}): {self.shown(command)}\n"
+                     f"{(self.root / 'logs' / f'regime-{name}.log').read_text()[-3000:]}")
+        result = {**timing, **json.loads((folder / "regime.json").read_text())}
+        save_json(folder / DONE, result)
+        return result
 
     def validate(self, name: str, weights: Path, data: Path) -> dict:
         """`edgeprune val` on the whole val split (results kept in WORK/val)."""
@@ -236,6 +268,12 @@ def training_seconds(folder: Path) -> float:
     with (folder / "results.csv").open() as rows:
         return sum(float(r["train_seconds"]) + float(r.get("val_seconds") or 0)
                    for r in csv.DictReader(rows))
+
+
+def trained_epochs(folder: Path) -> int:
+    """Epochs a run trained over all its sessions (rows of its results.csv)."""
+    with (folder / "results.csv").open() as rows:
+        return sum(1 for _ in csv.DictReader(rows))
 
 
 def search_summary(folder: Path, timing: dict) -> dict:
