@@ -124,9 +124,10 @@ def demo_base(args, console):
         return (DemoSettings(seed=args.seed), SimpleNamespace(sim=args.data.resolve()),
                 SimpleNamespace(weights=args.base.resolve()))
 
-    # the default sizes are the demo's when the results were recorded (2026-12-01; the demo
-    # has since moved to 800 images at 256 px to fit its 20 minutes), so that run repeats
-    settings = DemoSettings(seed=args.seed, images=args.images, imgsz=args.imgsz)
+    # the default sizes are the demo's when the results were recorded (2026-12-01: width
+    # 0.25, 8 epochs, no plateau rule; the demo has since moved on), so that run repeats
+    settings = DemoSettings(seed=args.seed, images=args.images, imgsz=args.imgsz, width=0.25,
+                            epochs=8, plateau=0)
     cache = args.cache or DEFAULT_CACHE
     data = make_data(settings, cache, args.work, console)
     base = train_base(settings, data, cache, args.work, console)

@@ -30,7 +30,12 @@ DEFAULTS = DemoSettings()
               default=DEFAULTS.width, show_default=True,
               help="yolov3 width multiplier.")
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs,
-              show_default=True, help="Base model training epochs.")
+              show_default=True, help="The most epochs the base trains; with --plateau it "
+              "stops earlier once converged.")
+@click.option("--plateau", type=click.IntRange(min=0), default=DEFAULTS.plateau,
+              show_default=True, help="Stop the base's training when val mAP@0.5 has gained "
+              "less than 0.005 over this many epochs (`train --plateau`); 0 trains every "
+              "epoch (and the regime's convergence check then fails).")
 @click.option("--batch", type=click.IntRange(min=1), default=DEFAULTS.batch, show_default=True)
 @click.option("--target-speedup", type=click.FloatRange(min=1, min_open=True),
               default=DEFAULTS.target_speedup, show_default=True,
@@ -54,33 +59,43 @@ DEFAULTS = DemoSettings()
               help="Validation images the search's accuracy proxy uses.")
 @click.option("--recal-batches", type=click.IntRange(min=1),
               default=DEFAULTS.recal_batches, show_default=True)
-@click.option("--finetune-epochs", type=click.IntRange(min=1),
-              default=DEFAULTS.finetune_epochs, show_default=True)
+@click.option("--finetune-epochs", type=click.IntRange(min=1), default=None,
+              help="Fine-tuning epochs. Default: --finetune-share of the base's epochs.")
+@click.option("--finetune-share", type=click.FloatRange(min=0, min_open=True),
+              default=DEFAULTS.finetune_share, show_default=True,
+              help="Fine-tuning epochs as a share of the epochs the base trained.")
+@click.option("--ort-threads", type=click.IntRange(min=1), default=DEFAULTS.ort_threads,
+              show_default=True, help="ONNX Runtime threads of every latency measurement "
+              "(1: where this CPU's latency follows compute; see the report's regime "
+              "checks).")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Data-loading processes. Default: CPU cores - 1.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, batch,
+def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, plateau, batch,
          target_speedup, proxy, supernet_epochs, agent, budget, val_images, recal_batches,
-         finetune_epochs, workers, seed) -> None:
+         finetune_epochs, finetune_share, ort_threads, workers, seed) -> None:
     """Run the whole chain on generated RoboMaster-like data, on this machine alone.
 
     \b
     1. generate a sim and a real dataset (edgeprune data synth; same scenes, real adds a
        camera model)
-    2. train a small yolov3 on sim, then (with a weight-sharing --proxy) its weight-sharing
-       network (both cached: a second demo reuses them)
+    2. train a small yolov3 on sim until converged (--plateau), then (with a
+       weight-sharing --proxy) its weight-sharing network (both cached: a second demo reuses
+       them); check the regime: converged, and latency that follows compute on this CPU
     3. search a pruned model 2x faster on this CPU (ONNX Runtime latency in the reward,
        candidates scored by --proxy)
-    4. fine-tune it with distillation from the base; train the widest yolov3 as fast as it
-       from scratch, the comparison that matters (cached too)
-    5. evaluate base, pruned, fine-tuned and scratch on sim and real; export the final ONNX
+    4. fine-tune it with distillation from the base for a share of the base's epochs; train
+       from scratch, for as many epochs in all, the widest yolov3 as fast as it and its own
+       architecture: the comparisons that matter (cached too)
+    5. evaluate base, pruned, fine-tuned and both scratch models on sim and real; export the
+       final ONNX
     6. sim-to-real robustness of the base and the fine-tuned model (edgeprune eval
        sim2real on a subset of corruptions and val images)
 
-    Writes OUT/demo/NAME/report.md and prints a summary table. The defaults take under 20
-    minutes on a 2-core CPU from a cold cache (17.3 and 19.7 measured) and leave the base
-    far from trained; --images 1000 --imgsz 320 --supernet-epochs 2 --budget 24 takes about
-    40 and trains it properly (docs/demo.md, "Sizes").
+    Writes OUT/demo/NAME/report.md (with the regime checks, and the verdicts against both
+    scratch models) and prints a summary table. The defaults are sized for a cold run of
+    about 25 minutes on a 2-core CPU; docs/demo.md ("Sizes") says what they were measured
+    to cost and reach.
     """
     from pathlib import Path
 
@@ -92,7 +107,9 @@ def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, batc
                             batch=batch, target_speedup=target_speedup,
                             proxy=proxy, supernet_epochs=supernet_epochs, agent=agent,
                             budget=budget, val_images=val_images, recal_batches=recal_batches,
-                            finetune_epochs=finetune_epochs, seed=seed, workers=workers)
+                            finetune_epochs=finetune_epochs, finetune_share=finetune_share,
+                            plateau=plateau, ort_threads=ort_threads, seed=seed,
+                            workers=workers)
     cache = None if no_cache else Path(cache_dir) if cache_dir else DEFAULT_CACHE
     run = new_run_dir("demo", name, out_root)
     stdout.print(f"edgeprune demo into [bold]{escape(run)}[/]"

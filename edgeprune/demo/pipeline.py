@@ -1,17 +1,19 @@
 """`edgeprune demo`: the whole chain on the embedded default, as a sequence of small steps.
 
     data = make_data(settings, cache)             # generated sim + real RoboMaster-like data
-    base = train_base(settings, data, cache, run)  # or reuse the cached one
+    base = train_base(settings, data, cache, run)  # until converged, or the cached one
+    regime = regime_checks(settings, base)         # converged? latency follows compute?
     shared = train_weight_sharing(settings, base, data, cache, run)  # the search's proxy
     search = search_pruned(settings, base, shared, data, run)
-    tuned = finetune_pruned(settings, search, base, data, run)
-    scratch = scratch_comparison(settings, search, data, cache, run)  # same latency, no search
+    tuned = finetune_pruned(settings, search, base, data, run)  # a share of the base's epochs
+    scratch = scratch_comparison(settings, search, base, data, cache, run)  # same latency
+    searched = searched_from_scratch(settings, search, base, data, cache, run)  # Liu et al.
     evaluations = evaluate_models(settings, {...}, data)
     export_final(tuned, run)
     robustness = sim_to_real(settings, base, tuned, data, run)   # base vs fine-tuned
 
-Each step (demo/steps.py) is a plain function of the settings and the previous steps' results,
-so steps can be added without touching the others.
+Each step (demo/steps.py, demo/comparison.py) is a plain function of the settings and the
+previous steps' results, so steps can be added without touching the others.
 """
 
 from __future__ import annotations
@@ -22,20 +24,24 @@ from pathlib import Path
 
 from rich.console import Console
 
+from edgeprune.demo.comparison import (
+    ModelEvaluation,
+    evaluate_models,
+    export_final,
+    scratch_comparison,
+    searched_from_scratch,
+    sim_to_real,
+)
 from edgeprune.demo.settings import DEFAULT_CACHE, DemoSettings
 from edgeprune.demo.steps import (
     BaseModel,
     DemoData,
-    ModelEvaluation,
     StageTimer,
     WeightSharing,
-    evaluate_models,
-    export_final,
     finetune_pruned,
     make_data,
-    scratch_comparison,
+    regime_checks,
     search_pruned,
-    sim_to_real,
     train_base,
     train_weight_sharing,
 )
@@ -59,7 +65,9 @@ class DemoResult:
     sim2real: object = None  # Sim2RealResult: base vs fine-tuned
     report: Path | None = None
     shared: WeightSharing | None = None
-    scratch: object = None  # ScratchModel
+    scratch: object = None  # ScratchModel: the widest yolov3 no slower
+    searched_scratch: object = None  # ScratchModel: the searched architecture from scratch
+    regime: object = None  # RegimeReport: checks (a) and (b) of `edgeprune regime`
 
 
 def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
@@ -77,6 +85,10 @@ def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
     base = train_base(settings, data, cache, run, console)
     timer.record("base model", began)
 
+    began = time.perf_counter()
+    regime = regime_checks(settings, base, console)
+    timer.record("regime checks", began)
+
     shared = None
     if settings.supernet_form:
         began = time.perf_counter()
@@ -92,7 +104,8 @@ def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
     timer.record("fine-tuning", began)
 
     began = time.perf_counter()
-    scratch = scratch_comparison(settings, search, data, cache, run, console)
+    scratch = scratch_comparison(settings, search, base, data, cache, run, console)
+    searched = searched_from_scratch(settings, search, base, data, cache, run, console)
     timer.record("scratch comparison", began)
 
     began = time.perf_counter()
@@ -106,7 +119,10 @@ def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
          (f"scratch (yolov3 w{scratch.width:g})", scratch.weights,
           scratch.latency_ratio * measured.latency_ms,
           count_gflops(scratch_cfg, (settings.imgsz, settings.imgsz)),
-          count_params(scratch_cfg))],
+          count_params(scratch_cfg)),
+         # the fine-tuned network's architecture: the same measured latency
+         ("scratch (searched architecture)", searched.weights, best.latency_ms, best.gflops,
+          best.params)],
         data, console)
     onnx = export_final(tuned.train.best, run)
     timer.record("evaluation and export", began)
@@ -115,7 +131,8 @@ def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
     robustness = sim_to_real(settings, base, tuned, data, run, console)
     timer.record("sim-to-real robustness", began)
     result = DemoResult(settings, run, data, base, search, tuned, evaluations, onnx, timer,
-                        robustness, shared=shared, scratch=scratch)
+                        robustness, shared=shared, scratch=scratch,
+                        searched_scratch=searched, regime=regime)
 
     from edgeprune.demo.report import write_report
 

@@ -40,13 +40,22 @@ def summary_table(result: DemoResult):
 
     table = Table(title=f"edgeprune demo: {result.run}", title_justify="left")
     for column in SHORT_COLUMNS:
-        table.add_column(column, justify="left" if column == "model" else "right")
+        table.add_column(column, justify="left" if column == "model" else "right",
+                         no_wrap=column == "model")
     for row in _rows(result):
-        table.add_row(row[0], row[1], row[2], row[3], row[5], row[7], row[6],
+        table.add_row(_short_name(row[0]), row[1], row[2], row[3], row[5], row[7], row[6],
                       row[8])
     table.caption = ("mAP on the val split of each domain; latency on this CPU (ort-cpu), "
-                     "timed against the base; scratch: trained without the search")
+                     "timed against the base; scratch: trained without the search (wN: the "
+                     "thinner yolov3, arch: the searched architecture)")
     return table
+
+
+def _short_name(name: str) -> str:
+    """A model's name in a terminal's width: scratch (yolov3 w0.125) -> scratch w0.125."""
+    return (name.replace("scratch (yolov3 ", "scratch ").replace("(searched architecture)",
+                                                                  "arch").rstrip(")")
+            if name.startswith("scratch") else name)
 
 
 ROBUSTNESS_COLUMNS = ("model", "sim mAP@0.5", "real mAP@0.5", "real/sim",
@@ -129,7 +138,10 @@ def write_report(result: DemoResult) -> Path:
         + ", BN recalibrated), `fine-tuned` the same network after fine-tuning with "
         "distillation; `scratch` is what a user gets without the search: the widest yolov3 "
         "no slower than the pruned network, trained from scratch on the same data for the "
-        "pruned network's epochs in all (the base's and fine-tuning's). "
+        "pruned network's epochs in all (the base's and fine-tuning's); `scratch (searched "
+        "architecture)` is the pruned network's own architecture trained the same way from "
+        "fresh weights (if it matches the fine-tuned one, the search's value is the "
+        "architecture it found). "
         f"Latency is measured on {_device(measured.latency)}, each network timed interleaved "
         f"with the base in one window: the ratio to the base x the base's median (the "
         f"fine-tuned model has the pruned architecture, so the same measurement). mAP on the "
@@ -137,6 +149,7 @@ def write_report(result: DemoResult) -> Path:
         f"Detector that runs on the robot.",
         *_verdict(result),
         "",
+        *_regime_section(result),
         *(_robustness_section(result) if result.sim2real is not None else []),
         "## Steps",
         "",
@@ -145,7 +158,7 @@ def write_report(result: DemoResult) -> Path:
         + (" (reused from the cache)" if result.data.reused else "") + f": "
         f"`{result.data.sim}`, `{result.data.real}`.",
         f"2. **Base model**: yolov3 width {settings.width:g} at {settings.imgsz} px, "
-        f"{settings.epochs} epochs, batch {settings.batch} on sim"
+        f"{_base_epochs(result)}, batch {settings.batch} on sim"
         + (" (reused from the cache)" if result.base.reused else "")
         + (f"; sim val mAP@0.5 {result.base.map50:.4f} in training"
            if result.base.map50 is not None else "")
@@ -157,7 +170,7 @@ def write_report(result: DemoResult) -> Path:
         f"({'meets' if best.feasible else 'MISSES'} the target), accuracy proxy "
         f"{best.accuracy:.4f} vs the base's {measured.accuracy:.4f}. Details: "
         f"[search/report.md]({_relative(search.files['report'], run)}).",
-        f"4. **Fine-tuning**: {settings.finetune_epochs} epochs with distillation (weight "
+        f"4. **Fine-tuning**: {_finetune_epochs(result)} with distillation (weight "
         f"{tuned.distill_weight:g}) from the base; sim val mAP@0.5 "
         + (f"{tuned.before.map50:.4f} before, {tuned.after.map50:.4f} after"
            if tuned.before and tuned.after else "not measured")
@@ -189,24 +202,74 @@ def _by_name(result: DemoResult, prefix: str) -> ModelEvaluation | None:
 
 
 def _verdict(result: DemoResult) -> list[str]:
-    """One sentence: does the searched network beat the model trained from scratch at equal or
-    lower latency? More accuracy bought with more latency is not a win over a thinner model."""
-    tuned, scratch = _by_name(result, "fine-tuned"), _by_name(result, "scratch")
-    if tuned is None or scratch is None:
+    """What the fine-tuned network keeps of the base, and whether it beats each model trained
+    from scratch at equal or lower latency (more accuracy bought with more latency is not a
+    win over a thinner model)."""
+    base, tuned = result.evaluations[0], _by_name(result, "fine-tuned")
+    if tuned is None:
         return []
-    gap = tuned.results["sim"].map50 - scratch.results["sim"].map50
-    # the scratch width is chosen on a coarse grid, so "equal" latency allows the timing's noise
-    no_slower = tuned.latency_ms <= scratch.latency_ms * (1 + SAME_LATENCY)
-    if gap > 0 and no_slower:
-        word = "beats"
-    elif gap > 0:
-        word = "is more accurate but slower than"
-    else:
-        word = "does NOT beat"
-    return ["", f"**The searched network {word} the model trained from scratch**: sim "
-            f"mAP@0.5 {tuned.results['sim'].map50:.4f} vs {scratch.results['sim'].map50:.4f} "
-            f"({gap * 100:+.1f} points) at {tuned.latency_ms:.2f} vs {scratch.latency_ms:.2f} "
-            f"ms" + ("" if no_slower else " (a win needs equal or lower latency)") + "."]
+    kept = tuned.results["sim"].map50 / max(base.results["sim"].map50, 1e-9)
+    lines = ["", f"**The fine-tuned network keeps {kept:.1%} of the base's sim mAP@0.5** "
+             f"({tuned.results['sim'].map50:.4f} of {base.results['sim'].map50:.4f}) at "
+             f"{base.latency_ms / tuned.latency_ms:.2f}x the base's speed."]
+    for scratch in (e for e in result.evaluations if e.name.startswith("scratch")):
+        gap = tuned.results["sim"].map50 - scratch.results["sim"].map50
+        # the scratch width is chosen on a coarse grid, so "equal" latency allows the
+        # timing's noise
+        no_slower = tuned.latency_ms <= scratch.latency_ms * (1 + SAME_LATENCY)
+        if gap > 0 and no_slower:
+            word = "beats"
+        elif gap > 0:
+            word = "is more accurate but slower than"
+        else:
+            word = "does NOT beat"
+        lines += ["", f"**The searched network {word} {scratch.name}**: sim mAP@0.5 "
+                  f"{tuned.results['sim'].map50:.4f} vs {scratch.results['sim'].map50:.4f} "
+                  f"({gap * 100:+.1f} points) at {tuned.latency_ms:.2f} vs "
+                  f"{scratch.latency_ms:.2f} ms"
+                  + ("" if no_slower else " (a win needs equal or lower latency)") + "."]
+    return lines
+
+
+def _regime_section(result: DemoResult) -> list[str]:
+    """Checks (a) and (b) of `edgeprune regime`: does pruning pay with this base here?"""
+    regime = result.regime
+    if regime is None:
+        return []
+    return [
+        "## Regime checks",
+        "",
+        "Is this a regime where pruning can pay? `edgeprune regime` (docs/search.md, "
+        "\"Before comparing: the regime\"): (a) the base trained until converged; (b) "
+        "latency follows compute on this CPU. Checks (c) and (d) need a yolov3-tiny trained "
+        "from scratch: `edgeprune regime --tiny`.",
+        "",
+        "| check | result | measured | why |",
+        "|---|---|---|---|",
+        *[f"| {c.name} | {c.mark()} | {c.measured} | {c.reason} |" for c in regime.checks],
+        "",
+    ]
+
+
+def _base_epochs(result: DemoResult) -> str:
+    base, settings = result.base, result.settings
+    if base.epochs is None:
+        return _epochs(settings.epochs)
+    if base.stop_reason:
+        return (f"{_epochs(base.epochs)} of at most {settings.epochs}, stopped by the plateau "
+                f"rule ({_epochs(settings.plateau)} window; see the regime checks)")
+    return f"{_epochs(base.epochs)} (at most {settings.epochs}: not converged by then)"
+
+
+def _finetune_epochs(result: DemoResult) -> str:
+    from edgeprune.demo.steps import finetune_epochs
+
+    epochs, why = finetune_epochs(result.settings, result.base)
+    return f"{_epochs(epochs)} ({why})"
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch{'' if count == 1 else 's'}"
 
 
 def _weight_sharing_step(result: DemoResult) -> list[str]:
@@ -222,14 +285,25 @@ def _weight_sharing_step(result: DemoResult) -> list[str]:
 
 
 def _scratch_step(result: DemoResult) -> list[str]:
-    scratch, settings = result.scratch, result.settings
+    from edgeprune.demo.steps import scratch_epochs
+
+    scratch, searched = result.scratch, result.searched_scratch
     if scratch is None:
         return []
-    return [f"4b. **Scratch comparison**: yolov3 width {scratch.width:g} (the widest at most "
-            f"the pruned network's latency: {scratch.latency_ratio:.3f} of the base's, timed "
-            f"against it), {settings.epochs} epochs from scratch on sim"
-            + (" (reused from the cache)" if scratch.reused else "")
-            + f"; {scratch.seconds / 60:.1f} min of training: `{scratch.weights}`."]
+    epochs = scratch_epochs(result.settings, result.base)
+    lines = [f"4b. **Scratch comparison**: yolov3 width {scratch.width:g} (the widest at most "
+             f"the pruned network's latency: {scratch.latency_ratio:.3f} of the base's, timed "
+             f"against it), {_epochs(epochs)} from scratch on sim"
+             + (" (reused from the cache)" if scratch.reused else "")
+             + f"; {scratch.seconds / 60:.1f} min of training: `{scratch.weights}`."]
+    if searched is not None:
+        lines.append(f"4c. **The searched architecture from scratch** (Liu et al., ICLR 2019): "
+                     f"the pruned network's architecture with fresh weights, "
+                     f"{_epochs(epochs)} on sim"
+                     + (" (reused from the cache)" if searched.reused else "")
+                     + f"; {searched.seconds / 60:.1f} min of training: "
+                     f"`{searched.weights}`.")
+    return lines
 
 
 def _device(latency: dict) -> str:

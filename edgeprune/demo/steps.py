@@ -21,7 +21,6 @@ from edgeprune.console import escape
 from edgeprune.demo.settings import (
     BASE_SETTINGS,
     DATA_SETTINGS,
-    SCRATCH_SETTINGS,
     SUPERNET_SETTINGS,
     DemoSettings,
 )
@@ -37,10 +36,12 @@ class DemoData:
 
 @dataclass
 class BaseModel:
-    weights: Path
+    weights: Path  # results.csv and (when converged) plateau.json lie beside it
     reused: bool
     map50: float | None  # on sim val, from training
     seconds: float  # training time (of the run that made it, when reused)
+    epochs: int | None = None  # trained (the plateau rule may stop it before the most)
+    stop_reason: str | None = None  # the plateau rule's, None when it ran every epoch
 
 
 @dataclass
@@ -86,33 +87,71 @@ def train_base(settings: DemoSettings, data: DemoData, cache: Path | None, run: 
                console: Console) -> BaseModel:
     """Train yolov3 at the demo width on sim, or reuse the one cached for these settings."""
     from edgeprune.train import TrainConfig
+    from edgeprune.train.plateau import PLATEAU_FILE
     from edgeprune.train.trainer import train
 
     cached = cache / f"base-{settings.key(*BASE_SETTINGS)}" if cache else None
     if cached is not None and (cached / "base.pt").is_file():
         meta = json.loads((cached / "base.json").read_text())
-        return BaseModel(cached / "base.pt", True, meta.get("map50"), meta.get("seconds", 0.0))
+        return BaseModel(cached / "base.pt", True, meta.get("map50"), meta.get("seconds", 0.0),
+                         meta.get("epochs"), meta.get("stop_reason"))
     config = TrainConfig(data=str(data.sim), model="yolov3", width=settings.width,
                          imgsz=settings.imgsz, epochs=settings.epochs, batch=settings.batch,
-                         seed=settings.seed)
+                         seed=settings.seed, plateau_window=settings.plateau or None)
     if settings.workers is not None:
         config.workers = settings.workers
+    until = (f"until converged (a {settings.plateau}-epoch plateau window), at most "
+             f"{settings.epochs} epochs" if settings.plateau else f"{settings.epochs} epochs")
     console.print(f"training the base model (yolov3 width {settings.width:g}, "
-                  f"{settings.imgsz} px, {settings.epochs} epochs) into {escape(run / 'train')}",
+                  f"{settings.imgsz} px, {until}) into {escape(run / 'train')}",
                   highlight=False)
     result = train(config.check(), run / "train", console=console)
     best = result.best_stats
     map50 = best.map50 if best else None
+    epochs = max((s.epoch for s in result.history), default=None)
     if cached is None:
-        return BaseModel(result.best, False, map50, result.seconds)
+        return BaseModel(result.best, False, map50, result.seconds, epochs, result.stop_reason)
     cached.mkdir(parents=True, exist_ok=True)
+    # what the regime check and fine-tuning's epoch budget read beside a base
+    for name in ("results.csv", PLATEAU_FILE):
+        if (result.run_dir / name).is_file():
+            shutil.copyfile(result.run_dir / name, cached / name)
     partial = cached / ".base.pt.partial"
     shutil.copyfile(result.best, partial)
     partial.replace(cached / "base.pt")
     atomic_write_text(cached / "base.json", json.dumps(
-        {"map50": map50, "seconds": result.seconds, "settings": settings.to_dict(),
+        {"map50": map50, "seconds": result.seconds, "epochs": epochs,
+         "stop_reason": result.stop_reason, "settings": settings.to_dict(),
          "trained_in": str(run / "train")}, indent=2))
-    return BaseModel(cached / "base.pt", False, map50, result.seconds)
+    return BaseModel(cached / "base.pt", False, map50, result.seconds, epochs,
+                     result.stop_reason)
+
+
+def regime_checks(settings: DemoSettings, base: BaseModel, console: Console):
+    """Checks (a) and (b) of `edgeprune regime` on this base and CPU: converged by the
+    plateau rule, and a uniform keep-0.5 prune measured at least 2.5x faster (latency that
+    follows compute). Checks (c) and (d) need a yolov3-tiny trained from scratch, longer than
+    a demo: `edgeprune regime --tiny` runs them."""
+    from edgeprune.latency import resolve_device
+    from edgeprune.models import load_checkpoint
+    from edgeprune.search.regime import RegimeReport, converged, follows_compute
+
+    cfg = load_checkpoint(base.weights).model.cfg
+    meter = resolve_device("cpu", cache=None, protocol=dict(settings.latency_protocol),
+                           threads=settings.ort_threads)
+    try:
+        with console.status("regime check: timing a uniform keep-0.5 prune against the "
+                            "base..."):
+            compute = follows_compute(meter, cfg, (settings.imgsz, settings.imgsz))
+        report = RegimeReport(str(base.weights), meter.describe(),
+                              [converged(base.weights), compute])
+    finally:
+        meter.close()
+    for check in report.checks:
+        colour = "green" if check.passed else "red"
+        console.print(f"regime check [{colour}]{check.mark()}[/]: {escape(check.name)}: "
+                      f"{escape(check.measured)}", highlight=False)
+    return report
 
 
 # ------------------------------------------------------------------------------ weight sharing
@@ -182,7 +221,7 @@ def search_pruned(settings: DemoSettings, base: BaseModel, shared: WeightSharing
         weights=str(base.weights.resolve()), data=str(data.sim.resolve()),
         target=Target(speedup=settings.target_speedup), device="cpu",
         agent=search_agent(settings, console), budget=settings.budget,
-        protocol=dict(settings.latency_protocol),
+        protocol=dict(settings.latency_protocol), threads=settings.ort_threads,
         val_images=settings.val_images, seed=settings.seed, proxy=settings.proxy,
         proxy_settings=ProxySettings(recal_batches=settings.recal_batches,
                                      supernet=str(shared.supernet.resolve()) if shared else None,
@@ -209,110 +248,28 @@ def finetune_pruned(settings: DemoSettings, search, base: BaseModel, data: DemoD
     overrides = {"batch": settings.batch, "seed": settings.seed}
     if settings.workers is not None:
         overrides["workers"] = settings.workers
-    config = finetune_config(search.files["best_model"], str(data.sim),
-                             settings.finetune_epochs, settings.imgsz, **overrides)
-    console.print(f"fine-tuning the pruned model ({settings.finetune_epochs} epochs, "
+    epochs, why = finetune_epochs(settings, base)
+    config = finetune_config(search.files["best_model"], str(data.sim), epochs,
+                             settings.imgsz, **overrides)
+    console.print(f"fine-tuning the pruned model ({epochs} epochs: {escape(why)}; "
                   f"distillation from the base) into {escape(run / 'finetune')}",
                   highlight=False)
     return finetune(config, run / "finetune", base.weights, settings.distill_weight,
                     console=console)
 
 
-# ------------------------------------------------------------------------------ comparison
+def finetune_epochs(settings: DemoSettings, base: BaseModel) -> tuple[int, str]:
+    """(epochs, why): `finetune_epochs` when given, else `finetune_share` of the base's."""
+    from edgeprune.train.finetune import share_of_base
 
-def scratch_comparison(settings: DemoSettings, search, data: DemoData, cache: Path | None,
-                       run: Path, console: Console):
-    """The widest yolov3 no slower than the pruned network (measured like the candidates,
-    against the base), trained from scratch on sim for as many epochs as the pruned network
-    had in all (the base's and fine-tuning's), so neither side wins by training longer."""
-    from edgeprune.latency import resolve_device
-    from edgeprune.models import builtin_cfg, load_checkpoint
-    from edgeprune.train.scratch import WIDTH_GRID, matched_width, train_scratch
-
-    best, measured = search.best, search.measured_base
-    classes = len(load_checkpoint(search.files["best_model"]).names)
-    meter = resolve_device("cpu", cache=run / "search" / "latency.sqlite",
-                           protocol=dict(settings.latency_protocol))
-    try:
-        meter.use_reference(builtin_cfg("yolov3", num_classes=classes, width=settings.width,
-                                        imgsz=settings.imgsz))
-        with console.status("finding the yolov3 width as fast as the pruned network..."):
-            width, ratio = matched_width(meter, classes, settings.imgsz, settings.width,
-                                         best.latency_ms / measured.latency_ms)
-    finally:
-        meter.close()
-    folder = None
-    if cache is not None:
-        folder = cache / (f"scratch-{settings.key(*SCRATCH_SETTINGS)}"
-                          f"-w{round(width * WIDTH_GRID)}")
-    return train_scratch(data.sim, "yolov3", width, ratio, imgsz=settings.imgsz,
-                         epochs=settings.epochs + settings.finetune_epochs,
-                         batch=settings.batch, seed=settings.seed,
-                         workers=settings.workers, run=run / "scratch", console=console,
-                         cache=folder)
+    if settings.finetune_epochs is not None:
+        return settings.finetune_epochs, "as given"
+    return share_of_base(base.weights, settings.finetune_share)
 
 
-# ------------------------------------------------------------------------------ evaluation
+def scratch_epochs(settings: DemoSettings, base: BaseModel) -> int:
+    """The pruned network's epochs in all (the base's and fine-tuning's): what every model
+    trained from scratch gets, so neither side wins by training longer."""
+    from edgeprune.train.finetune import base_epochs
 
-@dataclass
-class ModelEvaluation:
-    name: str
-    weights: Path
-    latency_ms: float  # measured by the search on ort-cpu
-    gflops: float
-    params: int
-    results: dict[str, object]  # domain -> EvalResult
-
-
-def evaluate_models(models: list[tuple[str, Path, float, float, int]], data: DemoData,
-                    console: Console) -> list[ModelEvaluation]:
-    """mAP of each (name, weights, latency, GFLOPs, params) on sim val and on real val, with
-    the Detector that runs on the robot (torch runtime)."""
-    from edgeprune.data import load_dataset
-    from edgeprune.eval.evaluate import Evaluator
-    from edgeprune.runtime.detector import Detector
-
-    evaluators = {domain: Evaluator(load_dataset(path, "val").require_usable(), batch_size=8,
-                                    cache_images=True)
-                  for domain, path in (("sim", data.sim), ("real", data.real))}
-    evaluations = []
-    for name, weights, latency_ms, gflops, params in models:
-        detector = Detector(str(weights), runtime="torch", device="cpu")
-        results = {}
-        for domain, evaluator in evaluators.items():
-            with console.status(f"evaluating {name} on {domain} val..."):
-                results[domain] = evaluator(detector)
-        evaluations.append(ModelEvaluation(name, weights, latency_ms, gflops, params, results))
-    return evaluations
-
-
-def sim_to_real(settings: DemoSettings, base: BaseModel, tuned, data: DemoData, run: Path,
-                console: Console):
-    """The base and the fine-tuned model side by side on sim, real and corrupted sim
-    (`edgeprune eval sim2real` with the demo's subset of corruptions, severities and images)."""
-    from edgeprune.eval.sim2real import run_sim2real
-
-    done = 0
-    with console.status("sim-to-real robustness...") as status:
-        def progress(images: int, total: int, what: str) -> None:
-            nonlocal done
-            done += images
-            status.update(f"sim-to-real robustness: {what} ({done}/{total} images)")
-
-        return run_sim2real({"base": base.weights, "fine-tuned": tuned.train.best}, data.sim,
-                            data.real, settings.sim2real_corruptions,
-                            settings.sim2real_severities, out=run / "sim2real",
-                            max_images=settings.sim2real_images, seed=settings.seed,
-                            runtime="torch", device="cpu", progress=progress)
-
-
-def export_final(weights: Path, run: Path) -> Path:
-    """The fine-tuned model as ONNX (checked against torch with ONNX Runtime): what goes on
-    the robot next (`edgeprune export --format engine` on a Jetson)."""
-    from edgeprune.models import load_checkpoint
-    from edgeprune.onnxio.serialize import export_onnx
-
-    ckpt = load_checkpoint(weights)
-    return export_onnx(ckpt.model, run / "final.onnx", ckpt.imgsz, ckpt.names).path
-
-
+    return base_epochs(base.weights)[0] + finetune_epochs(settings, base)[0]

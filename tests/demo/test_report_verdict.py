@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from edgeprune.demo.comparison import ModelEvaluation
 from edgeprune.demo.report import _verdict
-from edgeprune.demo.steps import ModelEvaluation
 
 
 def evaluation(name: str, ms: float, map50: float) -> ModelEvaluation:
@@ -26,9 +26,24 @@ def test_verdict_needs_equal_or_lower_latency(tuned_ms, tuned_map, word):
     result = SimpleNamespace(evaluations=[
         evaluation("base", 30.0, 0.85), evaluation("fine-tuned", tuned_ms, tuned_map),
         evaluation("scratch (yolov3 w0.125)", 10.0, 0.6144)])
-    sentence = _verdict(result)[1]
-    assert sentence.startswith(f"**The searched network {word} the model trained from scratch")
+    lines = _verdict(result)
+    assert lines[1].startswith("**The fine-tuned network keeps")
+    assert f"{tuned_map / 0.85:.1%}" in lines[1]
+    sentence = lines[3]
+    assert sentence.startswith(f"**The searched network {word} scratch (yolov3 w0.125)**")
     assert ("a win needs equal or lower latency" in sentence) == (tuned_ms > 10.3)
+
+
+def test_verdict_names_every_scratch_model():
+    result = SimpleNamespace(evaluations=[
+        evaluation("base", 30.0, 0.85), evaluation("fine-tuned", 10.0, 0.80),
+        evaluation("scratch (yolov3 w0.125)", 10.0, 0.70),
+        evaluation("scratch (searched architecture)", 10.0, 0.82)])
+    sentences = [line for line in _verdict(result) if line]
+    assert len(sentences) == 3
+    assert sentences[1].startswith("**The searched network beats scratch (yolov3 w0.125)**")
+    assert sentences[2].startswith("**The searched network does NOT beat scratch (searched "
+                                   "architecture)**")
 
 
 def test_demo_proxy_names_agree_with_the_registries():
