@@ -41,7 +41,13 @@ def section(report: str, title: str) -> list[str]:
     lines = report.splitlines()
     start = lines.index(f"## {title}") + 1
     end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
-    return [line for line in lines[start:end] if line.strip()]
+    kept = lines[start:end]
+    # the blank lines inside stay (they end tables and paragraphs), those around it go
+    while kept and not kept[0].strip():
+        kept.pop(0)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return kept
 
 
 def results_table(report: str) -> dict[str, dict[str, str]]:

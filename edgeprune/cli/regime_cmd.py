@@ -81,8 +81,7 @@ def regime(weights, data, tiny, val_images, device, precision, ort_threads, toke
         with stdout.status("scoring the base (and yolov3-tiny) on val..."):
             base_map = score(base)
             tiny_map = score(tiny_ckpt) if tiny_ckpt else None
-        epochs = (f"{base.provenance.get('epochs_planned', '?')} and "
-                  f"{tiny_ckpt.provenance.get('epochs_planned', '?')} epochs planned"
+        epochs = (f"{trained_epochs(weights)} and {trained_epochs(tiny)} epochs trained"
                   if tiny_ckpt else "")
         report.checks.append(checks.beats_tiny(base_map, tiny_map, epochs))
         tiny_cfg = tiny_ckpt.model.cfg if tiny_ckpt else builtin_cfg(
@@ -130,3 +129,15 @@ def _print(report, run) -> None:
                "taken here will not carry over to a user's[/]")
     stdout.print(verdict)
     stdout.print(f"wrote {escape(run / 'regime.md')}", highlight=False)
+
+
+def trained_epochs(weights) -> str:
+    """The epochs a checkpoint was trained (its run's results.csv beside it, a plateau stop
+    included; else its planned epochs), '?' when neither is recorded."""
+    from edgeprune.errors import EdgepruneError
+    from edgeprune.train.finetune import base_epochs
+
+    try:
+        return str(base_epochs(weights)[0])
+    except EdgepruneError:
+        return "?"

@@ -40,6 +40,10 @@ def test_a_converged_base_with_a_tiny_rival_is_checked_in_full(search_setup, tmp
     weights = shutil.copy(search_setup.weights, base_run / "best.pt")
     (base_run / "plateau.json").write_text(json.dumps(
         {"window": 3, "gain": 0.005, "stopped_after_epoch": 12, "reason": "converged: ..."}))
+    # what the base really trained (its results.csv), not the epochs it was allowed
+    (base_run / "results.csv").write_text(
+        "epoch,box,obj,cls,extra,lr,train_seconds,map50\n"
+        + "".join(f"{epoch},0.1,0.1,0.1,0,0.001,1.0,0.5\n" for epoch in range(1, 13)))
     names = ["red_armor", "red_robot", "blue_robot", "dead_robot", "blue_armor"]
     tiny = save_checkpoint(Checkpoint(create("yolov3-tiny", num_classes=5, width=0.25,
                                              imgsz=64), names, (64, 64), {}),
@@ -50,6 +54,7 @@ def test_a_converged_base_with_a_tiny_rival_is_checked_in_full(search_setup, tmp
     assert checks["converged"]["passed"] is True
     versus = checks["base beats yolov3-tiny"]
     assert isinstance(versus["passed"], bool) and "yolov3-tiny" in versus["measured"]
+    assert "(12 and ? epochs trained)" in versus["measured"]  # the tiny records neither
     assert result.exit_code == (0 if report["passed"] else 1)
     markdown = (tmp_path / "regime" / "full" / "regime.md").read_text()
     assert "| converged | stopped after epoch 12 | pass |" in markdown
