@@ -271,7 +271,8 @@ def main() -> None:
                 "recorded": dt.datetime.now().isoformat(timespec="seconds"),
                 "command": shlex.join([".venv/bin/python", "benchmarks/regime.py",
                                        *sys.argv[1:]]),
-                "commit": commit(), "machine": machine_line()})
+                "commit": commit(), "machine": machine_line()}, regime_label(args),
+                DEFAULT_AGENT)
         save_json(state_path, state)
         write_note(args, state)
 

@@ -79,9 +79,9 @@ def goals(state: dict, agent: str) -> list[str]:
     return lines
 
 
-def write_report(args, work, state: dict, recorded: dict) -> None:
-    from regime import DEFAULT_AGENT, regime_label
-
+def write_report(args, work, state: dict, recorded: dict, label: str, agent: str) -> None:
+    """The result file: `label` names the regime (its folder), `agent` the search's default
+    agent (both from regime.py, which imports this module)."""
     regime = state.get("regime")
     lines = ["# Pruning in a regime that pays: converged base, latency that follows compute, "
              "fine-tuning with time", "",
@@ -93,11 +93,11 @@ def write_report(args, work, state: dict, recorded: dict) -> None:
         lines += [f"- load, {when}: `{line}`" for when, line in search["loads"].items()]
     lines += ["", "## Regimes tried (`edgeprune regime`)", "", *regimes_tried(args.work), ""]
     if regime is None:
-        lines += ["Stage `regime` not run yet."]
+        lines += ["Stage `regime` not run yet.", ""]
     elif not regime["passed"]:
-        lines += [f"The regime `{regime_label(args)}` fails a check: no search was run in it. "
+        lines += [f"The regime `{label}` fails a check: no search was run in it. "
                   f"Change the regime (--width, --imgsz, --images, --max-epochs), not the "
-                  f"goals."]
+                  f"goals.", ""]
     if search:
         base = search["base"]
         lines += [
@@ -110,7 +110,7 @@ def write_report(args, work, state: dict, recorded: dict) -> None:
             f"{search['base_info']['train_seconds'] / 60:.1f} min",
             f"- weight-sharing network {args.supernet_epochs:g} epochs: "
             f"{search['supernet_info']['train_seconds'] / 60:.1f} min",
-            f"- searches: `{DEFAULT_AGENT}` seeds 0..{args.seeds - 1} and `uniform`, budget "
+            f"- searches: `{agent}` seeds 0..{args.seeds - 1} and `uniform`, budget "
             f"{args.budget}, default latency mode, {args.val_images}-image val subset, "
             f"1 thread",
             f"- fine-tuning: `finetune --teacher base`, default share: "
@@ -127,7 +127,7 @@ def write_report(args, work, state: dict, recorded: dict) -> None:
         picture = plot(search["runs"], search["scratch"], base, args.out.with_suffix(".png"))
         lines += [f"![Pareto: mAP vs measured latency]({picture.name})", "",
                   "## Goals (issue 26; decided before the run)", "",
-                  *goals(state, DEFAULT_AGENT), "",
+                  *goals(state, agent), "",
                   "## Every run", "", *runs_table(search["runs"]), ""]
     proxy = state.get("proxy")
     if proxy:
