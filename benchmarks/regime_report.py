@@ -20,13 +20,14 @@ def regimes_tried(root: Path) -> list[str]:
     """Every regime with a finished check in the work folder (a failed one stays listed)."""
     import json
 
+    from edgeprune.search.regime import Check
+
     lines = ["| regime | passed | (a) converged | (b) latency follows compute | "
              "(c) base beats yolov3-tiny | (d) yolov3-tiny against the targets |",
              "|---|---|---|---|---|---|"]
     for path in sorted(root.glob("*/runs/regime/check/benchmark.json")):
         checks = json.loads(path.read_text())
-        marks = {True: "pass", False: "FAIL", None: "not checked"}
-        cells = [f"{marks[c['passed']]}: {c['measured']}" for c in checks["checks"]]
+        cells = [f"{Check(**c).mark()}: {c['measured']}" for c in checks["checks"]]
         lines.append(f"| {path.parents[3].name} | {'yes' if checks['passed'] else 'no'} | "
                      + " | ".join(cells) + " |")
     return lines

@@ -99,9 +99,10 @@ class Work:
                 "cpus": held, "exit": process.returncode}
 
     def _once(self, folder: Path, command: list[str], log: str, resume: list[str] | None,
-              summary, wide: bool = False) -> dict:
+              summary, wide: bool = False, may_fail: bool = False) -> dict:
         """`command` into `folder` unless finished there before; `resume` continues an
-        interrupted run (None: start it again). `summary(timing)` is what gets recorded."""
+        interrupted run (None: start it again). `summary(timing)` is what gets recorded
+        (with `may_fail`, it also judges a failed exit, see Work.run)."""
         self.commands.append(self.shown(command))
         done = load_json(folder / DONE)
         if done is not None:
@@ -113,7 +114,7 @@ class Work:
         else:
             if folder.exists():
                 shutil.rmtree(folder)
-            timing = self.run(command, log, wide)
+            timing = self.run(command, log, wide, may_fail)
         result = {"wall_seconds": timing["seconds"], **summary(timing)}
         save_json(folder / DONE, result)
         return result
@@ -233,19 +234,15 @@ class Work:
                    str(tiny), "--device", "cpu", "--ort-threads", "1", "--latency-cache",
                    str(self.root / "scratch-latency.sqlite"), *options, "--out", str(self.runs),
                    "--name", name]
-        self.commands.append(self.shown(command))
-        done = load_json(folder / DONE)
-        if done is not None:
-            return done
-        if folder.exists():
-            shutil.rmtree(folder)
-        timing = self.run(command, f"regime-{name}.log", may_fail=True)
-        if not (folder / "regime.json").is_file():  # it broke rather than judged
-            sys.exit(f"failed ({timing['exit']}): {self.shown(command)}\n"
-                     f"{(self.root / 'logs' / f'regime-{name}.log').read_text()[-3000:]}")
-        result = {**timing, **json.loads((folder / "regime.json").read_text())}
-        save_json(folder / DONE, result)
-        return result
+        log = f"regime-{name}.log"
+
+        def summary(timing: dict) -> dict:
+            if not (folder / "regime.json").is_file():  # it broke rather than judged
+                sys.exit(f"failed ({timing['exit']}): {self.shown(command)}\n"
+                         f"{(self.root / 'logs' / log).read_text()[-3000:]}")
+            return {**timing, **json.loads((folder / "regime.json").read_text())}
+
+        return self._once(folder, command, log, None, summary, may_fail=True)
 
     def validate(self, name: str, weights: Path, data: Path) -> dict:
         """`edgeprune val` on the whole val split (results kept in WORK/val)."""

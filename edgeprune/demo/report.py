@@ -252,13 +252,16 @@ def _regime_section(result: DemoResult) -> list[str]:
 
 
 def _base_epochs(result: DemoResult) -> str:
-    base, settings = result.base, result.settings
-    if base.epochs is None:
-        return _epochs(settings.epochs)
-    if base.stop_reason:
-        return (f"{_epochs(base.epochs)} of at most {settings.epochs}, stopped by the plateau "
-                f"rule ({_epochs(settings.plateau)} window; see the regime checks)")
-    return f"{_epochs(base.epochs)} (at most {settings.epochs}: not converged by then)"
+    """What the base trained, from its run's files beside it (results.csv, plateau.json)."""
+    from edgeprune.train.finetune import base_epochs
+    from edgeprune.train.plateau import read_verdict
+
+    settings = result.settings
+    epochs = _epochs(base_epochs(result.base.weights)[0])
+    if read_verdict(result.base.weights.parent) is not None:
+        return (f"{epochs} of at most {settings.epochs}, stopped by the plateau rule "
+                f"({_epochs(settings.plateau)} window; see the regime checks)")
+    return f"{epochs} (at most {settings.epochs}: not converged by then)"
 
 
 def _finetune_epochs(result: DemoResult) -> str:

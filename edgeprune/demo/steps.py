@@ -40,8 +40,6 @@ class BaseModel:
     reused: bool
     map50: float | None  # on sim val, from training
     seconds: float  # training time (of the run that made it, when reused)
-    epochs: int | None = None  # trained (the plateau rule may stop it before the most)
-    stop_reason: str | None = None  # the plateau rule's, None when it ran every epoch
 
 
 @dataclass
@@ -93,8 +91,7 @@ def train_base(settings: DemoSettings, data: DemoData, cache: Path | None, run: 
     cached = cache / f"base-{settings.key(*BASE_SETTINGS)}" if cache else None
     if cached is not None and (cached / "base.pt").is_file():
         meta = json.loads((cached / "base.json").read_text())
-        return BaseModel(cached / "base.pt", True, meta.get("map50"), meta.get("seconds", 0.0),
-                         meta.get("epochs"), meta.get("stop_reason"))
+        return BaseModel(cached / "base.pt", True, meta.get("map50"), meta.get("seconds", 0.0))
     config = TrainConfig(data=str(data.sim), model="yolov3", width=settings.width,
                          imgsz=settings.imgsz, epochs=settings.epochs, batch=settings.batch,
                          seed=settings.seed, plateau_window=settings.plateau or None)
@@ -108,9 +105,8 @@ def train_base(settings: DemoSettings, data: DemoData, cache: Path | None, run: 
     result = train(config.check(), run / "train", console=console)
     best = result.best_stats
     map50 = best.map50 if best else None
-    epochs = max((s.epoch for s in result.history), default=None)
     if cached is None:
-        return BaseModel(result.best, False, map50, result.seconds, epochs, result.stop_reason)
+        return BaseModel(result.best, False, map50, result.seconds)
     cached.mkdir(parents=True, exist_ok=True)
     # what the regime check and fine-tuning's epoch budget read beside a base
     for name in ("results.csv", PLATEAU_FILE):
@@ -120,11 +116,9 @@ def train_base(settings: DemoSettings, data: DemoData, cache: Path | None, run: 
     shutil.copyfile(result.best, partial)
     partial.replace(cached / "base.pt")
     atomic_write_text(cached / "base.json", json.dumps(
-        {"map50": map50, "seconds": result.seconds, "epochs": epochs,
-         "stop_reason": result.stop_reason, "settings": settings.to_dict(),
+        {"map50": map50, "seconds": result.seconds, "settings": settings.to_dict(),
          "trained_in": str(run / "train")}, indent=2))
-    return BaseModel(cached / "base.pt", False, map50, result.seconds, epochs,
-                     result.stop_reason)
+    return BaseModel(cached / "base.pt", False, map50, result.seconds)
 
 
 def regime_checks(settings: DemoSettings, base: BaseModel, console: Console):
