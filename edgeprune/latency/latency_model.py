@@ -50,6 +50,10 @@ TWO_WEIGHTS_BELOW = 12  # fewer: a power law in the table's sum alone
 MAX_POINTS = 600  # the most recent whole networks kept
 SMALL_SAMPLE = 20  # fewer networks: a cautious interval (see _conformal_width)
 SMALL_SAMPLE_WIDTH = 0.10
+# the interval's low end as a share of the prediction at the least: a model wrong by 100% or
+# more (absurd measurements on a busy machine) would put it at or below zero, and a latency
+# must stay positive; so wide an interval makes the search measure the candidate anyway
+LOWEST_SHARE = 0.01
 
 
 class ModelMismatch(EdgepruneError):
@@ -150,7 +154,7 @@ class LatencyModel:
         ratio = float(_apply(np.array(self.weights), self.features(cfg)[None, :],
                              np.array(self.base_features))[0])
         width = float(self.width)
-        return Prediction(ratio, ratio * (1 - width), ratio * (1 + width))
+        return Prediction(ratio, ratio * max(1 - width, LOWEST_SHARE), ratio * (1 + width))
 
     @property
     def calibrated_by(self) -> int:
