@@ -51,6 +51,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_options import add_regime_options, finish, say  # noqa: E402
 from machine_info import commit, machine_line, uptime  # noqa: E402
 from search_pipeline import (  # noqa: E402
     Rival,
@@ -77,17 +78,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" /
                         "regime.md", help="result file (the Pareto PNG goes beside it)")
     parser.add_argument("--stage", choices=(*STAGES, "all"), default="all")
-    # 600, not the 800 of search_agents.py: sized so that the whole benchmark fits the
+    # 600 images, not the 800 of issue 13's run: sized so that the whole benchmark fits the
     # issue's 3 hours here (estimated from 84 s a base epoch at 800 images, 160 px)
-    parser.add_argument("--images", type=int, default=600,
-                        help="generated sim images (80%% train, 20%% val)")
-    parser.add_argument("--imgsz", type=int, default=160)
-    parser.add_argument("--width", type=float, default=0.5, help="base yolov3 width")
-    parser.add_argument("--max-epochs", type=int, default=50,
-                        help="the most the base trains (it stops earlier when converged)")
-    parser.add_argument("--plateau", type=int, default=5,
-                        help="the base's plateau window (train --plateau)")
-    parser.add_argument("--supernet-epochs", type=float, default=2.0)
+    add_regime_options(parser)
     parser.add_argument("--targets", type=float, nargs="+", default=[2.0, 4.0])
     parser.add_argument("--seeds", type=int, default=2, help="seeds of the default agent")
     parser.add_argument("--budget", type=int, default=64, help="candidates per search")
@@ -96,26 +89,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--proxy-candidates", type=int, default=20)
     parser.add_argument("--proxy-epochs", type=int, default=2,
                         help="fine-tuning epochs of the proxy benchmark's ground truth")
-    parser.add_argument("--jobs", type=int, default=len(usable_cpus()),
-                        help="pieces at a time, each on its own CPU")
-    parser.add_argument("--quick", action="store_true",
-                        help="toy sizes to check the script end to end; numbers mean nothing")
-    args = parser.parse_args()
-    if args.quick:
-        for key, value in QUICK.items():
-            setattr(args, key, value)
-    args.work, args.out = args.work.resolve(), args.out.resolve()
-    return args
+    return finish(parser, QUICK)
 
 
 def regime_label(args) -> str:
     """The regime's folder name: everything a regime change may change."""
     return (f"w{args.width:g}-{args.imgsz}px-{args.images}img-p{args.plateau}"
             f"-max{args.max_epochs}")
-
-
-def say(text: str) -> None:
-    print(f"[{dt.datetime.now():%H:%M:%S}] {text}", file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------------------ stages

@@ -42,13 +42,19 @@ def wait_all(jobs) -> None:
 
 def run_pieces(work: Work, jobs: int, searches: list[dict],
                options_of: Callable[[dict], list[str]], base: Path, data: Path,
-               finetune_epochs: int | None, val_images: int, rivals: list[Rival],
+               finetune_epochs: int | None, val_images: int,
+               rivals: list[Rival] | Callable[[], list[Rival]],
                rival_options: list[str], imgsz: int, rounds: int,
-               say: Callable[[str], None], loads: dict[str, str]) -> dict:
+               say: Callable[[str], None], loads: dict[str, str],
+               others: Callable[[], list[Callable[[], dict]]] | None = None) -> dict:
     """Run every search (`options_of(search)` its options), fine-tune each best, train the
-    rivals, validate everything and time it side by side. Fills each search dict with
-    search_info, finetune_info and val; the machine's load after each phase goes into
-    `loads`; returns {"scratch", "base_score", "latency",
+    rivals, validate everything and time it side by side. `rivals` may be a function called
+    once the searches are done (rivals that depend on what they found); `others()` gives
+    trainings from outside edgeprune (each returns a rival's row, or a list of them: name,
+    model, target, weights, train_seconds, run, matched_name, info), run beside the scratch
+    models. Fills
+    each search dict with search_info, finetune_info and val; the machine's load after each
+    phase goes into `loads`; returns {"scratch", "base_score", "latency",
     "final_seconds"}."""
     pool = ThreadPoolExecutor(jobs)
     try:
@@ -77,9 +83,14 @@ def run_pieces(work: Work, jobs: int, searches: list[dict],
                     "run": rival.name}
 
         # the scratch trainings are the longest pieces: first, so they do not end last alone
-        scratch_jobs = [pool.submit(trained, rival) for rival in rivals]
+        chosen = rivals() if callable(rivals) else rivals
+        scratch_jobs = [pool.submit(trained, rival) for rival in chosen]
+        scratch_jobs += [pool.submit(job) for job in (others() if others else [])]
         wait_all(pool.submit(tuned, n, s) for n, s in enumerate(searches, 1))
-        scratch = [job.result() for job in scratch_jobs]
+        scratch = []
+        for job in scratch_jobs:  # an outside training may serve several targets: rows
+            result = job.result()
+            scratch += result if isinstance(result, list) else [result]
         loads["after the training"] = uptime()
         final_began = time.perf_counter()
         say("validating every final model on the whole val split")

@@ -69,17 +69,18 @@ class Work:
         return text.replace(str(self.root), "$WORK")
 
     def run(self, command: list[str], log: str, wide: bool = False,
-            may_fail: bool = False) -> dict:
+            may_fail: bool = False, env: dict[str, str] | None = None) -> dict:
         """Run `command` (output to logs/`log`) on a free CPU (all of them when `wide`); its
         wall and CPU seconds (its own rusage, data-loading workers included, so pieces running
         at the same time do not count each other's) and exit status. Stops the benchmark when
-        it fails, unless `may_fail` (a check whose failure is its answer)."""
+        it fails, unless `may_fail` (a check whose failure is its answer). `env`: variables
+        added to the command's environment."""
         path = self.root / "logs" / log
         path.parent.mkdir(parents=True, exist_ok=True)
         held = [self._free.get() for _ in (self.cpus if wide else [0])]
         # torch sizes its thread pool from OMP_NUM_THREADS; more threads than pinned cores
         # would contend
-        env = {**os.environ, "OMP_NUM_THREADS": str(len(held))}
+        env = {**os.environ, **(env or {}), "OMP_NUM_THREADS": str(len(held))}
         try:
             began = time.perf_counter()
             with path.open("w") as out:
@@ -166,6 +167,19 @@ class Work:
         return folder / "best.pt", self._once(folder, command, "train-base.log", resume,
                                               summary, wide=True)
 
+    def converged(self, args, say) -> tuple[tuple[Path, Path], tuple[Path, dict],
+                                             tuple[Path, dict]]:
+        """The regime's pieces from `args` (bench_options.add_regime_options): (data, its
+        fixed val subset), the base trained until converged, its weight-sharing network;
+        each with what the report needs."""
+        say("data")
+        data = self.data(args.images, args.val_images)
+        say("base model, trained until converged")
+        base = self.base(data[0], args.imgsz, args.width, args.max_epochs, args.val_images,
+                         plateau=args.plateau)
+        say("weight-sharing network")
+        return data, base, self.supernet(base[0], data[0], args.supernet_epochs)
+
     def supernet(self, base: Path, data: Path, epochs: float) -> tuple[Path, dict]:
         folder = self.runs / "supernet" / "base"
         command = [*EDGEPRUNE, "supernet", "train", "--weights", str(base), "--data",
@@ -193,14 +207,14 @@ class Work:
                           lambda timing: search_summary(folder, timing))
 
     def finetune(self, name: str, weights: Path, base: Path, data: Path, epochs: int | None,
-                 val_images: int) -> dict:
+                 val_images: int, options: list[str] | None = None) -> dict:
         """`edgeprune finetune --teacher base`: `epochs`, or (None) its default share of the
-        base's epochs (`--base-share`)."""
+        base's epochs (`--base-share`); `options` more of its options (e.g. --corrupt)."""
         folder = self.runs / "finetune" / name
         command = [*EDGEPRUNE, "finetune", "--weights", str(weights), "--teacher", str(base),
                    "--data", str(data), *(["--epochs", str(epochs)] if epochs else []),
                    "--workers", "1", "--val-images", str(val_images), "--seed", "0",
-                   "--out", str(self.runs), "--name", name]
+                   *(options or []), "--out", str(self.runs), "--name", name]
 
         def summary(timing: dict) -> dict:
             return {**timing, "train_seconds": training_seconds(folder),
