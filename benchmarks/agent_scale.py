@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
-from bench_options import add_regime_options, finish, say  # noqa: E402
+from bench_options import add_regime_options, finish, protocol_options, say  # noqa: E402
 from machine_info import commit, machine_line, uptime  # noqa: E402
 from search_steps import Work, save_json, usable_cpus  # noqa: E402
 
@@ -60,9 +60,6 @@ SETTINGS: dict[str, tuple[str, list[str], list[str]]] = {
     "rlpruner lr 0.03": ("rlpruner", ["lr=0.03"], []),
 }
 CHECKPOINTS = (50, 100, 200, 300)
-# as benchmarks/search_agents.py: each candidate's latency to +-3% in at most 2 x 3 s
-SEARCH_PROTOCOL = ("target_rel_ci=0.03", "max_seconds=3")
-QUICK_PROTOCOL = ("max_remeasures=0", "max_seconds=1")
 WINDOW = 50  # proposals the early and late mean rewards are taken over
 QUICK = {"images": 48, "imgsz": 64, "width": 0.25, "max_epochs": 2, "plateau": 1,
          "supernet_epochs": 0.25, "budget": 12, "seeds": 1, "val_images": 8,
@@ -98,12 +95,7 @@ def search_options(args, setting: str, seed: int, data: Path, base: Path,
             "--agent", agent, *[x for o in agent_options for x in ("--agent-option", o)],
             *extra, "--budget", str(args.budget), "--val-images", str(args.val_images),
             "--recal-batches", str(args.recal_batches), "--imgsz", str(args.imgsz),
-            "--latency-cache", str(cache), "--seed", str(seed),
-            *[x for item in protocol(args) for x in ("--protocol", item)]]
-
-
-def protocol(args) -> tuple[str, ...]:
-    return (*SEARCH_PROTOCOL, *(QUICK_PROTOCOL if args.quick else ()))
+            "--latency-cache", str(cache), "--seed", str(seed), *protocol_options(args)]
 
 
 def trajectory(folder: Path, checkpoints: list[int]) -> dict:

@@ -47,7 +47,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_options import add_regime_options, finish, say  # noqa: E402
+from bench_options import (  # noqa: E402
+    SEARCH_PROTOCOL,
+    add_regime_options,
+    finish,
+    protocol_options,
+    say,
+)  # noqa: E402
 from machine_info import commit, machine_line, uptime  # noqa: E402
 from search_goals import (  # noqa: E402
     GOAL_SEEDS,
@@ -68,12 +74,6 @@ AGENTS = ("abcp", "rlpruner", "flops", "random", "evolution", "uniform", "halp")
 OPTIONAL_AGENTS = ("purl", "gcn")  # if the time allows (--agents)
 DETERMINISTIC = ("uniform", "halp")  # run once: a second seed gives the same search
 MIN_BUDGET = 200
-# Each search times its candidates to +-3% (the goals' latency tolerance) in at most 2 x 3 s
-# of interleaved pairs, not the library's +-2% in up to 2 x 20 s: that took 91% of a search
-# here in issue 13's run. The search needs the ratio to tell feasible from not; the latency
-# columns of the result come from the side-by-side timing of every final model at the end.
-SEARCH_PROTOCOL = ("target_rel_ci=0.03", "max_seconds=3")
-QUICK_PROTOCOL = ("max_remeasures=0", "max_seconds=1")  # toy runs: numbers mean nothing
 FINETUNE_SHARE = 0.3  # `edgeprune finetune --base-share`'s default
 QUICK = {"images": 48, "imgsz": 64, "width": 0.25, "max_epochs": 2, "plateau": 1,
          "supernet_epochs": 0.25, "budget": 4, "seeds": 2, "val_images": 8,
@@ -145,12 +145,8 @@ def search_options(args, search: dict, data: Path, base: Path, supernet: Path) -
             "--device", "cpu", "--ort-threads", "1", "--target-speedup", f"{search['target']:g}",
             "--agent", search["agent"], "--budget", str(args.budget), "--val-images",
             str(args.val_images), "--recal-batches", str(args.recal_batches), "--imgsz",
-            str(args.imgsz), "--seed", str(search["seed"]), *protocol_options(args)]
-
-
-def protocol_options(args) -> list[str]:
-    items = [*SEARCH_PROTOCOL, *(QUICK_PROTOCOL if args.quick else ()), *args.protocol]
-    return [option for item in items for option in ("--protocol", item)]
+            str(args.imgsz), "--seed", str(search["seed"]),
+            *protocol_options(args, args.protocol)]
 
 
 def scope(args) -> list[str]:
@@ -240,8 +236,8 @@ def main() -> None:
                             lambda search: search_options(args, search, search_data, base,
                                                           supernet),
                             base, data, args.finetune_epochs, args.val_images, rivals,
-                            protocol_options(args), args.imgsz, args.rounds, say, loads,
-                            others)
+                            protocol_options(args, args.protocol), args.imgsz, args.rounds,
+                            say, loads, others)
     finally:
         write_note(args, work, searches)
     latency, base_score = finals["latency"], finals["base_score"]
