@@ -80,9 +80,14 @@ QUICK = {"images": 48, "imgsz": 64, "width": 0.25, "max_epochs": 2, "plateau": 1
          "recal_batches": 2, "targets": [1.5], "rounds": 5,
          "agents": ["abcp", "random", "evolution", "uniform"]}
 SIZING = """\
-Not measured yet at these sizes. Issue 13's run (2026-12-01; w0.5, 128 px, 10 epochs, 40
-searches of 32 candidates) took 122 min here; issue 26's regime benchmark (same regime as
-this one) gives the per-candidate cost the budget was sized from."""
+Not run yet at these sizes; estimated, not measured. Issue 26's regime benchmark (same base,
+2026-12-07, 2 cores, light other work) measured per candidate on one core 3.1-4.1 s of
+accuracy (20 BN batches, 60 images) and 7.8-14.1 s of latency timing (the library's protocol;
+the latency model measured 45-58 of 64 candidates), 13-19 min per 64-candidate search.
+With this benchmark's protocol (at most 2 x 3 s) and 10 BN batches, about 7 s a candidate:
+34 searches x 200 candidates about 13 CPU-hours, plus about 5 CPU-hours of fine-tuning and
+scratch training: about 9 hours on 2 cores, over the issue's 6. Run in stages (it resumes);
+a machine with more cores divides the searches' share by its cores (--jobs)."""
 
 
 def parse_args() -> argparse.Namespace:
