@@ -69,7 +69,8 @@ def test_the_site_builds_strict_and_lists_every_option_of_every_verb(site):
     search = (site / "search" / "index.html").read_text(encoding="utf-8")
     row = re.search(r"<tr>\s*<td><code>--target-latency</code></td>.*?</tr>", search, re.DOTALL)
     assert row, "no --target-latency row in the search page's option table"
-    assert (site / "repo" / "benchmarks" / "results" / "search_agents-issue13" / "index.html").is_file()
+    results = site / "repo" / "benchmarks" / "results"
+    assert (results / "search_agents-issue13" / "index.html").is_file()
 
 
 def test_the_agent_option_tables_come_from_the_agents(site):
