@@ -54,13 +54,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_options import add_regime_options, finish, say  # noqa: E402
 from machine_info import commit, machine_line, uptime  # noqa: E402
 from search_pipeline import (  # noqa: E402
-    Rival,
     rival_rows,
     run_pieces,
     scores,
     search_config,
     search_row,
 )
+from search_rivals import scratch_rivals  # noqa: E402
 from search_steps import Work, load_json, save_json, usable_cpus  # noqa: E402
 
 DEFAULT_AGENT = "abcp"  # `edgeprune search`'s default agent
@@ -151,15 +151,9 @@ def search_stage(args, work: Work, regime: dict) -> dict:
 
     finetune_epochs, _ = share_of_base(base, FINETUNE_SHARE)
     epochs = regime["base_info"]["epochs"] + finetune_epochs
-    rivals = []
-    for target in args.targets:
-        first = next(s["name"] for s in searches if s["target"] == target)
-        run = work.runs / "search" / first
-        rivals += [Rival(f"{target:g}x-{model}", model, model, target, first, epochs,
-                         ["--model", model, "--match", str(run)])
-                   for model in ("yolov3", "yolov3-tiny")]
-        rivals.append(Rival(f"{target:g}x-searched", f"{first}'s architecture", "searched",
-                            target, first, epochs, ["--cfg", str(run / "best.pt")]))
+    # the rivals match each target's first search (the default agent, seed 0)
+    first = {t: next(s["name"] for s in searches if s["target"] == t) for t in args.targets}
+    rivals = scratch_rivals(work, first, epochs)
     finals = run_pieces(work, args.jobs, searches, options, base, data, None,
                         args.val_images, rivals, [], args.imgsz, args.rounds, say, loads)
     loads["end"] = uptime()

@@ -67,7 +67,7 @@ from search_pipeline import (  # noqa: E402
     search_row,
 )
 from search_report import write_report  # noqa: E402
-from search_rivals import link_regime, scratch_rivals, yolov8_jobs  # noqa: E402
+from search_rivals import best_search, link_regime, scratch_rivals, yolov8_jobs  # noqa: E402
 from search_steps import DONE, Work, load_json, usable_cpus  # noqa: E402
 
 AGENTS = ("abcp", "rlpruner", "flops", "random", "evolution", "uniform", "halp")
@@ -229,7 +229,8 @@ def main() -> None:
     def rivals() -> list:
         write_note(args, work, searches)
         return ([] if args.no_scratch else
-                scratch_rivals(work, searches, args.targets, epochs))
+                scratch_rivals(work, {t: best_search(searches, t) for t in args.targets},
+                               epochs))
 
     def others() -> list:
         return ([] if args.no_yolov8 else

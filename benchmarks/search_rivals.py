@@ -34,27 +34,26 @@ def link_regime(regime: Path, work: Work, label: str) -> None:
         os.symlink(regime / piece, mine, target_is_directory=True)
 
 
-def best_search(work: Work, searches: list[dict], target: float) -> dict:
+def best_search(searches: list[dict], target: float) -> str:
     """The target's search whose best has the highest proxy mAP within the target (the
     highest overall when none is within): whose latency and architecture the rivals match."""
     mine = [s for s in searches if s["target"] == target]
     within = [s for s in mine if s["search_info"]["feasible"]] or mine
-    return max(within, key=lambda s: s["search_info"]["proxy_map50"])
+    return max(within, key=lambda s: s["search_info"]["proxy_map50"])["name"]
 
 
-def scratch_rivals(work: Work, searches: list[dict], targets: list[float],
-                   epochs: int) -> list[Rival]:
-    """Per target: yolov3 and yolov3-tiny at the widest width no slower than the target's
-    best search, and that search's architecture itself, each `epochs` from scratch."""
+def scratch_rivals(work: Work, matched: dict[float, str], epochs: int) -> list[Rival]:
+    """Per target (`matched[target]` the search they match): yolov3 and yolov3-tiny at the
+    widest width no slower than that search's best, and its architecture itself, each
+    `epochs` from scratch."""
     rivals = []
-    for target in targets:
-        best = best_search(work, searches, target)["name"]
-        run = work.runs / "search" / best
-        rivals += [Rival(f"{target:g}x-{model}", model, model, target, best, epochs,
+    for target, name in matched.items():
+        run = work.runs / "search" / name
+        rivals += [Rival(f"{target:g}x-{model}", model, model, target, name, epochs,
                          ["--model", model, "--match", str(run)])
                    for model in ("yolov3", "yolov3-tiny")]
-        rivals.append(Rival(f"{target:g}x-searched", f"{best}'s architecture", "searched",
-                            target, best, epochs, ["--cfg", str(run / "best.pt")]))
+        rivals.append(Rival(f"{target:g}x-searched", f"{name}'s architecture", "searched",
+                            target, name, epochs, ["--cfg", str(run / "best.pt")]))
     return rivals
 
 
