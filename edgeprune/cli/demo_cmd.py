@@ -70,10 +70,14 @@ DEFAULTS = DemoSettings()
               "checks).")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Data-loading processes. Default: CPU cores - 1.")
+@click.option("--parallel", type=click.IntRange(min=1), default=None,
+              help="Trainings after the search (fine-tuning and both scratch models) run "
+              "side by side in this many processes, the cores shared evenly; 1 runs them "
+              "one after another. Default: one per CPU core, at most 3.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, plateau, batch,
          target_speedup, proxy, supernet_epochs, agent, budget, val_images, recal_batches,
-         finetune_epochs, finetune_share, ort_threads, workers, seed) -> None:
+         finetune_epochs, finetune_share, ort_threads, workers, parallel, seed) -> None:
     """Run the whole chain on generated RoboMaster-like data, on this machine alone.
 
     \b
@@ -109,7 +113,7 @@ def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, plat
                             budget=budget, val_images=val_images, recal_batches=recal_batches,
                             finetune_epochs=finetune_epochs, finetune_share=finetune_share,
                             plateau=plateau, ort_threads=ort_threads, seed=seed,
-                            workers=workers)
+                            workers=workers, parallel=parallel)
     cache = None if no_cache else Path(cache_dir) if cache_dir else DEFAULT_CACHE
     run = new_run_dir("demo", name, out_root)
     stdout.print(f"edgeprune demo into [bold]{escape(run)}[/]"

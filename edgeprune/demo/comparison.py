@@ -14,14 +14,14 @@ from edgeprune.demo.steps import BaseModel, DemoData, scratch_epochs
 
 # ------------------------------------------------------------------------------ comparison
 
-def scratch_comparison(settings: DemoSettings, search, base: BaseModel, data: DemoData,
-                       cache: Path | None, run: Path, console: Console):
-    """The widest yolov3 no slower than the pruned network (measured like the candidates,
-    against the base), trained from scratch on sim for as many epochs as the pruned network
-    had in all (the base's and fine-tuning's), so neither side wins by training longer."""
+def scratch_width(settings: DemoSettings, search, run: Path,
+                  console: Console) -> tuple[float, float]:
+    """(width, latency ratio to the base) of the widest yolov3 no slower than the pruned
+    network, measured like the candidates, against the base (before any training starts:
+    timing wants a quiet machine)."""
     from edgeprune.latency import resolve_device
     from edgeprune.models import builtin_cfg, load_checkpoint
-    from edgeprune.train.scratch import WIDTH_GRID, matched_width, train_scratch
+    from edgeprune.train.scratch import matched_width
 
     best, measured = search.best, search.measured_base
     classes = len(load_checkpoint(search.files["best_model"]).names)
@@ -32,42 +32,59 @@ def scratch_comparison(settings: DemoSettings, search, base: BaseModel, data: De
         meter.use_reference(builtin_cfg("yolov3", num_classes=classes, width=settings.width,
                                         imgsz=settings.imgsz))
         with console.status("finding the yolov3 width as fast as the pruned network..."):
-            width, ratio = matched_width(meter, classes, settings.imgsz, settings.width,
-                                         best.latency_ms / measured.latency_ms)
+            return matched_width(meter, classes, settings.imgsz, settings.width,
+                                 best.latency_ms / measured.latency_ms)
     finally:
         meter.close()
+
+
+def scratch_job(settings: DemoSettings, base: BaseModel, data: DemoData, cache: Path | None,
+                run: Path, width: float, ratio: float):
+    """yolov3 at `width` (scratch_width) trained from scratch on sim for as many epochs as
+    the pruned network had in all (the base's and fine-tuning's), so neither side wins by
+    training longer; a TrainingJob (demo/parallel.py)."""
+    from edgeprune.demo.parallel import TrainingJob
+    from edgeprune.train.scratch import WIDTH_GRID, train_scratch
+
     folder = None
     if cache is not None:
         folder = cache / (f"scratch-{settings.key(*SCRATCH_SETTINGS)}"
                           f"-w{round(width * WIDTH_GRID)}")
-    return train_scratch(data.sim, "yolov3", width, ratio, imgsz=settings.imgsz,
-                         epochs=scratch_epochs(settings, base), batch=settings.batch,
-                         seed=settings.seed, workers=settings.workers, run=run / "scratch",
-                         console=console, cache=folder)
+    epochs = scratch_epochs(settings, base)
+    return TrainingJob(
+        "scratch yolov3", f"yolov3 width {width:g} from scratch ({ratio:.3f} of the base's "
+        f"latency, {epochs} epochs) into {run / 'scratch'}", train_scratch, run / "scratch",
+        epochs, args=(data.sim, "yolov3", width, ratio),
+        kwargs={"imgsz": settings.imgsz, "epochs": epochs, "batch": settings.batch,
+                "seed": settings.seed, "workers": settings.workers, "run": run / "scratch",
+                "cache": folder})
 
 
-def searched_from_scratch(settings: DemoSettings, search, base: BaseModel, data: DemoData,
-                          cache: Path | None, run: Path, console: Console):
+def searched_scratch_job(settings: DemoSettings, search, base: BaseModel, data: DemoData,
+                         cache: Path | None, run: Path):
     """The search's best architecture trained from scratch for the same epochs as the
     other scratch model (Liu et al., ICLR 2019: a pruned architecture from scratch often
     matches the fine-tuned one; what the search found is then the architecture, not the
-    weights). Cached by the architecture itself."""
+    weights); a TrainingJob, cached by the architecture itself."""
     import hashlib
 
+    from edgeprune.demo.parallel import TrainingJob
     from edgeprune.models import load_checkpoint, write_cfg_text
     from edgeprune.train.scratch import train_scratch
 
-    best = search.best
     cfg = load_checkpoint(search.files["best_model"]).model.cfg
     digest = hashlib.sha256(write_cfg_text(cfg).encode()).hexdigest()[:12]
     folder = (cache / f"searched-{settings.key(*SCRATCH_SETTINGS)}-{digest}"
               if cache is not None else None)
-    return train_scratch(data.sim, "searched", 0.0, best.latency_ms / search.measured_base
-                         .latency_ms, imgsz=settings.imgsz,
-                         epochs=scratch_epochs(settings, base), batch=settings.batch,
-                         seed=settings.seed, workers=settings.workers,
-                         run=run / "scratch-searched", console=console, cache=folder,
-                         architecture=cfg)
+    epochs = scratch_epochs(settings, base)
+    return TrainingJob(
+        "scratch searched", f"the searched architecture from scratch ({epochs} epochs) into "
+        f"{run / 'scratch-searched'}", train_scratch, run / "scratch-searched", epochs,
+        args=(data.sim, "searched", 0.0, search.best.latency_ms / search.measured_base
+              .latency_ms),
+        kwargs={"imgsz": settings.imgsz, "epochs": epochs, "batch": settings.batch,
+                "seed": settings.seed, "workers": settings.workers,
+                "run": run / "scratch-searched", "cache": folder, "architecture": cfg})
 
 
 # ------------------------------------------------------------------------------ evaluation

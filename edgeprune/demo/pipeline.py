@@ -5,9 +5,11 @@
     regime = regime_checks(settings, base)         # converged? latency follows compute?
     shared = train_weight_sharing(settings, base, data, cache, run)  # the search's proxy
     search = search_pruned(settings, base, shared, data, run)
-    tuned = finetune_pruned(settings, search, base, data, run)  # a share of the base's epochs
-    scratch = scratch_comparison(settings, search, base, data, cache, run)  # same latency
-    searched = searched_from_scratch(settings, search, base, data, cache, run)  # Liu et al.
+    width = scratch_width(settings, search, run)    # the widest yolov3 as fast, measured
+    tuned, scratch, searched = run_side_by_side([    # in parallel: one process each
+        finetune_job(...),                           # a share of the base's epochs
+        scratch_job(...),                            # that yolov3, the same epochs in all
+        searched_scratch_job(...)])                  # Liu et al.: the architecture alone
     evaluations = evaluate_models(settings, {...}, data)
     export_final(tuned, run)
     robustness = sim_to_real(settings, base, tuned, data, run)   # base vs fine-tuned
@@ -28,17 +30,19 @@ from edgeprune.demo.comparison import (
     ModelEvaluation,
     evaluate_models,
     export_final,
-    scratch_comparison,
-    searched_from_scratch,
+    scratch_job,
+    scratch_width,
+    searched_scratch_job,
     sim_to_real,
 )
+from edgeprune.demo.parallel import default_slots, run_side_by_side
 from edgeprune.demo.settings import DEFAULT_CACHE, DemoSettings
 from edgeprune.demo.steps import (
     BaseModel,
     DemoData,
     StageTimer,
     WeightSharing,
-    finetune_pruned,
+    finetune_job,
     make_data,
     regime_checks,
     search_pruned,
@@ -68,6 +72,7 @@ class DemoResult:
     scratch: object = None  # ScratchModel: the widest yolov3 no slower
     searched_scratch: object = None  # ScratchModel: the searched architecture from scratch
     regime: object = None  # RegimeReport: checks (a) and (b) of `edgeprune regime`
+    training_slots: int = 1  # the trainings after the search that ran at once
 
 
 def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
@@ -99,14 +104,16 @@ def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
     search = search_pruned(settings, base, shared, data, run, console)
     timer.record("search", began)
 
+    # the three trainings after the search need nothing of each other: side by side
     began = time.perf_counter()
-    tuned = finetune_pruned(settings, search, base, data, run, console)
-    timer.record("fine-tuning", began)
-
-    began = time.perf_counter()
-    scratch = scratch_comparison(settings, search, base, data, cache, run, console)
-    searched = searched_from_scratch(settings, search, base, data, cache, run, console)
-    timer.record("scratch comparison", began)
+    width, ratio = scratch_width(settings, search, run, console)  # timed before they start
+    jobs = [finetune_job(settings, search, base, data, run),
+            scratch_job(settings, base, data, cache, run, width, ratio),
+            searched_scratch_job(settings, search, base, data, cache, run)]
+    slots = settings.parallel or default_slots()
+    trained = run_side_by_side(jobs, slots, console)
+    tuned, scratch, searched = (trained[job.name] for job in jobs)
+    timer.record("fine-tuning and scratch models", began)
 
     began = time.perf_counter()
     measured, best = search.measured_base, search.best
@@ -132,7 +139,7 @@ def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
     timer.record("sim-to-real robustness", began)
     result = DemoResult(settings, run, data, base, search, tuned, evaluations, onnx, timer,
                         robustness, shared=shared, scratch=scratch,
-                        searched_scratch=searched, regime=regime)
+                        searched_scratch=searched, regime=regime, training_slots=slots)
 
     from edgeprune.demo.report import write_report
 

@@ -29,16 +29,20 @@ class DemoSettings:
 
     images: int = 600  # generated images per domain (80% train, 20% val)
     image_size: tuple[int, int] = (640, 480)  # generated image width, height
-    # yolov3 w0.5 at 160 px on 1 ONNX Runtime thread: where this CPU's latency follows
-    # compute (a uniform keep-0.5 prune ran 3.82x faster, against 1.99x for the w0.25 at
-    # 256 px on 2 threads the demo used before: regime check (b), docs/search.md)
-    imgsz: int = 160  # network input
+    # yolov3 w0.5 at 128 px on 1 ONNX Runtime thread: where this CPU's latency follows
+    # compute (a uniform keep-0.5 prune ran 3.26x faster at 128 px, 3.69x at 160 px, against
+    # 1.99x for the w0.25 at 256 px on 2 threads the demo used before: regime check (b),
+    # docs/search.md); 128 rather than 160 px since every training costs 0.64x as much
+    imgsz: int = 128  # network input
     width: float = 0.5  # yolov3 width multiplier
-    epochs: int = 30  # the most the base trains: it stops earlier when converged
-    # the base's plateau window in epochs (`train --plateau`; 0: off): 5, as in
-    # benchmarks/regime.py, since val mAP@0.5 swings by 0.1-0.3 between epochs while the
-    # learning rate is high and a shorter window stops on such a swing
-    plateau: int = 5
+    # the most the base trains: it stops earlier when converged; the learning rate's cosine
+    # schedule ends here, so the base gains until close to it (30 epochs at 160 px still
+    # gained in their last 5 on 2026-12-07)
+    epochs: int = 24
+    # the base's plateau window in epochs (`train --plateau`; 0: off): val mAP@0.5 swings
+    # by 0.1-0.3 between epochs while the learning rate is high; on the regime benchmark's
+    # curve a 3-epoch window stopped on such a swing at 0.72 (epoch 16), 4 and 5 did not
+    plateau: int = 4
     batch: int = 16
     ort_threads: int = 1  # ONNX Runtime threads of every latency measurement
     target_speedup: float = 2.0
@@ -62,6 +66,10 @@ class DemoSettings:
     distill_weight: float = 1.0
     seed: int = 0
     workers: int | None = None  # data-loading processes; None: the trainer's default
+    # trainings after the search (fine-tuning, both scratch models) at once, each in its own
+    # process with cores // parallel torch threads; None: one per core, at most 3
+    # (demo/parallel.py); 1: one after another in the demo's process
+    parallel: int | None = None
     # sim-to-real robustness of the base and the fine-tuned model: a few corruptions on a
     # val subset keep it to about a minute (`edgeprune eval sim2real` runs the whole suite)
     sim2real_corruptions: str = "gaussian_noise,motion_blur,low_light"

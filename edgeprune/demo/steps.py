@@ -232,9 +232,11 @@ def search_pruned(settings: DemoSettings, base: BaseModel, shared: WeightSharing
 
 # ------------------------------------------------------------------------------ fine-tuning
 
-def finetune_pruned(settings: DemoSettings, search, base: BaseModel, data: DemoData,
-                    run: Path, console: Console):
-    """Fine-tune the search's best model on sim with distillation from the base."""
+def finetune_job(settings: DemoSettings, search, base: BaseModel, data: DemoData,
+                 run: Path):
+    """Fine-tuning the search's best model on sim with distillation from the base, as a
+    TrainingJob (demo/parallel.py runs it beside the scratch models)."""
+    from edgeprune.demo.parallel import TrainingJob
     from edgeprune.train.finetune import finetune, finetune_config
 
     if search.best is None:
@@ -245,11 +247,10 @@ def finetune_pruned(settings: DemoSettings, search, base: BaseModel, data: DemoD
     epochs, why = finetune_epochs(settings, base)
     config = finetune_config(search.files["best_model"], str(data.sim), epochs,
                              settings.imgsz, **overrides)
-    console.print(f"fine-tuning the pruned model ({epochs} epochs: {escape(why)}; "
-                  f"distillation from the base) into {escape(run / 'finetune')}",
-                  highlight=False)
-    return finetune(config, run / "finetune", base.weights, settings.distill_weight,
-                    console=console)
+    folder = run / "finetune"
+    return TrainingJob("fine-tuning", f"fine-tuning the pruned model ({epochs} epochs: {why}; "
+                       f"distillation from the base) into {folder}", finetune, folder, epochs,
+                       args=(config, folder, base.weights, settings.distill_weight))
 
 
 def finetune_epochs(settings: DemoSettings, base: BaseModel) -> tuple[int, str]:

@@ -41,7 +41,7 @@ def one_thread():
 def run_toy_demo(tmp_path):
     cache = tmp_path / "cache"
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--cache", str(cache),
-                                       *TOY])
+                                       *TOY, "--parallel", "2"])
     assert result.exit_code == 0, result.output
     run = tmp_path / "demo" / "exp"
     for name in ("report.md", "final.onnx", "search/report.md", "search/best.pt",
@@ -68,6 +68,10 @@ def run_toy_demo(tmp_path):
     assert f"| converged | {'pass' if converged else 'FAIL'} |" in report
     assert "| latency follows compute | " in report and "uniform keep-0.5" in report
     assert "regime check" in result.output
+    # the three trainings after the search ran side by side, each logging to its own file
+    assert "3 trainings side by side" in result.output
+    for name in ("finetune", "scratch", "scratch-searched"):
+        assert "started in process" in (run / f"{name}.log").read_text()
     for text in ("| base |", "| pruned |", "| fine-tuned |", "| scratch (yolov3 w",
                  "| scratch (searched architecture) |", "## Regime checks",
                  "of the base's sim mAP@0.5**", "scratch (searched architecture)**",
@@ -97,9 +101,11 @@ def test_toy_demo_runs_every_step(tmp_path, one_thread):
 @pytest.mark.slow  # three demos; the first alone is the default run's test above
 def test_toy_demo_reuses_its_cache(tmp_path, one_thread):
     cache, bases = run_toy_demo(tmp_path)
+    # --parallel 1: the trainings after the search one after another in this process
     again = CliRunner().invoke(main, ["demo", "--out", str(tmp_path), "--cache", str(cache),
-                                      *TOY, "--budget", "1"])
+                                      *TOY, "--budget", "1", "--parallel", "1"])
     assert again.exit_code == 0, again.output
+    assert "side by side" not in again.output
     assert "training the base model" not in again.output
     assert "weight-sharing network (" not in again.output
     assert "(reused from the cache)" in (tmp_path / "demo" / "exp2" / "report.md").read_text()

@@ -1,0 +1,68 @@
+"""The demo's trainings side by side (edgeprune/demo/parallel.py): real child processes,
+real trainings of a tiny model."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from rich.console import Console
+
+from edgeprune.data.synth import generate_dataset
+from edgeprune.demo.parallel import TrainingJob, _epochs_done, run_side_by_side
+from edgeprune.errors import EdgepruneError
+from edgeprune.train.scratch import train_scratch
+
+
+def scratch_job(data, run, seed: int = 0) -> TrainingJob:
+    return TrainingJob(f"seed {seed}", f"yolov3 w0.0625 seed {seed}", train_scratch, run, 1,
+                       args=(data, "yolov3", 0.0625, 1.0),
+                       kwargs={"imgsz": 64, "epochs": 1, "batch": 4, "seed": seed,
+                               "workers": 0, "run": run})
+
+
+@pytest.fixture(scope="module")
+def toy_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("toy") / "sim"
+    generate_dataset(out, domain="sim", images=10, seed=0, size=(160, 120), workers=1)
+    return out / "data.yaml"
+
+
+def test_trainings_run_in_their_own_processes_and_log_there(toy_data, tmp_path):
+    jobs = [scratch_job(toy_data, tmp_path / f"run{seed}", seed) for seed in (0, 1)]
+    console = Console(record=True, width=200)
+    results = run_side_by_side(jobs, 2, console)
+    assert list(results) == ["seed 0", "seed 1"]
+    for job in jobs:
+        assert results[job.name].weights.is_file()
+        log = job.log.read_text()
+        pid = int(log.split("started in process ")[1].split()[0])
+        assert pid != os.getpid()  # a child process trained it
+        assert "training from scratch" in log  # its output went to the log, not here
+        assert _epochs_done(job.run_dir)[0] == 1
+    output = console.export_text()
+    assert "2 trainings side by side, 2 at a time" in output
+    assert "training from scratch" not in output
+
+
+def test_one_slot_trains_in_this_process(toy_data, tmp_path):
+    job = scratch_job(toy_data, tmp_path / "run")
+    console = Console(record=True, width=200)
+    results = run_side_by_side([job], 1, console)
+    assert results["seed 0"].weights.is_file()
+    assert not job.log.exists()
+    assert "training from scratch" in console.export_text()
+
+
+def test_a_failing_training_stops_with_its_own_error(toy_data, tmp_path):
+    missing = tmp_path / "missing" / "data.yaml"
+    jobs = [scratch_job(missing, tmp_path / "bad"), scratch_job(toy_data, tmp_path / "good", 1)]
+    with pytest.raises(EdgepruneError, match="missing"):
+        run_side_by_side(jobs, 2, Console(quiet=True))
+
+
+def test_progress_counts_whole_rows_and_skips_the_starting_score(tmp_path):
+    assert _epochs_done(tmp_path) == (0, None)
+    (tmp_path / "results.csv").write_text(
+        "epoch,box,map50\n0,0,0.9\n1,0.1,0.25\n2,0.1,0.5\n3,0.1,")  # the last line half-written
+    assert _epochs_done(tmp_path) == (2, 0.5)
