@@ -73,7 +73,7 @@ DEFAULTS = DemoSettings()
 @click.option("--parallel", type=click.IntRange(min=1), default=None,
               help="Trainings after the search (fine-tuning and both scratch models) run "
               "side by side in this many processes, the cores shared evenly; 1 runs them "
-              "one after another. Default: one per CPU core, at most 3.")
+              "one after another. Default: all 3 (1 on a one-core machine).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, plateau, batch,
          target_speedup, proxy, supernet_epochs, agent, budget, val_images, recal_batches,
@@ -97,9 +97,9 @@ def demo(out_root, name, cache_dir, no_cache, images, imgsz, width, epochs, plat
        sim2real on a subset of corruptions and val images)
 
     Writes OUT/demo/NAME/report.md (with the regime checks, and the verdicts against both
-    scratch models) and prints a summary table. The defaults are sized for a cold run of
-    about 25 minutes on a 2-core CPU; docs/demo.md ("Sizes") says what they were measured
-    to cost and reach.
+    scratch models) and prints a summary table. A cold run with the defaults took 53.3
+    minutes on a 2-core CPU (the trainings one after another); docs/demo.md ("Sizes") says
+    what they were measured to cost and reach, and what was tried to make it shorter.
     """
     from pathlib import Path
 

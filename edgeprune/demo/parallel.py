@@ -1,12 +1,13 @@
 """The demo's trainings after the search, side by side.
 
-Fine-tuning and the two models trained from scratch do not depend on each other, and on a
-small CPU one torch thread per training gets more done than two threads per training in
-turn: the convolutions of a network at 160 px are too small for a second thread to halve
-them (docs/demo.md, "Sizes", has the measurement). So each training runs in its own process
-with an even share of the cores, its output in a log file beside its run folder, and this
-process draws one progress bar per training from the results.csv each one grows an epoch at
-a time.
+Fine-tuning and the two models trained from scratch do not depend on each other, so each
+runs in its own process with an even share of the cores, its output in a log file beside its
+run folder, while this process draws one progress bar per training from the results.csv each
+one grows an epoch at a time. The convolutions of a small network at 128-160 px keep a second
+torch thread only partly busy; on this 2-core CPU, three trainings one after another (both
+threads each) took 1.05x the wall time of the three side by side
+(benchmarks/results/parallel_training.md): a small gain here; machines with more cores were
+not measured.
 """
 
 from __future__ import annotations
@@ -47,8 +48,11 @@ class TrainingJob:
 
 
 def default_slots() -> int:
-    """Trainings at once: one per core, at most the demo's three."""
-    return max(1, min(MOST_SLOTS, os.cpu_count() or 1))
+    """Trainings at once: all three of the demo's, on any machine with more than one core.
+    On two cores the three share them (one torch thread each): fine-tuning is the shortest,
+    and once it ends the two scratch models have a core each, where two at a time would
+    leave one scratch model alone on one thread with the other core idle at the end."""
+    return 1 if (os.cpu_count() or 1) <= 1 else MOST_SLOTS
 
 
 def run_side_by_side(jobs: list[TrainingJob], slots: int, console: Console) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""The demo's settings: sizes meant to fit a cold run in 25 minutes on a 2-core CPU, and
+"""The demo's settings: sizes for a regime where pruning can pay on a 2-core CPU, and
 the keys the cached data, base, weight-sharing network and scratch model are stored under.
 
 Plain data (no torch), so `edgeprune demo --help` stays fast.
@@ -24,25 +24,27 @@ DEMO_PROXIES = ("bn-recal", *WEIGHT_SHARING_PROXIES)
 @dataclass(frozen=True)
 class DemoSettings:
     """Sizes for a regime where pruning can pay (issue 26: a converged base, latency that
-    follows compute), meant to fit a cold run in 25 minutes on a 2-core CPU; docs/demo.md
+    follows compute); a cold run of them took 53.3 minutes on a 2-core CPU; docs/demo.md
     says what they were measured to cost."""
 
     images: int = 600  # generated images per domain (80% train, 20% val)
     image_size: tuple[int, int] = (640, 480)  # generated image width, height
-    # yolov3 w0.5 at 128 px on 1 ONNX Runtime thread: where this CPU's latency follows
-    # compute (a uniform keep-0.5 prune ran 3.26x faster at 128 px, 3.69x at 160 px, against
-    # 1.99x for the w0.25 at 256 px on 2 threads the demo used before: regime check (b),
-    # docs/search.md); 128 rather than 160 px since every training costs 0.64x as much
-    imgsz: int = 128  # network input
+    # yolov3 w0.5 at 160 px on 1 ONNX Runtime thread: where this CPU's latency follows
+    # compute (a uniform keep-0.5 prune ran 3.50x faster, against 1.99x for the w0.25 at
+    # 256 px on 2 threads the demo used before: regime check (b), docs/search.md). 128 px
+    # costs 0.82x as much an epoch here and its base reached 0.71 in 24 epochs where
+    # 160 px reached 0.87 in 30 (docs/demo.md, "Sizes")
+    imgsz: int = 160  # network input
     width: float = 0.5  # yolov3 width multiplier
     # the most the base trains: it stops earlier when converged; the learning rate's cosine
-    # schedule ends here, so the base gains until close to it (30 epochs at 160 px still
-    # gained in their last 5 on 2026-12-07)
-    epochs: int = 24
-    # the base's plateau window in epochs (`train --plateau`; 0: off): val mAP@0.5 swings
-    # by 0.1-0.3 between epochs while the learning rate is high; on the regime benchmark's
-    # curve a 3-epoch window stopped on such a swing at 0.72 (epoch 16), 4 and 5 did not
-    plateau: int = 4
+    # schedule ends here, so the base still gains close to it (30 epochs still gained in
+    # their last 5 on 2026-12-07, and check (a) failed)
+    epochs: int = 30
+    # the base's plateau window in epochs (`train --plateau`; 0: off): 5, as in
+    # benchmarks/regime.py, since val mAP@0.5 swings by 0.1-0.3 between epochs while the
+    # learning rate is high; on the regime benchmark's curve a 3-epoch window stopped on such
+    # a swing at 0.72 (epoch 16)
+    plateau: int = 5
     batch: int = 16
     ort_threads: int = 1  # ONNX Runtime threads of every latency measurement
     target_speedup: float = 2.0
@@ -67,7 +69,7 @@ class DemoSettings:
     seed: int = 0
     workers: int | None = None  # data-loading processes; None: the trainer's default
     # trainings after the search (fine-tuning, both scratch models) at once, each in its own
-    # process with cores // parallel torch threads; None: one per core, at most 3
+    # process with cores // parallel torch threads (at least 1); None: all 3 (1 on one core)
     # (demo/parallel.py); 1: one after another in the demo's process
     parallel: int | None = None
     # sim-to-real robustness of the base and the fine-tuned model: a few corruptions on a
