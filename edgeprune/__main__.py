@@ -2,4 +2,5 @@
 
 from edgeprune.cli import main
 
-main()
+if __name__ == "__main__":  # not again in a spawned child process (edgeprune/demo/parallel.py)
+    main()

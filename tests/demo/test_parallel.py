@@ -4,6 +4,7 @@ real trainings of a tiny model."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from rich.console import Console
@@ -54,11 +55,17 @@ def test_one_slot_trains_in_this_process(toy_data, tmp_path):
     assert "training from scratch" in console.export_text()
 
 
-def test_a_failing_training_stops_with_its_own_error(toy_data, tmp_path):
+def test_a_failing_training_stops_with_its_own_error_and_ends_the_others(toy_data, tmp_path):
     missing = tmp_path / "missing" / "data.yaml"
-    jobs = [scratch_job(missing, tmp_path / "bad"), scratch_job(toy_data, tmp_path / "good", 1)]
+    long = scratch_job(toy_data, tmp_path / "long", 1)
+    long = TrainingJob(long.name, long.description, long.call, long.run_dir, 5000, long.args,
+                       {**long.kwargs, "epochs": 5000})
     with pytest.raises(EdgepruneError, match="missing"):
-        run_side_by_side(jobs, 2, Console(quiet=True))
+        run_side_by_side([scratch_job(missing, tmp_path / "bad"), long], 2, Console(quiet=True))
+    # the other training was ended, not waited for (5000 epochs take many minutes)
+    written = _epochs_done(long.run_dir)[0]
+    time.sleep(3)
+    assert _epochs_done(long.run_dir)[0] == written < 5000
 
 
 def test_progress_counts_whole_rows_and_skips_the_starting_score(tmp_path):
