@@ -12,7 +12,6 @@ not measured.
 
 from __future__ import annotations
 
-import csv
 import multiprocessing
 import os
 import time
@@ -130,29 +129,11 @@ def _run_logged(call: Callable, args: tuple, kwargs: dict, log: Path) -> object:
 
 
 def _epochs_done(run_dir: Path) -> tuple[int, float | None]:
-    """(epochs written to results.csv so far, the best val mAP@0.5 among them)."""
-    path = run_dir / "results.csv"
-    if not path.is_file():
-        return 0, None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return 0, None
-    # a line without its newline is still being written
-    lines = text.splitlines(keepends=True)
-    whole = [line for line in lines if line.endswith("\n")]
-    epochs, best = 0, None
-    for row in csv.DictReader(whole):
-        try:
-            epoch = int(row["epoch"])
-        except (KeyError, TypeError, ValueError):
-            continue
-        if epoch < 1:  # fine-tuning's row 0 scores the model as given
-            continue
-        epochs = max(epochs, epoch)
-        try:
-            score = float(row.get("map50") or "")
-        except ValueError:  # not validated
-            continue
-        best = score if best is None else max(best, score)
-    return epochs, best
+    """(epochs in results.csv so far, the best val mAP@0.5 among them). The trainer replaces
+    the file whole each epoch (train/run_files.py), so a reader never sees half a row."""
+    from edgeprune.train.run_files import read_results
+
+    # fine-tuning's epoch 0 scores the model as given
+    history = [stats for stats in read_results(run_dir) if stats.epoch >= 1]
+    scores = [stats.map50 for stats in history if stats.map50 is not None]
+    return max((stats.epoch for stats in history), default=0), max(scores, default=None)

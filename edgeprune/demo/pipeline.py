@@ -110,7 +110,7 @@ def run_demo(settings: DemoSettings, run: Path, cache: Path | None,
     jobs = [finetune_job(settings, search, base, data, run),
             scratch_job(settings, base, data, cache, run, width, ratio),
             searched_scratch_job(settings, search, base, data, cache, run)]
-    slots = settings.parallel or default_slots()
+    slots = min(settings.parallel or default_slots(), len(jobs))
     trained = run_side_by_side(jobs, slots, console)
     tuned, scratch, searched = (trained[job.name] for job in jobs)
     timer.record("fine-tuning and scratch models", began)

@@ -175,7 +175,7 @@ def write_report(result: DemoResult) -> Path:
         + (f"{tuned.before.map50:.4f} before, {tuned.after.map50:.4f} after"
            if tuned.before and tuned.after else "not measured")
         + f": `{_relative(tuned.train.best, run)}`"
-        + (f" (side by side with 4b and 4c, {min(result.training_slots, 3)} trainings at "
+        + (f" (side by side with 4b and 4c, {result.training_slots} trainings at "
            f"a time, one process each)" if result.training_slots > 1 else "") + ".",
         *_scratch_step(result),
         f"5. **Export**: `{_relative(result.onnx, run)}` (checked against torch with ONNX "

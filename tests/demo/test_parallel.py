@@ -12,6 +12,7 @@ from rich.console import Console
 from edgeprune.data.synth import generate_dataset
 from edgeprune.demo.parallel import TrainingJob, _epochs_done, run_side_by_side
 from edgeprune.errors import EdgepruneError
+from edgeprune.train.run_files import EpochStats, write_results
 from edgeprune.train.scratch import train_scratch
 
 
@@ -68,8 +69,15 @@ def test_a_failing_training_stops_with_its_own_error_and_ends_the_others(toy_dat
     assert _epochs_done(long.run_dir)[0] == written < 5000
 
 
-def test_progress_counts_whole_rows_and_skips_the_starting_score(tmp_path):
+def test_progress_counts_epochs_and_skips_the_starting_score(tmp_path):
     assert _epochs_done(tmp_path) == (0, None)
-    (tmp_path / "results.csv").write_text(
-        "epoch,box,map50\n0,0,0.9\n1,0.1,0.25\n2,0.1,0.5\n3,0.1,")  # the last line half-written
+
+    def epoch(number: int, map50: float | None) -> EpochStats:
+        return EpochStats(number, 0.1, 0.1, 0.1, 0.0, 1e-3, 1.0, map50=map50, map50_95=map50)
+
+    # written as the trainer writes it; row 0 is fine-tuning's score of the model as given
+    history = [epoch(0, 0.9), epoch(1, 0.25), epoch(2, 0.5)]
+    write_results(tmp_path, history)
     assert _epochs_done(tmp_path) == (2, 0.5)
+    write_results(tmp_path, [*history, epoch(3, None)])  # an epoch not validated
+    assert _epochs_done(tmp_path) == (3, 0.5)
