@@ -7,7 +7,12 @@ from pathlib import Path
 
 import click
 
-from edgeprune.cli.options import bad_data_option, build_detector, detector_options
+from edgeprune.cli.options import (
+    bad_data_option,
+    build_detector,
+    check_out_or_name,
+    detector_options,
+)
 from edgeprune.cli.tables import class_table
 from edgeprune.cli.terminal import stderr, stdout
 from edgeprune.console import escape
@@ -111,6 +116,7 @@ def predict(weights, cfg, names_file, imgsz, runtime, torch_device, source, out_
     from edgeprune.errors import EdgepruneError
     from edgeprune.runs import new_run
 
+    check_out_or_name(out_dir)
     source = Path(source)
     paths = ([source] if source.is_file()
              else sorted(p for p in source.iterdir() if p.is_file() and is_image_path(p)))

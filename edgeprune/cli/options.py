@@ -11,6 +11,17 @@ from edgeprune.cli.deprecation import deprecated_alias
 from edgeprune.latency.tokens import TOKEN_ENV
 
 
+def check_out_or_name(out_dir: str | None) -> None:
+    """Refuse --out with an explicit --name: --out names the run folder itself, so a --name
+    beside it would be silently ignored (a user looking for runs/VERB/NAME finds nothing)."""
+    context = click.get_current_context()
+    source = context.get_parameter_source("name")
+    if out_dir and source not in (click.core.ParameterSource.DEFAULT,
+                                  click.core.ParameterSource.DEFAULT_MAP):
+        raise click.UsageError("--out is the run folder itself and --name a folder under "
+                               "runs/: give one of them")
+
+
 def model_source_options(func):
     """--weights / --cfg / --names / --classes / --width: everything `load_model` accepts."""
 

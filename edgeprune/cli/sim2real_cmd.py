@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from edgeprune.cli.options import imgsz_option, runtime_options
+from edgeprune.cli.options import check_out_or_name, imgsz_option, runtime_options
 from edgeprune.cli.terminal import stdout
 from edgeprune.console import escape
 
@@ -85,6 +85,7 @@ def sim2real(weights, cfg, sim, real, corruptions, severities, imgsz, split, see
     cfgs = iter(cfg)
     sources = [ModelSource("", Path(w), Path(next(cfgs)) if w in darknet else None)
                for w in weights]
+    check_out_or_name(out_dir)
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ import click
 
 from edgeprune.cli.options import (
     bad_data_option,
+    check_out_or_name,
     imgsz_option,
     torch_device_option,
     torch_threads_option,
@@ -87,6 +88,7 @@ def train(data, model, width, weights, cfg, imgsz, epochs, plateau_window, plate
     from edgeprune.train import TrainConfig, Trainer, distributed
     from edgeprune.train.trainer import train as run_training
 
+    check_out_or_name(out_dir)
     processes = distributed.join(torch_device)
     if resume:
         run_dir = Path(out_dir) if out_dir else Path("runs") / "train" / name

@@ -38,3 +38,16 @@ def test_a_corrupt_latency_cache_says_what_to_do(tmp_path):
     assert str(cache) in line and "delete it" in line
     # `search --resume` has no such option to give
     assert "--no-latency-cache" not in line and "--no-cache" not in line
+
+
+def test_out_beside_an_explicit_name_is_refused_before_any_work(tmp_path):
+    """--out is the run folder itself: a --name beside it would be silently ignored."""
+    for args in (["train", "--data", "missing.yaml"],
+                 ["predict", "--weights", "missing.pt", "--source", str(tmp_path)],
+                 ["eval", "sim2real", "--weights", "missing.pt", "--sim", "s.yaml",
+                  "--real", "r.yaml"]):
+        result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "run"),
+                                           "--name", "mine"])
+        assert result.exit_code == 2, (args, result.output)
+        assert "give one of them" in result.output, result.output
+        assert not (tmp_path / "run").exists()
