@@ -87,7 +87,9 @@ the latency model measured 45-58 of 64 candidates), 13-19 min per 64-candidate s
 With this benchmark's protocol (at most 2 x 3 s) and 10 BN batches, about 7 s a candidate:
 34 searches x 200 candidates about 13 CPU-hours, plus about 5 CPU-hours of fine-tuning and
 scratch training: about 9 hours on 2 cores, over the issue's 6. Run in stages (it resumes);
-a machine with more cores divides the searches' share by its cores (--jobs)."""
+a machine with more cores divides the searches' share by its cores (--jobs). Every search
+shares one latency cache (WORK/search-latency.sqlite) and the latency model beside it,
+so a network is timed once and later searches measure fewer candidates: not counted above."""
 
 
 def parse_args() -> argparse.Namespace:
@@ -145,12 +147,16 @@ def planned_searches(args) -> list[dict]:
     return searches
 
 
-def search_options(args, search: dict, data: Path, base: Path, supernet: Path) -> list[str]:
+def search_options(args, search: dict, data: Path, base: Path, supernet: Path,
+                   cache: Path) -> list[str]:
+    # one latency cache for every search (same base, device and threads): a network is
+    # measured once, and the latency model each search fits starts from every measurement
+    # made before it, instead of each search measuring most of its first candidates again
     return ["--data", str(data), "--weights", str(base), "--supernet", str(supernet),
             "--device", "cpu", "--ort-threads", "1", "--target-speedup", f"{search['target']:g}",
             "--agent", search["agent"], "--budget", str(args.budget), "--val-images",
             str(args.val_images), "--recal-batches", str(args.recal_batches), "--imgsz",
-            str(args.imgsz), "--seed", str(search["seed"]),
+            str(args.imgsz), "--seed", str(search["seed"]), "--latency-cache", str(cache),
             *protocol_options(args, args.protocol)]
 
 
@@ -239,8 +245,9 @@ def main() -> None:
 
     try:
         finals = run_pieces(work, args.jobs, searches,
-                            lambda search: search_options(args, search, search_data, base,
-                                                          supernet),
+                            lambda search: search_options(
+                                args, search, search_data, base, supernet,
+                                work.root / "search-latency.sqlite"),
                             base, data, args.finetune_epochs, args.val_images, rivals,
                             protocol_options(args, args.protocol), args.imgsz, args.rounds,
                             say, loads, others)
