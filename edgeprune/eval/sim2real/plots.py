@@ -95,6 +95,8 @@ def retention_plot(result: Sim2RealResult, path: Path) -> Path | None:
     panel.invert_yaxis()
     panel.set_xlabel("mAP@0.5 kept, % of clean sim (mean over severities)")
     panel.grid(axis="x", alpha=0.3)
-    panel.legend(fontsize=8, loc="lower right")
+    # above the bars: inside, a corner legend hides the last rows when many models are compared
+    panel.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0),
+                 ncol=min(count, 3), frameon=False)
     figure.tight_layout()
     return save_figure(figure, path)
