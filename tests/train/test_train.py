@@ -215,6 +215,14 @@ def test_the_plateau_rule_decides_from_the_validated_epochs():
     assert verdict.startswith("converged") and "+0.0050" in verdict
     with pytest.raises(EdgepruneError, match="--plateau must be at least 1"):
         PlateauRule(window=0)
+    # a training that has not started to learn (warm-up on a small set) is not converged:
+    # scores that a real base had after 4 epochs, and a model that learns nothing at all
+    slow_start = PlateauRule(window=3, gain=0.005)
+    assert slow_start.verdict([0.0, 0.0, 8.7e-05, 0.00015]) is None
+    assert slow_start.verdict([0.0, 0.0, 0.0, 0.0]) is None
+    assert slow_start.verdict([0.01, 0.03, 0.033, 0.034, 0.034]) is None  # +0.004: 13%
+    # on a converged curve the absolute gain decides, as before
+    assert slow_start.verdict([0.80, 0.86, 0.862, 0.864, 0.863]).startswith("converged")
 
 
 def test_the_plateau_rule_stops_a_training_and_a_killed_one_resumes_to_it(tmp_path):
