@@ -38,7 +38,7 @@ from edgeprune.console import escape
               "plateau.json). Default: train every --epochs.")
 @click.option("--plateau-gain", type=click.FloatRange(0, 1, max_open=True), default=0.005,
               show_default=True, help="mAP@0.5 gain over --plateau epochs below which "
-              "training has converged.")
+              "training has converged (a gain of a tenth or more of the best so far never is).")
 @click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Data-loading processes. Default: CPU cores - 1 (at most 8).")
