@@ -47,8 +47,8 @@ class PlateauRule:
             return None
         return (f"converged: the best val mAP@0.5 of the last {self.window} epochs "
                 f"({recent:.4f}) beats the best before them ({before:.4f}) by "
-                f"{recent - before:+.4f}, less than {self.gain:g} (and less than "
-                f"{RELATIVE_GAIN:.0%} of it)")
+                f"{recent - before:+.4f}, less than {self.gain:g} and less than "
+                f"{RELATIVE_GAIN:.0%} of {before:.4f}")
 
 
 def write_verdict(run_dir: Path, rule: PlateauRule, epoch: int, reason: str) -> None:
