@@ -10,7 +10,9 @@ in advance does best. Decided before running:
   (`train --plateau 3`, at most 20 epochs), its weight-sharing network 1 epoch; target 2.5x
   (between the agents benchmark's 2x and 4x, and not one of them); ONNX Runtime CPU, 1 thread,
   the device's latency model (`--latency-mode model`), one latency cache shared by every
-  search (a network is measured once, and every setting sees the same measurements);
+  search (a network is measured once, and every setting sees the same measurements), and no
+  measurement for the Pareto front alone (`--no-measure-front`: what is compared is the best,
+  and the front's measurements took 53-82 of a search's first 109-145 candidates here);
 - a cheap proxy, the same for every search: 30 val images, 5 BN re-estimation batches;
 - budget 300, seeds 0 and 1, every setting of SETTINGS (random and evolution as references);
 - per search: the best reward found after 50, 100, 200 and 300 candidates (the search's own
@@ -95,7 +97,8 @@ def search_options(args, setting: str, seed: int, data: Path, base: Path,
             "--agent", agent, *[x for o in agent_options for x in ("--agent-option", o)],
             *extra, "--budget", str(args.budget), "--val-images", str(args.val_images),
             "--recal-batches", str(args.recal_batches), "--imgsz", str(args.imgsz),
-            "--latency-cache", str(cache), "--seed", str(seed), *protocol_options(args)]
+            "--latency-cache", str(cache), "--no-measure-front", "--seed", str(seed),
+            *protocol_options(args)]
 
 
 def trajectory(folder: Path, checkpoints: list[int]) -> dict:

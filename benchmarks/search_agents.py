@@ -13,8 +13,9 @@ Decided before running:
   rlpruner (the two best learners of issue 13's run; purl and gcn with --agents), `flops`
   (abcp learning from FLOPs), `random` and `evolution` with 3 seeds, `uniform` and `halp`
   once; budget 200 candidates; every search with the weight-sharing proxy, the same val
-  subset, the device's latency model, the agents' settings of docs/agents.md (set on a small
-  base by benchmarks/agent_scale.py, never on this benchmark's result);
+  subset, the device's latency model (one cache for all, no measurement for the Pareto front
+  alone), the agents' settings of docs/agents.md (set on a small base by
+  benchmarks/agent_scale.py, never on this benchmark's result);
 - every best fine-tuned with `edgeprune finetune --teacher base` and its default budget (30%
   of the base's epochs, distillation) and scored by `edgeprune val` on the whole sim val split;
 - per target, from scratch for the base's + fine-tuning's epochs: yolov3 thinner and
@@ -151,12 +152,16 @@ def search_options(args, search: dict, data: Path, base: Path, supernet: Path,
                    cache: Path) -> list[str]:
     # one latency cache for every search (same base, device and threads): a network is
     # measured once, and the latency model each search fits starts from every measurement
-    # made before it, instead of each search measuring most of its first candidates again
+    # made before it, instead of each search measuring most of its first candidates again;
+    # nothing is measured for the Pareto front alone: the results are the bests, fine-tuned
+    # and timed side by side at the end (agent_scale.py saw the front's measurements take
+    # most of a search's)
     return ["--data", str(data), "--weights", str(base), "--supernet", str(supernet),
             "--device", "cpu", "--ort-threads", "1", "--target-speedup", f"{search['target']:g}",
             "--agent", search["agent"], "--budget", str(args.budget), "--val-images",
             str(args.val_images), "--recal-batches", str(args.recal_batches), "--imgsz",
             str(args.imgsz), "--seed", str(search["seed"]), "--latency-cache", str(cache),
+            "--no-measure-front",
             *protocol_options(args, args.protocol)]
 
 

@@ -30,6 +30,7 @@ OPTION_SETTINGS = {
     "ort_threads": "threads", "protocol_items": "protocol", "interleave": "interleave",
     "latency_table": "latency_table", "latency_cache": "latency_cache", "seed": "seed",
     "latency_mode": "latency_mode", "audit_rate": "audit_rate",
+    "measure_front": "measure_front",
     "robust_corruptions": "robust.corruptions", "robust_severities": "robust.severities",
     "robust_images": "robust.images", "robust_real": "robust.real",
     "robust_real_images": "robust.real_images", "robust_weight": "robust.weight",
@@ -144,6 +145,11 @@ def default(option: str):
 @click.option("--audit-rate", type=click.FloatRange(0, 1), default=default("audit_rate"),
               show_default=True, help="With --latency-mode model: the share of the model's "
               "candidates measured anyway, to check it where it is trusted.")
+@click.option("--measure-front/--no-measure-front", default=default("measure_front"),
+              show_default=True, help="With --latency-mode model: measure a candidate that "
+              "could enter the accuracy-latency Pareto front. The front is for the report "
+              "(the best needs none of it) and takes most of a search's measurements; "
+              "--no-measure-front gives a sparser, still measured, front for fewer of them.")
 @click.option("--latency-table", type=click.Path(dir_okay=False),
               help="Per-layer latency table (edgeprune latency lut) for --agent halp. "
               "Default: measured once into the run folder.")

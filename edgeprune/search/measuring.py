@@ -8,7 +8,8 @@ when the measurement could change a decision, and scored by the model's predicti
 2. it could become the best: its reward at the optimistic end of the interval beats the best
    measured one (among those meeting the target, when any does);
 3. it could enter the Pareto front: no measured candidate is both as fast as the interval's
-   optimistic end and as accurate;
+   optimistic end and as accurate (unless `--no-measure-front`: the front serves the report,
+   not the best);
 4. an audit: a fixed share of the rest, drawn from the seed and the step, so the model is
    checked where it is trusted.
 
@@ -71,7 +72,8 @@ def audit_draw(seed: int, step: int) -> float:
 
 def measure_reason(step: int, accuracy: float, low_ms: float, high_ms: float,
                    target_ms: float, config: RewardConfig, measured: list[Candidate],
-                   seed: int, audit_rate: float = AUDIT_RATE) -> str | None:
+                   seed: int, audit_rate: float = AUDIT_RATE,
+                   measure_front: bool = True) -> str | None:
     """Why a candidate with this accuracy and predicted interval must be measured, given the
     candidates measured before its round; None when the prediction decides nothing."""
     limit = target_ms * (1 + config.tolerance)
@@ -83,7 +85,8 @@ def measure_reason(step: int, accuracy: float, low_ms: float, high_ms: float,
     optimistic = reward(accuracy, low_ms, target_ms, config)
     if not pool or ((can_meet or not feasible) and optimistic > max(r.reward for r in pool)):
         return "it could become the best"
-    if not any(r.latency_ms <= low_ms and r.accuracy >= accuracy for r in measured):
+    if measure_front and not any(r.latency_ms <= low_ms and r.accuracy >= accuracy
+                                 for r in measured):
         return "it could enter the Pareto front"
     if audit_draw(seed, step) < audit_rate:
         return "audit"
@@ -167,7 +170,8 @@ class LatencyDecider:
         prediction = self.model.predict(cfg)
         ms, low, high = prediction.ms(self.base_ms)
         reason = measure_reason(step, accuracy, low, high, target_ms, self.settings.reward,
-                                measured, self.settings.seed, self.settings.audit_rate)
+                                measured, self.settings.seed, self.settings.audit_rate,
+                                self.settings.measure_front)
         return Decision(reason, ms, low, high)
 
     # ---------------------------------------------------------------------------- giving back

@@ -74,6 +74,10 @@ class SearchSettings:
     # nothing (search/measuring.py); measure: every candidate is measured
     latency_mode: str = "model"
     audit_rate: float = 0.05  # share of the model's candidates measured anyway, as a check
+    # measure a candidate the model scores when it could enter the Pareto front: that front
+    # is for the report (the best needs none of it) and takes most of a search's measurements
+    # (90 of 113 in docs/search.md's run); off, the front holds fewer, all measured, points
+    measure_front: bool = True
     robust: RobustSettings | None = None  # a robust accuracy in the reward (search/robust.py)
 
     def __post_init__(self) -> None:

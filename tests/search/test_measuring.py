@@ -45,6 +45,16 @@ def test_a_candidate_that_could_enter_the_front_is_measured():
     assert reason(0.45, 5.0, 6.0) == "it could enter the Pareto front"
 
 
+def test_without_measuring_the_front_only_decisions_about_the_best_measure():
+    def no_front(accuracy, low, high):
+        return measure_reason(7, accuracy, low, high, TARGET, HARD, SEEN, seed=0,
+                              audit_rate=0.0, measure_front=False)
+
+    assert no_front(0.45, 5.0, 6.0) is None  # a front point, but it cannot be the best
+    assert no_front(0.55, 8.0, 9.0) == "it could become the best"
+    assert no_front(0.1, 9.5, 10.5) == "its interval straddles the target"
+
+
 def test_a_clearly_infeasible_or_dominated_candidate_is_predicted():
     assert reason(0.30, 16.0, 18.0) is None  # over the target, beaten by step 2 (14 ms, 0.60)
     assert reason(0.35, 7.5, 8.5) is None  # within it, beaten by step 1 (7 ms, 0.40)
@@ -102,6 +112,11 @@ def test_the_loop_measures_where_it_decides_and_resumes_to_the_same_decisions(se
         model.add(cfg, model.predict(cfg).ratio, f"synthetic-{index}", refit=False)
     model.refit()
     path.write_text(json.dumps(model.to_json()))
+    # the same start for a search that does not measure for the front (below)
+    sparse_cache = tmp_path / "sparse" / "cache.sqlite"
+    sparse_cache.parent.mkdir()
+    shutil.copy(cache, sparse_cache)
+    shutil.copytree(store.folder, ModelStore(sparse_cache).folder)
 
     result = CliRunner().invoke(main, search_setup.args(*args, "--name", "whole", budget=10))
     assert result.exit_code == 0, result.output
@@ -121,6 +136,19 @@ def test_the_loop_measures_where_it_decides_and_resumes_to_the_same_decisions(se
     assert records[best_step].measured
     front = [line.split(",")[0] for line in (run / "pareto.csv").read_text().splitlines()[1:]]
     assert all(records[int(step)].measured for step in front)
+
+    # the same search from the same start without measuring for the front: none of the
+    # front's measurements (how many others it takes depends on the timings, which steer the
+    # agent), and the setting kept for a resume
+    front = "it could enter the Pareto front"
+    sparse_args = [a if a != str(cache) else str(sparse_cache) for a in args]
+    sparse = CliRunner().invoke(main, search_setup.args(*sparse_args, "--name", "sparse",
+                                                        "--no-measure-front", budget=10))
+    assert sparse.exit_code == 0, sparse.output
+    sparse_records = CandidateLog(tmp_path / "search" / "sparse").read()
+    assert not any(r.measure_reason == front for r in sparse_records)
+    assert any(r.latency_predicted for r in sparse_records)
+    assert "measure_front: false" in (tmp_path / "search" / "sparse" / "config.yaml").read_text()
 
     cut = tmp_path / "search" / "cut"
     shutil.copytree(run, cut)
