@@ -69,6 +69,8 @@ def new_run(verb: str, name: str | None = None, root: str | Path = "runs", *,
 def _remove_unused(folders: list[Path]) -> None:
     """Remove `folders` (innermost first) while each holds nothing but lock files."""
     for folder in folders:
+        if not folder.exists():  # removed already (a failed search cleans its own folder)
+            continue
         try:
             entries = list(folder.iterdir())
             if any(entry.name not in (LOCK_FILE, OWNER_FILE) for entry in entries):

@@ -215,13 +215,15 @@ def search(ctx: click.Context, **options) -> None:
                                     executor=executor).run()
     else:
         settings = _settings(options)
-        from edgeprune.runs import new_run_dir
+        from edgeprune.runs import new_run
 
-        run_dir = new_run_dir("search", options["name"], options["out_root"])
-        stdout.print(f"searching into [bold]{escape(run_dir)}[/]", highlight=False)
-        with locked_run_dir(run_dir, "search"):
-            outcome = Search.start(settings, run_dir, token=token, console=stdout,
-                                   executor=executor).run()
+        # new_run: a search refused at its start (bad data, an empty real set) leaves no
+        # empty folders behind
+        with new_run("search", options["name"], options["out_root"]) as run_dir:
+            stdout.print(f"searching into [bold]{escape(run_dir)}[/]", highlight=False)
+            with locked_run_dir(run_dir, "search"):
+                outcome = Search.start(settings, run_dir, token=token, console=stdout,
+                                       executor=executor).run()
     print_summary(outcome)
 
 

@@ -75,5 +75,6 @@ def test_bad_robust_options_are_one_clear_error(search_setup, tmp_path):
     no_real = CliRunner().invoke(main, [*base, "--robust-real", str(empty / "data.yaml")])
     assert no_real.exit_code == 1 and "--robust-real" in no_real.output
     assert "Traceback" not in no_real.output
+    assert not (tmp_path / "search").exists()  # a search refused at its start leaves nothing
     with pytest.raises(EdgepruneError, match="severities must be within 1..5"):
         RobustSettings(corruptions=("jpeg",), severities=(0,))
